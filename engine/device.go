@@ -1,0 +1,458 @@
+// Package engine is vkinfer's Vulkan runtime: it chooses a device on any Vulkan
+// implementation, pools device memory, builds compute pipelines from the
+// committed SPIR-V, records command buffers once and resubmits them.
+//
+// It knows nothing of models or files. The layers package builds on it.
+//
+// Concurrency: a Device is safe for concurrent use by multiple goroutines;
+// buffers may be created and closed concurrently, pipelines are cached under a
+// lock, and submissions to the queue are serialised. A Program may be run from
+// many goroutines: runs of one Program are serialised, runs of different
+// Programs overlap on the GPU. A Recorder is for one goroutine.
+package engine
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vkinfer/vkinfer/engine/internal/vk"
+)
+
+// DeviceType is the kind of a physical device.
+type DeviceType uint32
+
+// Device types, in Vulkan's numbering.
+const (
+	TypeOther DeviceType = iota
+	TypeIntegrated
+	TypeDiscrete
+	TypeVirtual
+	TypeCPU
+)
+
+func (t DeviceType) String() string {
+	switch t {
+	case TypeIntegrated:
+		return "integrated GPU"
+	case TypeDiscrete:
+		return "discrete GPU"
+	case TypeVirtual:
+		return "virtual GPU"
+	case TypeCPU:
+		return "CPU"
+	}
+	return "other"
+}
+
+// rank orders device types for automatic choice: higher is preferred.
+func (t DeviceType) rank() int {
+	switch t {
+	case TypeDiscrete:
+		return 4
+	case TypeIntegrated:
+		return 3
+	case TypeVirtual:
+		return 2
+	case TypeCPU:
+		return 1
+	}
+	return 0
+}
+
+// Known VkDriverId values the engine tunes for.
+const (
+	DriverNVIDIA      = 4
+	DriverAMDOpen     = 1
+	DriverAMDProp     = 2
+	DriverIntelMesa   = 6
+	DriverLavapipe    = 13 // VK_DRIVER_ID_MESA_LLVMPIPE
+	DriverSwiftShader = 10 // VK_DRIVER_ID_GOOGLE_SWIFTSHADER
+	DriverMoltenVK    = 14
+)
+
+// Heap is one device memory heap.
+type Heap struct {
+	Size        uint64
+	DeviceLocal bool
+}
+
+// Limits are the device limits the engine reads; none are assumed.
+type Limits struct {
+	MaxComputeWorkGroupInvocations  uint32
+	MaxComputeWorkGroupSize         [3]uint32
+	MaxComputeWorkGroupCount        [3]uint32
+	MaxComputeSharedMemorySize      uint32
+	MaxStorageBufferRange           uint32
+	MaxTexelBufferElements          uint32
+	MaxPushConstantsSize            uint32
+	MaxMemoryAllocationCount        uint32
+	MaxMemoryAllocationSize         uint64 // 0 when the device does not say (Vulkan 1.0)
+	MinStorageBufferOffsetAlignment uint64
+	MinTexelBufferOffsetAlignment   uint64
+	NonCoherentAtomSize             uint64
+	TimestampPeriodNs               float32
+}
+
+// DeviceInfo describes one physical device.
+type DeviceInfo struct {
+	Index             int // position in enumeration order; VKINFER_DEVICE=<index> picks it
+	Name              string
+	Type              DeviceType
+	VendorID          uint32
+	DeviceID          uint32
+	DriverID          uint32 // VkDriverId, 0 when unknown
+	DriverName        string
+	DriverInfo        string
+	DriverVersion     uint32
+	APIVersion        string
+	SubgroupSize      uint32
+	FP16              bool // shaderFloat16
+	Int8              bool // shaderInt8
+	Storage16         bool // 16-bit storage buffer access
+	FP64              bool
+	Int64             bool
+	Timestamps        bool // compute queue supports timestamps
+	UnifiedMemory     bool // device-local memory the host can map (integrated GPUs, CPU drivers)
+	Heaps             []Heap
+	Limits            Limits
+	PipelineCacheUUID [16]byte
+	DriverUUID        [16]byte
+
+	pd     vk.PhysicalDevice
+	family int // compute queue family, -1 when none
+	tsBits uint32
+}
+
+// String is a one-line summary.
+func (i DeviceInfo) String() string {
+	return fmt.Sprintf("#%d %s (%s, %s, Vulkan %s, subgroup %d)", i.Index, i.Name, i.Type, i.Driver(), i.APIVersion, i.SubgroupSize)
+}
+
+// Driver names the driver and its version string.
+func (i DeviceInfo) Driver() string {
+	if i.DriverInfo != "" {
+		return i.DriverName + " " + i.DriverInfo
+	}
+	if i.DriverName != "" {
+		return i.DriverName
+	}
+	return fmt.Sprintf("driver %#x", i.DriverVersion)
+}
+
+// Options configure Open. The zero value is usable.
+type Options struct {
+	// Device picks the device: an index into ListDevices or a case-insensitive
+	// substring of its name. Empty means $VKINFER_DEVICE, or else the best
+	// device (discrete > integrated > virtual > CPU).
+	Device string
+	// Validation enables the Khronos validation layer; its messages go to
+	// OnMessage (or the logger) and are counted in Stats.ValidationMessages.
+	Validation bool
+	// OnMessage receives validation and driver warnings/errors. It may be
+	// called from any goroutine.
+	OnMessage func(severity, message string)
+	// Logger receives notices (e.g. that a CPU driver was chosen). Nil means
+	// slog.Default().
+	Logger *slog.Logger
+	// SpinWait is how long a run polls its fence before blocking; short work
+	// finishes sooner when polled. Zero means 200µs; negative disables polling.
+	SpinWait time.Duration
+	// Timeout bounds one submission; past it a run fails with ErrTimeout
+	// instead of hanging. Zero means 2 minutes.
+	Timeout time.Duration
+	// ForceStaging treats device memory as not host-visible, so every upload
+	// and download goes through staging buffers and copy commands as on a
+	// discrete GPU. For tests of that path on integrated and CPU devices.
+	ForceStaging bool
+	// BlockSize is the size of each device memory block buffers are
+	// suballocated from. Zero means 64 MiB (clamped by device limits).
+	BlockSize int64
+}
+
+func (o *Options) logger() *slog.Logger {
+	if o.Logger != nil {
+		return o.Logger
+	}
+	return slog.Default()
+}
+
+// instance creates a Vulkan instance, with validation when asked.
+func newInstance(opts *Options, onMsg vk.MessageFunc) (*vk.Instance, error) {
+	if err := vk.Load(); err != nil {
+		return nil, fmt.Errorf("engine: %w: %v; %s", ErrNoVulkan, err, noVulkanHelp)
+	}
+	api := vk.InstanceVersion()
+	if max := vk.MakeVersion(1, 3, 0); api > max {
+		api = max
+	}
+	var layers, exts []string
+	if opts.Validation {
+		have, err := vk.InstanceLayers()
+		if err != nil {
+			return nil, wrap(err, "list instance layers")
+		}
+		const layer = "VK_LAYER_KHRONOS_validation"
+		if !contains(have, layer) {
+			return nil, fmt.Errorf("engine: validation requested but %s is not installed (apt-get install vulkan-validationlayers)", layer)
+		}
+		layers = append(layers, layer)
+		all, _ := vk.InstanceExtensions("")
+		lext, _ := vk.InstanceExtensions(layer)
+		if contains(all, "VK_EXT_debug_utils") || contains(lext, "VK_EXT_debug_utils") {
+			exts = append(exts, "VK_EXT_debug_utils")
+		}
+	}
+	inst, err := vk.CreateInstance("vkinfer", api, layers, exts, onMsg)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w: create instance: %v; %s", ErrNoVulkan, err, noVulkanHelp)
+	}
+	return inst, nil
+}
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func describe(idx int, pd vk.PhysicalDevice) DeviceInfo {
+	p := pd.Properties()
+	types, heaps := pd.Memory()
+	info := DeviceInfo{
+		Index: idx, Name: p.Name, Type: DeviceType(p.DeviceType),
+		VendorID: p.VendorID, DeviceID: p.DeviceID, DriverID: p.DriverID,
+		DriverName: p.DriverName, DriverInfo: p.DriverInfo, DriverVersion: p.DriverVersion,
+		APIVersion:   vk.VersionString(p.APIVersion),
+		SubgroupSize: p.SubgroupSize, FP16: p.ShaderFloat16, Int8: p.ShaderInt8, Storage16: p.StorageBuffer16,
+		FP64: p.ShaderFloat64, Int64: p.ShaderInt64,
+		PipelineCacheUUID: p.PipelineCacheUUID, DriverUUID: p.DriverUUID,
+		Limits: Limits{
+			MaxComputeWorkGroupInvocations:  p.MaxComputeWorkGroupInvocations,
+			MaxComputeWorkGroupSize:         p.MaxComputeWorkGroupSize,
+			MaxComputeWorkGroupCount:        p.MaxComputeWorkGroupCount,
+			MaxComputeSharedMemorySize:      p.MaxComputeSharedMemorySize,
+			MaxStorageBufferRange:           p.MaxStorageBufferRange,
+			MaxTexelBufferElements:          p.MaxTexelBufferElements,
+			MaxPushConstantsSize:            p.MaxPushConstantsSize,
+			MaxMemoryAllocationCount:        p.MaxMemoryAllocationCount,
+			MaxMemoryAllocationSize:         p.MaxMemoryAllocationSize,
+			MinStorageBufferOffsetAlignment: p.MinStorageBufferOffsetAlignment,
+			MinTexelBufferOffsetAlignment:   p.MinTexelBufferOffsetAlignment,
+			NonCoherentAtomSize:             p.NonCoherentAtomSize,
+			TimestampPeriodNs:               p.TimestampPeriod,
+		},
+		pd: pd, family: -1,
+	}
+	for _, h := range heaps {
+		info.Heaps = append(info.Heaps, Heap{Size: h.Size, DeviceLocal: h.Flags&vk.HeapDeviceLocal != 0})
+	}
+	for _, t := range types {
+		if t.Flags&vk.MemoryDeviceLocal != 0 && t.Flags&vk.MemoryHostVisible != 0 {
+			info.UnifiedMemory = true
+		}
+	}
+	// Prefer a compute family without graphics (async compute on discrete
+	// GPUs); any compute family will do.
+	for i, f := range pd.QueueFamilies() {
+		if f.Flags&vk.QueueCompute == 0 {
+			continue
+		}
+		if info.family < 0 || f.Flags&vk.QueueGraphics == 0 && info.tsBits == 0 {
+			info.family, info.tsBits = i, f.TimestampValidBits
+		}
+	}
+	info.Timestamps = info.tsBits > 0 && p.TimestampPeriod > 0
+	return info
+}
+
+// ListDevices enumerates every Vulkan device. It returns ErrNoVulkan when
+// there is no loader or driver.
+func ListDevices() ([]DeviceInfo, error) {
+	inst, err := newInstance(&Options{}, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer inst.Destroy()
+	return enumerate(inst)
+}
+
+func enumerate(inst *vk.Instance) ([]DeviceInfo, error) {
+	pds, err := inst.PhysicalDevices()
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w: enumerate devices: %v; %s", ErrNoVulkan, err, noVulkanHelp)
+	}
+	infos := make([]DeviceInfo, len(pds))
+	for i, pd := range pds {
+		infos[i] = describe(i, pd)
+	}
+	return infos, nil
+}
+
+// Choose returns the index of the device that selector (an index or a name
+// substring; empty for automatic) picks among infos.
+func Choose(infos []DeviceInfo, selector string) (int, error) {
+	var usable []DeviceInfo
+	for _, d := range infos {
+		if d.family >= 0 {
+			usable = append(usable, d)
+		}
+	}
+	if len(usable) == 0 {
+		return -1, fmt.Errorf("engine: %w: no device with a compute queue; %s", ErrNoVulkan, noVulkanHelp)
+	}
+	if selector = strings.TrimSpace(selector); selector != "" {
+		if n, err := strconv.Atoi(selector); err == nil {
+			for _, d := range usable {
+				if d.Index == n {
+					return n, nil
+				}
+			}
+			return -1, fmt.Errorf("engine: device %d does not exist (%d devices: %s); run `vkinfer devices` to list them", n, len(infos), names(infos))
+		}
+		for _, d := range usable {
+			if strings.Contains(strings.ToLower(d.Name), strings.ToLower(selector)) {
+				return d.Index, nil
+			}
+		}
+		return -1, fmt.Errorf("engine: no device name contains %q (devices: %s); run `vkinfer devices` to list them", selector, names(infos))
+	}
+	best := usable[0]
+	for _, d := range usable[1:] {
+		if d.Type.rank() > best.Type.rank() {
+			best = d
+		}
+	}
+	return best.Index, nil
+}
+
+func names(infos []DeviceInfo) string {
+	var s []string
+	for _, d := range infos {
+		s = append(s, fmt.Sprintf("%d=%q", d.Index, d.Name))
+	}
+	return strings.Join(s, ", ")
+}
+
+// Device is an opened Vulkan device with its queue, memory pools and pipeline
+// cache. Close it when done.
+type Device struct {
+	info   DeviceInfo
+	opts   Options
+	log    *slog.Logger
+	inst   *vk.Instance
+	dev    *vk.Device
+	mem    *memory
+	pipes  pipelineCache
+	queue  sync.Mutex // serialises vkQueueSubmit
+	oneOff oneOff     // command pool + fence for synchronous transfers
+	stats  counters
+	closed atomic.Bool
+	mu     sync.Mutex            // guards close and programs
+	progs  map[*Program]struct{} // live programs, destroyed by Close
+}
+
+// Open opens the device opts selects.
+func Open(opts Options) (*Device, error) {
+	d := &Device{opts: opts, log: opts.logger(), progs: map[*Program]struct{}{}}
+	onMsg := vk.MessageFunc(func(sev vk.Severity, id, msg string) {
+		d.stats.validation.Add(1)
+		text := id + ": " + msg
+		if opts.OnMessage != nil {
+			opts.OnMessage(sev.String(), text)
+		} else {
+			d.log.Warn("vulkan "+sev.String(), "message", text)
+		}
+	})
+	inst, err := newInstance(&d.opts, onMsg)
+	if err != nil {
+		return nil, err
+	}
+	infos, err := enumerate(inst)
+	if err != nil {
+		inst.Destroy()
+		return nil, err
+	}
+	sel := opts.Device
+	if sel == "" {
+		sel = os.Getenv("VKINFER_DEVICE")
+	}
+	idx, err := Choose(infos, sel)
+	if err != nil {
+		inst.Destroy()
+		return nil, err
+	}
+	d.info = infos[idx]
+	if d.info.Type == TypeCPU && sel == "" {
+		d.log.Info("vkinfer: no GPU found; using the CPU Vulkan driver "+d.info.Name+" (set VKINFER_DEVICE or --device to choose)", "device", d.info.Name)
+	}
+	dev, err := vk.CreateDevice(d.info.pd, uint32(d.info.family), nil)
+	if err != nil {
+		inst.Destroy()
+		return nil, wrap(err, "create device on %s", d.info.Name)
+	}
+	d.inst, d.dev = inst, dev
+	d.mem = newMemory(d)
+	if err := d.oneOff.init(d); err != nil {
+		d.Close()
+		return nil, err
+	}
+	if err := d.pipes.init(d); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// Info describes the opened device.
+func (d *Device) Info() DeviceInfo { return d.info }
+
+// Close waits for the device, frees everything it owns and destroys it. It
+// is safe to call more than once. Buffers and Programs of the device must not
+// be used afterwards.
+func (d *Device) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed.Swap(true) {
+		return nil
+	}
+	if d.dev != nil {
+		_ = d.dev.WaitIdle()
+		for p := range d.progs {
+			p.destroy()
+		}
+		d.pipes.destroy(d)
+		d.oneOff.destroy(d)
+		d.mem.destroy()
+		d.dev.Destroy()
+	}
+	if d.inst != nil {
+		d.inst.Destroy()
+	}
+	return nil
+}
+
+func (d *Device) spin() uint64 {
+	switch {
+	case d.opts.SpinWait < 0:
+		return 0
+	case d.opts.SpinWait == 0:
+		return uint64(200 * time.Microsecond)
+	}
+	return uint64(d.opts.SpinWait)
+}
+
+func (d *Device) timeout() time.Duration {
+	if d.opts.Timeout > 0 {
+		return d.opts.Timeout
+	}
+	return 2 * time.Minute
+}

@@ -1,0 +1,57 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/vkinfer/vkinfer/engine/internal/vk"
+)
+
+// Sentinel errors; test for them with errors.Is.
+var (
+	// ErrNoVulkan: no Vulkan loader, no driver, or no device that can compute.
+	ErrNoVulkan = errors.New("no usable Vulkan device")
+	// ErrDeviceLost: the device was lost (driver crash, GPU reset, hang); the
+	// Device must be closed and opened again.
+	ErrDeviceLost = errors.New("Vulkan device lost")
+	// ErrOutOfDeviceMemory: the device (or host) memory is exhausted.
+	ErrOutOfDeviceMemory = errors.New("out of device memory")
+	// ErrTimeout: the GPU did not finish a submission within Options.Timeout.
+	ErrTimeout = errors.New("GPU work timed out")
+	// ErrClosed: the Device, Buffer or Program was used after Close.
+	ErrClosed = errors.New("use after Close")
+)
+
+// noVulkanHelp tells a user what to install.
+const noVulkanHelp = "install a Vulkan loader and driver: on Debian/Ubuntu `apt-get install libvulkan1 mesa-vulkan-drivers` " +
+	"(lavapipe runs on any CPU), or your GPU vendor's driver; check with `vulkaninfo --summary`"
+
+// vkErr wraps a failed Vulkan call with the operation and a sentinel where one fits.
+type vkErr struct {
+	op  string
+	err error
+}
+
+func (e *vkErr) Error() string { return "engine: " + e.op + ": " + e.err.Error() }
+
+func (e *vkErr) Unwrap() []error {
+	var ve *vk.Error
+	if errors.As(e.err, &ve) {
+		switch ve.Result {
+		case vk.ErrorOutOfDeviceMemory, vk.ErrorOutOfHostMemory, vk.ErrorTooManyObjects:
+			return []error{e.err, ErrOutOfDeviceMemory}
+		case vk.ErrorDeviceLost:
+			return []error{e.err, ErrDeviceLost}
+		case vk.ErrorIncompatibleDriver, vk.ErrorInitializationFail:
+			return []error{e.err, ErrNoVulkan}
+		}
+	}
+	return []error{e.err}
+}
+
+func wrap(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	return &vkErr{op: fmt.Sprintf(format, args...), err: err}
+}

@@ -1,0 +1,188 @@
+// Package vk is vkinfer's only cgo: it opens the Vulkan loader at run time,
+// wraps the handful of github.com/goki/vulkan calls the engine needs behind
+// Go-shaped functions that return errors, and adds a small C shim (shim.c) for
+// what the binding lacks: the loader itself, vkGetPhysicalDeviceProperties2 and
+// Features2 chains, a debug-utils messenger, and the submit/poll/wait hot path.
+//
+// The binding's pitfalls are handled here and nowhere else: create-info structs
+// are freed after use, output structs are dereferenced, strings passed to C are
+// NUL-terminated, handles are written to fresh locals, SPIR-V is copied into an
+// aligned []uint32.
+//
+// Concurrency: functions on distinct objects may be called concurrently; Vulkan's
+// external-synchronisation rules (one thread at a time per queue, command pool,
+// descriptor pool) are the caller's to keep. The engine package keeps them.
+package vk
+
+/*
+#cgo LDFLAGS: -ldl
+#include "shim.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	vulkan "github.com/goki/vulkan"
+)
+
+// ErrNoLoader is returned when libvulkan.so.1 cannot be opened.
+var ErrNoLoader = errors.New("vulkan loader not found")
+
+// Error is a failed Vulkan call.
+type Error struct {
+	Op     string
+	Result int32
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("vulkan: %s: %s", e.Op, ResultName(e.Result))
+}
+
+// Result codes the engine tests for.
+const (
+	Success                 = 0
+	NotReady                = 1
+	Timeout                 = 2
+	ErrorOutOfHostMemory    = -1
+	ErrorOutOfDeviceMemory  = -2
+	ErrorInitializationFail = -3
+	ErrorDeviceLost         = -4
+	ErrorLayerNotPresent    = -6
+	ErrorExtensionMissing   = -7
+	ErrorIncompatibleDriver = -9
+	ErrorTooManyObjects     = -10
+)
+
+// ResultName names a VkResult.
+func ResultName(r int32) string {
+	switch r {
+	case Success:
+		return "VK_SUCCESS"
+	case NotReady:
+		return "VK_NOT_READY"
+	case Timeout:
+		return "VK_TIMEOUT"
+	case ErrorOutOfHostMemory:
+		return "VK_ERROR_OUT_OF_HOST_MEMORY"
+	case ErrorOutOfDeviceMemory:
+		return "VK_ERROR_OUT_OF_DEVICE_MEMORY"
+	case ErrorInitializationFail:
+		return "VK_ERROR_INITIALIZATION_FAILED"
+	case ErrorDeviceLost:
+		return "VK_ERROR_DEVICE_LOST"
+	case -5:
+		return "VK_ERROR_MEMORY_MAP_FAILED"
+	case ErrorLayerNotPresent:
+		return "VK_ERROR_LAYER_NOT_PRESENT"
+	case ErrorExtensionMissing:
+		return "VK_ERROR_EXTENSION_NOT_PRESENT"
+	case -8:
+		return "VK_ERROR_FEATURE_NOT_PRESENT"
+	case ErrorIncompatibleDriver:
+		return "VK_ERROR_INCOMPATIBLE_DRIVER"
+	case ErrorTooManyObjects:
+		return "VK_ERROR_TOO_MANY_OBJECTS"
+	case -11:
+		return "VK_ERROR_FORMAT_NOT_SUPPORTED"
+	case -12:
+		return "VK_ERROR_FRAGMENTED_POOL"
+	case -13:
+		return "VK_ERROR_UNKNOWN"
+	case -1000069000:
+		return "VK_ERROR_OUT_OF_POOL_MEMORY"
+	}
+	return fmt.Sprintf("VkResult(%d)", r)
+}
+
+func check(op string, r vulkan.Result) error {
+	if r == vulkan.Success {
+		return nil
+	}
+	return &Error{Op: op, Result: int32(r)}
+}
+
+var (
+	loadOnce sync.Once
+	loadErr  error
+)
+
+// Load opens libvulkan.so.1 and initialises the binding's global function
+// pointers. It is safe to call many times; the work is done once per process.
+func Load() error {
+	loadOnce.Do(func() {
+		if msg := C.vkinfer_load(); msg != nil {
+			loadErr = fmt.Errorf("%w: %s", ErrNoLoader, C.GoString(msg))
+			return
+		}
+		vulkan.SetGetInstanceProcAddr(C.vkinfer_gipa())
+		if err := vulkan.Init(); err != nil {
+			loadErr = fmt.Errorf("vulkan: init binding: %v", err)
+		}
+	})
+	return loadErr
+}
+
+// InstanceVersion is the highest instance API version the loader offers.
+func InstanceVersion() uint32 { return uint32(C.vkinfer_instance_version()) }
+
+// MakeVersion packs a Vulkan API version.
+func MakeVersion(major, minor, patch uint32) uint32 { return major<<22 | minor<<12 | patch }
+
+// VersionString formats a packed Vulkan API version.
+func VersionString(v uint32) string {
+	return fmt.Sprintf("%d.%d.%d", v>>22&0x7f, v>>12&0x3ff, v&0xfff)
+}
+
+func cstr(s string) string { return s + "\x00" }
+
+func cstrs(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = cstr(s)
+	}
+	return out
+}
+
+// InstanceLayers lists the instance layers the loader can enable.
+func InstanceLayers() ([]string, error) {
+	var n uint32
+	if err := check("vkEnumerateInstanceLayerProperties", vulkan.EnumerateInstanceLayerProperties(&n, nil)); err != nil {
+		return nil, err
+	}
+	props := make([]vulkan.LayerProperties, n)
+	if err := check("vkEnumerateInstanceLayerProperties", vulkan.EnumerateInstanceLayerProperties(&n, props)); err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, n)
+	for i := range props[:n] {
+		props[i].Deref()
+		names = append(names, vulkan.ToString(props[i].LayerName[:]))
+	}
+	return names, nil
+}
+
+// InstanceExtensions lists the instance extensions of the loader and of layer
+// (empty for none).
+func InstanceExtensions(layer string) ([]string, error) {
+	var n uint32
+	var pl string
+	if layer != "" {
+		pl = cstr(layer)
+	}
+	if err := check("vkEnumerateInstanceExtensionProperties", vulkan.EnumerateInstanceExtensionProperties(pl, &n, nil)); err != nil {
+		return nil, err
+	}
+	props := make([]vulkan.ExtensionProperties, n)
+	if err := check("vkEnumerateInstanceExtensionProperties", vulkan.EnumerateInstanceExtensionProperties(pl, &n, props)); err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, n)
+	for i := range props[:n] {
+		props[i].Deref()
+		names = append(names, vulkan.ToString(props[i].ExtensionName[:]))
+	}
+	return names, nil
+}

@@ -1,0 +1,383 @@
+package engine
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+	"unsafe"
+
+	"github.com/vkinfer/vkinfer/engine/internal/vk"
+)
+
+// Arena says what a buffer holds; each arena suballocates from its own
+// blocks, so long-lived weights and reusable activations do not fragment each
+// other.
+type Arena int
+
+// Arenas.
+const (
+	// Weights: uploaded once at load, read by every run.
+	Weights Arena = iota
+	// Activations: intermediate and I/O tensors, reused by liveness.
+	Activations
+	// Staging: host-visible buffers for transfers when device memory is not
+	// host-visible.
+	Staging
+	numArenas
+)
+
+func (a Arena) String() string {
+	switch a {
+	case Weights:
+		return "weights"
+	case Activations:
+		return "activations"
+	case Staging:
+		return "staging"
+	}
+	return fmt.Sprintf("arena(%d)", int(a))
+}
+
+const defaultBlockSize = 64 << 20
+
+// block is one VkDeviceMemory with one VkBuffer spanning it; Buffers are
+// ranges of it.
+type block struct {
+	arena  Arena
+	mem    vk.Memory
+	buf    vk.Buffer
+	size   uint64
+	mapped unsafe.Pointer // nil when not host-visible (or ForceStaging)
+	free   []span         // sorted by offset, coalesced
+	used   uint64
+	views  map[*Buffer]vk.BufferView // texel views of live buffers
+}
+
+type span struct{ off, size uint64 }
+
+// alloc takes size bytes aligned to align by first fit.
+func (b *block) alloc(size, align uint64) (uint64, bool) {
+	for i, s := range b.free {
+		off := (s.off + align - 1) / align * align
+		if off+size > s.off+s.size {
+			continue
+		}
+		// Split s into [s.off, off) and [off+size, end).
+		end := s.off + s.size
+		var repl []span
+		if off > s.off {
+			repl = append(repl, span{s.off, off - s.off})
+		}
+		if off+size < end {
+			repl = append(repl, span{off + size, end - off - size})
+		}
+		b.free = append(b.free[:i], append(repl, b.free[i+1:]...)...)
+		b.used += size
+		return off, true
+	}
+	return 0, false
+}
+
+// release returns [off, off+size) and coalesces neighbours.
+func (b *block) release(off, size uint64) {
+	b.used -= size
+	i := sort.Search(len(b.free), func(i int) bool { return b.free[i].off > off })
+	b.free = append(b.free, span{})
+	copy(b.free[i+1:], b.free[i:])
+	b.free[i] = span{off, size}
+	// merge with next, then previous
+	if i+1 < len(b.free) && b.free[i].off+b.free[i].size == b.free[i+1].off {
+		b.free[i].size += b.free[i+1].size
+		b.free = append(b.free[:i+1], b.free[i+2:]...)
+	}
+	if i > 0 && b.free[i-1].off+b.free[i-1].size == b.free[i].off {
+		b.free[i-1].size += b.free[i].size
+		b.free = append(b.free[:i], b.free[i+1:]...)
+	}
+}
+
+// memory is the device's set of pools, one per arena.
+type memory struct {
+	d        *Device
+	mu       sync.Mutex
+	blocks   [numArenas][]*block
+	types    []vk.MemoryType
+	align    uint64 // suballocation alignment
+	blockSz  uint64
+	maxAlloc uint64
+	usage    uint32
+}
+
+func newMemory(d *Device) *memory {
+	types, _ := d.info.pd.Memory()
+	l := d.info.Limits
+	align := uint64(16)
+	for _, a := range []uint64{l.MinStorageBufferOffsetAlignment, l.MinTexelBufferOffsetAlignment, l.NonCoherentAtomSize} {
+		if a > align {
+			align = a
+		}
+	}
+	m := &memory{d: d, types: types, align: align, blockSz: defaultBlockSize, maxAlloc: l.MaxMemoryAllocationSize}
+	if d.opts.BlockSize > 0 {
+		m.blockSz = uint64(d.opts.BlockSize)
+	}
+	if m.maxAlloc == 0 {
+		m.maxAlloc = 1 << 30 // Vulkan 1.0 devices do not say; 1 GiB is safe everywhere
+	}
+	if m.blockSz > m.maxAlloc {
+		m.blockSz = m.maxAlloc
+	}
+	m.usage = vk.UsageStorage | vk.UsageTransferSrc | vk.UsageTransferDst | vk.UsageUniformTexel
+	return m
+}
+
+// memoryType picks a memory type allowed by typeBits for arena.
+func (m *memory) memoryType(arena Arena, typeBits uint32) (uint32, bool, error) {
+	var want [][2]uint32 // (required flags, forbidden flags) in order of preference
+	switch arena {
+	case Staging:
+		want = [][2]uint32{
+			{vk.MemoryHostVisible | vk.MemoryHostCoherent | vk.MemoryHostCached, 0},
+			{vk.MemoryHostVisible | vk.MemoryHostCoherent, 0},
+			{vk.MemoryHostVisible, 0},
+		}
+	default:
+		want = [][2]uint32{
+			{vk.MemoryDeviceLocal | vk.MemoryHostVisible | vk.MemoryHostCoherent, 0},
+			{vk.MemoryDeviceLocal, 0},
+			{vk.MemoryHostVisible | vk.MemoryHostCoherent, 0},
+			{0, 0},
+		}
+		if m.d.info.Type == TypeDiscrete {
+			// Small BAR windows are precious on discrete GPUs; put tensors in
+			// plain VRAM and go through staging.
+			want = [][2]uint32{{vk.MemoryDeviceLocal, vk.MemoryHostVisible}, {vk.MemoryDeviceLocal, 0}, {0, 0}}
+		}
+	}
+	for _, w := range want {
+		for i, t := range m.types {
+			if typeBits&(1<<i) != 0 && t.Flags&w[0] == w[0] && t.Flags&w[1] == 0 {
+				hostVisible := t.Flags&vk.MemoryHostVisible != 0
+				return uint32(i), hostVisible, nil
+			}
+		}
+	}
+	return 0, false, fmt.Errorf("engine: no memory type for %s buffers (allowed types %#x)", arena, typeBits)
+}
+
+// newBlock allocates a block of at least size bytes for arena.
+func (m *memory) newBlock(arena Arena, size uint64) (*block, error) {
+	dev := m.d.dev
+	buf, req, err := dev.CreateBuffer(size, m.usage)
+	if err != nil {
+		return nil, wrap(err, "create %d B %s buffer", size, arena)
+	}
+	ti, hostVisible, err := m.memoryType(arena, req.TypeBits)
+	if err != nil {
+		dev.DestroyBuffer(buf)
+		return nil, err
+	}
+	mem, err := dev.AllocateMemory(req.Size, ti)
+	m.d.stats.allocCalls.Add(1)
+	if err != nil {
+		dev.DestroyBuffer(buf)
+		return nil, wrap(err, "allocate %d B of device memory for %s", req.Size, arena)
+	}
+	if err := dev.BindBufferMemory(buf, mem, 0); err != nil {
+		dev.DestroyBuffer(buf)
+		dev.FreeMemory(mem)
+		return nil, wrap(err, "bind %s memory", arena)
+	}
+	b := &block{arena: arena, mem: mem, buf: buf, size: size, free: []span{{0, size}}, views: map[*Buffer]vk.BufferView{}}
+	if hostVisible && (arena == Staging || !m.d.opts.ForceStaging) {
+		p, err := dev.MapMemory(mem)
+		if err != nil {
+			dev.DestroyBuffer(buf)
+			dev.FreeMemory(mem)
+			return nil, wrap(err, "map %s memory", arena)
+		}
+		b.mapped = p
+	}
+	m.d.stats.liveAllocs.Add(1)
+	m.d.stats.bytesAllocated[arena].Add(int64(size))
+	return b, nil
+}
+
+// Buffer is a range of device memory holding a tensor. Close returns it to
+// its arena.
+type Buffer struct {
+	d      *Device
+	blk    *block
+	off    uint64
+	size   uint64 // bytes requested
+	asize  uint64 // bytes reserved (aligned)
+	view   vk.BufferView
+	closed bool
+}
+
+// NewBuffer allocates size bytes (a multiple of 4, >0) from arena.
+func (d *Device) NewBuffer(arena Arena, size int64) (*Buffer, error) {
+	if d.closed.Load() {
+		return nil, fmt.Errorf("engine: new buffer: %w", ErrClosed)
+	}
+	if size <= 0 || size%4 != 0 {
+		return nil, fmt.Errorf("engine: buffer size %d B is not a positive multiple of 4", size)
+	}
+	if arena < 0 || arena >= numArenas {
+		return nil, fmt.Errorf("engine: unknown arena %d", arena)
+	}
+	if arena != Staging && uint64(size) > uint64(d.info.Limits.MaxStorageBufferRange) {
+		return nil, fmt.Errorf("engine: a %d B tensor exceeds %s's maxStorageBufferRange of %d B; split the tensor or use a device with larger limits",
+			size, d.info.Name, d.info.Limits.MaxStorageBufferRange)
+	}
+	return d.mem.allocate(arena, uint64(size))
+}
+
+func (m *memory) allocate(arena Arena, size uint64) (*Buffer, error) {
+	asize := (size + m.align - 1) / m.align * m.align
+	if asize > m.maxAlloc {
+		return nil, fmt.Errorf("engine: a %d B buffer exceeds the device's maxMemoryAllocationSize of %d B: %w", size, m.maxAlloc, ErrOutOfDeviceMemory)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, b := range m.blocks[arena] {
+		if off, ok := b.alloc(asize, m.align); ok {
+			m.d.stats.bytesInUse[arena].Add(int64(asize))
+			return &Buffer{d: m.d, blk: b, off: off, size: size, asize: asize}, nil
+		}
+	}
+	bs := m.blockSz
+	if asize > bs {
+		bs = asize // a tensor larger than a block gets a block of its own
+	}
+	b, err := m.newBlock(arena, bs)
+	if err != nil {
+		return nil, err
+	}
+	m.blocks[arena] = append(m.blocks[arena], b)
+	off, _ := b.alloc(asize, m.align)
+	m.d.stats.bytesInUse[arena].Add(int64(asize))
+	return &Buffer{d: m.d, blk: b, off: off, size: size, asize: asize}, nil
+}
+
+func (m *memory) destroy() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for a := range m.blocks {
+		for _, b := range m.blocks[a] {
+			for _, v := range b.views {
+				m.d.dev.DestroyBufferView(v)
+			}
+			if b.mapped != nil {
+				m.d.dev.UnmapMemory(b.mem)
+			}
+			m.d.dev.DestroyBuffer(b.buf)
+			m.d.dev.FreeMemory(b.mem)
+			m.d.stats.liveAllocs.Add(-1)
+		}
+		m.blocks[a] = nil
+	}
+}
+
+// Size is the buffer's size in bytes.
+func (b *Buffer) Size() int64 { return int64(b.size) }
+
+// Len is the buffer's size in float32 elements.
+func (b *Buffer) Len() int { return int(b.size / 4) }
+
+// Arena is the arena the buffer came from.
+func (b *Buffer) Arena() Arena { return b.blk.arena }
+
+// Mapped reports whether the host can access the buffer directly (no staging).
+func (b *Buffer) Mapped() bool { return b.blk.mapped != nil }
+
+// Close returns the buffer to its arena. Safe to call twice. The buffer must
+// not be in use by a recorded Program that will still run.
+func (b *Buffer) Close() {
+	if b == nil || b.closed {
+		return
+	}
+	b.closed = true
+	if b.d.closed.Load() {
+		return
+	}
+	m := b.d.mem
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if b.view != (vk.BufferView{}) {
+		b.d.dev.DestroyBufferView(b.view)
+		delete(b.blk.views, b)
+	}
+	b.blk.release(b.off, b.asize)
+	b.d.stats.bytesInUse[b.blk.arena].Add(-int64(b.asize))
+}
+
+// host returns the buffer's bytes in mapped memory (nil if unmapped).
+func (b *Buffer) host() []byte {
+	if b.blk.mapped == nil {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Add(b.blk.mapped, b.off)), b.size)
+}
+
+func f32bytes(f []float32) []byte {
+	if len(f) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&f[0])), 4*len(f))
+}
+
+// Write copies data to the start of the buffer and waits until the device
+// can see it (through a staging buffer when the buffer is not host-visible).
+func (b *Buffer) Write(data []float32) error {
+	if err := b.usable(len(data)); err != nil {
+		return fmt.Errorf("engine: write: %w", err)
+	}
+	if h := b.host(); h != nil {
+		copy(h, f32bytes(data))
+		return nil
+	}
+	return b.d.oneOff.transfer(b, data, true)
+}
+
+// Read copies the start of the buffer into dst and returns once done.
+func (b *Buffer) Read(dst []float32) error {
+	if err := b.usable(len(dst)); err != nil {
+		return fmt.Errorf("engine: read: %w", err)
+	}
+	if h := b.host(); h != nil {
+		copy(f32bytes(dst), h)
+		return nil
+	}
+	return b.d.oneOff.transfer(b, dst, false)
+}
+
+func (b *Buffer) usable(n int) error {
+	if b.closed || b.d.closed.Load() {
+		return ErrClosed
+	}
+	if uint64(n)*4 > b.size {
+		return fmt.Errorf("%d floats do not fit a buffer of %d", n, b.size/4)
+	}
+	return nil
+}
+
+// texelView returns (creating once) an RGBA32F texel view of the buffer.
+func (b *Buffer) texelView() (vk.BufferView, error) {
+	if b.view != (vk.BufferView{}) {
+		return b.view, nil
+	}
+	n := b.asize / 16
+	if max := uint64(b.d.info.Limits.MaxTexelBufferElements); n > max {
+		n = max
+	}
+	v, err := b.d.dev.CreateBufferViewRGBA32F(b.blk.buf, b.off, n*16)
+	if err != nil {
+		return vk.BufferView{}, wrap(err, "create texel view")
+	}
+	b.view = v
+	b.d.mem.mu.Lock()
+	b.blk.views[b] = v
+	b.d.mem.mu.Unlock()
+	return v, nil
+}

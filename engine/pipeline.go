@@ -1,0 +1,195 @@
+package engine
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/vkinfer/vkinfer/engine/internal/vk"
+	"github.com/vkinfer/vkinfer/spirv"
+)
+
+// Spec sets specialization constants by their GLSL names (as reflected in
+// package spirv), e.g. {"TM": 4, "local_size_x": 64}. Booleans are 0 or 1.
+type Spec map[string]uint32
+
+// kernel is one shader module with its layouts, shared by all its pipelines.
+type kernel struct {
+	shader    *spirv.Shader
+	module    vk.ShaderModule
+	setLayout vk.DescriptorSetLayout
+	layout    vk.PipelineLayout
+}
+
+// Pipeline is a compute pipeline: a shader with its specialization constants
+// fixed. Pipelines are cached by the Device and live until it closes.
+type Pipeline struct {
+	k     *kernel
+	h     vk.Pipeline
+	local [3]uint32
+	key   string
+}
+
+// LocalSize is the pipeline's workgroup size.
+func (p *Pipeline) LocalSize() [3]uint32 { return p.local }
+
+// Shader is the reflected shader the pipeline runs.
+func (p *Pipeline) Shader() *spirv.Shader { return p.k.shader }
+
+func (p *Pipeline) String() string { return p.key }
+
+type pipelineCache struct {
+	mu      sync.Mutex
+	cache   vk.PipelineCache
+	kernels map[string]*kernel
+	pipes   map[string]*Pipeline
+}
+
+func (c *pipelineCache) init(d *Device) error {
+	pc, err := d.dev.CreatePipelineCache(nil)
+	if err != nil {
+		return wrap(err, "create pipeline cache")
+	}
+	c.cache = pc
+	c.kernels = map[string]*kernel{}
+	c.pipes = map[string]*Pipeline{}
+	return nil
+}
+
+func (c *pipelineCache) destroy(d *Device) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range c.pipes {
+		d.dev.DestroyPipeline(p.h)
+	}
+	for _, k := range c.kernels {
+		d.dev.DestroyPipelineLayout(k.layout)
+		d.dev.DestroyDescriptorSetLayout(k.setLayout)
+		d.dev.DestroyShaderModule(k.module)
+	}
+	d.dev.DestroyPipelineCache(c.cache)
+	c.pipes, c.kernels = nil, nil
+}
+
+func descKind(k spirv.BindingKind) vk.DescriptorKind {
+	switch k {
+	case spirv.UniformBuffer:
+		return vk.DescUniformBuffer
+	case spirv.UniformTexelBuffer:
+		return vk.DescUniformTexelBuffer
+	case spirv.StorageTexelBuffer:
+		return vk.DescStorageTexelBuffer
+	}
+	return vk.DescStorageBuffer
+}
+
+func (c *pipelineCache) kernel(d *Device, name string) (*kernel, error) {
+	if k := c.kernels[name]; k != nil {
+		return k, nil
+	}
+	sh, err := spirv.Lookup(name)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	if sh.PushConstantSize > d.info.Limits.MaxPushConstantsSize {
+		return nil, fmt.Errorf("engine: shader %s needs %d B of push constants; %s allows %d", name, sh.PushConstantSize, d.info.Name, d.info.Limits.MaxPushConstantsSize)
+	}
+	k := &kernel{shader: sh}
+	if k.module, err = d.dev.CreateShaderModule(sh.Words()); err != nil {
+		return nil, wrap(err, "create shader module %s", name)
+	}
+	var lb []vk.LayoutBinding
+	for _, b := range sh.Bindings {
+		if b.Set != 0 {
+			d.dev.DestroyShaderModule(k.module)
+			return nil, fmt.Errorf("engine: shader %s uses descriptor set %d; only set 0 is supported", name, b.Set)
+		}
+		lb = append(lb, vk.LayoutBinding{Binding: b.Binding, Kind: descKind(b.Kind)})
+	}
+	if k.setLayout, err = d.dev.CreateDescriptorSetLayout(lb); err != nil {
+		d.dev.DestroyShaderModule(k.module)
+		return nil, wrap(err, "create descriptor set layout for %s", name)
+	}
+	if k.layout, err = d.dev.CreatePipelineLayout(k.setLayout, sh.PushConstantSize); err != nil {
+		d.dev.DestroyDescriptorSetLayout(k.setLayout)
+		d.dev.DestroyShaderModule(k.module)
+		return nil, wrap(err, "create pipeline layout for %s", name)
+	}
+	c.kernels[name] = k
+	return k, nil
+}
+
+// Pipeline returns the pipeline of shader name with the given constants,
+// creating it on first use. Unknown constant names and workgroup sizes the
+// device cannot run are errors.
+func (d *Device) Pipeline(name string, spec Spec) (*Pipeline, error) {
+	if d.closed.Load() {
+		return nil, fmt.Errorf("engine: pipeline %s: %w", name, ErrClosed)
+	}
+	c := &d.pipes
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k, err := c.kernel(d, name)
+	if err != nil {
+		return nil, err
+	}
+	sh := k.shader
+	values := map[uint32]uint32{}
+	for _, sc := range sh.SpecConstants {
+		values[sc.ID] = sc.Default
+	}
+	keys := make([]string, 0, len(spec))
+	for n := range spec {
+		keys = append(keys, n)
+	}
+	sort.Strings(keys)
+	var key strings.Builder
+	key.WriteString(name)
+	for _, n := range keys {
+		found := false
+		for _, sc := range sh.SpecConstants {
+			if sc.Name == n {
+				values[sc.ID] = spec[n]
+				found = true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("engine: shader %s has no specialization constant %q", name, n)
+		}
+		fmt.Fprintf(&key, " %s=%d", n, spec[n])
+	}
+	if p := c.pipes[key.String()]; p != nil {
+		return p, nil
+	}
+	local := sh.LocalSize
+	for i, id := range sh.LocalSizeIDs {
+		if id >= 0 {
+			local[i] = values[uint32(id)]
+		}
+	}
+	lim := d.info.Limits
+	inv := uint64(local[0]) * uint64(local[1]) * uint64(local[2])
+	if inv == 0 || inv > uint64(lim.MaxComputeWorkGroupInvocations) || local[0] > lim.MaxComputeWorkGroupSize[0] ||
+		local[1] > lim.MaxComputeWorkGroupSize[1] || local[2] > lim.MaxComputeWorkGroupSize[2] {
+		return nil, fmt.Errorf("engine: %s: workgroup %v exceeds %s's limits (%d invocations, size %v)",
+			key.String(), local, d.info.Name, lim.MaxComputeWorkGroupInvocations, lim.MaxComputeWorkGroupSize)
+	}
+	ids := make([]uint32, 0, len(values))
+	for id := range values {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	specs := make([]vk.Specialization, len(ids))
+	for i, id := range ids {
+		specs[i] = vk.Specialization{ID: id, Value: values[id]}
+	}
+	h, err := d.dev.CreateComputePipeline(c.cache, k.module, k.layout, specs)
+	if err != nil {
+		return nil, wrap(err, "create pipeline %s", key.String())
+	}
+	d.stats.pipelines.Add(1)
+	p := &Pipeline{k: k, h: h, local: local, key: key.String()}
+	c.pipes[p.key] = p
+	return p, nil
+}

@@ -1,0 +1,538 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/vkinfer/vkinfer/engine/internal/vk"
+	"github.com/vkinfer/vkinfer/spirv"
+)
+
+// rng is a byte range of a block, the unit of hazard tracking.
+type rng struct {
+	blk       *block
+	off, size uint64
+}
+
+func (a rng) overlaps(b rng) bool {
+	return a.blk == b.blk && a.off < b.off+b.size && b.off < a.off+a.size
+}
+
+func overlapsAny(as, bs []rng) bool {
+	for _, a := range as {
+		for _, b := range bs {
+			if a.overlaps(b) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+type opKind int
+
+const (
+	opDispatch opKind = iota
+	opCopy
+)
+
+// op is one recorded command; reads and writes drive barrier placement.
+type op struct {
+	kind   opKind
+	pipe   *Pipeline
+	bufs   []*Buffer
+	push   []uint32
+	groups [3]uint32
+	// copy
+	src, dst *Buffer
+	// hazards
+	reads, writes []rng
+	barrier       bool // a barrier precedes this op
+}
+
+func (b *Buffer) rng() rng { return rng{b.blk, b.off, b.asize} }
+
+// Recorder collects dispatches and copies for one Program. It inserts the
+// barriers the data flow needs. Not safe for concurrent use.
+type Recorder struct {
+	d       *Device
+	ops     []op
+	inputs  []*Buffer
+	outputs []*Buffer
+	staging map[*Buffer]*Buffer
+	err     error
+}
+
+// NewRecorder starts a program.
+func (d *Device) NewRecorder() *Recorder {
+	return &Recorder{d: d, staging: map[*Buffer]*Buffer{}}
+}
+
+func (r *Recorder) fail(err error) error {
+	if r.err == nil {
+		r.err = err
+	}
+	return err
+}
+
+// Dispatch records pipe over groups workgroups with bufs bound to the
+// shader's bindings in order and push as its push constants (32-bit words).
+func (r *Recorder) Dispatch(pipe *Pipeline, bufs []*Buffer, push []uint32, groups [3]uint32) error {
+	sh := pipe.k.shader
+	if len(bufs) != len(sh.Bindings) {
+		return r.fail(fmt.Errorf("engine: %s takes %d buffers, got %d", sh.Name, len(sh.Bindings), len(bufs)))
+	}
+	if uint32(4*len(push)) != sh.PushConstantSize {
+		return r.fail(fmt.Errorf("engine: %s takes %d B of push constants, got %d", sh.Name, sh.PushConstantSize, 4*len(push)))
+	}
+	lim := r.d.info.Limits.MaxComputeWorkGroupCount
+	for i, g := range groups {
+		if g == 0 || g > lim[i] {
+			return r.fail(fmt.Errorf("engine: %s: grid %v is empty or exceeds the device's %v", sh.Name, groups, lim))
+		}
+	}
+	o := op{kind: opDispatch, pipe: pipe, bufs: append([]*Buffer(nil), bufs...), push: append([]uint32(nil), push...), groups: groups}
+	for i, b := range bufs {
+		if b == nil || b.closed || b.d != r.d {
+			return r.fail(fmt.Errorf("engine: %s binding %d: buffer is nil, closed or from another device", sh.Name, i))
+		}
+		if sh.Bindings[i].Kind == spirv.UniformTexelBuffer || sh.Bindings[i].Kind == spirv.StorageTexelBuffer {
+			if _, err := b.texelView(); err != nil {
+				return r.fail(err)
+			}
+		}
+		if sh.Bindings[i].ReadOnly {
+			o.reads = append(o.reads, b.rng())
+		} else {
+			o.writes = append(o.writes, b.rng())
+		}
+	}
+	r.ops = append(r.ops, o)
+	return nil
+}
+
+// Copy records a copy of src into dst (sizes must match).
+func (r *Recorder) Copy(src, dst *Buffer) error {
+	if src.size != dst.size {
+		return r.fail(fmt.Errorf("engine: copy of %d B into %d B", src.size, dst.size))
+	}
+	r.ops = append(r.ops, op{kind: opCopy, src: src, dst: dst, reads: []rng{src.rng()}, writes: []rng{dst.rng()}})
+	return nil
+}
+
+// Input declares that each run writes b from the host (Program.Run's inputs).
+// When b is not host-visible the program copies from a staging buffer first.
+func (r *Recorder) Input(b *Buffer) error {
+	r.inputs = append(r.inputs, b)
+	if b.Mapped() {
+		return nil
+	}
+	st, err := r.d.NewBuffer(Staging, int64(b.size))
+	if err != nil {
+		return r.fail(err)
+	}
+	r.staging[b] = st
+	// The upload copy must come before every recorded use of b.
+	r.ops = append([]op{{kind: opCopy, src: st, dst: b, reads: []rng{st.rng()}, writes: []rng{b.rng()}}}, r.ops...)
+	return nil
+}
+
+// Output declares that each run reads b back to the host.
+func (r *Recorder) Output(b *Buffer) error {
+	r.outputs = append(r.outputs, b)
+	if b.Mapped() {
+		return nil
+	}
+	st, err := r.d.NewBuffer(Staging, int64(b.size))
+	if err != nil {
+		return r.fail(err)
+	}
+	r.staging[b] = st
+	return nil
+}
+
+// plan marks the ops that need a barrier before them: a read or write of
+// memory written since the last barrier (RAW, WAW) or a write of memory read
+// since then (WAR).
+func plan(ops []op) {
+	var written, read []rng
+	for i := range ops {
+		o := &ops[i]
+		o.barrier = overlapsAny(o.reads, written) || overlapsAny(o.writes, written) || overlapsAny(o.writes, read)
+		if o.barrier {
+			written, read = written[:0], read[:0]
+		}
+		written = append(written, o.writes...)
+		read = append(read, o.reads...)
+	}
+}
+
+// Barriers reports how many barriers the recorded commands need (for tests
+// and diagnostics).
+func (r *Recorder) Barriers() int {
+	ops := r.finalOps()
+	plan(ops)
+	n := 0
+	for _, o := range ops {
+		if o.barrier {
+			n++
+		}
+	}
+	return n
+}
+
+func (r *Recorder) finalOps() []op {
+	ops := append([]op(nil), r.ops...)
+	for _, b := range r.outputs {
+		if st := r.staging[b]; st != nil {
+			ops = append(ops, op{kind: opCopy, src: b, dst: st, reads: []rng{b.rng()}, writes: []rng{st.rng()}})
+		}
+	}
+	return ops
+}
+
+// Program is a recorded command buffer: run it as often as needed; each run
+// writes the inputs, submits once, waits and reads the outputs.
+type Program struct {
+	d         *Device
+	mu        sync.Mutex
+	pool      vk.CommandPool
+	cb        vk.CommandBuffer
+	dpool     vk.DescriptorPool
+	fence     vk.Fence
+	inputs    []*Buffer
+	outputs   []*Buffer
+	staging   map[*Buffer]*Buffer
+	pending   bool
+	closed    bool
+	barriers  int
+	noBarrier bool
+}
+
+// Finish records the command buffer. The Recorder must not be used after.
+func (r *Recorder) Finish() (*Program, error) {
+	return r.finish(false)
+}
+
+func (r *Recorder) finish(noBarriers bool) (*Program, error) {
+	if r.err != nil {
+		r.closeStaging()
+		return nil, r.err
+	}
+	d := r.d
+	ops := r.finalOps()
+	plan(ops)
+	p := &Program{d: d, inputs: r.inputs, outputs: r.outputs, staging: r.staging, noBarrier: noBarriers}
+	fail := func(err error) (*Program, error) {
+		p.Close()
+		return nil, err
+	}
+	var err error
+	counts := map[vk.DescriptorKind]uint32{}
+	sets := uint32(0)
+	for _, o := range ops {
+		if o.kind == opDispatch {
+			sets++
+			for _, b := range o.pipe.k.shader.Bindings {
+				counts[descKind(b.Kind)]++
+			}
+		}
+	}
+	if sets > 0 {
+		if p.dpool, err = d.dev.CreateDescriptorPool(sets, counts); err != nil {
+			return fail(wrap(err, "create descriptor pool"))
+		}
+	}
+	if p.pool, err = d.dev.CreateCommandPool(); err != nil {
+		return fail(wrap(err, "create command pool"))
+	}
+	if p.cb, err = d.dev.AllocateCommandBuffer(p.pool); err != nil {
+		return fail(wrap(err, "allocate command buffer"))
+	}
+	if p.fence, err = d.dev.CreateFence(); err != nil {
+		return fail(wrap(err, "create fence"))
+	}
+	cb := p.cb
+	if err := cb.Begin(false); err != nil {
+		return fail(wrap(err, "begin command buffer"))
+	}
+	const allStages = vk.StageCompute | vk.StageTransfer
+	const writes = vk.AccessShaderWrite | vk.AccessTransferWrite
+	const readsWrites = vk.AccessShaderRead | vk.AccessShaderWrite | vk.AccessTransferRead | vk.AccessTransferWrite
+	for _, o := range ops {
+		if o.barrier && !noBarriers {
+			cb.MemoryBarrier(allStages, allStages, writes, readsWrites)
+			p.barriers++
+		}
+		switch o.kind {
+		case opCopy:
+			cb.CopyBuffer(o.src.blk.buf, o.src.off, o.dst.blk.buf, o.dst.off, o.src.size)
+		case opDispatch:
+			k := o.pipe.k
+			set, err := d.dev.AllocateDescriptorSet(p.dpool, k.setLayout)
+			if err != nil {
+				return fail(wrap(err, "allocate descriptor set"))
+			}
+			d.stats.descriptorSets.Add(1)
+			ws := make([]vk.DescriptorWrite, len(o.bufs))
+			for i, b := range o.bufs {
+				bd := k.shader.Bindings[i]
+				ws[i] = vk.DescriptorWrite{Binding: bd.Binding, Kind: descKind(bd.Kind), Buffer: b.blk.buf, Offset: b.off, Range: b.size, View: b.view}
+			}
+			d.dev.UpdateDescriptorSet(set, ws)
+			cb.BindPipeline(o.pipe.h)
+			cb.BindDescriptorSet(k.layout, set)
+			cb.PushConstants(k.layout, o.push)
+			cb.Dispatch(o.groups[0], o.groups[1], o.groups[2])
+		}
+	}
+	if len(p.outputs) > 0 {
+		cb.MemoryBarrier(allStages, vk.StageHost, writes, vk.AccessHostRead)
+	}
+	if err := cb.End(); err != nil {
+		return fail(wrap(err, "end command buffer"))
+	}
+	d.stats.recorded.Add(1)
+	d.mu.Lock()
+	d.progs[p] = struct{}{}
+	d.mu.Unlock()
+	return p, nil
+}
+
+func (r *Recorder) closeStaging() {
+	for _, st := range r.staging {
+		st.Close()
+	}
+}
+
+// Barriers is the number of pipeline barriers recorded.
+func (p *Program) Barriers() int { return p.barriers }
+
+// IO pairs a declared input or output buffer with host data.
+type IO struct {
+	Buf  *Buffer
+	Data []float32
+}
+
+// Run writes inputs, submits the program, waits for it and reads outputs.
+// Each Data may be shorter than its buffer (the rest keeps its old
+// contents). Runs of one Program are serialised. If ctx ends first, Run
+// returns ctx.Err() and the GPU work completes in the background; the next
+// run waits for it.
+func (p *Program) Run(ctx context.Context, inputs, outputs []IO) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || p.d.closed.Load() {
+		return fmt.Errorf("engine: run: %w", ErrClosed)
+	}
+	if err := p.await(ctx); err != nil {
+		return err
+	}
+	for _, in := range inputs {
+		h, err := p.hostOf(in, p.inputs, "input")
+		if err != nil {
+			return err
+		}
+		copy(h, f32bytes(in.Data))
+	}
+	for _, out := range outputs {
+		if _, err := p.hostOf(out, p.outputs, "output"); err != nil {
+			return err
+		}
+	}
+	d := p.d
+	d.queue.Lock()
+	err := d.dev.Submit(p.cb, p.fence)
+	d.queue.Unlock()
+	if err != nil {
+		return wrap(err, "submit")
+	}
+	d.stats.submits.Add(1)
+	p.pending = true
+	if err := p.await(ctx); err != nil {
+		return err
+	}
+	for _, out := range outputs {
+		h, _ := p.hostOf(out, p.outputs, "output")
+		copy(f32bytes(out.Data), h)
+	}
+	return nil
+}
+
+// hostOf returns the host bytes through which io.Buf is written or read.
+func (p *Program) hostOf(io IO, declared []*Buffer, what string) ([]byte, error) {
+	for _, b := range declared {
+		if b == io.Buf {
+			if 4*uint64(len(io.Data)) > b.size {
+				return nil, fmt.Errorf("engine: %s of %d floats does not fit its buffer of %d", what, len(io.Data), b.size/4)
+			}
+			if st := p.staging[b]; st != nil {
+				return st.host(), nil
+			}
+			return b.host(), nil
+		}
+	}
+	return nil, fmt.Errorf("engine: buffer was not declared as a program %s when recording", what)
+}
+
+// await waits for the pending submission, if any.
+func (p *Program) await(ctx context.Context) error {
+	if !p.pending {
+		return nil
+	}
+	d := p.d
+	deadline := time.Now().Add(d.timeout())
+	spin := d.spin()
+	for {
+		slice := uint64(20 * time.Millisecond)
+		done, err := d.dev.Wait(p.fence, spin, slice)
+		if err != nil {
+			return wrap(err, "wait for GPU")
+		}
+		if done {
+			p.pending = false
+			return nil
+		}
+		spin = 0
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("engine: %w: GPU work did not finish within %v on %s (raise Options.Timeout for very large work)", ErrTimeout, d.timeout(), d.info.Name)
+		}
+	}
+}
+
+// Close frees the program's command buffer, descriptors, fence and staging
+// buffers, waiting for a pending run first. Safe to call twice.
+func (p *Program) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	p.closed = true
+	d := p.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed.Load() {
+		return // Device.Close destroyed it
+	}
+	if p.pending {
+		_ = p.await(context.Background())
+	}
+	p.destroy()
+}
+
+// destroy frees the program's objects; the caller holds d.mu.
+func (p *Program) destroy() {
+	d := p.d
+	delete(d.progs, p)
+	d.dev.DestroyFence(p.fence)
+	d.dev.DestroyCommandPool(p.pool)
+	d.dev.DestroyDescriptorPool(p.dpool)
+	for _, st := range p.staging {
+		st.Close()
+	}
+}
+
+// Grid returns a workgroup count covering items invocations along x with
+// pipe's local size, folding into y when x would exceed the device limit.
+// Shaders index as x + y * (numWorkGroups.x * localSize.x).
+func (d *Device) Grid(pipe *Pipeline, items uint64) [3]uint32 {
+	local := uint64(pipe.local[0])
+	groups := (items + local - 1) / local
+	if groups == 0 {
+		groups = 1
+	}
+	maxX := uint64(d.info.Limits.MaxComputeWorkGroupCount[0])
+	if groups <= maxX {
+		return [3]uint32{uint32(groups), 1, 1}
+	}
+	y := (groups + maxX - 1) / maxX
+	x := (groups + y - 1) / y
+	return [3]uint32{uint32(x), uint32(y), 1}
+}
+
+// oneOff runs synchronous transfers through staging buffers.
+type oneOff struct {
+	mu    sync.Mutex
+	pool  vk.CommandPool
+	cb    vk.CommandBuffer
+	fence vk.Fence
+}
+
+func (o *oneOff) init(d *Device) error {
+	var err error
+	if o.pool, err = d.dev.CreateCommandPool(); err != nil {
+		return wrap(err, "create command pool")
+	}
+	if o.cb, err = d.dev.AllocateCommandBuffer(o.pool); err != nil {
+		return wrap(err, "allocate command buffer")
+	}
+	if o.fence, err = d.dev.CreateFence(); err != nil {
+		return wrap(err, "create fence")
+	}
+	return nil
+}
+
+func (o *oneOff) destroy(d *Device) {
+	d.dev.DestroyFence(o.fence)
+	d.dev.DestroyCommandPool(o.pool)
+}
+
+// transfer copies data into b (toDevice) or b into data, through staging.
+func (o *oneOff) transfer(b *Buffer, data []float32, toDevice bool) error {
+	d := b.d
+	st, err := d.NewBuffer(Staging, int64(b.size))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if toDevice {
+		copy(st.host(), f32bytes(data))
+	}
+	cb := o.cb
+	if err := cb.Begin(true); err != nil {
+		return wrap(err, "begin transfer")
+	}
+	// Earlier compute work may still write or read b.
+	cb.MemoryBarrier(vk.StageCompute|vk.StageTransfer, vk.StageTransfer, vk.AccessShaderWrite|vk.AccessTransferWrite, vk.AccessTransferRead|vk.AccessTransferWrite)
+	if toDevice {
+		cb.CopyBuffer(st.blk.buf, st.off, b.blk.buf, b.off, b.size)
+	} else {
+		cb.CopyBuffer(b.blk.buf, b.off, st.blk.buf, st.off, b.size)
+		cb.MemoryBarrier(vk.StageTransfer, vk.StageHost, vk.AccessTransferWrite, vk.AccessHostRead)
+	}
+	if err := cb.End(); err != nil {
+		return wrap(err, "end transfer")
+	}
+	d.queue.Lock()
+	err = d.dev.Submit(cb, o.fence)
+	d.queue.Unlock()
+	if err != nil {
+		return wrap(err, "submit transfer")
+	}
+	d.stats.submits.Add(1)
+	deadline := time.Now().Add(d.timeout())
+	for {
+		done, err := d.dev.Wait(o.fence, d.spin(), uint64(20*time.Millisecond))
+		if err != nil {
+			return wrap(err, "wait for transfer")
+		}
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("engine: %w: transfer did not finish within %v", ErrTimeout, d.timeout())
+		}
+	}
+	if !toDevice {
+		copy(f32bytes(data), st.host())
+	}
+	return nil
+}
