@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# build.sh: vkinfer's build entry point. Run `./build.sh help`.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$ROOT"
+
+# Vulkan 1.1 (SPIR-V 1.3) so shaders may use subgroup operations.
+TARGET_ENV=vulkan1.1
+SHADER_DIR=shaders
+SPIRV_DIR=spirv
+GENERATED=zz_generated.go
+
+# WORK is the scratch directory of this run, removed on exit.
+WORK=""
+cleanup() {
+	if [[ -n "$WORK" ]]; then
+		rm -rf "$WORK"
+	fi
+}
+trap cleanup EXIT
+
+die() {
+	echo "build.sh: $*" >&2
+	exit 1
+}
+
+need_shader_tools() {
+	local missing=()
+	command -v glslangValidator >/dev/null 2>&1 || missing+=(glslangValidator)
+	command -v spirv-val >/dev/null 2>&1 || missing+=(spirv-val)
+	if ((${#missing[@]})); then
+		die "missing ${missing[*]}: install with 'apt-get install glslang-tools spirv-tools'"
+	fi
+}
+
+# compile_all OUTDIR: compile and validate every shaders/*.comp into
+# OUTDIR/NAME.spv, then write OUTDIR/zz_generated.go with tools/spirvgen.
+# No debug info (-g is not passed) and relative source paths, so the output
+# depends only on the sources and the glslang version.
+compile_all() {
+	local out="$1" src name log
+	local srcs=("$SHADER_DIR"/*.comp)
+	[[ -e "${srcs[0]}" ]] || die "no $SHADER_DIR/*.comp to compile"
+	log="$out/.log"
+	for src in "${srcs[@]}"; do
+		name="$(basename "$src" .comp)"
+		if ! glslangValidator -V --target-env "$TARGET_ENV" -o "$out/$name.spv" "$src" >"$log" 2>&1; then
+			cat "$log" >&2
+			die "glslangValidator failed on $src"
+		fi
+		if ! spirv-val --target-env "$TARGET_ENV" "$out/$name.spv" >"$log" 2>&1; then
+			cat "$log" >&2
+			die "spirv-val rejected the module compiled from $src"
+		fi
+	done
+	rm -f "$log"
+	go run ./tools/spirvgen -shaders "$SHADER_DIR" -spv "$out" -out "$out/$GENERATED" ||
+		die "tools/spirvgen failed"
+}
+
+cmd_shaders() {
+	need_shader_tools
+	local tmp f base changed=0
+	WORK="$(mktemp -d)"
+	tmp="$WORK"
+	compile_all "$tmp"
+	# Only now, with everything compiled and reflected, touch spirv/.
+	for f in "$SPIRV_DIR"/*.spv; do
+		[[ -e "$f" ]] || continue
+		base="$(basename "$f")"
+		if [[ ! -e "$tmp/$base" ]]; then
+			rm -f "$f"
+			echo "removed $f"
+			changed=1
+		fi
+	done
+	for f in "$tmp"/*.spv "$tmp/$GENERATED"; do
+		base="$(basename "$f")"
+		if ! cmp -s "$f" "$SPIRV_DIR/$base"; then
+			cp "$f" "$SPIRV_DIR/$base"
+			echo "wrote $SPIRV_DIR/$base"
+			changed=1
+		fi
+	done
+	((changed)) || echo "$SPIRV_DIR/ is up to date"
+}
+
+cmd_check() {
+	need_shader_tools
+	local tmp f base bad=0
+	WORK="$(mktemp -d)"
+	tmp="$WORK"
+	compile_all "$tmp"
+	for f in "$tmp"/*.spv "$tmp/$GENERATED"; do
+		base="$(basename "$f")"
+		if [[ ! -e "$SPIRV_DIR/$base" ]]; then
+			echo "missing: $SPIRV_DIR/$base" >&2
+			bad=1
+		elif ! cmp -s "$f" "$SPIRV_DIR/$base"; then
+			echo "stale:   $SPIRV_DIR/$base differs from what the sources produce" >&2
+			bad=1
+		fi
+	done
+	for f in "$SPIRV_DIR"/*.spv; do
+		[[ -e "$f" ]] || continue
+		base="$(basename "$f")"
+		if [[ ! -e "$tmp/$base" ]]; then
+			echo "extra:   $f has no source $SHADER_DIR/${base%.spv}.comp" >&2
+			bad=1
+		fi
+	done
+	if ((bad)); then
+		echo "build.sh: $SPIRV_DIR/ is out of date: run ./build.sh shaders" >&2
+		echo "  (byte-for-byte output needs the same glslang; here: $(glslangValidator --version 2>/dev/null | head -n1))" >&2
+		exit 1
+	fi
+	echo "$SPIRV_DIR/ matches $SHADER_DIR/"
+}
+
+# ---------------------------------------------------------------------------
+# PLACEHOLDER: cmd_test runs the Go tests only. The engine's lead extends it
+# to run the device tests on both CPU Vulkan drivers (lavapipe, SwiftShader).
+# ---------------------------------------------------------------------------
+cmd_test() {
+	go test ./... "$@"
+}
+
+cmd_help() {
+	cat <<'USAGE'
+usage: ./build.sh COMMAND [ARGS]
+
+commands:
+  shaders        compile shaders/*.comp (glslangValidator, Vulkan 1.1), validate
+                 them (spirv-val), write spirv/NAME.spv and regenerate
+                 spirv/zz_generated.go (tools/spirvgen: embedding, reflection,
+                 source manifest)
+  check          verify that the committed spirv/ is byte-for-byte what the
+                 sources produce (no stale, missing or extra files)
+  test [ARGS]    run the tests: go test ./... ARGS
+  help           show this text
+
+shaders and check need: apt-get install glslang-tools spirv-tools
+USAGE
+}
+
+main() {
+	local cmd="${1:-help}"
+	(($#)) && shift
+	case "$cmd" in
+	shaders) cmd_shaders "$@" ;;
+	check) cmd_check "$@" ;;
+	test) cmd_test "$@" ;;
+	help | -h | --help) cmd_help ;;
+	*)
+		cmd_help >&2
+		die "unknown command '$cmd'"
+		;;
+	esac
+}
+
+main "$@"

@@ -1,0 +1,61 @@
+// Package ref is the pure-Go reference of every op vkinfer runs on the GPU:
+// the test oracle the shaders are compared against, and the readable spec of
+// what each op computes, including its NaN and infinity rules.
+//
+// Tensors are row-major []float32. Sums are accumulated in float64 and
+// rounded to float32 once, so results are at least as accurate as the fp32
+// shaders; compare with a tolerance, not bit for bit. No GPU, no cgo.
+//
+// Every function allocates and returns a new slice and never modifies its
+// inputs, so all are safe for concurrent use. Mismatched slice lengths or
+// negative sizes are programmer errors and panic with a message naming the
+// function and the sizes; no function returns an error.
+package ref
+
+import "fmt"
+
+// Activation is an element-wise function fused after an op.
+type Activation int
+
+// The activations a fused op may apply.
+const (
+	ActNone Activation = iota // identity
+	ActReLU                   // x < 0 ? 0 : x; NaN stays NaN (see ReLU)
+)
+
+// String returns the activation's name.
+func (a Activation) String() string {
+	switch a {
+	case ActNone:
+		return "none"
+	case ActReLU:
+		return "relu"
+	}
+	return fmt.Sprintf("Activation(%d)", int(a))
+}
+
+// apply applies a to one value.
+func (a Activation) apply(v float32) float32 {
+	switch a {
+	case ActNone:
+		return v
+	case ActReLU:
+		return relu(v)
+	}
+	panic(fmt.Sprintf("ref: unknown activation %d", int(a)))
+}
+
+// relu is x < 0 ? 0 : x. For NaN the comparison is false, so NaN passes
+// through; -0 is not < 0, so it stays -0.
+func relu(v float32) float32 {
+	if v < 0 {
+		return 0
+	}
+	return v
+}
+
+func mustLen(fn, name string, got, want int) {
+	if got != want {
+		panic(fmt.Sprintf("ref.%s: len(%s) = %d, want %d", fn, name, got, want))
+	}
+}

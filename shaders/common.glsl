@@ -1,0 +1,34 @@
+// common.glsl: helpers shared by the compute shaders. Included with
+// #include "common.glsl" (GL_GOOGLE_include_directive); not compiled alone.
+//
+// NaN and infinity are tested on the bit pattern, not with isnan/isinf or
+// comparisons, so that a driver compiling with relaxed float rules cannot
+// fold the tests away.
+
+#ifndef VKINFER_COMMON_GLSL
+#define VKINFER_COMMON_GLSL
+
+// IEEE-754 binary32 quiet NaN, written as bits so no arithmetic produces it.
+#define VK_QNAN uintBitsToFloat(0x7fc00000u)
+// Negative infinity, written as bits.
+#define VK_NEG_INF uintBitsToFloat(0xff800000u)
+
+bool isNaNBits(float v) {
+    return (floatBitsToUint(v) & 0x7fffffffu) > 0x7f800000u;
+}
+
+bool isInfBits(float v) {
+    return (floatBitsToUint(v) & 0x7fffffffu) == 0x7f800000u;
+}
+
+// linearIndex returns the element index of this invocation for 1-D
+// element-wise kernels. The engine dispatches a 2-D grid when the element
+// count needs more than maxComputeWorkGroupCount[0] workgroups, so rows of
+// the grid continue where the previous row ended. Callers guard
+// `if (i >= count) return;`.
+uint linearIndex() {
+    return gl_GlobalInvocationID.x +
+           gl_GlobalInvocationID.y * gl_NumWorkGroups.x * gl_WorkGroupSize.x;
+}
+
+#endif
