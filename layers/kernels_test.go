@@ -1,0 +1,256 @@
+package layers_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vkinfer/vkinfer/engine"
+	"github.com/vkinfer/vkinfer/internal/gputest"
+	"github.com/vkinfer/vkinfer/layers"
+	"github.com/vkinfer/vkinfer/layers/ref"
+)
+
+// Tolerances, per kernel. GEMM: fp32 accumulation over K terms against a
+// float64 reference; the error bound grows with K and the magnitudes, so the
+// check is |got-want| <= tol * (sum_k |a_ik b_kj| + 1).
+const (
+	gemmRelTol    = 1e-5
+	softmaxAbsTol = 1e-6 // outputs are in [0,1]
+	softmaxRelTol = 1e-5
+)
+
+func newBuf(t *testing.T, d *engine.Device, data []float32) *engine.Buffer {
+	t.Helper()
+	b, err := d.NewBuffer(engine.Activations, int64(4*len(data)))
+	require.NoError(t, err)
+	t.Cleanup(b.Close)
+	if data != nil {
+		require.NoError(t, b.Write(data))
+	}
+	return b
+}
+
+func randSlice(r *rand.Rand, n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = float32(r.NormFloat64())
+	}
+	return s
+}
+
+// run records with rec, runs once and reads out.
+func run(t *testing.T, d *engine.Device, out *engine.Buffer, n int, record func(r *engine.Recorder) error) []float32 {
+	t.Helper()
+	r := d.NewRecorder()
+	require.NoError(t, record(r))
+	require.NoError(t, r.Output(out))
+	p, err := r.Finish()
+	require.NoError(t, err)
+	defer p.Close()
+	got := make([]float32, n)
+	require.NoError(t, p.Run(context.Background(), nil, []engine.IO{{Buf: out, Data: got}}))
+	return got
+}
+
+// gemmBound is sum_k |op(A)_ik op(B)_kj| per output, for error bounds.
+func gemmBound(a, b []float32, m, n, k int, ta, tb bool) []float64 {
+	abs := func(x []float32) []float32 {
+		o := make([]float32, len(x))
+		for i, v := range x {
+			o[i] = float32(math.Abs(float64(v)))
+		}
+		return o
+	}
+	s := ref.Gemm(abs(a), abs(b), nil, m, n, k, ta, tb, ref.ActNone)
+	out := make([]float64, len(s))
+	for i, v := range s {
+		out[i] = float64(v)
+	}
+	return out
+}
+
+func TestGemmDifferential(t *testing.T) {
+	d := gputest.Open(t, engine.Options{})
+	info := d.Info()
+	cases := []struct{ m, n, k int }{
+		{1, 1, 1}, {7, 13, 5}, {13, 7, 1}, {1, 257, 127}, {127, 257, 65}, {257, 127, 13},
+		{1, 128, 784}, {64, 128, 784}, {33, 65, 129}, {5, 3, 2048},
+	}
+	r := rand.New(rand.NewSource(1))
+	for _, c := range cases {
+		for _, tr := range []struct{ a, b bool }{{false, false}, {false, true}, {true, false}, {true, true}} {
+			for _, act := range []bool{false, true} {
+				name := fmt.Sprintf("%dx%dx%d_tA%v_tB%v_relu%v", c.m, c.n, c.k, tr.a, tr.b, act)
+				if (tr.a || !tr.b) && c.k > 1000 && act {
+					continue // keep the large-K cases to the Dense layout and a few others
+				}
+				t.Run(name, func(t *testing.T) {
+					a := randSlice(r, c.m*c.k)
+					b := randSlice(r, c.k*c.n)
+					bias := randSlice(r, c.n)
+					A, B, Bias := newBuf(t, d, a), newBuf(t, d, b), newBuf(t, d, bias)
+					C := newBuf(t, d, make([]float32, c.m*c.n))
+					g := layers.Gemm{M: c.m, N: c.n, K: c.k, TransA: tr.a, TransB: tr.b, Bias: Bias, ReLU: act}
+					got := run(t, d, C, c.m*c.n, func(rec *engine.Recorder) error { return layers.RecordGemm(rec, d, g, A, B, C) })
+					refAct := ref.ActNone
+					if act {
+						refAct = ref.ActReLU
+					}
+					want := ref.Gemm(a, b, bias, c.m, c.n, c.k, tr.a, tr.b, refAct)
+					bound := gemmBound(a, b, c.m, c.n, c.k, tr.a, tr.b)
+					for i := range want {
+						tol := gemmRelTol * (bound[i] + math.Abs(float64(bias[i%c.n])) + 1)
+						if diff := math.Abs(float64(got[i] - want[i])); !(diff <= tol) {
+							t.Fatalf("C[%d,%d] = %g, want %g (tol %g; config %v)", i/c.n, i%c.n, got[i], want[i], tol, layers.ChooseGemm(info, c.m, c.n, c.k))
+						}
+					}
+				})
+			}
+		}
+	}
+}
+
+// Every tile shape, including ones that divide nothing, must be exact at
+// sizes that are not multiples of it.
+func TestGemmTileShapes(t *testing.T) {
+	d := gputest.Open(t, engine.Options{})
+	max := int(d.Info().Limits.MaxComputeWorkGroupInvocations)
+	r := rand.New(rand.NewSource(2))
+	m, n, k := 37, 53, 29
+	a, b := randSlice(r, m*k), randSlice(r, k*n)
+	A, B := newBuf(t, d, a), newBuf(t, d, b)
+	want := ref.Gemm(a, b, nil, m, n, k, false, true, ref.ActNone)
+	bound := gemmBound(a, b, m, n, k, false, true)
+	for _, cfg := range []layers.GemmConfig{{1, 1, 1, 1}, {8, 8, 4, 4}, {16, 1, 4, 8}, {8, 4, 8, 8}, {3, 5, 3, 5}, {64, 1, 1, 8}, {16, 16, 2, 2}} {
+		if cfg.LX*cfg.LY > max {
+			continue
+		}
+		t.Run(cfg.String(), func(t *testing.T) {
+			C := newBuf(t, d, make([]float32, m*n))
+			c := cfg
+			got := run(t, d, C, m*n, func(rec *engine.Recorder) error {
+				return layers.RecordGemm(rec, d, layers.Gemm{M: m, N: n, K: k, TransB: true, Config: &c}, A, B, C)
+			})
+			for i := range want {
+				require.InDelta(t, want[i], got[i], gemmRelTol*(bound[i]+1), "C[%d]", i)
+			}
+		})
+	}
+}
+
+func TestGemmSpecialValues(t *testing.T) {
+	d := gputest.Open(t, engine.Options{})
+	inf := float32(math.Inf(1))
+	nan := float32(math.NaN())
+	// 2x3 · 3x2: row 0 of A holds a NaN, row 1 an Inf; huge values overflow to Inf.
+	a := []float32{1, nan, 2, inf, 1, 1}
+	b := []float32{1, 0, 1, 1, 3e38, 1}
+	A, B := newBuf(t, d, a), newBuf(t, d, b)
+	C := newBuf(t, d, make([]float32, 4))
+	got := run(t, d, C, 4, func(rec *engine.Recorder) error {
+		return layers.RecordGemm(rec, d, layers.Gemm{M: 2, N: 2, K: 3, ReLU: true}, A, B, C)
+	})
+	want := ref.Gemm(a, b, nil, 2, 2, 3, false, false, ref.ActReLU)
+	for i := range want {
+		if math.IsNaN(float64(want[i])) {
+			require.True(t, math.IsNaN(float64(got[i])), "C[%d] = %v, want NaN", i, got[i])
+		} else {
+			require.Equal(t, want[i], got[i], "C[%d]", i)
+		}
+	}
+}
+
+func TestReLUAndBias(t *testing.T) {
+	d := gputest.Open(t, engine.Options{})
+	r := rand.New(rand.NewSource(3))
+	for _, n := range []int{1, 7, 13, 127, 257, 1 << 20} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			x := randSlice(r, n)
+			x[0] = float32(math.NaN())
+			if n > 2 {
+				x[1], x[2] = float32(math.Inf(-1)), float32(math.Inf(1))
+			}
+			X := newBuf(t, d, x)
+			Y := newBuf(t, d, make([]float32, n))
+			got := run(t, d, Y, n, func(rec *engine.Recorder) error { return layers.RecordReLU(rec, d, X, Y, n) })
+			want := ref.ReLU(x)
+			for i := range want {
+				if math.IsNaN(float64(want[i])) {
+					require.True(t, math.IsNaN(float64(got[i])), "relu[%d]", i)
+					continue
+				}
+				require.Equal(t, want[i], got[i], "relu[%d]", i)
+			}
+			cols := 1
+			if n > 7 {
+				cols = 7
+			}
+			if n%cols != 0 {
+				cols = 1
+			}
+			bias := randSlice(r, cols)
+			Bb := newBuf(t, d, bias)
+			got = run(t, d, Y, n, func(rec *engine.Recorder) error { return layers.RecordBias(rec, d, X, Bb, Y, n, cols) })
+			want = ref.BiasAdd(x, bias)
+			for i := range want {
+				if math.IsNaN(float64(want[i])) {
+					require.True(t, math.IsNaN(float64(got[i])), "bias[%d]", i)
+					continue
+				}
+				require.Equal(t, want[i], got[i], "bias[%d]", i)
+			}
+		})
+	}
+}
+
+func TestSoftmaxDifferential(t *testing.T) {
+	d := gputest.Open(t, engine.Options{})
+	r := rand.New(rand.NewSource(4))
+	nan, inf := float32(math.NaN()), float32(math.Inf(1))
+	special := [][]float32{
+		{1e30, -1e30, 1e30, 0},
+		{-1e30, -1e30, -1e30, -1e30},
+		{float32(math.Inf(-1)), 0, 1, float32(math.Inf(-1))},
+		{float32(math.Inf(-1)), float32(math.Inf(-1)), float32(math.Inf(-1)), float32(math.Inf(-1))},
+		{nan, 1, 2, 3},
+		{inf, 1, 2, 3},
+		{3.4e38, 3.4e38, -3.4e38, 0},
+	}
+	type tc struct {
+		name       string
+		rows, cols int
+		x          []float32
+	}
+	var cases []tc
+	for i, row := range special {
+		cases = append(cases, tc{fmt.Sprint("special", i), 1, len(row), row})
+	}
+	for _, s := range []struct{ rows, cols int }{{1, 1}, {7, 1}, {1, 10000}, {13, 7}, {127, 10}, {3, 257}, {64, 1000}, {70000, 3}} {
+		x := randSlice(r, s.rows*s.cols)
+		for i := range x {
+			x[i] *= 10
+		}
+		cases = append(cases, tc{fmt.Sprintf("%dx%d", s.rows, s.cols), s.rows, s.cols, x})
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			X := newBuf(t, d, c.x)
+			Y := newBuf(t, d, make([]float32, len(c.x)))
+			got := run(t, d, Y, len(c.x), func(rec *engine.Recorder) error { return layers.RecordSoftmax(rec, d, X, Y, c.rows, c.cols) })
+			want := ref.Softmax(c.x, c.rows, c.cols)
+			for i := range want {
+				w, g := float64(want[i]), float64(got[i])
+				if math.IsNaN(w) {
+					require.True(t, math.IsNaN(g), "y[%d] = %v, want NaN", i, g)
+					continue
+				}
+				require.InDelta(t, w, g, softmaxAbsTol+softmaxRelTol*w, "y[%d] (row %d)", i, i/c.cols)
+			}
+		})
+	}
+}
