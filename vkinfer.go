@@ -1,0 +1,562 @@
+// Package vkinfer runs neural networks on any Vulkan GPU, or on the CPU
+// through a Vulkan CPU driver (lavapipe, SwiftShader), from Go.
+//
+//	dev, err := vkinfer.Open(vkinfer.Options{})
+//	defer dev.Close()
+//	m, err := dev.Load("mlp.bin")
+//	defer m.Close()
+//	out, err := m.Run(ctx, vkinfer.Tensor{Shape: []int{1, 784}, Data: pixels})
+//
+// A Device owns one Vulkan device; a Model owns its weights (uploaded once)
+// and, per batch size in use, a recorded command buffer with its activation
+// buffers, which each run resubmits.
+//
+// Concurrency: Device and Model are safe for concurrent use by multiple
+// goroutines. Runs of one Model at the same batch size are serialised (they
+// share one recorded program); runs at different batch sizes overlap. Close a
+// Model before its Device; Close is safe to call twice.
+//
+// The package never decodes images by side effect: Classify takes decoded
+// image.Image values; import the image formats you need (image/png, ...).
+package vkinfer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"io"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/vkinfer/vkinfer/engine"
+	"github.com/vkinfer/vkinfer/layers"
+	"github.com/vkinfer/vkinfer/model"
+)
+
+// Errors users can test for with errors.Is, besides those of package engine
+// (engine.ErrNoVulkan, engine.ErrDeviceLost, engine.ErrOutOfDeviceMemory) and
+// package model (model.ErrNotModel, model.ErrTruncated, model.ErrChecksum,
+// model.ErrVersion, model.ErrCorrupt, model.ErrInvalid).
+var (
+	// ErrUnsupportedOp: the model uses an op (or an attribute of one) that
+	// this build cannot run. The error lists every such node.
+	ErrUnsupportedOp = layers.ErrUnsupported
+	// ErrShape: an input does not have the shape the model takes.
+	ErrShape = errors.New("wrong input shape")
+	// ErrClosed: the Device or Model was used after Close.
+	ErrClosed = engine.ErrClosed
+)
+
+// Options configure Open.
+type Options struct {
+	// Device picks a device by index or name substring ("" = $VKINFER_DEVICE
+	// or the best one; see `vkinfer devices`).
+	Device string
+	// Validation enables the Khronos validation layer (for development).
+	Validation bool
+	// Logger receives notices; nil means slog.Default().
+	Logger *slog.Logger
+	// SpinWait is how long a run polls for completion before sleeping
+	// (0 = engine default; negative = never poll).
+	SpinWait time.Duration
+	// OnMessage receives validation-layer and driver messages; nil logs them.
+	OnMessage func(severity, message string)
+}
+
+// Device is an opened GPU (or CPU Vulkan driver).
+type Device struct {
+	dev *engine.Device
+}
+
+// Open opens a Vulkan device.
+func Open(opts Options) (*Device, error) {
+	d, err := engine.Open(engine.Options{
+		Device:     opts.Device,
+		Validation: opts.Validation,
+		Logger:     opts.Logger,
+		SpinWait:   opts.SpinWait,
+		OnMessage:  opts.OnMessage,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Device{dev: d}, nil
+}
+
+// Info describes the device.
+func (d *Device) Info() engine.DeviceInfo { return d.dev.Info() }
+
+// Stats returns the engine's accounting (memory per arena, submits, ...).
+func (d *Device) Stats() engine.Stats { return d.dev.Stats() }
+
+// Engine returns the underlying engine device, for advanced use.
+func (d *Device) Engine() *engine.Device { return d.dev }
+
+// Close releases the device. Models loaded on it must be closed first.
+func (d *Device) Close() error { return d.dev.Close() }
+
+// Load reads a model file and prepares it on the device.
+func (d *Device) Load(path string) (*Model, error) {
+	m, err := model.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("vkinfer: %w", err)
+	}
+	return d.LoadModel(m)
+}
+
+// LoadReader reads a model from r and prepares it on the device.
+func (d *Device) LoadReader(r io.Reader) (*Model, error) {
+	m, err := model.Read(r)
+	if err != nil {
+		return nil, fmt.Errorf("vkinfer: %w", err)
+	}
+	return d.LoadModel(m)
+}
+
+// Tensor is a dense float32 tensor, row-major.
+type Tensor struct {
+	Shape []int
+	Data  []float32
+}
+
+// Model is a model prepared on a device.
+type Model struct {
+	dev    *engine.Device
+	spec   *model.Model
+	nodes  []node
+	consts map[string]bool
+
+	mu     sync.Mutex
+	plans  map[string]*plan // by input shapes
+	order  []string         // plan keys, least recently used first
+	closed bool
+}
+
+// maxPlans bounds the recorded programs kept per model (one per batch size).
+const maxPlans = 8
+
+type node struct {
+	n     model.Node
+	layer layers.Layer
+	ins   []string // runtime inputs
+}
+
+// LoadModel prepares m on the device: validates it, fuses what can be fused,
+// compiles every node and uploads the weights. A model with unsupported ops
+// fails here, naming every such node, before anything runs.
+func (d *Device) LoadModel(m *model.Model) (*Model, error) {
+	if err := m.Validate(); err != nil {
+		return nil, fmt.Errorf("vkinfer: %w", err)
+	}
+	if len(m.Inputs) == 0 || len(m.Outputs) == 0 {
+		return nil, fmt.Errorf("vkinfer: model %q has no inputs or no outputs", m.Name)
+	}
+	nodes := fuse(m)
+	consts := map[string]bool{}
+	for _, t := range m.Initializers {
+		consts[t.Name] = true
+	}
+	var missing []string
+	for _, n := range nodes {
+		if _, ok := layers.Lookup(n.Op); !ok {
+			missing = append(missing, fmt.Sprintf("%s (%s)", n.Name, n.Op))
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("vkinfer: model %q: %w op in %d node(s): %v; supported ops: %v",
+			m.Name, ErrUnsupportedOp, len(missing), missing, layers.Ops())
+	}
+	mm := &Model{dev: d.dev, spec: m, consts: consts, plans: map[string]*plan{}}
+	build := &layers.Build{Dev: d.dev, Const: func(name string) *model.Tensor {
+		if name == "" {
+			return nil
+		}
+		return m.Initializer(name)
+	}}
+	for _, n := range nodes {
+		b, _ := layers.Lookup(n.Op)
+		l, err := b(build, &n)
+		if err != nil {
+			mm.Close()
+			return nil, fmt.Errorf("vkinfer: node %s (%s): %w", n.Name, n.Op, err)
+		}
+		nd := node{n: n, layer: l}
+		for _, in := range n.Inputs {
+			if in != "" && !consts[in] {
+				nd.ins = append(nd.ins, in)
+			}
+		}
+		mm.nodes = append(mm.nodes, nd)
+	}
+	return mm, nil
+}
+
+// fuse returns m's nodes with each Dense whose only consumer is a Relu
+// folded into one Dense with activation "relu" (one GEMM dispatch).
+func fuse(m *model.Model) []model.Node {
+	consumers := map[string]int{}
+	for _, n := range m.Nodes {
+		for _, in := range n.Inputs {
+			consumers[in]++
+		}
+	}
+	for _, o := range m.Outputs {
+		consumers[o.Name]++
+	}
+	var out []model.Node
+	skip := map[int]bool{}
+	for i, n := range m.Nodes {
+		if skip[i] {
+			continue
+		}
+		if n.Op == model.OpDense && len(n.Outputs) == 1 && consumers[n.Outputs[0]] == 1 && i+1 < len(m.Nodes) {
+			if _, has := n.Attrs[model.AttrActivation]; !has {
+				next := m.Nodes[i+1]
+				if next.Op == model.OpRelu && len(next.Inputs) == 1 && next.Inputs[0] == n.Outputs[0] {
+					f := n
+					f.Attrs = map[string]model.Attr{}
+					for k, v := range n.Attrs {
+						f.Attrs[k] = v
+					}
+					f.Attrs[model.AttrActivation] = model.StringAttr(model.ActivationRelu)
+					f.Outputs = next.Outputs
+					f.Name = n.Name + "+" + next.Name
+					out = append(out, f)
+					skip[i+1] = true
+					continue
+				}
+			}
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// Spec is the model as loaded (graph, labels, input spec, metadata).
+func (m *Model) Spec() *model.Model { return m.spec }
+
+// Close frees the model's weights and recorded programs. Safe to call twice.
+func (m *Model) Close() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return
+	}
+	m.closed = true
+	for _, p := range m.plans {
+		p.close()
+	}
+	m.plans = nil
+	for _, n := range m.nodes {
+		n.layer.Close()
+	}
+}
+
+// plan is the model compiled for concrete input shapes: activation buffers
+// assigned by liveness and one recorded program.
+type plan struct {
+	prog    *engine.Program
+	inputs  []*engine.Buffer
+	outputs []*engine.Buffer
+	outSh   []layers.Shape
+	bufs    []*engine.Buffer
+}
+
+func (p *plan) close() {
+	p.prog.Close()
+	for _, b := range p.bufs {
+		b.Close()
+	}
+}
+
+// Run runs the model on inputs given in the order of Spec().Inputs and returns
+// the outputs in the order of Spec().Outputs. A dynamic (-1) dimension of an
+// input, usually the batch, may take any size; each new size records a new
+// program on first use.
+func (m *Model) Run(ctx context.Context, inputs ...Tensor) ([]Tensor, error) {
+	shapes, err := m.checkInputs(inputs)
+	if err != nil {
+		return nil, err
+	}
+	p, err := m.plan(shapes)
+	if err != nil {
+		return nil, err
+	}
+	ins := make([]engine.IO, len(inputs))
+	for i, t := range inputs {
+		ins[i] = engine.IO{Buf: p.inputs[i], Data: t.Data}
+	}
+	outs := make([]engine.IO, len(p.outputs))
+	res := make([]Tensor, len(p.outputs))
+	for i, b := range p.outputs {
+		res[i] = Tensor{Shape: append([]int(nil), p.outSh[i]...), Data: make([]float32, p.outSh[i].Elems())}
+		outs[i] = engine.IO{Buf: b, Data: res[i].Data}
+	}
+	if err := p.prog.Run(ctx, ins, outs); err != nil {
+		return nil, fmt.Errorf("vkinfer: run %s: %w", m.spec.Name, err)
+	}
+	return res, nil
+}
+
+func (m *Model) checkInputs(inputs []Tensor) ([]layers.Shape, error) {
+	want := m.spec.Inputs
+	if len(inputs) != len(want) {
+		return nil, fmt.Errorf("vkinfer: %w: model takes %d input(s) %v, got %d", ErrShape, len(want), names(want), len(inputs))
+	}
+	shapes := make([]layers.Shape, len(inputs))
+	for i, t := range inputs {
+		w := want[i].Shape
+		ok := len(t.Shape) == len(w)
+		n := 1
+		for j := 0; ok && j < len(w); j++ {
+			ok = t.Shape[j] > 0 && (w[j] < 0 || w[j] == t.Shape[j])
+			n *= t.Shape[j]
+		}
+		if !ok {
+			return nil, fmt.Errorf("vkinfer: %w: input %q takes shape %v (-1 = any size), got %v", ErrShape, want[i].Name, w, t.Shape)
+		}
+		if n != len(t.Data) {
+			return nil, fmt.Errorf("vkinfer: %w: input %q has shape %v (%d values) but %d values", ErrShape, want[i].Name, t.Shape, n, len(t.Data))
+		}
+		shapes[i] = append(layers.Shape(nil), t.Shape...)
+	}
+	return shapes, nil
+}
+
+func names(vs []model.ValueInfo) []string {
+	var s []string
+	for _, v := range vs {
+		s = append(s, fmt.Sprintf("%s%v", v.Name, v.Shape))
+	}
+	return s
+}
+
+// plan returns (recording on first use) the plan for input shapes.
+func (m *Model) plan(shapes []layers.Shape) (*plan, error) {
+	key := fmt.Sprint(shapes)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, fmt.Errorf("vkinfer: run: %w", ErrClosed)
+	}
+	if p := m.plans[key]; p != nil {
+		m.touch(key)
+		return p, nil
+	}
+	p, err := m.compile(shapes)
+	if err != nil {
+		return nil, err
+	}
+	if len(m.order) >= maxPlans {
+		old := m.order[0]
+		m.order = m.order[1:]
+		m.plans[old].close() // waits for a run in flight
+		delete(m.plans, old)
+	}
+	m.plans[key] = p
+	m.order = append(m.order, key)
+	return p, nil
+}
+
+func (m *Model) touch(key string) {
+	for i, k := range m.order {
+		if k == key {
+			m.order = append(append(m.order[:i:i], m.order[i+1:]...), key)
+			return
+		}
+	}
+}
+
+// compile infers shapes, assigns activation buffers by liveness (a buffer
+// is reused once its tensor's last reader has been recorded) and records.
+func (m *Model) compile(inShapes []layers.Shape) (_ *plan, err error) {
+	d := m.dev
+	p := &plan{}
+	defer func() {
+		if err != nil {
+			for _, b := range p.bufs {
+				b.Close()
+			}
+		}
+	}()
+	newBuf := func(elems int) (*engine.Buffer, error) {
+		if elems < 1 {
+			elems = 1
+		}
+		b, err := d.NewBuffer(engine.Activations, int64(4*elems))
+		if err != nil {
+			return nil, fmt.Errorf("vkinfer: %w", err)
+		}
+		p.bufs = append(p.bufs, b)
+		return b, nil
+	}
+	shapes := map[string]layers.Shape{}
+	bufs := map[string]*engine.Buffer{}
+	rec := d.NewRecorder()
+	for i, in := range m.spec.Inputs {
+		shapes[in.Name] = inShapes[i]
+		b, err := newBuf(inShapes[i].Elems())
+		if err != nil {
+			return nil, err
+		}
+		bufs[in.Name] = b
+		p.inputs = append(p.inputs, b)
+		if err := rec.Input(b); err != nil {
+			return nil, err
+		}
+	}
+	isOutput := map[string]bool{}
+	for _, o := range m.spec.Outputs {
+		isOutput[o.Name] = true
+	}
+	lastUse := map[string]int{}
+	for i, n := range m.nodes {
+		for _, in := range n.ins {
+			lastUse[in] = i
+		}
+	}
+	var free []*engine.Buffer // intermediate buffers no longer live
+	take := func(elems int) (*engine.Buffer, error) {
+		best := -1
+		for i, b := range free {
+			if b.Len() >= elems && (best < 0 || b.Len() < free[best].Len()) {
+				best = i
+			}
+		}
+		if best >= 0 {
+			b := free[best]
+			free = append(free[:best], free[best+1:]...)
+			return b, nil
+		}
+		return newBuf(elems)
+	}
+	for i, n := range m.nodes {
+		ins := make([]layers.Shape, len(n.ins))
+		inBufs := make([]*engine.Buffer, len(n.ins))
+		for j, name := range n.ins {
+			s, ok := shapes[name]
+			if !ok {
+				return nil, fmt.Errorf("vkinfer: node %s reads %q, which nothing computes", n.n.Name, name)
+			}
+			ins[j], inBufs[j] = s, bufs[name]
+		}
+		outs, err := n.layer.Infer(ins)
+		if err != nil {
+			return nil, fmt.Errorf("vkinfer: node %s (%s) with inputs %v: %w", n.n.Name, n.n.Op, ins, err)
+		}
+		if len(outs) != len(n.n.Outputs) {
+			return nil, fmt.Errorf("vkinfer: node %s makes %d outputs, graph names %d", n.n.Name, len(outs), len(n.n.Outputs))
+		}
+		outBufs := make([]*engine.Buffer, len(outs))
+		for j, name := range n.n.Outputs {
+			var b *engine.Buffer
+			if isOutput[name] {
+				b, err = newBuf(outs[j].Elems())
+			} else {
+				b, err = take(outs[j].Elems())
+			}
+			if err != nil {
+				return nil, err
+			}
+			shapes[name], bufs[name], outBufs[j] = outs[j], b, b
+		}
+		if err := n.layer.Record(rec, inBufs, ins, outBufs); err != nil {
+			return nil, fmt.Errorf("vkinfer: node %s (%s): %w", n.n.Name, n.n.Op, err)
+		}
+		for _, name := range n.ins {
+			if lastUse[name] == i && !isOutput[name] && !isInput(m.spec, name) {
+				free = append(free, bufs[name])
+			}
+		}
+	}
+	for _, o := range m.spec.Outputs {
+		b, ok := bufs[o.Name]
+		if !ok {
+			return nil, fmt.Errorf("vkinfer: output %q is not computed by any node", o.Name)
+		}
+		p.outputs = append(p.outputs, b)
+		p.outSh = append(p.outSh, shapes[o.Name])
+		if err := rec.Output(b); err != nil {
+			return nil, err
+		}
+	}
+	prog, err := rec.Finish()
+	if err != nil {
+		return nil, fmt.Errorf("vkinfer: record: %w", err)
+	}
+	p.prog = prog
+	return p, nil
+}
+
+func isInput(m *model.Model, name string) bool {
+	for _, in := range m.Inputs {
+		if in.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Class is one label with its score.
+type Class struct {
+	Index int
+	Label string
+	Score float32
+}
+
+// TopK returns the k highest scores of one output row with their labels.
+func (m *Model) TopK(row []float32, k int) []Class {
+	cs := make([]Class, len(row))
+	for i, v := range row {
+		cs[i] = Class{Index: i, Score: v}
+		if i < len(m.spec.Labels) {
+			cs[i].Label = m.spec.Labels[i]
+		} else {
+			cs[i].Label = fmt.Sprint(i)
+		}
+	}
+	sort.SliceStable(cs, func(a, b int) bool { return cs[a].Score > cs[b].Score })
+	if k > 0 && k < len(cs) {
+		cs = cs[:k]
+	}
+	return cs
+}
+
+// Classify turns images into one batch by the model's input spec, runs it
+// and returns the top k classes of each image.
+func (m *Model) Classify(ctx context.Context, imgs []image.Image, k int) ([][]Class, error) {
+	spec := m.spec.Input
+	if spec == nil {
+		return nil, fmt.Errorf("vkinfer: model %q has no image input spec; use Run with tensors", m.spec.Name)
+	}
+	if len(imgs) == 0 {
+		return nil, nil
+	}
+	if len(m.spec.Inputs) != 1 {
+		return nil, fmt.Errorf("vkinfer: Classify needs a model with one input, %q has %d", m.spec.Name, len(m.spec.Inputs))
+	}
+	per := spec.Size()
+	shape := append([]int{len(imgs)}, m.spec.Inputs[0].Shape[1:]...)
+	data := make([]float32, 0, len(imgs)*per)
+	for i, img := range imgs {
+		v, err := spec.FromImage(img)
+		if err != nil {
+			return nil, fmt.Errorf("vkinfer: image %d: %w", i, err)
+		}
+		data = append(data, v...)
+	}
+	outs, err := m.Run(ctx, Tensor{Shape: shape, Data: data})
+	if err != nil {
+		return nil, err
+	}
+	out := outs[0]
+	cols := out.Shape[len(out.Shape)-1]
+	res := make([][]Class, len(imgs))
+	for i := range imgs {
+		res[i] = m.TopK(out.Data[i*cols:(i+1)*cols], k)
+	}
+	return res, nil
+}

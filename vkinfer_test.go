@@ -1,0 +1,213 @@
+package vkinfer_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand"
+	"sync"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vkinfer/vkinfer"
+	"github.com/vkinfer/vkinfer/engine"
+	"github.com/vkinfer/vkinfer/internal/gputest"
+	"github.com/vkinfer/vkinfer/layers/ref"
+	"github.com/vkinfer/vkinfer/model"
+)
+
+// mlp builds a Dense/Relu/.../Softmax model with random weights.
+func mlp(seed int64, sizes ...int) *model.Model {
+	r := rand.New(rand.NewSource(seed))
+	m := &model.Model{
+		Name: "test-mlp", Producer: "vkinfer tests", ID: uuid.New(),
+		Inputs: []model.ValueInfo{{Name: "x", Shape: []int{-1, sizes[0]}}},
+	}
+	prev := "x"
+	for i := 0; i+1 < len(sizes); i++ {
+		in, out := sizes[i], sizes[i+1]
+		w := &model.Tensor{Name: fmt.Sprintf("w%d", i), Shape: []int{out, in}, Data: make([]float32, out*in)}
+		b := &model.Tensor{Name: fmt.Sprintf("b%d", i), Shape: []int{out}, Data: make([]float32, out)}
+		scale := math.Sqrt(2 / float64(in))
+		for j := range w.Data {
+			w.Data[j] = float32(r.NormFloat64() * scale)
+		}
+		for j := range b.Data {
+			b.Data[j] = float32(r.NormFloat64() * 0.1)
+		}
+		m.Initializers = append(m.Initializers, w, b)
+		y := fmt.Sprintf("y%d", i)
+		m.Nodes = append(m.Nodes, model.Node{Name: fmt.Sprintf("dense%d", i), Op: model.OpDense, Inputs: []string{prev, w.Name, b.Name}, Outputs: []string{y}})
+		prev = y
+		if i+2 < len(sizes) {
+			a := fmt.Sprintf("a%d", i)
+			m.Nodes = append(m.Nodes, model.Node{Name: fmt.Sprintf("relu%d", i), Op: model.OpRelu, Inputs: []string{prev}, Outputs: []string{a}})
+			prev = a
+		}
+	}
+	m.Nodes = append(m.Nodes, model.Node{Name: "softmax", Op: model.OpSoftmax, Inputs: []string{prev}, Outputs: []string{"probs"}})
+	m.Outputs = []model.ValueInfo{{Name: "probs", Shape: []int{-1, sizes[len(sizes)-1]}}}
+	return m
+}
+
+// reference runs the model with layers/ref.
+func reference(m *model.Model, x []float32, batch int) []float32 {
+	vals := map[string][]float32{"x": x}
+	for _, n := range m.Nodes {
+		in := vals[n.Inputs[0]]
+		switch n.Op {
+		case model.OpDense:
+			w, b := m.Initializer(n.Inputs[1]), m.Initializer(n.Inputs[2])
+			vals[n.Outputs[0]] = ref.Gemm(in, w.Data, b.Data, batch, w.Shape[0], w.Shape[1], false, true, ref.ActNone)
+		case model.OpRelu:
+			vals[n.Outputs[0]] = ref.ReLU(in)
+		case model.OpSoftmax:
+			vals[n.Outputs[0]] = ref.Softmax(in, batch, len(in)/batch)
+		}
+	}
+	return vals[m.Outputs[0].Name]
+}
+
+func openDevice(t *testing.T) *vkinfer.Device {
+	t.Helper()
+	e := gputest.Open(t, engine.Options{}) // skips or fails without Vulkan, checks validation
+	_ = e
+	dev, err := vkinfer.Open(vkinfer.Options{Validation: gputest.Validation(), OnMessage: func(sev, msg string) {
+		t.Errorf("validation: %s: %s", sev, msg)
+	}})
+	require.NoError(t, err)
+	t.Cleanup(func() { dev.Close() })
+	return dev
+}
+
+func TestRunMatchesReference(t *testing.T) {
+	dev := openDevice(t)
+	spec := mlp(1, 784, 128, 256, 10)
+	m, err := dev.LoadModel(spec)
+	require.NoError(t, err)
+	defer m.Close()
+	r := rand.New(rand.NewSource(2))
+	for _, batch := range []int{1, 7, 64, 1, 7} {
+		x := make([]float32, batch*784)
+		for i := range x {
+			x[i] = r.Float32()
+		}
+		out, err := m.Run(context.Background(), vkinfer.Tensor{Shape: []int{batch, 784}, Data: x})
+		require.NoError(t, err)
+		require.Equal(t, []int{batch, 10}, out[0].Shape)
+		want := reference(spec, x, batch)
+		for i := range want {
+			require.InDelta(t, want[i], out[0].Data[i], 1e-5, "batch %d, [%d]", batch, i)
+		}
+	}
+}
+
+// A second run at a known batch size records nothing, allocates nothing and
+// submits exactly once.
+func TestSecondRunIsOnlyASubmit(t *testing.T) {
+	dev := openDevice(t)
+	m, err := dev.LoadModel(mlp(3, 64, 128, 256, 10))
+	require.NoError(t, err)
+	defer m.Close()
+	x := vkinfer.Tensor{Shape: []int{4, 64}, Data: make([]float32, 4*64)}
+	_, err = m.Run(context.Background(), x)
+	require.NoError(t, err)
+	before := dev.Stats()
+	for i := 0; i < 3; i++ {
+		_, err = m.Run(context.Background(), x)
+		require.NoError(t, err)
+	}
+	after := dev.Stats()
+	require.Equal(t, before.Recorded, after.Recorded, "command buffers recorded")
+	require.Equal(t, before.AllocateCalls, after.AllocateCalls, "vkAllocateMemory calls")
+	require.Equal(t, before.Pipelines, after.Pipelines, "pipelines created")
+	require.Equal(t, before.DescriptorSets, after.DescriptorSets, "descriptor sets")
+	require.Equal(t, before.Arenas, after.Arenas, "arena bytes")
+	require.Equal(t, before.Submits+3, after.Submits, "one submit per run")
+}
+
+// A ten-layer network needs a small constant number of vkAllocateMemory
+// calls, not one per buffer.
+func TestTenLayersFewAllocations(t *testing.T) {
+	dev := openDevice(t)
+	before := dev.Stats().AllocateCalls
+	sizes := []int{100, 90, 80, 70, 60, 50, 40, 30, 20, 15, 10}
+	m, err := dev.LoadModel(mlp(4, sizes...))
+	require.NoError(t, err)
+	defer m.Close()
+	_, err = m.Run(context.Background(), vkinfer.Tensor{Shape: []int{2, 100}, Data: make([]float32, 200)})
+	require.NoError(t, err)
+	calls := dev.Stats().AllocateCalls - before
+	t.Logf("10 Dense layers: 20 weight tensors + activations in %d vkAllocateMemory calls", calls)
+	require.LessOrEqual(t, calls, int64(3), "one block per arena (weights, activations, staging at most)")
+}
+
+func TestConcurrentRuns(t *testing.T) {
+	dev := openDevice(t)
+	spec := mlp(5, 64, 128, 256, 10)
+	m, err := dev.LoadModel(spec)
+	require.NoError(t, err)
+	defer m.Close()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			r := rand.New(rand.NewSource(int64(g)))
+			batch := 1 + g%3
+			for it := 0; it < 10; it++ {
+				x := make([]float32, batch*64)
+				for i := range x {
+					x[i] = r.Float32()
+				}
+				out, err := m.Run(context.Background(), vkinfer.Tensor{Shape: []int{batch, 64}, Data: x})
+				if err != nil {
+					errs <- err
+					return
+				}
+				want := reference(spec, x, batch)
+				for i := range want {
+					if math.Abs(float64(want[i]-out[0].Data[i])) > 1e-5 {
+						errs <- fmt.Errorf("goroutine %d: [%d] = %v, want %v", g, i, out[0].Data[i], want[i])
+						return
+					}
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+func TestBadInputsAndOps(t *testing.T) {
+	dev := openDevice(t)
+	m, err := dev.LoadModel(mlp(6, 8, 4))
+	require.NoError(t, err)
+	_, err = m.Run(context.Background(), vkinfer.Tensor{Shape: []int{1, 9}, Data: make([]float32, 9)})
+	require.ErrorIs(t, err, vkinfer.ErrShape)
+	require.ErrorContains(t, err, "[-1 8]")
+	_, err = m.Run(context.Background(), vkinfer.Tensor{Shape: []int{2, 8}, Data: make([]float32, 9)})
+	require.ErrorIs(t, err, vkinfer.ErrShape)
+	_, err = m.Run(context.Background())
+	require.ErrorIs(t, err, vkinfer.ErrShape)
+	m.Close()
+	m.Close()
+	_, err = m.Run(context.Background(), vkinfer.Tensor{Shape: []int{1, 8}, Data: make([]float32, 8)})
+	require.True(t, errors.Is(err, vkinfer.ErrClosed), "%v", err)
+
+	bad := mlp(7, 8, 4)
+	bad.Nodes = append([]model.Node{{Name: "conv1", Op: "Conv", Inputs: []string{"x"}, Outputs: []string{"c"}},
+		{Name: "pool", Op: "MaxPool", Inputs: []string{"c"}, Outputs: []string{"p"}}}, bad.Nodes...)
+	bad.Nodes[2].Inputs[0] = "x"
+	_, err = dev.LoadModel(bad)
+	require.ErrorIs(t, err, vkinfer.ErrUnsupportedOp)
+	require.ErrorContains(t, err, "conv1 (Conv)")
+	require.ErrorContains(t, err, "pool (MaxPool)")
+}
