@@ -8,13 +8,21 @@
 
 static PFN_vkGetInstanceProcAddr gipa = NULL;
 
-const char* vkinfer_load(void) {
+const char* vkinfer_load(const char* path) {
 	if (gipa != NULL) {
 		return NULL;
 	}
-	void* lib = dlopen("libvulkan.so.1", RTLD_NOW | RTLD_LOCAL);
-	if (lib == NULL) {
-		lib = dlopen("libvulkan.so", RTLD_NOW | RTLD_LOCAL);
+	void* lib = NULL;
+	if (path != NULL) {
+		lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+		if (lib == NULL) {
+			return "cannot open the Vulkan loader named by VKINFER_VULKAN_LIBRARY";
+		}
+	} else {
+		lib = dlopen("libvulkan.so.1", RTLD_NOW | RTLD_LOCAL);
+		if (lib == NULL) {
+			lib = dlopen("libvulkan.so", RTLD_NOW | RTLD_LOCAL);
+		}
 	}
 	if (lib == NULL) {
 		return "cannot open the Vulkan loader libvulkan.so.1";

@@ -15,9 +15,10 @@
 #include <stdint.h>
 #include <vulkan/vulkan.h>
 
-// vkinfer_load opens the Vulkan loader. Returns NULL on success or a static
+// vkinfer_load opens the Vulkan loader: path, or libvulkan.so.1 (then
+// libvulkan.so) when path is NULL. Returns NULL on success or a static
 // message naming what failed.
-const char* vkinfer_load(void);
+const char* vkinfer_load(const char* path);
 // vkinfer_gipa returns the loader's vkGetInstanceProcAddr (after vkinfer_load).
 void* vkinfer_gipa(void);
 // vkinfer_instance_version returns the loader's instance version (1.0 when

@@ -16,6 +16,7 @@ package vk
 
 /*
 #cgo LDFLAGS: -ldl
+#include <stdlib.h>
 #include "shim.h"
 */
 import "C"
@@ -23,7 +24,9 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"os"
 	"sync"
+	"unsafe"
 
 	vulkan "github.com/goki/vulkan"
 )
@@ -109,11 +112,17 @@ var (
 	loadErr  error
 )
 
-// Load opens libvulkan.so.1 and initialises the binding's global function
-// pointers. It is safe to call many times; the work is done once per process.
+// Load opens libvulkan.so.1 (or the file named by $VKINFER_VULKAN_LIBRARY)
+// and initialises the binding's global function pointers. It is safe to call
+// many times; the work is done once per process.
 func Load() error {
 	loadOnce.Do(func() {
-		if msg := C.vkinfer_load(); msg != nil {
+		var path *C.char
+		if p := os.Getenv("VKINFER_VULKAN_LIBRARY"); p != "" {
+			path = C.CString(p)
+			defer C.free(unsafe.Pointer(path))
+		}
+		if msg := C.vkinfer_load(path); msg != nil {
 			loadErr = fmt.Errorf("%w: %s", ErrNoLoader, C.GoString(msg))
 			return
 		}

@@ -1,0 +1,105 @@
+package engine_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vkinfer/vkinfer/engine"
+	"github.com/vkinfer/vkinfer/internal/gputest"
+)
+
+// With ForceStaging the device memory is treated as not host-visible, as on a
+// discrete GPU: uploads, programs' inputs and outputs go through staging
+// buffers and copy commands. Results must be the same.
+func TestStagingPath(t *testing.T) {
+	for _, staging := range []bool{false, true} {
+		d := gputest.Open(t, engine.Options{ForceStaging: staging})
+		x, err := d.NewBuffer(engine.Activations, 4*1000)
+		require.NoError(t, err)
+		require.Equal(t, !staging, x.Mapped())
+		y, err := d.NewBuffer(engine.Activations, 4*1000)
+		require.NoError(t, err)
+		z, err := d.NewBuffer(engine.Activations, 4*1000)
+		require.NoError(t, err)
+		in := make([]float32, 1000)
+		for i := range in {
+			in[i] = float32(i%7) - 3
+		}
+		// Buffer.Write/Read round trip.
+		require.NoError(t, x.Write(in))
+		back := make([]float32, 1000)
+		require.NoError(t, x.Read(back))
+		require.Equal(t, in, back)
+		// A program: relu(x) -> y -> relu(y) -> z, with x as input and z as output.
+		p, err := d.Pipeline("relu", engine.Spec{"local_size_x": 64})
+		require.NoError(t, err)
+		rec := d.NewRecorder()
+		require.NoError(t, rec.Dispatch(p, []*engine.Buffer{x, y}, []uint32{1000}, d.Grid(p, 1000)))
+		require.NoError(t, rec.Dispatch(p, []*engine.Buffer{y, z}, []uint32{1000}, d.Grid(p, 1000)))
+		require.NoError(t, rec.Input(x)) // declared after use: the upload still comes first
+		require.NoError(t, rec.Output(z))
+		wantBarriers := 1
+		if staging {
+			wantBarriers = 3 // upload -> relu, relu -> relu, relu -> download
+		}
+		require.Equal(t, wantBarriers, rec.Barriers())
+		prog, err := rec.Finish()
+		require.NoError(t, err)
+		for run := 0; run < 2; run++ {
+			for i := range in {
+				in[i] = float32((i+run)%5) - 2
+			}
+			out := make([]float32, 1000)
+			require.NoError(t, prog.Run(context.Background(), []engine.IO{{Buf: x, Data: in}}, []engine.IO{{Buf: z, Data: out}}))
+			for i := range in {
+				want := in[i]
+				if want < 0 {
+					want = 0
+				}
+				require.Equal(t, want, out[i], "staging=%v run %d [%d]", staging, run, i)
+			}
+		}
+		prog.Close()
+		prog.Close()
+		x.Close()
+		x.Close()
+		require.ErrorIs(t, prog.Run(context.Background(), nil, nil), engine.ErrClosed)
+	}
+}
+
+func TestBufferErrors(t *testing.T) {
+	d := gputest.Open(t, engine.Options{})
+	_, err := d.NewBuffer(engine.Activations, 0)
+	require.ErrorContains(t, err, "positive multiple of 4")
+	_, err = d.NewBuffer(engine.Activations, 6)
+	require.Error(t, err)
+	huge := int64(d.Info().Limits.MaxStorageBufferRange) + 4
+	_, err = d.NewBuffer(engine.Activations, huge)
+	require.ErrorContains(t, err, "maxStorageBufferRange")
+	b, err := d.NewBuffer(engine.Weights, 16)
+	require.NoError(t, err)
+	require.ErrorContains(t, b.Write(make([]float32, 5)), "do not fit")
+	_, err = d.Pipeline("nope", nil)
+	require.ErrorContains(t, err, "unknown shader")
+	_, err = d.Pipeline("relu", engine.Spec{"bogus": 1})
+	require.ErrorContains(t, err, `no specialization constant "bogus"`)
+	_, err = d.Pipeline("relu", engine.Spec{"local_size_x": d.Info().Limits.MaxComputeWorkGroupInvocations + 1})
+	require.ErrorContains(t, err, "exceeds")
+	p, err := d.Pipeline("relu", nil)
+	require.NoError(t, err)
+	rec := d.NewRecorder()
+	require.ErrorContains(t, rec.Dispatch(p, []*engine.Buffer{b}, []uint32{4}, [3]uint32{1, 1, 1}), "takes 2 buffers")
+	_, err = rec.Finish()
+	require.Error(t, err, "a recorder that failed cannot finish")
+}
+
+// Two devices in one process, one after another and at once.
+func TestTwoDevices(t *testing.T) {
+	a := gputest.Open(t, engine.Options{})
+	b := gputest.Open(t, engine.Options{})
+	require.Equal(t, a.Info().Name, b.Info().Name)
+	require.NoError(t, a.Close())
+	require.NoError(t, a.Close())
+}
