@@ -14,7 +14,7 @@ func TestPlanBarriers(t *testing.T) {
 	y := rng{blk, 256, 256}
 	z := rng{blk, 512, 256}
 	yAlias := rng{other, 256, 256} // same offsets, other block: no overlap
-	half := rng{blk, 384, 256}      // overlaps y's second half and z's first
+	half := rng{blk, 384, 256}     // overlaps y's second half and z's first
 	cases := []struct {
 		name string
 		ops  []op
