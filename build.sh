@@ -119,11 +119,59 @@ cmd_check() {
 }
 
 # ---------------------------------------------------------------------------
-# PLACEHOLDER: cmd_test runs the Go tests only. The engine's lead extends it
-# to run the device tests on both CPU Vulkan drivers (lavapipe, SwiftShader).
-# ---------------------------------------------------------------------------
+# Drivers the test suite runs on. LAVAPIPE_ICD comes with Debian's
+# mesa-vulkan-drivers; SwiftShader is unpacked from an npm package (see
+# cmd_swiftshader) into $VKINFER_CACHE.
+LAVAPIPE_ICD=/usr/share/vulkan/icd.d/lvp_icd.x86_64.json
+VKINFER_CACHE="${VKINFER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vkinfer}"
+SWIFTSHADER_DIR="$VKINFER_CACHE/swiftshader"
+SWIFTSHADER_ICD="$SWIFTSHADER_DIR/vk_swiftshader_icd.json"
+# @sparticuz/chromium ships a SwiftShader build (libvk_swiftshader.so + ICD
+# json) inside bin/swiftshader.tar.br; nothing of the package is executed.
+SWIFTSHADER_NPM="@sparticuz/chromium@153.0.0"
+
+# cmd_swiftshader: make sure SwiftShader's ICD is unpacked in the cache.
+cmd_swiftshader() {
+	if [[ -f "$SWIFTSHADER_ICD" && -f "$SWIFTSHADER_DIR/libvk_swiftshader.so" ]]; then
+		echo "SwiftShader: $SWIFTSHADER_ICD"
+		return
+	fi
+	command -v npm >/dev/null 2>&1 || die "SwiftShader needs npm to fetch $SWIFTSHADER_NPM (apt-get install npm)"
+	command -v brotli >/dev/null 2>&1 || die "SwiftShader needs brotli (apt-get install brotli)"
+	WORK="$(mktemp -d)"
+	(cd "$WORK" && npm pack --silent "$SWIFTSHADER_NPM" >/dev/null) || die "npm pack $SWIFTSHADER_NPM failed"
+	tar -xzf "$WORK"/*.tgz -C "$WORK" package/bin/swiftshader.tar.br ||
+		die "$SWIFTSHADER_NPM has no bin/swiftshader.tar.br"
+	brotli -d -f "$WORK/package/bin/swiftshader.tar.br" -o "$WORK/swiftshader.tar"
+	mkdir -p "$SWIFTSHADER_DIR"
+	tar -xf "$WORK/swiftshader.tar" -C "$SWIFTSHADER_DIR"
+	[[ -f "$SWIFTSHADER_ICD" ]] || die "no vk_swiftshader_icd.json in $SWIFTSHADER_NPM"
+	echo "SwiftShader: $SWIFTSHADER_ICD"
+}
+
+# run_suite NAME ICD DEVICE-SUBSTRING [go test args]: the whole suite on one
+# driver, the validation layer (with synchronization checks) on, a missing or
+# different device a failure.
+run_suite() {
+	local name="$1" icd="$2" expect="$3"
+	shift 3
+	[[ -f "$icd" ]] || die "$name: no ICD file $icd"
+	echo "=== go test on $name ($icd)"
+	VK_ICD_FILENAMES="$icd" VK_DRIVER_FILES="$icd" \
+		VKINFER_REQUIRE_DEVICE=1 VKINFER_EXPECT_DEVICE="$expect" \
+		VK_LAYER_ENABLES=VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT \
+		go test -count=1 "$@" ./...
+}
+
+# cmd_test [go test args]: the suite once on lavapipe and once on SwiftShader,
+# then the concurrency tests of the root package under the race detector.
 cmd_test() {
-	go test ./... "$@"
+	cmd_swiftshader >/dev/null
+	run_suite lavapipe "$LAVAPIPE_ICD" llvmpipe "$@"
+	run_suite swiftshader "$SWIFTSHADER_ICD" swiftshader "$@"
+	echo "=== go test -race (lavapipe)"
+	VK_ICD_FILENAMES="$LAVAPIPE_ICD" VK_DRIVER_FILES="$LAVAPIPE_ICD" VKINFER_REQUIRE_DEVICE=1 \
+		go test -count=1 -race -run 'Concurrent' . ./engine/...
 }
 
 cmd_help() {
@@ -137,7 +185,12 @@ commands:
                  source manifest)
   check          verify that the committed spirv/ is byte-for-byte what the
                  sources produce (no stale, missing or extra files)
-  test [ARGS]    run the tests: go test ./... ARGS
+  test [ARGS]    run the whole suite on lavapipe, then on SwiftShader (fetched
+                 by `swiftshader` if missing), each with VKINFER_REQUIRE_DEVICE=1
+                 and the validation layer incl. synchronization checks; then the
+                 concurrency tests under -race. ARGS go to go test.
+  swiftshader    unpack SwiftShader's Vulkan ICD from the npm package
+                 @sparticuz/chromium into ~/.cache/vkinfer/swiftshader
   help           show this text
 
 shaders and check need: apt-get install glslang-tools spirv-tools
@@ -151,6 +204,7 @@ main() {
 	shaders) cmd_shaders "$@" ;;
 	check) cmd_check "$@" ;;
 	test) cmd_test "$@" ;;
+	swiftshader) cmd_swiftshader "$@" ;;
 	help | -h | --help) cmd_help ;;
 	*)
 		cmd_help >&2

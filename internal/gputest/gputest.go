@@ -2,6 +2,8 @@
 // device with the Khronos validation layer on and fails the test on any
 // validation message. Without Vulkan it skips the test, unless
 // VKINFER_REQUIRE_DEVICE=1 (CI sets it), where a missing device fails.
+// VKINFER_EXPECT_DEVICE=<name substring> makes a test on any other device
+// fail, so a CI pass meant for one driver cannot silently use another.
 //
 // Safe for concurrent use by parallel tests.
 package gputest
@@ -73,6 +75,10 @@ func OpenWithMessages(t testing.TB, opts engine.Options) (*engine.Device, *Messa
 			t.Skipf("no Vulkan device (set VKINFER_REQUIRE_DEVICE=1 to make this a failure): %v", err)
 		}
 		t.Fatalf("open Vulkan device: %v", err)
+	}
+	if want := os.Getenv("VKINFER_EXPECT_DEVICE"); want != "" && !strings.Contains(strings.ToLower(d.Info().Name), strings.ToLower(want)) {
+		d.Close()
+		t.Fatalf("VKINFER_EXPECT_DEVICE=%q but the test device is %s", want, d.Info())
 	}
 	t.Cleanup(func() {
 		if err := d.Close(); err != nil {
