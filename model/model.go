@@ -1,0 +1,201 @@
+// Package model owns the graph a neural network is (tensors, nodes, value
+// shapes, how images become its input) and the mlp.bin codec that stores it.
+//
+// It is pure Go and needs no cgo, so converters and tools built on it compile
+// with CGO_ENABLED=0. Nothing here touches a device.
+//
+// Concurrency: a *Model is a plain value. Reading it (Validate, Encode,
+// Initializer, ParamCount, InputSpec.FromImage) from several goroutines at
+// once is safe; mutating it while others read it is not. Decode and ReadFile
+// return a fresh Model that shares nothing with other calls.
+//
+// The file format is specified in docs/FORMAT.md.
+package model
+
+import (
+	"github.com/google/uuid"
+)
+
+// Op names known to this package. The file format accepts any op string, so
+// an op not listed here is stored and validated structurally only.
+const (
+	// OpDense is y = x·Wᵀ + b with x [N, in], W [out, in] (PyTorch layout) and
+	// an optional bias b [out]. The optional string attribute "activation"
+	// may be "relu" to fuse a Relu after the affine step.
+	OpDense = "Dense"
+	// OpRelu is y = max(x, 0), elementwise, one input, one output.
+	OpRelu = "Relu"
+	// OpSoftmax is a softmax along the int attribute "axis" (default -1).
+	OpSoftmax = "Softmax"
+)
+
+// Attribute names used by the known ops.
+const (
+	// AttrActivation is the optional string attribute of Dense: "relu".
+	AttrActivation = "activation"
+	// AttrAxis is the int attribute of Softmax.
+	AttrAxis = "axis"
+)
+
+// ActivationRelu is the only value of the Dense "activation" attribute.
+const ActivationRelu = "relu"
+
+// Tensor is a named float32 tensor stored row-major (C order).
+type Tensor struct {
+	Name  string
+	Shape []int
+	Data  []float32
+}
+
+// Elements returns the product of t's dimensions (1 for a scalar), or -1 if
+// a dimension is negative or the product overflows int.
+func (t *Tensor) Elements() int {
+	n, ok := elements(t.Shape)
+	if !ok {
+		return -1
+	}
+	return n
+}
+
+// AttrKind tells which field of an Attr holds its value.
+type AttrKind int
+
+// The kinds of attribute value.
+const (
+	AttrInt AttrKind = iota + 1
+	AttrFloat
+	AttrString
+	AttrInts
+	AttrFloats
+)
+
+// String returns the name used for k in the file format ("int", "float", ...).
+func (k AttrKind) String() string {
+	switch k {
+	case AttrInt:
+		return "int"
+	case AttrFloat:
+		return "float"
+	case AttrString:
+		return "string"
+	case AttrInts:
+		return "ints"
+	case AttrFloats:
+		return "floats"
+	}
+	return "invalid"
+}
+
+// Attr is a node attribute: Kind says which one of the value fields is used.
+type Attr struct {
+	Kind   AttrKind
+	Int    int64
+	Float  float32
+	String string
+	Ints   []int64
+	Floats []float32
+}
+
+// IntAttr returns an AttrInt attribute.
+func IntAttr(v int64) Attr { return Attr{Kind: AttrInt, Int: v} }
+
+// FloatAttr returns an AttrFloat attribute.
+func FloatAttr(v float32) Attr { return Attr{Kind: AttrFloat, Float: v} }
+
+// StringAttr returns an AttrString attribute.
+func StringAttr(v string) Attr { return Attr{Kind: AttrString, String: v} }
+
+// IntsAttr returns an AttrInts attribute.
+func IntsAttr(v ...int64) Attr { return Attr{Kind: AttrInts, Ints: v} }
+
+// FloatsAttr returns an AttrFloats attribute.
+func FloatsAttr(v ...float32) Attr { return Attr{Kind: AttrFloats, Floats: v} }
+
+// Node is one operation of the graph. Inputs and Outputs name values: graph
+// inputs, initializers or outputs of earlier nodes.
+type Node struct {
+	Name    string
+	Op      string
+	Inputs  []string
+	Outputs []string
+	Attrs   map[string]Attr
+}
+
+// Attr returns the attribute called name and whether n has it.
+func (n *Node) Attr(name string) (Attr, bool) {
+	a, ok := n.Attrs[name]
+	return a, ok
+}
+
+// ValueInfo names a graph input or output and gives its shape; a dimension
+// of -1 is dynamic (typically the batch).
+type ValueInfo struct {
+	Name  string
+	Shape []int
+}
+
+// Model is a whole network: its graph, weights and how to feed it.
+type Model struct {
+	Name        string
+	Producer    string
+	ID          uuid.UUID
+	Description string
+
+	Inputs  []ValueInfo
+	Outputs []ValueInfo
+
+	// Nodes are topologically ordered: a node only reads values produced
+	// by the nodes before it, graph inputs and initializers.
+	Nodes []Node
+	// Initializers are the weights, referenced by name from node inputs.
+	Initializers []*Tensor
+
+	// Input says how to turn an image into Inputs[0]; nil if the model does
+	// not take images.
+	Input *InputSpec
+	// Labels are the class names of the output, may be empty.
+	Labels []string
+}
+
+// Initializer returns the initializer called name, or nil.
+func (m *Model) Initializer(name string) *Tensor {
+	for _, t := range m.Initializers {
+		if t != nil && t.Name == name {
+			return t
+		}
+	}
+	return nil
+}
+
+// ParamCount returns the number of weights in all initializers.
+func (m *Model) ParamCount() int64 {
+	var n int64
+	for _, t := range m.Initializers {
+		if t != nil {
+			n += int64(len(t.Data))
+		}
+	}
+	return n
+}
+
+// elements returns the product of dims, false if a dim is negative or the
+// product overflows int.
+func elements(dims []int) (int, bool) {
+	n := 1
+	for _, d := range dims {
+		if d < 0 {
+			return 0, false
+		}
+		if d == 0 {
+			n = 0
+			continue
+		}
+		if n > maxInt/d {
+			return 0, false
+		}
+		n *= d
+	}
+	return n, true
+}
+
+const maxInt = int(^uint(0) >> 1)

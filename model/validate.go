@@ -1,0 +1,301 @@
+package model
+
+import (
+	"fmt"
+	"math"
+	"unicode/utf8"
+)
+
+// shapeInfo is what Validate knows about a value's shape: known is false
+// when the rank is unknown; a dim of -1 is unknown.
+type shapeInfo struct {
+	dims  []int
+	known bool
+}
+
+// Validate checks that m is a well-formed graph: names are unique and
+// non-empty, every node input is a graph input, an initializer or an output
+// of an earlier node, initializer data matches its shape, attributes are
+// well-formed, shapes of the known ops (Dense, Relu, Softmax) agree, the
+// declared graph outputs exist and match, and the input spec is consistent
+// with the first input. Unknown ops are checked only structurally, so a
+// model with ops this build does not run still validates. Errors wrap
+// ErrInvalid.
+func (m *Model) Validate() error {
+	if err := m.validate(); err != nil {
+		return fmt.Errorf("model: %w", err)
+	}
+	return nil
+}
+
+func (m *Model) validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+	}
+	for _, s := range []struct{ field, v string }{{"name", m.Name}, {"producer", m.Producer}, {"description", m.Description}} {
+		if !utf8.ValidString(s.v) {
+			return bad("%s is not valid UTF-8", s.field)
+		}
+	}
+	for i, l := range m.Labels {
+		if !utf8.ValidString(l) {
+			return bad("label %d is not valid UTF-8", i)
+		}
+	}
+	checkName := func(what, name string) error {
+		if name == "" {
+			return bad("%s has an empty name", what)
+		}
+		if !utf8.ValidString(name) {
+			return bad("%s name %q is not valid UTF-8", what, name)
+		}
+		return nil
+	}
+	vals := make(map[string]shapeInfo)
+	define := func(what, name string, s shapeInfo) error {
+		if err := checkName(what, name); err != nil {
+			return err
+		}
+		if _, dup := vals[name]; dup {
+			return bad("%s %q: the name is already defined", what, name)
+		}
+		vals[name] = s
+		return nil
+	}
+	for i, t := range m.Initializers {
+		if t == nil {
+			return bad("initializer %d is nil", i)
+		}
+		n, ok := elements(t.Shape)
+		if !ok {
+			return bad("initializer %q: invalid shape %v", t.Name, t.Shape)
+		}
+		if n != len(t.Data) {
+			return bad("initializer %q: shape %v needs %d values, has %d", t.Name, t.Shape, n, len(t.Data))
+		}
+		if err := define("initializer", t.Name, shapeInfo{t.Shape, true}); err != nil {
+			return err
+		}
+	}
+	for _, v := range m.Inputs {
+		for _, d := range v.Shape {
+			if d < -1 {
+				return bad("input %q: dimension %d in shape %v (only -1 is dynamic)", v.Name, d, v.Shape)
+			}
+		}
+		if err := define("input", v.Name, shapeInfo{v.Shape, true}); err != nil {
+			return err
+		}
+	}
+	nodeNames := make(map[string]bool)
+	for i := range m.Nodes {
+		n := &m.Nodes[i]
+		where := fmt.Sprintf("node %d (%q, op %q)", i, n.Name, n.Op)
+		if n.Name != "" {
+			if !utf8.ValidString(n.Name) {
+				return bad("node %d: name is not valid UTF-8", i)
+			}
+			if nodeNames[n.Name] {
+				return bad("%s: node name used twice", where)
+			}
+			nodeNames[n.Name] = true
+		}
+		if n.Op == "" || !utf8.ValidString(n.Op) {
+			return bad("%s: op must be a non-empty UTF-8 string", where)
+		}
+		for k, a := range n.Attrs {
+			if err := checkAttr(k, a); err != nil {
+				return bad("%s: %v", where, err)
+			}
+		}
+		in := make([]shapeInfo, len(n.Inputs))
+		for j, name := range n.Inputs {
+			s, ok := vals[name]
+			if !ok {
+				return bad("%s: input %d %q is not a graph input, an initializer or an earlier output", where, j, name)
+			}
+			in[j] = s
+		}
+		if len(n.Outputs) == 0 {
+			return bad("%s: no outputs", where)
+		}
+		out, err := inferShapes(n, in)
+		if err != nil {
+			return bad("%s: %v", where, err)
+		}
+		for j, name := range n.Outputs {
+			s := shapeInfo{}
+			if out != nil {
+				s = out[j]
+			}
+			if err := define(where+" output", name, s); err != nil {
+				return err
+			}
+		}
+	}
+	outNames := make(map[string]bool)
+	for _, v := range m.Outputs {
+		if err := checkName("output", v.Name); err != nil {
+			return err
+		}
+		if outNames[v.Name] {
+			return bad("output %q listed twice", v.Name)
+		}
+		outNames[v.Name] = true
+		s, ok := vals[v.Name]
+		if !ok {
+			return bad("output %q is not produced by any node", v.Name)
+		}
+		for _, d := range v.Shape {
+			if d < -1 {
+				return bad("output %q: dimension %d in shape %v (only -1 is dynamic)", v.Name, d, v.Shape)
+			}
+		}
+		if s.known && !compatible(s.dims, v.Shape) {
+			return bad("output %q: declared shape %v, the graph computes %v", v.Name, v.Shape, s.dims)
+		}
+	}
+	if m.Input != nil {
+		if err := m.Input.check(); err != nil {
+			return bad("input spec: %v", err)
+		}
+		if len(m.Inputs) == 0 {
+			return bad("input spec given but the model has no inputs")
+		}
+		want := m.Input.Color.Channels() * m.Input.Width * m.Input.Height
+		shape := m.Inputs[0].Shape
+		if len(shape) >= 2 {
+			per, known := 1, true
+			for _, d := range shape[1:] {
+				if d < 0 {
+					known = false
+					break
+				}
+				per *= d
+			}
+			if known && per != want {
+				return bad("input spec makes %d values per image, input %q %v takes %d", want, m.Inputs[0].Name, shape, per)
+			}
+		}
+	}
+	if len(m.Labels) > 0 && len(m.Outputs) > 0 {
+		if s := m.Outputs[0].Shape; len(s) > 0 && s[len(s)-1] >= 0 && s[len(s)-1] != len(m.Labels) {
+			return bad("%d labels for output %q of shape %v", len(m.Labels), m.Outputs[0].Name, s)
+		}
+	}
+	return nil
+}
+
+func checkAttr(name string, a Attr) error {
+	if name == "" || !utf8.ValidString(name) {
+		return fmt.Errorf("attribute name %q must be a non-empty UTF-8 string", name)
+	}
+	switch a.Kind {
+	case AttrInt, AttrInts:
+	case AttrFloat:
+		if !finite(a.Float) {
+			return fmt.Errorf("attribute %q: %v is not finite", name, a.Float)
+		}
+	case AttrString:
+		if !utf8.ValidString(a.String) {
+			return fmt.Errorf("attribute %q: string is not valid UTF-8", name)
+		}
+	case AttrFloats:
+		for _, f := range a.Floats {
+			if !finite(f) {
+				return fmt.Errorf("attribute %q: %v is not finite", name, f)
+			}
+		}
+	default:
+		return fmt.Errorf("attribute %q: invalid kind %d", name, a.Kind)
+	}
+	return nil
+}
+
+func finite(f float32) bool {
+	return !math.IsNaN(float64(f)) && !math.IsInf(float64(f), 0)
+}
+
+// compatible reports whether two shapes can be the same, -1 matching any dim.
+func compatible(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] >= 0 && b[i] >= 0 && a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// inferShapes checks a known op's arity, attributes and input shapes and
+// returns its output shapes; nil for an op it does not know.
+func inferShapes(n *Node, in []shapeInfo) ([]shapeInfo, error) {
+	arity := func(lo, hi, outs int) error {
+		if len(in) < lo || len(in) > hi {
+			if lo == hi {
+				return fmt.Errorf("takes %d inputs, has %d", lo, len(in))
+			}
+			return fmt.Errorf("takes %d to %d inputs, has %d", lo, hi, len(in))
+		}
+		if len(n.Outputs) != outs {
+			return fmt.Errorf("makes %d outputs, has %d", outs, len(n.Outputs))
+		}
+		return nil
+	}
+	switch n.Op {
+	case OpDense:
+		if err := arity(2, 3, 1); err != nil {
+			return nil, err
+		}
+		if a, ok := n.Attrs[AttrActivation]; ok {
+			if a.Kind != AttrString || a.String != ActivationRelu {
+				return nil, fmt.Errorf("attribute %q must be the string %q", AttrActivation, ActivationRelu)
+			}
+		}
+		x, w := in[0], in[1]
+		if x.known && len(x.dims) != 2 {
+			return nil, fmt.Errorf("input x has shape %v, want [N, in]", x.dims)
+		}
+		if w.known && len(w.dims) != 2 {
+			return nil, fmt.Errorf("weight has shape %v, want [out, in]", w.dims)
+		}
+		out := []int{-1, -1}
+		if x.known {
+			out[0] = x.dims[0]
+		}
+		if w.known {
+			out[1] = w.dims[0]
+			if x.known && x.dims[1] >= 0 && w.dims[1] >= 0 && x.dims[1] != w.dims[1] {
+				return nil, fmt.Errorf("input x %v has %d features, weight %v takes %d", x.dims, x.dims[1], w.dims, w.dims[1])
+			}
+		}
+		if len(in) == 3 && in[2].known {
+			b := in[2].dims
+			if len(b) != 1 || (out[1] >= 0 && b[0] >= 0 && b[0] != out[1]) {
+				return nil, fmt.Errorf("bias has shape %v, want [%d]", b, out[1])
+			}
+		}
+		return []shapeInfo{{out, true}}, nil
+	case OpRelu:
+		if err := arity(1, 1, 1); err != nil {
+			return nil, err
+		}
+		return []shapeInfo{in[0]}, nil
+	case OpSoftmax:
+		if err := arity(1, 1, 1); err != nil {
+			return nil, err
+		}
+		if a, ok := n.Attrs[AttrAxis]; ok {
+			if a.Kind != AttrInt {
+				return nil, fmt.Errorf("attribute %q must be an int, is %s", AttrAxis, a.Kind)
+			}
+			if r := int64(len(in[0].dims)); in[0].known && (a.Int < -r || a.Int >= r) {
+				return nil, fmt.Errorf("axis %d is out of range for shape %v", a.Int, in[0].dims)
+			}
+		}
+		return []shapeInfo{in[0]}, nil
+	}
+	return nil, nil
+}
