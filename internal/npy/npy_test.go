@@ -1,0 +1,129 @@
+package npy
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"math"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestRoundTrip(t *testing.T) {
+	for _, c := range []struct {
+		shape []int
+		data  []float32
+	}{
+		{nil, []float32{3.5}},
+		{[]int{3}, []float32{1, -2, float32(math.Inf(1))}},
+		{[]int{2, 3}, []float32{1, 2, 3, 4, 5, 6}},
+		{[]int{2, 0, 4}, []float32{}},
+		{[]int{1, 1, 2, 2}, []float32{0.1, 0.2, 0.3, 0.4}},
+	} {
+		var buf bytes.Buffer
+		if err := Write(&buf, c.shape, c.data); err != nil {
+			t.Fatal(err)
+		}
+		hl := int(binary.LittleEndian.Uint16(buf.Bytes()[8:]))
+		if (10+hl)%64 != 0 {
+			t.Errorf("%v: data starts at %d, not 64-aligned", c.shape, 10+hl)
+		}
+		shape, data, err := Read(&buf)
+		if err != nil {
+			t.Fatalf("%v: %v", c.shape, err)
+		}
+		if !reflect.DeepEqual(shape, c.shape) || len(data) != len(c.data) {
+			t.Fatalf("got %v %v, want %v %v", shape, data, c.shape, c.data)
+		}
+		for i := range data {
+			if data[i] != c.data[i] {
+				t.Fatalf("got %v, want %v", data, c.data)
+			}
+		}
+	}
+}
+
+// file builds a .npy stream with a raw header and data.
+func file(header string, data []byte) []byte {
+	var b bytes.Buffer
+	b.WriteString(magic)
+	b.Write([]byte{1, 0})
+	binary.Write(&b, binary.LittleEndian, uint16(len(header)))
+	b.WriteString(header)
+	b.Write(data)
+	return b.Bytes()
+}
+
+func TestReadF8AndVariants(t *testing.T) {
+	var d bytes.Buffer
+	for _, v := range []float64{1.5, -2, 1e-3} {
+		binary.Write(&d, binary.LittleEndian, v)
+	}
+	shape, data, err := Read(bytes.NewReader(file(`{"descr": "<f8", "shape": (3L,), "fortran_order": False}`+"\n", d.Bytes())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(shape, []int{3}) || data[0] != 1.5 || data[1] != -2 || data[2] != float32(1e-3) {
+		t.Errorf("got %v %v", shape, data)
+	}
+	// Format 2.0 has a 4-byte header length.
+	h := "{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }\n"
+	var b bytes.Buffer
+	b.WriteString(magic)
+	b.Write([]byte{2, 0})
+	binary.Write(&b, binary.LittleEndian, uint32(len(h)))
+	b.WriteString(h)
+	binary.Write(&b, binary.LittleEndian, float32(7))
+	if _, data, err := Read(&b); err != nil || data[0] != 7 {
+		t.Errorf("v2: %v %v", data, err)
+	}
+}
+
+func TestReject(t *testing.T) {
+	four := make([]byte, 4)
+	cases := []struct {
+		name string
+		b    []byte
+		msg  string
+	}{
+		{"empty", nil, "magic"},
+		{"magic", []byte("PK\x03\x04 zip file....."), "bad magic"},
+		{"version", append([]byte(magic), 9, 0, 0, 0), "version 9"},
+		{"short header", append([]byte(magic), 1, 0, 100, 0, '{'), "header"},
+		{"fortran", file("{'descr': '<f4', 'fortran_order': True, 'shape': (1,), }", four), "fortran_order"},
+		{"big endian", file("{'descr': '>f4', 'fortran_order': False, 'shape': (1,), }", four), "dtype"},
+		{"int", file("{'descr': '<i4', 'fortran_order': False, 'shape': (1,), }", four), "dtype"},
+		{"missing key", file("{'descr': '<f4', 'shape': (1,), }", four), "fortran_order"},
+		{"unknown key", file("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), 'x': 1}", four), "unknown key"},
+		{"duplicate key", file("{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (1,)}", four), "twice"},
+		{"negative dim", file("{'descr': '<f4', 'fortran_order': False, 'shape': (-1,), }", four), "non-number"},
+		{"absurd dims", file("{'descr': '<f4', 'fortran_order': False, 'shape': (1048576, 1048576, 1048576), }", four), "more than"},
+		{"huge dim", file("{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999999,), }", four), "too large"},
+		{"truncated data", file("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", four), "truncated"},
+		{"trailing data", file("{'descr': '<f4', 'fortran_order': False, 'shape': (0,), }", four), "trailing"},
+		{"garbage", file("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), } junk", four), "after the dict"},
+		{"not dict", file("['<f4']", four), "not a dict"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, _, err := Read(bytes.NewReader(c.b))
+			if !errors.Is(err, ErrFormat) {
+				t.Fatalf("got %v, want ErrFormat", err)
+			}
+			if !strings.Contains(err.Error(), c.msg) || !strings.HasPrefix(err.Error(), "npy: ") {
+				t.Errorf("%q should mention %q", err, c.msg)
+			}
+		})
+	}
+}
+
+func TestWriteRejects(t *testing.T) {
+	var b bytes.Buffer
+	if err := Write(&b, []int{2, 2}, []float32{1, 2, 3}); err == nil {
+		t.Error("length mismatch accepted")
+	}
+	if err := Write(&b, []int{-1}, nil); err == nil {
+		t.Error("negative dim accepted")
+	}
+}
