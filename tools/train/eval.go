@@ -1,0 +1,195 @@
+package main
+
+import (
+	"fmt"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"image/png"
+	"math"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/image/draw"
+
+	"github.com/vkinfer/vkinfer/model"
+)
+
+// forward runs m on a batch of n inputs with a small reference interpreter
+// of the ops the trainer writes (Dense, Relu, Softmax on the last axis) and
+// returns the first output, [n, classes].
+func forward(m *model.Model, x []float32, n int) ([]float32, error) {
+	if len(m.Inputs) != 1 || len(m.Outputs) != 1 {
+		return nil, fmt.Errorf("want one input and one output, model has %d and %d", len(m.Inputs), len(m.Outputs))
+	}
+	type value struct {
+		data []float32
+		cols int // row length; every value here is [n, cols]
+	}
+	if n == 0 || len(x)%n != 0 {
+		return nil, fmt.Errorf("%d input values for %d samples", len(x), n)
+	}
+	vals := map[string]value{m.Inputs[0].Name: {x, len(x) / n}}
+	for _, nd := range m.Nodes {
+		in, ok := vals[nd.Inputs[0]]
+		if !ok {
+			return nil, fmt.Errorf("node %q: input %q is not an activation", nd.Name, nd.Inputs[0])
+		}
+		var out value
+		switch nd.Op {
+		case model.OpDense:
+			w := m.Initializer(nd.Inputs[1])
+			if w == nil || len(w.Shape) != 2 || w.Shape[1] != in.cols {
+				return nil, fmt.Errorf("node %q: weight %q does not fit %d inputs", nd.Name, nd.Inputs[1], in.cols)
+			}
+			o, k := w.Shape[0], w.Shape[1]
+			var b []float32
+			if len(nd.Inputs) > 2 {
+				bt := m.Initializer(nd.Inputs[2])
+				if bt == nil || len(bt.Data) != o {
+					return nil, fmt.Errorf("node %q: bad bias %q", nd.Name, nd.Inputs[2])
+				}
+				b = bt.Data
+			}
+			a, _ := nd.Attr(model.AttrActivation)
+			out = value{make([]float32, n*o), o}
+			for r := 0; r < n; r++ {
+				xr := in.data[r*k : (r+1)*k]
+				for j := 0; j < o; j++ {
+					s := dot(xr, w.Data[j*k:(j+1)*k])
+					if b != nil {
+						s += b[j]
+					}
+					if a.String == model.ActivationRelu && s < 0 {
+						s = 0
+					}
+					out.data[r*o+j] = s
+				}
+			}
+		case model.OpRelu:
+			out = value{make([]float32, len(in.data)), in.cols}
+			for i, v := range in.data {
+				out.data[i] = max(v, 0)
+			}
+		case model.OpSoftmax:
+			if a, ok := nd.Attr(model.AttrAxis); ok && a.Int != -1 && a.Int != 1 {
+				return nil, fmt.Errorf("node %q: softmax axis %d not supported here", nd.Name, a.Int)
+			}
+			out = value{append([]float32(nil), in.data...), in.cols}
+			for r := 0; r < n; r++ {
+				softmax(out.data[r*in.cols : (r+1)*in.cols])
+			}
+		default:
+			return nil, fmt.Errorf("node %q: op %q not supported by the trainer's evaluator", nd.Name, nd.Op)
+		}
+		vals[nd.Outputs[0]] = out
+	}
+	res, ok := vals[m.Outputs[0].Name]
+	if !ok {
+		return nil, fmt.Errorf("output %q was not computed", m.Outputs[0].Name)
+	}
+	return res.data, nil
+}
+
+// accuracy evaluates m on d, preparing each image with m.Input.FromImage
+// exactly as an application would.
+func accuracy(m *model.Model, d *dataset) (float64, error) {
+	if m.Input == nil {
+		return 0, fmt.Errorf("model %q has no input spec", m.Name)
+	}
+	const chunk = 500
+	right := 0
+	for lo := 0; lo < d.n; lo += chunk {
+		hi := min(lo+chunk, d.n)
+		x := make([]float32, 0, (hi-lo)*m.Input.Size())
+		for k := lo; k < hi; k++ {
+			v, err := m.Input.FromImage(d.image(k))
+			if err != nil {
+				return 0, err
+			}
+			x = append(x, v...)
+		}
+		p, err := forward(m, x, hi-lo)
+		if err != nil {
+			return 0, err
+		}
+		c := len(p) / (hi - lo)
+		for k := lo; k < hi; k++ {
+			if argmax(p[(k-lo)*c:(k-lo+1)*c]) == int(d.labels[k]) {
+				right++
+			}
+		}
+	}
+	return float64(right) / float64(d.n), nil
+}
+
+func evalFile(dataDir, path string) error {
+	m, err := model.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	te, err := load(dataDir, "t10k")
+	if err != nil {
+		return err
+	}
+	acc, err := accuracy(m, te)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	fmt.Printf("%s: %q, %d parameters: accuracy %.2f%% on %d t10k images\n", path, m.Name, m.ParamCount(), 100*acc, te.n)
+	return nil
+}
+
+// writeExamples writes the first t10k image of each digit as a 28×28 gray
+// PNG and one digit as a colour JPEG (light digit on dark blue, 56×56).
+func writeExamples(dataDir, outDir string) error {
+	te, err := load(dataDir, "t10k")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return err
+	}
+	first := make(map[uint8]int)
+	for k := 0; k < te.n && len(first) < 10; k++ {
+		if _, ok := first[te.labels[k]]; !ok {
+			first[te.labels[k]] = k
+		}
+	}
+	for l := uint8(0); l < 10; l++ {
+		k := first[l]
+		p := filepath.Join(outDir, fmt.Sprintf("digit-%d-t10k-%04d.png", l, k))
+		if err := writeImage(p, te.image(k), func(f *os.File, img image.Image) error { return png.Encode(f, img) }); err != nil {
+			return err
+		}
+		fmt.Println("wrote", p)
+	}
+	k := first[3]
+	big := image.NewGray(image.Rect(0, 0, 56, 56))
+	draw.CatmullRom.Scale(big, big.Bounds(), te.image(k), te.image(k).Bounds(), draw.Src, nil)
+	rgb := image.NewRGBA(big.Bounds())
+	bg, fg := [3]float64{20, 30, 90}, [3]float64{255, 200, 40}
+	for i, v := range big.Pix {
+		t := float64(v) / 255
+		c := func(j int) uint8 { return uint8(math.Round(bg[j] + t*(fg[j]-bg[j]))) }
+		rgb.Set(i%56, i/56, color.RGBA{c(0), c(1), c(2), 255})
+	}
+	p := filepath.Join(outDir, fmt.Sprintf("digit-3-t10k-%04d-rgb.jpg", k))
+	if err := writeImage(p, rgb, func(f *os.File, img image.Image) error { return jpeg.Encode(f, img, &jpeg.Options{Quality: 92}) }); err != nil {
+		return err
+	}
+	fmt.Println("wrote", p)
+	return nil
+}
+
+func writeImage(path string, img image.Image, enc func(*os.File, image.Image) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := enc(f, img); err != nil {
+		f.Close()
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return f.Close()
+}
