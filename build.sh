@@ -3,6 +3,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+command -v go >/dev/null 2>&1 || PATH="$PATH:/usr/local/go/bin"
 cd "$ROOT"
 
 # Vulkan 1.1 (SPIR-V 1.3) so shaders may use subgroup operations.
@@ -119,6 +120,28 @@ cmd_check() {
 }
 
 # ---------------------------------------------------------------------------
+# cmd_deps: install what building, running and testing need, from Debian's
+# packages (idempotent; uses sudo when not root). Go itself is expected at
+# /usr/local/go or on PATH.
+cmd_deps() {
+	local sudo=""
+	[[ "$(id -u)" == 0 ]] || sudo="sudo"
+	local pkgs=(gcc libc6-dev libvulkan1 libvulkan-dev mesa-vulkan-drivers vulkan-validationlayers
+		vulkan-tools glslang-tools spirv-tools brotli ca-certificates)
+	local missing=()
+	for p in "${pkgs[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+	done
+	command -v npm >/dev/null 2>&1 || missing+=(npm)
+	if ((${#missing[@]})); then
+		echo "installing: ${missing[*]}"
+		$sudo apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	fi
+	command -v go >/dev/null 2>&1 || [[ -x /usr/local/go/bin/go ]] ||
+		die "Go 1.26 is not installed: see https://go.dev/doc/install"
+}
+
 # Drivers the test suite runs on. LAVAPIPE_ICD comes with Debian's
 # mesa-vulkan-drivers; SwiftShader is unpacked from an npm package (see
 # cmd_swiftshader) into $VKINFER_CACHE.
@@ -171,7 +194,7 @@ cmd_test() {
 	run_suite swiftshader "$SWIFTSHADER_ICD" swiftshader "$@"
 	echo "=== go test -race (lavapipe)"
 	VK_ICD_FILENAMES="$LAVAPIPE_ICD" VK_DRIVER_FILES="$LAVAPIPE_ICD" VKINFER_REQUIRE_DEVICE=1 \
-		go test -count=1 -race -run 'Concurrent' . ./engine/...
+		go test -count=1 -race -run 'Concurrent' .
 }
 
 cmd_help() {
@@ -189,6 +212,8 @@ commands:
                  by `swiftshader` if missing), each with VKINFER_REQUIRE_DEVICE=1
                  and the validation layer incl. synchronization checks; then the
                  concurrency tests under -race. ARGS go to go test.
+  deps           install the Debian packages (Vulkan loader and headers, lavapipe,
+                 validation layers, glslang, spirv-tools, vulkan-tools, npm)
   swiftshader    unpack SwiftShader's Vulkan ICD from the npm package
                  @sparticuz/chromium into ~/.cache/vkinfer/swiftshader
   help           show this text
@@ -204,6 +229,7 @@ main() {
 	shaders) cmd_shaders "$@" ;;
 	check) cmd_check "$@" ;;
 	test) cmd_test "$@" ;;
+	deps) cmd_deps "$@" ;;
 	swiftshader) cmd_swiftshader "$@" ;;
 	help | -h | --help) cmd_help ;;
 	*)
