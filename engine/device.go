@@ -342,6 +342,10 @@ func names(infos []DeviceInfo) string {
 	return strings.Join(s, ", ")
 }
 
+// cpuNoticeGiven makes the "using a CPU driver" notice appear once per
+// process, however many devices are opened.
+var cpuNoticeGiven atomic.Bool
+
 // Device is an opened Vulkan device with its queue, memory pools and pipeline
 // cache. Close it when done.
 type Device struct {
@@ -391,7 +395,7 @@ func Open(opts Options) (*Device, error) {
 		return nil, err
 	}
 	d.info = infos[idx]
-	if d.info.Type == TypeCPU && sel == "" {
+	if d.info.Type == TypeCPU && sel == "" && !cpuNoticeGiven.Swap(true) {
 		d.log.Info("vkinfer: no GPU found; using the CPU Vulkan driver "+d.info.Name+" (set VKINFER_DEVICE or --device to choose)", "device", d.info.Name)
 	}
 	dev, err := vk.CreateDevice(d.info.pd, uint32(d.info.family), nil)
