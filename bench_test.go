@@ -8,14 +8,13 @@ import (
 	"time"
 
 	"github.com/vkinfer/vkinfer"
-	"github.com/vkinfer/vkinfer/engine"
 	"github.com/vkinfer/vkinfer/internal/gputest"
 )
 
 // benchDevice opens a device without validation (it would dominate timings).
 func benchDevice(b *testing.B) *vkinfer.Device {
 	b.Helper()
-	gputest.Open(b, engine.Options{}) // skip or fail like every GPU test
+	gputest.Require(b)
 	dev, err := vkinfer.Open(vkinfer.Options{})
 	if err != nil {
 		b.Fatal(err)

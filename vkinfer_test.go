@@ -4,8 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image"
+	"image/png"
 	"math"
 	"math/rand"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -13,7 +18,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vkinfer/vkinfer"
-	"github.com/vkinfer/vkinfer/engine"
 	"github.com/vkinfer/vkinfer/internal/gputest"
 	"github.com/vkinfer/vkinfer/layers/ref"
 	"github.com/vkinfer/vkinfer/model"
@@ -73,8 +77,7 @@ func reference(m *model.Model, x []float32, batch int) []float32 {
 
 func openDevice(t *testing.T) *vkinfer.Device {
 	t.Helper()
-	e := gputest.Open(t, engine.Options{}) // skips or fails without Vulkan, checks validation
-	_ = e
+	gputest.Require(t)
 	dev, err := vkinfer.Open(vkinfer.Options{Validation: gputest.Validation(), OnMessage: func(sev, msg string) {
 		t.Errorf("validation: %s: %s", sev, msg)
 	}})
@@ -210,4 +213,38 @@ func TestBadInputsAndOps(t *testing.T) {
 	require.ErrorIs(t, err, vkinfer.ErrUnsupportedOp)
 	require.ErrorContains(t, err, "conv1 (Conv)")
 	require.ErrorContains(t, err, "pool (MaxPool)")
+}
+
+// The shipped model classifies the shipped digits (what Example does), and
+// a load from an io.Reader gives the same model.
+func TestShippedModel(t *testing.T) {
+	dev := openDevice(t)
+	f, err := os.Open("examples/mnist/mlp.bin")
+	require.NoError(t, err)
+	defer f.Close()
+	m, err := dev.LoadReader(f)
+	require.NoError(t, err)
+	defer m.Close()
+	files, err := filepath.Glob("examples/images/digit-*.png")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	var imgs []image.Image
+	for _, p := range files {
+		r, err := os.Open(p)
+		require.NoError(t, err)
+		img, err := png.Decode(r)
+		r.Close()
+		require.NoError(t, err)
+		imgs = append(imgs, img)
+	}
+	top, err := m.Classify(context.Background(), imgs, 3)
+	require.NoError(t, err)
+	for i, p := range files {
+		want := strings.Split(filepath.Base(p), "-")[1]
+		require.Len(t, top[i], 3)
+		require.Equal(t, want, top[i][0].Label, "%s: %v", p, top[i])
+		require.Greater(t, top[i][0].Score, top[i][1].Score)
+	}
+	_, err = dev.Load("examples/does-not-exist.bin")
+	require.ErrorIs(t, err, os.ErrNotExist)
 }

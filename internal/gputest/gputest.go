@@ -90,3 +90,16 @@ func OpenWithMessages(t testing.TB, opts engine.Options) (*engine.Device, *Messa
 	})
 	return d, msgs
 }
+
+// Require skips t (or fails it when VKINFER_REQUIRE_DEVICE=1) when there is
+// no Vulkan device, without opening one: for tests that open devices through
+// another API (the root package, the CLI).
+func Require(t testing.TB) {
+	t.Helper()
+	if _, err := engine.ListDevices(); err != nil {
+		if errors.Is(err, engine.ErrNoVulkan) && !Required() {
+			t.Skipf("no Vulkan device (set VKINFER_REQUIRE_DEVICE=1 to make this a failure): %v", err)
+		}
+		t.Fatalf("list Vulkan devices: %v", err)
+	}
+}
