@@ -173,6 +173,11 @@ type Options struct {
 	// BlockSize is the size of each device memory block buffers are
 	// suballocated from. Zero means 64 MiB (clamped by device limits).
 	BlockSize int64
+	// PipelineCacheDir is where compiled pipelines are kept between runs,
+	// one file per device and driver version (checksummed; a damaged or
+	// stale file is ignored and replaced). Empty means
+	// $XDG_CACHE_HOME/vkinfer/pipelines (os.UserCacheDir); "-" disables it.
+	PipelineCacheDir string
 }
 
 func (o *Options) logger() *slog.Logger {
@@ -430,6 +435,7 @@ func (d *Device) Close() error {
 	}
 	if d.dev != nil {
 		_ = d.dev.WaitIdle()
+		d.savePipeCache()
 		for p := range d.progs {
 			p.destroy()
 		}

@@ -41,15 +41,19 @@ func (p *Pipeline) String() string { return p.key }
 
 type pipelineCache struct {
 	mu      sync.Mutex
+	created int // pipelines created since open (0: nothing new to save)
 	cache   vk.PipelineCache
 	kernels map[string]*kernel
 	pipes   map[string]*Pipeline
 }
 
 func (c *pipelineCache) init(d *Device) error {
-	pc, err := d.dev.CreatePipelineCache(nil)
+	pc, err := d.dev.CreatePipelineCache(d.loadPipeCache())
 	if err != nil {
-		return wrap(err, "create pipeline cache")
+		// The driver refused the saved data: start empty.
+		if pc, err = d.dev.CreatePipelineCache(nil); err != nil {
+			return wrap(err, "create pipeline cache")
+		}
 	}
 	c.cache = pc
 	c.kernels = map[string]*kernel{}
@@ -189,6 +193,7 @@ func (d *Device) Pipeline(name string, spec Spec) (*Pipeline, error) {
 		return nil, wrap(err, "create pipeline %s", key.String())
 	}
 	d.stats.pipelines.Add(1)
+	c.created++
 	p := &Pipeline{k: k, h: h, local: local, key: key.String()}
 	c.pipes[p.key] = p
 	return p, nil

@@ -1,0 +1,74 @@
+package engine_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vkinfer/vkinfer/engine"
+	"github.com/vkinfer/vkinfer/internal/gputest"
+)
+
+func cacheFile(t *testing.T, dir string) string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.bin"))
+	require.NoError(t, err)
+	if len(files) == 0 {
+		return ""
+	}
+	require.Len(t, files, 1)
+	return files[0]
+}
+
+// The pipeline cache survives a restart, and a damaged, truncated or foreign
+// file is ignored and replaced, never handed to the driver.
+func TestPipelineCacheOnDisk(t *testing.T) {
+	dir := t.TempDir()
+	use := func() {
+		d := gputest.Open(t, engine.Options{PipelineCacheDir: dir})
+		for _, n := range []uint32{32, 64} {
+			_, err := d.Pipeline("relu", engine.Spec{"local_size_x": n})
+			require.NoError(t, err)
+		}
+		require.NoError(t, d.Close())
+	}
+	use()
+	path := cacheFile(t, dir)
+	require.NotEmpty(t, path, "no cache file written")
+	good, err := os.ReadFile(path)
+	require.NoError(t, err)
+
+	damage := map[string][]byte{
+		"flipped byte": func() []byte { b := append([]byte(nil), good...); b[len(b)-1] ^= 0xff; return b }(),
+		"truncated":    good[:len(good)/2],
+		"header only":  good[:10],
+		"empty":        {},
+		"garbage":      []byte("this is not a pipeline cache at all, just text that happens to be long enough"),
+	}
+	for name, data := range damage {
+		t.Run(name, func(t *testing.T) {
+			require.NoError(t, os.WriteFile(path, data, 0o644))
+			use()
+			again, err := os.ReadFile(path)
+			require.NoError(t, err, "cache file not rewritten")
+			require.NotEqual(t, data, again)
+			require.Equal(t, string(good[:8]), string(again[:8]))
+		})
+	}
+
+	// The default place is under the user cache dir; "-" disables the cache.
+	home := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", home)
+	d := gputest.Open(t, engine.Options{PipelineCacheDir: "-"})
+	_, err = d.Pipeline("relu", nil)
+	require.NoError(t, err)
+	require.NoError(t, d.Close())
+	require.Empty(t, cacheFile(t, filepath.Join(home, "vkinfer", "pipelines")), "disabled cache written")
+	d = gputest.Open(t, engine.Options{})
+	_, err = d.Pipeline("relu", nil)
+	require.NoError(t, err)
+	require.NoError(t, d.Close())
+	require.NotEmpty(t, cacheFile(t, filepath.Join(home, "vkinfer", "pipelines")), "default cache not written")
+}
