@@ -104,3 +104,44 @@ func itoa(n int) string {
 	}
 	return itoa(n/10) + string(rune('0'+n%10))
 }
+
+// BenchmarkLoad times "file to first result" for the shipped MNIST model:
+// open the device, read and prepare the model, run one image. cold starts
+// each iteration with an empty pipeline cache directory, warm reuses one.
+func BenchmarkLoad(b *testing.B) {
+	gputest.Require(b)
+	for _, mode := range []string{"cold", "warm"} {
+		b.Run(mode, func(b *testing.B) {
+			warmDir := b.TempDir()
+			x := vkinfer.Tensor{Shape: []int{1, 784}, Data: make([]float32, 784)}
+			for i := 0; i < b.N; i++ {
+				dir := warmDir
+				if mode == "cold" {
+					dir = b.TempDir()
+				}
+				if mode == "warm" && i == 0 {
+					b.StopTimer() // fill the cache once
+					loadAndRun(b, dir, x)
+					b.StartTimer()
+				}
+				loadAndRun(b, dir, x)
+			}
+		})
+	}
+}
+
+func loadAndRun(b *testing.B, cacheDir string, x vkinfer.Tensor) {
+	dev, err := vkinfer.Open(vkinfer.Options{PipelineCacheDir: cacheDir})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer dev.Close()
+	m, err := dev.Load("examples/mnist/mlp.bin")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := m.Run(context.Background(), x); err != nil {
+		b.Fatal(err)
+	}
+}

@@ -64,6 +64,9 @@ type Options struct {
 	SpinWait time.Duration
 	// OnMessage receives validation-layer and driver messages; nil logs them.
 	OnMessage func(severity, message string)
+	// PipelineCacheDir keeps compiled pipelines between runs ("" = the user
+	// cache dir, "-" = off); see engine.Options.
+	PipelineCacheDir string
 }
 
 // Device is an opened GPU (or CPU Vulkan driver).
@@ -79,6 +82,8 @@ func Open(opts Options) (*Device, error) {
 		Logger:     opts.Logger,
 		SpinWait:   opts.SpinWait,
 		OnMessage:  opts.OnMessage,
+
+		PipelineCacheDir: opts.PipelineCacheDir,
 	})
 	if err != nil {
 		return nil, err
