@@ -1,0 +1,270 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sort"
+	"time"
+
+	"github.com/vkinfer/vkinfer"
+	"github.com/vkinfer/vkinfer/model"
+)
+
+var benchCmd = &command{
+	name:    "bench",
+	summary: "measure a model's latency and throughput on a device",
+	details: `Loads the model, runs it --warmup times, then times --runs runs of
+Model.Run on random inputs of batch size --batch. Each run is what an
+application pays: input upload, the GPU work, output download. Prints the
+latency percentiles, the throughput (images/s = batch / p50 latency), the
+GFLOP/s of the Dense layers, and the load time (reading the file to the first
+result).
+
+For scale it also times the same number of empty submissions (a recorded
+program with no commands) in the same process: the floor any run pays for a
+submit and a wait on this device and driver, and the ratio of the model's p50
+latency to it.`,
+}
+
+func init() { benchCmd.run = runBench }
+
+func runBench(e *env, args []string) error {
+	fs := newFlags(benchCmd)
+	var (
+		modelPath = fs.String("model", "", "the model `file` (mlp.bin); required")
+		batch     = fs.Int("batch", 1, "the batch size (the first, dynamic dimension of each input)")
+		runs      = fs.Int("runs", 100, "the number of timed runs")
+		warmup    = fs.Int("warmup", 10, "untimed runs before timing")
+		asJSON    = fs.Bool("json", false, "print JSON instead of text")
+		dev       deviceFlags
+	)
+	dev.register(fs)
+	pos, err := parseFlags(e, benchCmd, fs, args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(pos) > 0:
+		return usagef("bench takes no arguments, got %q", pos)
+	case *modelPath == "":
+		return usagef("--model is required")
+	case *warmup < 0:
+		return usagef("--warmup must not be negative, got %d", *warmup)
+	}
+	if err := positive("batch", *batch); err != nil {
+		return err
+	}
+	if err := positive("runs", *runs); err != nil {
+		return err
+	}
+
+	// Load time, file to first result: reading the file (before opening
+	// the device, so a bad file fails fast), preparing the model on the
+	// device and the first run. Making the random inputs is not counted.
+	t := time.Now()
+	spec, err := readModel(*modelPath)
+	if err != nil {
+		return err
+	}
+	read := time.Since(t)
+	inputs, err := randomInputs(spec, *batch)
+	if err != nil {
+		return &cliError{msg: *modelPath + ": " + err.Error()}
+	}
+	t = time.Now()
+	d, err := openDevice(e, dev)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	res := &benchResult{Model: *modelPath, Device: d.Info().String(), Batch: *batch, Runs: *runs, Warmup: *warmup}
+	res.OpenMs = ms(time.Since(t))
+	res.ReadMs = ms(read)
+	res.Name, res.Parameters = spec.Name, spec.ParamCount()
+	t = time.Now()
+	m, err := d.LoadModel(spec)
+	if err != nil {
+		return fileError(*modelPath, err, "")
+	}
+	defer m.Close()
+	res.PrepareMs = ms(time.Since(t))
+	s := &session{model: m, path: *modelPath} // d and m are closed by the defers above
+	t = time.Now()
+	if _, err := s.run(e.ctx, inputs...); err != nil {
+		return err
+	}
+	res.FirstRunMs = ms(time.Since(t))
+	res.LoadMs = res.ReadMs + res.PrepareMs + res.FirstRunMs
+
+	lat, err := timeRuns(*warmup, *runs, func() error {
+		_, err := s.run(e.ctx, inputs...)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	res.Latency = percentiles(lat)
+
+	// The floor: an empty program, submitted and waited for the same way.
+	empty, err := d.Engine().NewRecorder().Finish()
+	if err != nil {
+		return &cliError{msg: "record an empty program: " + trimPrefixes(err.Error(), "engine: "), err: err}
+	}
+	defer empty.Close()
+	floor, err := timeRuns(*warmup, *runs, func() error { return empty.Run(e.ctx, nil, nil) })
+	if err != nil {
+		return err
+	}
+	res.Floor = percentiles(floor)
+	res.FloorRatio = res.Latency.P50 / res.Floor.P50
+	res.ImagesPerSec = float64(*batch) / (res.Latency.P50 / 1e6)
+	res.Flops = denseFlops(spec, *batch)
+	res.GFlops = float64(res.Flops) / (res.Latency.P50 / 1e6) / 1e9
+
+	if *asJSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	}
+	res.print(e.stdout)
+	return nil
+}
+
+// randomInputs makes one tensor per model input, uniform in [0, 1), with
+// the dynamic first dimension set to batch.
+func randomInputs(m *model.Model, batch int) ([]vkinfer.Tensor, error) {
+	r := rand.New(rand.NewPCG(1, 2))
+	ts := make([]vkinfer.Tensor, len(m.Inputs))
+	for i, in := range m.Inputs {
+		shape := append([]int(nil), in.Shape...)
+		for j, d := range shape {
+			switch {
+			case d >= 0:
+			case j == 0:
+				shape[j] = batch
+			default:
+				return nil, fmt.Errorf("input %q has shape %s: bench sets only the first (batch) dimension", in.Name, shapeString(in.Shape))
+			}
+		}
+		data := make([]float32, elems(shape))
+		for k := range data {
+			data[k] = r.Float32()
+		}
+		ts[i] = vkinfer.Tensor{Shape: shape, Data: data}
+	}
+	return ts, nil
+}
+
+// denseFlops counts the multiply-adds (2 FLOP each) of the Dense nodes for
+// one run at batch size batch.
+func denseFlops(m *model.Model, batch int) int64 {
+	var n int64
+	for _, nd := range m.Nodes {
+		if nd.Op != model.OpDense || len(nd.Inputs) < 2 {
+			continue
+		}
+		if w := m.Initializer(nd.Inputs[1]); w != nil && len(w.Shape) == 2 {
+			n += 2 * int64(batch) * int64(w.Shape[0]) * int64(w.Shape[1])
+		}
+	}
+	return n
+}
+
+// timeRuns calls f warmup times, then runs times, and returns the duration
+// of each timed call.
+func timeRuns(warmup, runs int, f func() error) ([]time.Duration, error) {
+	for range warmup {
+		if err := f(); err != nil {
+			return nil, err
+		}
+	}
+	ds := make([]time.Duration, runs)
+	for i := range ds {
+		t := time.Now()
+		if err := f(); err != nil {
+			return nil, err
+		}
+		ds[i] = time.Since(t)
+	}
+	return ds, nil
+}
+
+// latency holds percentiles in microseconds.
+type latency struct {
+	P50  float64 `json:"p50_us"`
+	P90  float64 `json:"p90_us"`
+	P99  float64 `json:"p99_us"`
+	Min  float64 `json:"min_us"`
+	Max  float64 `json:"max_us"`
+	Mean float64 `json:"mean_us"`
+}
+
+// percentiles computes nearest-rank percentiles of ds.
+func percentiles(ds []time.Duration) latency {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	at := func(p float64) float64 {
+		k := int(p*float64(len(s))+0.999999) - 1 // ceil(p·n) - 1
+		return us(s[min(max(k, 0), len(s)-1)])
+	}
+	var sum time.Duration
+	for _, d := range s {
+		sum += d
+	}
+	return latency{
+		P50: at(0.50), P90: at(0.90), P99: at(0.99),
+		Min: us(s[0]), Max: us(s[len(s)-1]), Mean: us(sum / time.Duration(len(s))),
+	}
+}
+
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// benchResult is what bench measured; it is also the --json output.
+type benchResult struct {
+	Model        string  `json:"model"`
+	Name         string  `json:"name"`
+	Parameters   int64   `json:"parameters"`
+	Device       string  `json:"device"`
+	Batch        int     `json:"batch"`
+	Runs         int     `json:"runs"`
+	Warmup       int     `json:"warmup"`
+	Latency      latency `json:"latency"`
+	ImagesPerSec float64 `json:"images_per_second"`
+	Flops        int64   `json:"flops_per_run"`
+	GFlops       float64 `json:"gflops"`
+	OpenMs       float64 `json:"device_open_ms"`
+	LoadMs       float64 `json:"load_ms"` // ReadMs + PrepareMs + FirstRunMs
+	ReadMs       float64 `json:"read_ms"`
+	PrepareMs    float64 `json:"prepare_ms"`
+	FirstRunMs   float64 `json:"first_run_ms"`
+	Floor        latency `json:"empty_submit"`
+	FloorRatio   float64 `json:"p50_over_empty_submit"`
+}
+
+// usString formats microseconds for people.
+func usString(v float64) string {
+	switch {
+	case v < 1000:
+		return fmt.Sprintf("%.1f µs", v)
+	case v < 1e6:
+		return fmt.Sprintf("%.2f ms", v/1e3)
+	}
+	return fmt.Sprintf("%.3f s", v/1e6)
+}
+
+func (r *benchResult) print(w io.Writer) {
+	l, f := r.Latency, r.Floor
+	fmt.Fprintf(w, "model       %s (%q, %s parameters)\n", r.Model, r.Name, commas(r.Parameters))
+	fmt.Fprintf(w, "device      %s\n", r.Device)
+	fmt.Fprintf(w, "runs        %d timed after %d warm-up, batch %d\n", r.Runs, r.Warmup, r.Batch)
+	fmt.Fprintf(w, "latency     p50 %s  p90 %s  p99 %s  min %s  (upload + run + download)\n",
+		usString(l.P50), usString(l.P90), usString(l.P99), usString(l.Min))
+	fmt.Fprintf(w, "throughput  %.0f images/s (batch / p50), %.2f GFLOP/s in Dense layers\n", r.ImagesPerSec, r.GFlops)
+	fmt.Fprintf(w, "load        %s from file to first result (read %s, prepare %s, first run %s); device open %s\n",
+		usString(1e3*r.LoadMs), usString(1e3*r.ReadMs), usString(1e3*r.PrepareMs), usString(1e3*r.FirstRunMs), usString(1e3*r.OpenMs))
+	fmt.Fprintf(w, "floor       empty submit p50 %s  p90 %s  min %s; model p50 = %.1f× the floor\n",
+		usString(f.P50), usString(f.P90), usString(f.Min), r.FloorRatio)
+}

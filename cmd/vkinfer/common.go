@@ -1,0 +1,212 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/vkinfer/vkinfer"
+	"github.com/vkinfer/vkinfer/model"
+)
+
+// cliError is an error with a message made for the user that keeps the
+// original error for errors.Is/As.
+type cliError struct {
+	msg string
+	err error
+}
+
+func (e *cliError) Error() string { return e.msg }
+func (e *cliError) Unwrap() error { return e.err }
+
+// trimPrefixes removes the leading package and path prefixes that the
+// command line already states (`vkinfer: `, `model: `, `engine: `, the file
+// name) from err's message.
+func trimPrefixes(msg string, prefixes ...string) string {
+	for changed := true; changed; {
+		changed = false
+		for _, p := range prefixes {
+			if p != "" && strings.HasPrefix(msg, p) {
+				msg, changed = msg[len(p):], true
+			}
+		}
+	}
+	return msg
+}
+
+// fileError returns err as "path: what went wrong", without the prefixes
+// the packages put before it, and with hint appended when not empty.
+func fileError(path string, err error, hint string) error {
+	var pe *fs.PathError
+	var msg string
+	if errors.As(err, &pe) && pe.Path == path {
+		msg = pe.Err.Error()
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			msg = "no such file"
+		case errors.Is(err, fs.ErrPermission):
+			msg = "permission denied: check the file's permissions"
+		}
+	} else {
+		msg = trimPrefixes(err.Error(), "vkinfer: ", "model: ", "npy: ", "idx: ", "read "+path+": ", path+": ")
+	}
+	if hint != "" {
+		msg += "; " + hint
+	}
+	return &cliError{msg: path + ": " + msg, err: err}
+}
+
+// readModel reads the mlp.bin at path (no GPU needed).
+func readModel(path string) (*model.Model, error) {
+	m, err := model.ReadFile(path)
+	if err != nil {
+		return nil, fileError(path, err, modelHint(err))
+	}
+	return m, nil
+}
+
+// modelHint tells the user what to do about a model file error.
+func modelHint(err error) string {
+	switch {
+	case errors.Is(err, model.ErrNotModel):
+		return "vkinfer reads mlp.bin models (docs/FORMAT.md); give the path of one, e.g. examples/mnist/mlp.bin"
+	case errors.Is(err, model.ErrTruncated):
+		return "the file is incomplete: copy, download or export it again"
+	case errors.Is(err, model.ErrChecksum):
+		return "copy, download or export the file again"
+	case errors.Is(err, model.ErrCorrupt), errors.Is(err, model.ErrInvalid):
+		return "the file was not written correctly: export the model again"
+	}
+	return "" // ErrVersion says "upgrade vkinfer" itself
+}
+
+// session is an opened device with a loaded model.
+type session struct {
+	dev   *vkinfer.Device
+	model *vkinfer.Model
+	path  string
+}
+
+// Close closes the model, then the device.
+func (s *session) Close() {
+	if s.model != nil {
+		s.model.Close()
+	}
+	if s.dev != nil {
+		s.dev.Close()
+	}
+}
+
+// openDevice opens the device the flags choose, with notices and validation
+// messages going to e.stderr.
+func openDevice(e *env, f deviceFlags) (*vkinfer.Device, error) {
+	dev, err := vkinfer.Open(vkinfer.Options{
+		Device:     f.device,
+		Validation: f.validation,
+		Logger:     slog.New(&cliHandler{w: e.stderr}),
+		OnMessage: func(severity, message string) {
+			fmt.Fprintf(e.stderr, "vkinfer: validation %s: %s\n", severity, message)
+		},
+	})
+	if err != nil {
+		return nil, &cliError{msg: trimPrefixes(err.Error(), "vkinfer: ", "engine: "), err: err}
+	}
+	return dev, nil
+}
+
+// load opens the device and loads the model m read from path onto it.
+func load(e *env, f deviceFlags, path string, m *model.Model) (*session, error) {
+	dev, err := openDevice(e, f)
+	if err != nil {
+		return nil, err
+	}
+	mm, err := dev.LoadModel(m)
+	if err != nil {
+		dev.Close()
+		return nil, fileError(path, err, "")
+	}
+	return &session{dev: dev, model: mm, path: path}, nil
+}
+
+// run runs the session's model and names the file in errors.
+func (s *session) run(ctx context.Context, inputs ...vkinfer.Tensor) ([]vkinfer.Tensor, error) {
+	outs, err := s.model.Run(ctx, inputs...)
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return nil, err
+		}
+		return nil, fileError(s.path, err, "")
+	}
+	return outs, nil
+}
+
+// cliHandler is a slog.Handler that prints notices as "vkinfer: message"
+// lines, for a person to read.
+type cliHandler struct {
+	w     io.Writer
+	attrs []slog.Attr
+}
+
+func (h *cliHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
+
+func (h *cliHandler) Handle(_ context.Context, r slog.Record) error {
+	msg := strings.TrimPrefix(r.Message, "vkinfer: ")
+	if r.Level >= slog.LevelWarn {
+		msg = "warning: " + msg
+	}
+	var b strings.Builder
+	b.WriteString("vkinfer: ")
+	b.WriteString(msg)
+	add := func(a slog.Attr) bool {
+		v := a.Value.String()
+		if !strings.Contains(msg, v) { // the engine repeats the device name as an attribute
+			fmt.Fprintf(&b, " %s=%s", a.Key, v)
+		}
+		return true
+	}
+	for _, a := range h.attrs {
+		add(a)
+	}
+	r.Attrs(add)
+	b.WriteString("\n")
+	_, err := io.WriteString(h.w, b.String())
+	return err
+}
+
+func (h *cliHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return &cliHandler{w: h.w, attrs: append(append([]slog.Attr(nil), h.attrs...), as...)}
+}
+
+func (h *cliHandler) WithGroup(string) slog.Handler { return h }
+
+// syncWriter serialises writes: validation messages arrive on driver
+// threads while the command prints.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	if s, ok := w.(*syncWriter); ok {
+		w = s.w
+	}
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

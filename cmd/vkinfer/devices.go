@@ -1,0 +1,209 @@
+package main
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/vkinfer/vkinfer/engine"
+)
+
+var devicesCmd = &command{
+	name:    "devices",
+	summary: "list the Vulkan devices and which one is used",
+	details: `Lists every Vulkan device the loader finds: index, name, type, driver,
+Vulkan version, subgroup size, fp16/int8 support, memory heaps and the compute
+limits vkinfer relies on. The device the other commands would use is marked
+with '*': the one --device names, else $VKINFER_DEVICE, else the best one
+(discrete > integrated > virtual GPU > CPU driver).
+
+Without a Vulkan loader or driver, says what to install and exits with 1.`,
+}
+
+func init() { devicesCmd.run = runDevices }
+
+func runDevices(e *env, args []string) error {
+	fs := newFlags(devicesCmd)
+	asJSON := fs.Bool("json", false, "print JSON instead of text")
+	device := fs.String("device", "", "mark the `device` this index or name substring picks instead of the default choice")
+	pos, err := parseFlags(e, devicesCmd, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("devices takes no arguments, got %q", pos)
+	}
+	infos, err := engine.ListDevices()
+	if err != nil {
+		return &cliError{msg: trimPrefixes(err.Error(), "engine: "), err: err}
+	}
+	sel, how := *device, "chosen by --device "+*device
+	if sel == "" {
+		if sel = os.Getenv("VKINFER_DEVICE"); sel != "" {
+			how = "chosen by VKINFER_DEVICE=" + sel
+		} else {
+			how = "chosen automatically"
+		}
+	}
+	chosen, chooseErr := engine.Choose(infos, sel)
+	if *asJSON {
+		if err := printDevicesJSON(e.stdout, infos, chosen); err != nil {
+			return err
+		}
+	} else {
+		printDevices(e.stdout, infos, chosen, how)
+	}
+	if chooseErr != nil {
+		return &cliError{msg: trimPrefixes(chooseErr.Error(), "engine: "), err: chooseErr}
+	}
+	return nil
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// bytesString formats a byte count with a binary unit.
+func bytesString(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func printDevices(w io.Writer, infos []engine.DeviceInfo, chosen int, how string) {
+	if len(infos) == 0 {
+		fmt.Fprintln(w, "no Vulkan devices")
+		return
+	}
+	for i, d := range infos {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		mark, note := " ", ""
+		if d.Index == chosen {
+			mark, note = "*", "  ("+how+")"
+		}
+		l := d.Limits
+		fmt.Fprintf(w, "%s #%d %s%s\n", mark, d.Index, d.Name, note)
+		row := func(k, format string, args ...any) { fmt.Fprintf(w, "    %-13s %s\n", k, fmt.Sprintf(format, args...)) }
+		row("type", "%s", d.Type)
+		row("driver", "%s (driver id %d, version %#x)", d.Driver(), d.DriverID, d.DriverVersion)
+		row("vendor", "%#04x, device %#04x", d.VendorID, d.DeviceID)
+		row("Vulkan", "%s", d.APIVersion)
+		row("subgroup", "%d", d.SubgroupSize)
+		row("features", "fp16 %s, int8 %s, 16-bit storage %s, fp64 %s, int64 %s, timestamps %s",
+			yesNo(d.FP16), yesNo(d.Int8), yesNo(d.Storage16), yesNo(d.FP64), yesNo(d.Int64), yesNo(d.Timestamps))
+		var heaps []string
+		for j, h := range d.Heaps {
+			kind := "host"
+			if h.DeviceLocal {
+				kind = "device-local"
+			}
+			heaps = append(heaps, fmt.Sprintf("#%d %s %s", j, bytesString(h.Size), kind))
+		}
+		unified := ""
+		if d.UnifiedMemory {
+			unified = "; unified (device memory the host can map)"
+		}
+		row("memory", "%s%s", strings.Join(heaps, ", "), unified)
+		row("workgroup", "at most %d invocations, size %d×%d×%d, count %d×%d×%d",
+			l.MaxComputeWorkGroupInvocations,
+			l.MaxComputeWorkGroupSize[0], l.MaxComputeWorkGroupSize[1], l.MaxComputeWorkGroupSize[2],
+			l.MaxComputeWorkGroupCount[0], l.MaxComputeWorkGroupCount[1], l.MaxComputeWorkGroupCount[2])
+		maxAlloc := "not reported"
+		if l.MaxMemoryAllocationSize > 0 {
+			maxAlloc = bytesString(l.MaxMemoryAllocationSize)
+		}
+		row("limits", "shared memory %s, storage buffer range %s, push constants %d B, allocation %s (at most %d allocations)",
+			bytesString(uint64(l.MaxComputeSharedMemorySize)), bytesString(uint64(l.MaxStorageBufferRange)),
+			l.MaxPushConstantsSize, maxAlloc, l.MaxMemoryAllocationCount)
+		row("alignment", "storage buffer offset %d B, non-coherent atom %d B", l.MinStorageBufferOffsetAlignment, l.NonCoherentAtomSize)
+	}
+}
+
+type deviceJSON struct {
+	Index             int        `json:"index"`
+	Chosen            bool       `json:"chosen"`
+	Name              string     `json:"name"`
+	Type              string     `json:"type"`
+	VendorID          uint32     `json:"vendor_id"`
+	DeviceID          uint32     `json:"device_id"`
+	DriverID          uint32     `json:"driver_id"`
+	Driver            string     `json:"driver"`
+	DriverVersion     uint32     `json:"driver_version"`
+	APIVersion        string     `json:"api_version"`
+	SubgroupSize      uint32     `json:"subgroup_size"`
+	FP16              bool       `json:"fp16"`
+	Int8              bool       `json:"int8"`
+	Storage16         bool       `json:"storage16"`
+	FP64              bool       `json:"fp64"`
+	Int64             bool       `json:"int64"`
+	Timestamps        bool       `json:"timestamps"`
+	UnifiedMemory     bool       `json:"unified_memory"`
+	Heaps             []heapJSON `json:"heaps"`
+	Limits            limitsJSON `json:"limits"`
+	PipelineCacheUUID string     `json:"pipeline_cache_uuid"`
+	DriverUUID        string     `json:"driver_uuid"`
+}
+
+type limitsJSON struct {
+	MaxComputeWorkGroupInvocations  uint32    `json:"max_compute_workgroup_invocations"`
+	MaxComputeWorkGroupSize         [3]uint32 `json:"max_compute_workgroup_size"`
+	MaxComputeWorkGroupCount        [3]uint32 `json:"max_compute_workgroup_count"`
+	MaxComputeSharedMemorySize      uint32    `json:"max_compute_shared_memory_size"`
+	MaxStorageBufferRange           uint32    `json:"max_storage_buffer_range"`
+	MaxPushConstantsSize            uint32    `json:"max_push_constants_size"`
+	MaxMemoryAllocationCount        uint32    `json:"max_memory_allocation_count"`
+	MaxMemoryAllocationSize         uint64    `json:"max_memory_allocation_size"`
+	MinStorageBufferOffsetAlignment uint64    `json:"min_storage_buffer_offset_alignment"`
+	NonCoherentAtomSize             uint64    `json:"non_coherent_atom_size"`
+	TimestampPeriodNs               float32   `json:"timestamp_period_ns"`
+}
+
+type heapJSON struct {
+	Size        uint64 `json:"size"`
+	DeviceLocal bool   `json:"device_local"`
+}
+
+func printDevicesJSON(w io.Writer, infos []engine.DeviceInfo, chosen int) error {
+	out := make([]deviceJSON, 0, len(infos))
+	for _, d := range infos {
+		j := deviceJSON{
+			Index: d.Index, Chosen: d.Index == chosen, Name: d.Name, Type: d.Type.String(),
+			VendorID: d.VendorID, DeviceID: d.DeviceID, DriverID: d.DriverID, Driver: d.Driver(),
+			DriverVersion: d.DriverVersion, APIVersion: d.APIVersion, SubgroupSize: d.SubgroupSize,
+			FP16: d.FP16, Int8: d.Int8, Storage16: d.Storage16, FP64: d.FP64, Int64: d.Int64,
+			Timestamps: d.Timestamps, UnifiedMemory: d.UnifiedMemory, Heaps: []heapJSON{},
+			PipelineCacheUUID: hex.EncodeToString(d.PipelineCacheUUID[:]), DriverUUID: hex.EncodeToString(d.DriverUUID[:]),
+		}
+		l := d.Limits
+		j.Limits = limitsJSON{
+			MaxComputeWorkGroupInvocations: l.MaxComputeWorkGroupInvocations,
+			MaxComputeWorkGroupSize:        l.MaxComputeWorkGroupSize, MaxComputeWorkGroupCount: l.MaxComputeWorkGroupCount,
+			MaxComputeSharedMemorySize: l.MaxComputeSharedMemorySize, MaxStorageBufferRange: l.MaxStorageBufferRange,
+			MaxPushConstantsSize: l.MaxPushConstantsSize, MaxMemoryAllocationCount: l.MaxMemoryAllocationCount,
+			MaxMemoryAllocationSize: l.MaxMemoryAllocationSize, MinStorageBufferOffsetAlignment: l.MinStorageBufferOffsetAlignment,
+			NonCoherentAtomSize: l.NonCoherentAtomSize, TimestampPeriodNs: l.TimestampPeriodNs,
+		}
+		for _, h := range d.Heaps {
+			j.Heaps = append(j.Heaps, heapJSON{Size: h.Size, DeviceLocal: h.DeviceLocal})
+		}
+		out = append(out, j)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
