@@ -62,6 +62,7 @@ type Recorder struct {
 	inputs  []*Buffer
 	outputs []*Buffer
 	staging map[*Buffer]*Buffer
+	temps   []*Buffer
 	err     error
 }
 
@@ -111,6 +112,18 @@ func (r *Recorder) Dispatch(pipe *Pipeline, bufs []*Buffer, push []uint32, group
 	}
 	r.ops = append(r.ops, o)
 	return nil
+}
+
+// Temp returns a buffer of size bytes from the Activations arena that the
+// Program owns: ops record intermediate results into it (packed operands,
+// partial sums) and it is freed with the Program.
+func (r *Recorder) Temp(size int64) (*Buffer, error) {
+	b, err := r.d.NewBuffer(Activations, size)
+	if err != nil {
+		return nil, r.fail(err)
+	}
+	r.temps = append(r.temps, b)
+	return b, nil
 }
 
 // Copy records a copy of src into dst (sizes must match).
@@ -205,6 +218,7 @@ type Program struct {
 	inputs    []*Buffer
 	outputs   []*Buffer
 	staging   map[*Buffer]*Buffer
+	temps     []*Buffer
 	pending   bool
 	closed    bool
 	barriers  int
@@ -224,7 +238,7 @@ func (r *Recorder) finish(noBarriers bool) (*Program, error) {
 	d := r.d
 	ops := r.finalOps()
 	plan(ops)
-	p := &Program{d: d, inputs: r.inputs, outputs: r.outputs, staging: r.staging, noBarrier: noBarriers}
+	p := &Program{d: d, inputs: r.inputs, outputs: r.outputs, staging: r.staging, temps: r.temps, noBarrier: noBarriers}
 	fail := func(err error) (*Program, error) {
 		p.Close()
 		return nil, err
@@ -304,6 +318,9 @@ func (r *Recorder) finish(noBarriers bool) (*Program, error) {
 func (r *Recorder) closeStaging() {
 	for _, st := range r.staging {
 		st.Close()
+	}
+	for _, b := range r.temps {
+		b.Close()
 	}
 }
 
@@ -435,6 +452,9 @@ func (p *Program) destroy() {
 	d.dev.DestroyDescriptorPool(p.dpool)
 	for _, st := range p.staging {
 		st.Close()
+	}
+	for _, b := range p.temps {
+		b.Close()
 	}
 }
 

@@ -103,3 +103,24 @@ func TestTwoDevices(t *testing.T) {
 	require.NoError(t, a.Close())
 	require.NoError(t, a.Close())
 }
+
+// Temporary buffers belong to the program: closing it returns them.
+func TestProgramTemps(t *testing.T) {
+	d := gputest.Open(t, engine.Options{})
+	before := d.Stats().Arena(engine.Activations).InUse
+	rec := d.NewRecorder()
+	tmp, err := rec.Temp(4 * 1024)
+	require.NoError(t, err)
+	out, err := d.NewBuffer(engine.Activations, 4*1024)
+	require.NoError(t, err)
+	defer out.Close()
+	p, err := d.Pipeline("relu", nil)
+	require.NoError(t, err)
+	require.NoError(t, rec.Dispatch(p, []*engine.Buffer{tmp, out}, []uint32{1024}, d.Grid(p, 1024)))
+	prog, err := rec.Finish()
+	require.NoError(t, err)
+	require.NoError(t, prog.Run(context.Background(), nil, nil))
+	require.Greater(t, d.Stats().Arena(engine.Activations).InUse, before+4*1024)
+	prog.Close()
+	require.Equal(t, before+out.Size(), d.Stats().Arena(engine.Activations).InUse)
+}
