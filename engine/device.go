@@ -111,6 +111,7 @@ type DeviceInfo struct {
 	DriverInfo        string
 	DriverVersion     uint32
 	APIVersion        string
+	SubgroupOps       uint32 // VkSubgroupFeatureFlags usable in compute shaders; 0 when none
 	SubgroupSize      uint32
 	FP16              bool // shaderFloat16
 	Int8              bool // shaderInt8
@@ -276,6 +277,9 @@ func describe(idx int, pd vk.PhysicalDevice) DeviceInfo {
 		}
 	}
 	info.Timestamps = info.tsBits > 0 && p.TimestampPeriod > 0
+	if p.SubgroupStages&0x20 != 0 { // VK_SHADER_STAGE_COMPUTE_BIT
+		info.SubgroupOps = p.SubgroupOps
+	}
 	return info
 }
 
