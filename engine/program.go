@@ -277,12 +277,12 @@ func (r *Recorder) finish(noBarriers bool) (*Program, error) {
 	const readsWrites = vk.AccessShaderRead | vk.AccessShaderWrite | vk.AccessTransferRead | vk.AccessTransferWrite
 	for _, o := range ops {
 		if o.barrier && !noBarriers {
-			cb.MemoryBarrier(allStages, allStages, writes, readsWrites)
+			d.dev.MemoryBarrier(cb, allStages, allStages, writes, readsWrites)
 			p.barriers++
 		}
 		switch o.kind {
 		case opCopy:
-			cb.CopyBuffer(o.src.blk.buf, o.src.off, o.dst.blk.buf, o.dst.off, o.src.size)
+			d.dev.CopyBuffer(cb, o.src.blk.buf, o.src.off, o.dst.blk.buf, o.dst.off, o.src.size)
 		case opDispatch:
 			k := o.pipe.k
 			set, err := d.dev.AllocateDescriptorSet(p.dpool, k.setLayout)
@@ -303,7 +303,7 @@ func (r *Recorder) finish(noBarriers bool) (*Program, error) {
 		}
 	}
 	if len(p.outputs) > 0 {
-		cb.MemoryBarrier(allStages, vk.StageHost, writes, vk.AccessHostRead)
+		d.dev.MemoryBarrier(cb, allStages, vk.StageHost, writes, vk.AccessHostRead)
 	}
 	if err := cb.End(); err != nil {
 		return fail(wrap(err, "end command buffer"))
@@ -521,12 +521,12 @@ func (o *oneOff) transfer(b *Buffer, data []float32, toDevice bool) error {
 		return wrap(err, "begin transfer")
 	}
 	// Earlier compute work may still write or read b.
-	cb.MemoryBarrier(vk.StageCompute|vk.StageTransfer, vk.StageTransfer, vk.AccessShaderWrite|vk.AccessTransferWrite, vk.AccessTransferRead|vk.AccessTransferWrite)
+	d.dev.MemoryBarrier(cb, vk.StageCompute|vk.StageTransfer, vk.StageTransfer, vk.AccessShaderWrite|vk.AccessTransferWrite, vk.AccessTransferRead|vk.AccessTransferWrite)
 	if toDevice {
-		cb.CopyBuffer(st.blk.buf, st.off, b.blk.buf, b.off, b.size)
+		d.dev.CopyBuffer(cb, st.blk.buf, st.off, b.blk.buf, b.off, b.size)
 	} else {
-		cb.CopyBuffer(b.blk.buf, b.off, st.blk.buf, st.off, b.size)
-		cb.MemoryBarrier(vk.StageTransfer, vk.StageHost, vk.AccessTransferWrite, vk.AccessHostRead)
+		d.dev.CopyBuffer(cb, b.blk.buf, b.off, st.blk.buf, st.off, b.size)
+		d.dev.MemoryBarrier(cb, vk.StageTransfer, vk.StageHost, vk.AccessTransferWrite, vk.AccessHostRead)
 	}
 	if err := cb.End(); err != nil {
 		return wrap(err, "end transfer")

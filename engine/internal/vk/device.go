@@ -7,7 +7,6 @@ package vk
 import "C"
 
 import (
-	"encoding/binary"
 	"unsafe"
 
 	vulkan "github.com/goki/vulkan"
@@ -148,14 +147,14 @@ func (d *Device) UnmapMemory(m Memory) { vulkan.UnmapMemory(d.h, m.h) }
 
 // FlushMemory makes host writes to [off, off+size) of non-coherent memory visible.
 func (d *Device) FlushMemory(m Memory, off, size uint64) error {
-	rng := []vulkan.MappedMemoryRange{{SType: vulkan.StructureTypeMappedMemoryRange, Memory: m.h, Offset: vulkan.DeviceSize(off), Size: vulkan.DeviceSize(size)}}
-	return check("vkFlushMappedMemoryRanges", vulkan.FlushMappedMemoryRanges(d.h, 1, rng))
+	r := C.vkinfer_map_range(&d.q, C.VkDeviceMemory(unsafe.Pointer(m.h)), C.uint64_t(off), C.uint64_t(size), 1)
+	return check("vkFlushMappedMemoryRanges", vulkan.Result(r))
 }
 
 // InvalidateMemory makes device writes to [off, off+size) visible to the host.
 func (d *Device) InvalidateMemory(m Memory, off, size uint64) error {
-	rng := []vulkan.MappedMemoryRange{{SType: vulkan.StructureTypeMappedMemoryRange, Memory: m.h, Offset: vulkan.DeviceSize(off), Size: vulkan.DeviceSize(size)}}
-	return check("vkInvalidateMappedMemoryRanges", vulkan.InvalidateMappedMemoryRanges(d.h, 1, rng))
+	r := C.vkinfer_map_range(&d.q, C.VkDeviceMemory(unsafe.Pointer(m.h)), C.uint64_t(off), C.uint64_t(size), 0)
+	return check("vkInvalidateMappedMemoryRanges", vulkan.Result(r))
 }
 
 // MemoryRequirements is a buffer's VkMemoryRequirements.
@@ -348,37 +347,18 @@ type Specialization struct {
 }
 
 // CreateComputePipeline creates a compute pipeline running "main" of module.
+// It goes through the shim: the binding frees the C copies of its arguments
+// from a finalizer that may run while the driver still reads them.
 func (d *Device) CreateComputePipeline(cache PipelineCache, module ShaderModule, layout PipelineLayout, spec []Specialization) (Pipeline, error) {
-	stage := vulkan.PipelineShaderStageCreateInfo{
-		SType:  vulkan.StructureTypePipelineShaderStageCreateInfo,
-		Stage:  vulkan.ShaderStageComputeBit,
-		Module: module.h,
-		PName:  cstr("main"),
+	ids := make([]uint32, len(spec)+1)
+	values := make([]uint32, len(spec)+1)
+	for i, s := range spec {
+		ids[i], values[i] = s.ID, s.Value
 	}
-	if len(spec) > 0 {
-		entries := make([]vulkan.SpecializationMapEntry, len(spec))
-		data := C.malloc(C.size_t(4 * len(spec)))
-		defer C.free(data)
-		raw := unsafe.Slice((*byte)(data), 4*len(spec))
-		for i, s := range spec {
-			entries[i] = vulkan.SpecializationMapEntry{ConstantID: s.ID, Offset: uint32(4 * i), Size: 4}
-			binary.LittleEndian.PutUint32(raw[4*i:], s.Value)
-		}
-		stage.PSpecializationInfo = []vulkan.SpecializationInfo{{
-			MapEntryCount: uint32(len(spec)),
-			PMapEntries:   entries,
-			DataSize:      uint64(4 * len(spec)),
-			PData:         data,
-		}}
-	}
-	cis := []vulkan.ComputePipelineCreateInfo{{
-		SType:  vulkan.StructureTypeComputePipelineCreateInfo,
-		Stage:  stage,
-		Layout: layout.h,
-	}}
-	ps := make([]vulkan.Pipeline, 1)
-	r := vulkan.CreateComputePipelines(d.h, cache.h, 1, cis, nil, ps)
-	return Pipeline{ps[0]}, check("vkCreateComputePipelines", r)
+	var p C.VkPipeline
+	r := C.vkinfer_create_compute_pipeline(&d.q, C.VkPipelineCache(unsafe.Pointer(cache.h)), C.VkShaderModule(unsafe.Pointer(module.h)),
+		C.VkPipelineLayout(unsafe.Pointer(layout.h)), (*C.uint32_t)(&ids[0]), (*C.uint32_t)(&values[0]), C.uint32_t(len(spec)), &p)
+	return Pipeline{vulkan.Pipeline(unsafe.Pointer(p))}, check("vkCreateComputePipelines", vulkan.Result(r))
 }
 
 // DestroyPipeline destroys p.
@@ -442,25 +422,31 @@ type DescriptorWrite struct {
 	View          BufferView
 }
 
-// UpdateDescriptorSet writes the bindings of set.
+// UpdateDescriptorSet writes the bindings of set (through the shim, see
+// CreateComputePipeline).
 func (d *Device) UpdateDescriptorSet(set DescriptorSet, writes []DescriptorWrite) {
-	ws := make([]vulkan.WriteDescriptorSet, len(writes))
+	n := len(writes)
+	if n == 0 {
+		return
+	}
+	bindings := make([]uint32, n)
+	types := make([]uint32, n)
+	bufs := make([]C.VkBuffer, n)
+	offsets := make([]uint64, n)
+	ranges := make([]uint64, n)
+	views := make([]C.VkBufferView, n)
 	for i, w := range writes {
-		ws[i] = vulkan.WriteDescriptorSet{
-			SType:           vulkan.StructureTypeWriteDescriptorSet,
-			DstSet:          set.h,
-			DstBinding:      w.Binding,
-			DescriptorCount: 1,
-			DescriptorType:  w.Kind.vk(),
-		}
+		bindings[i], types[i] = w.Binding, uint32(w.Kind.vk())
 		switch w.Kind {
 		case DescUniformTexelBuffer, DescStorageTexelBuffer:
-			ws[i].PTexelBufferView = []vulkan.BufferView{w.View.h}
+			views[i] = C.VkBufferView(unsafe.Pointer(w.View.h))
 		default:
-			ws[i].PBufferInfo = []vulkan.DescriptorBufferInfo{{Buffer: w.Buffer.h, Offset: vulkan.DeviceSize(w.Offset), Range: vulkan.DeviceSize(w.Range)}}
+			bufs[i] = C.VkBuffer(unsafe.Pointer(w.Buffer.h))
+			offsets[i], ranges[i] = w.Offset, w.Range
 		}
 	}
-	vulkan.UpdateDescriptorSets(d.h, uint32(len(ws)), ws, 0, nil)
+	C.vkinfer_update_descriptors(&d.q, C.VkDescriptorSet(unsafe.Pointer(set.h)), C.uint32_t(n), (*C.uint32_t)(&bindings[0]),
+		(*C.uint32_t)(&types[0]), &bufs[0], (*C.uint64_t)(&offsets[0]), (*C.uint64_t)(&ranges[0]), &views[0])
 }
 
 // CreateCommandPool creates a pool for the device's queue family.
@@ -551,19 +537,17 @@ const (
 	StageTop            = uint32(vulkan.PipelineStageTopOfPipeBit)
 )
 
-// MemoryBarrier records a global memory barrier.
-func (cb CommandBuffer) MemoryBarrier(srcStage, dstStage, srcAccess, dstAccess uint32) {
-	mb := []vulkan.MemoryBarrier{{
-		SType:         vulkan.StructureTypeMemoryBarrier,
-		SrcAccessMask: vulkan.AccessFlags(srcAccess),
-		DstAccessMask: vulkan.AccessFlags(dstAccess),
-	}}
-	vulkan.CmdPipelineBarrier(cb.h, vulkan.PipelineStageFlags(srcStage), vulkan.PipelineStageFlags(dstStage), 0, 1, mb, 0, nil, 0, nil)
+// MemoryBarrier records a global memory barrier on cb (through the shim:
+// the binding's version converts its slice argument unsafely).
+func (d *Device) MemoryBarrier(cb CommandBuffer, srcStage, dstStage, srcAccess, dstAccess uint32) {
+	C.vkinfer_cmd_memory_barrier(&d.q, C.VkCommandBuffer(unsafe.Pointer(cb.h)), C.uint32_t(srcStage), C.uint32_t(dstStage),
+		C.uint32_t(srcAccess), C.uint32_t(dstAccess))
 }
 
-// CopyBuffer records a copy of size bytes.
-func (cb CommandBuffer) CopyBuffer(src Buffer, srcOff uint64, dst Buffer, dstOff uint64, size uint64) {
-	vulkan.CmdCopyBuffer(cb.h, src.h, dst.h, 1, []vulkan.BufferCopy{{SrcOffset: vulkan.DeviceSize(srcOff), DstOffset: vulkan.DeviceSize(dstOff), Size: vulkan.DeviceSize(size)}})
+// CopyBuffer records a copy of size bytes on cb (through the shim).
+func (d *Device) CopyBuffer(cb CommandBuffer, src Buffer, srcOff uint64, dst Buffer, dstOff uint64, size uint64) {
+	C.vkinfer_cmd_copy_buffer(&d.q, C.VkCommandBuffer(unsafe.Pointer(cb.h)), C.VkBuffer(unsafe.Pointer(src.h)), C.uint64_t(srcOff),
+		C.VkBuffer(unsafe.Pointer(dst.h)), C.uint64_t(dstOff), C.uint64_t(size))
 }
 
 // ResetQueries records a reset of queries [first, first+n).

@@ -290,32 +290,22 @@ const (
 
 // QueueFamilies lists the device's queue families.
 func (p PhysicalDevice) QueueFamilies() []QueueFamily {
-	var n uint32
-	vulkan.GetPhysicalDeviceQueueFamilyProperties(p.h, &n, nil)
-	props := make([]vulkan.QueueFamilyProperties, n)
-	vulkan.GetPhysicalDeviceQueueFamilyProperties(p.h, &n, props)
+	var flags, counts, ts [64]C.uint32_t
+	n := C.vkinfer_queue_families(p.inst.c(), C.VkPhysicalDevice(unsafe.Pointer(p.h)), &flags[0], &counts[0], &ts[0], 64)
 	out := make([]QueueFamily, n)
-	for i := range props[:n] {
-		props[i].Deref()
-		out[i] = QueueFamily{Flags: uint32(props[i].QueueFlags), Count: props[i].QueueCount, TimestampValidBits: props[i].TimestampValidBits}
+	for i := range out {
+		out[i] = QueueFamily{Flags: uint32(flags[i]), Count: uint32(counts[i]), TimestampValidBits: uint32(ts[i])}
 	}
 	return out
 }
 
 // Extensions lists the device extensions.
 func (p PhysicalDevice) Extensions() ([]string, error) {
-	var n uint32
-	if err := check("vkEnumerateDeviceExtensionProperties", vulkan.EnumerateDeviceExtensionProperties(p.h, "", &n, nil)); err != nil {
-		return nil, err
+	buf := new([maxNames][256]C.char)
+	var r C.VkResult
+	n := C.vkinfer_device_extensions(p.inst.c(), C.VkPhysicalDevice(unsafe.Pointer(p.h)), &buf[0], maxNames, &r)
+	if r < 0 {
+		return nil, &Error{Op: "vkEnumerateDeviceExtensionProperties", Result: int32(r)}
 	}
-	props := make([]vulkan.ExtensionProperties, n)
-	if err := check("vkEnumerateDeviceExtensionProperties", vulkan.EnumerateDeviceExtensionProperties(p.h, "", &n, props)); err != nil {
-		return nil, err
-	}
-	names := make([]string, 0, n)
-	for i := range props[:n] {
-		props[i].Deref()
-		names = append(names, vulkan.ToString(props[i].ExtensionName[:]))
-	}
-	return names, nil
+	return names(buf, n), nil
 }

@@ -205,6 +205,139 @@ void vkinfer_queue_init(VkInstance instance, VkDevice device, VkQueue queue, vki
 	q->fence_status = (PFN_vkGetFenceStatus)gdpa(device, "vkGetFenceStatus");
 	q->wait_fences = (PFN_vkWaitForFences)gdpa(device, "vkWaitForFences");
 	q->reset_fences = (PFN_vkResetFences)gdpa(device, "vkResetFences");
+	q->create_compute = (PFN_vkCreateComputePipelines)gdpa(device, "vkCreateComputePipelines");
+	q->update_sets = (PFN_vkUpdateDescriptorSets)gdpa(device, "vkUpdateDescriptorSets");
+	q->cmd_barrier = (PFN_vkCmdPipelineBarrier)gdpa(device, "vkCmdPipelineBarrier");
+	q->cmd_copy = (PFN_vkCmdCopyBuffer)gdpa(device, "vkCmdCopyBuffer");
+	q->flush = (PFN_vkFlushMappedMemoryRanges)gdpa(device, "vkFlushMappedMemoryRanges");
+	q->invalidate = (PFN_vkInvalidateMappedMemoryRanges)gdpa(device, "vkInvalidateMappedMemoryRanges");
+}
+
+void vkinfer_cmd_memory_barrier(const vkinfer_queue* q, VkCommandBuffer cb, uint32_t src_stage, uint32_t dst_stage,
+	uint32_t src_access, uint32_t dst_access) {
+	VkMemoryBarrier mb = {VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+	mb.srcAccessMask = src_access;
+	mb.dstAccessMask = dst_access;
+	q->cmd_barrier(cb, src_stage, dst_stage, 0, 1, &mb, 0, NULL, 0, NULL);
+}
+
+void vkinfer_cmd_copy_buffer(const vkinfer_queue* q, VkCommandBuffer cb, VkBuffer src, uint64_t src_off, VkBuffer dst,
+	uint64_t dst_off, uint64_t size) {
+	VkBufferCopy region = {src_off, dst_off, size};
+	q->cmd_copy(cb, src, dst, 1, &region);
+}
+
+VkResult vkinfer_map_range(const vkinfer_queue* q, VkDeviceMemory mem, uint64_t off, uint64_t size, int flush) {
+	VkMappedMemoryRange r = {VK_STRUCTURE_TYPE_MAPPED_MEMORY_RANGE};
+	r.memory = mem;
+	r.offset = off;
+	r.size = size;
+	return flush ? q->flush(q->device, 1, &r) : q->invalidate(q->device, 1, &r);
+}
+
+uint32_t vkinfer_instance_layers(char (*names)[256], uint32_t max, VkResult* res) {
+	PFN_vkEnumerateInstanceLayerProperties f =
+		(PFN_vkEnumerateInstanceLayerProperties)gipa(NULL, "vkEnumerateInstanceLayerProperties");
+	VkLayerProperties props[256];
+	uint32_t n = max < 256 ? max : 256;
+	*res = f(&n, props);
+	if (*res < 0) return 0;
+	for (uint32_t i = 0; i < n; i++) {
+		memcpy(names[i], props[i].layerName, 256);
+		names[i][255] = 0;
+	}
+	return n;
+}
+
+uint32_t vkinfer_instance_extensions(const char* layer, char (*names)[256], uint32_t max, VkResult* res) {
+	PFN_vkEnumerateInstanceExtensionProperties f =
+		(PFN_vkEnumerateInstanceExtensionProperties)gipa(NULL, "vkEnumerateInstanceExtensionProperties");
+	VkExtensionProperties props[512];
+	uint32_t n = max < 512 ? max : 512;
+	*res = f(layer, &n, props);
+	if (*res < 0) return 0;
+	for (uint32_t i = 0; i < n; i++) {
+		memcpy(names[i], props[i].extensionName, 256);
+		names[i][255] = 0;
+	}
+	return n;
+}
+
+uint32_t vkinfer_device_extensions(VkInstance instance, VkPhysicalDevice pd, char (*names)[256], uint32_t max, VkResult* res) {
+	PFN_vkEnumerateDeviceExtensionProperties f =
+		(PFN_vkEnumerateDeviceExtensionProperties)gipa(instance, "vkEnumerateDeviceExtensionProperties");
+	VkExtensionProperties props[512];
+	uint32_t n = max < 512 ? max : 512;
+	*res = f(pd, NULL, &n, props);
+	if (*res < 0) return 0;
+	for (uint32_t i = 0; i < n; i++) {
+		memcpy(names[i], props[i].extensionName, 256);
+		names[i][255] = 0;
+	}
+	return n;
+}
+
+uint32_t vkinfer_queue_families(VkInstance instance, VkPhysicalDevice pd, uint32_t* flags, uint32_t* counts,
+	uint32_t* ts_bits, uint32_t max) {
+	PFN_vkGetPhysicalDeviceQueueFamilyProperties f =
+		(PFN_vkGetPhysicalDeviceQueueFamilyProperties)gipa(instance, "vkGetPhysicalDeviceQueueFamilyProperties");
+	VkQueueFamilyProperties props[64];
+	uint32_t n = max < 64 ? max : 64;
+	f(pd, &n, props);
+	for (uint32_t i = 0; i < n; i++) {
+		flags[i] = props[i].queueFlags;
+		counts[i] = props[i].queueCount;
+		ts_bits[i] = props[i].timestampValidBits;
+	}
+	return n;
+}
+
+VkResult vkinfer_create_compute_pipeline(const vkinfer_queue* q, VkPipelineCache cache, VkShaderModule module,
+	VkPipelineLayout layout, const uint32_t* ids, const uint32_t* values, uint32_t nspec, VkPipeline* out) {
+	VkSpecializationMapEntry entries[64];
+	if (nspec > 64) {
+		return VK_ERROR_INITIALIZATION_FAILED;
+	}
+	for (uint32_t i = 0; i < nspec; i++) {
+		entries[i].constantID = ids[i];
+		entries[i].offset = 4 * i;
+		entries[i].size = 4;
+	}
+	VkSpecializationInfo spec = {nspec, entries, 4 * (size_t)nspec, values};
+	VkComputePipelineCreateInfo ci = {VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO};
+	ci.stage.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO;
+	ci.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
+	ci.stage.module = module;
+	ci.stage.pName = "main";
+	ci.stage.pSpecializationInfo = nspec > 0 ? &spec : NULL;
+	ci.layout = layout;
+	return q->create_compute(q->device, cache, 1, &ci, NULL, out);
+}
+
+void vkinfer_update_descriptors(const vkinfer_queue* q, VkDescriptorSet set, uint32_t n, const uint32_t* bindings,
+	const uint32_t* types, const VkBuffer* bufs, const uint64_t* offsets, const uint64_t* ranges, const VkBufferView* views) {
+	VkWriteDescriptorSet ws[32];
+	VkDescriptorBufferInfo infos[32];
+	if (n > 32) {
+		n = 32;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		VkWriteDescriptorSet w = {VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
+		w.dstSet = set;
+		w.dstBinding = bindings[i];
+		w.descriptorCount = 1;
+		w.descriptorType = (VkDescriptorType)types[i];
+		if (views[i] != VK_NULL_HANDLE) {
+			w.pTexelBufferView = &views[i];
+		} else {
+			infos[i].buffer = bufs[i];
+			infos[i].offset = offsets[i];
+			infos[i].range = ranges[i];
+			w.pBufferInfo = &infos[i];
+		}
+		ws[i] = w;
+	}
+	q->update_sets(q->device, n, ws, 0, NULL);
 }
 
 VkResult vkinfer_submit(const vkinfer_queue* q, VkCommandBuffer cmd, VkFence fence) {

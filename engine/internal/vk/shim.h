@@ -74,6 +74,12 @@ typedef struct {
 	PFN_vkGetFenceStatus fence_status;
 	PFN_vkWaitForFences wait_fences;
 	PFN_vkResetFences reset_fences;
+	PFN_vkCreateComputePipelines create_compute;
+	PFN_vkUpdateDescriptorSets update_sets;
+	PFN_vkCmdPipelineBarrier cmd_barrier;
+	PFN_vkCmdCopyBuffer cmd_copy;
+	PFN_vkFlushMappedMemoryRanges flush;
+	PFN_vkInvalidateMappedMemoryRanges invalidate;
 } vkinfer_queue;
 
 void vkinfer_queue_init(VkInstance instance, VkDevice device, VkQueue queue, vkinfer_queue* q);
@@ -83,5 +89,37 @@ VkResult vkinfer_submit(const vkinfer_queue* q, VkCommandBuffer cmd, VkFence fen
 // vkinfer_wait polls the fence for up to spin_ns, then blocks for up to
 // block_ns. Returns VK_SUCCESS, VK_TIMEOUT or an error.
 VkResult vkinfer_wait(const vkinfer_queue* q, VkFence fence, uint64_t spin_ns, uint64_t block_ns);
+
+// vkinfer_create_compute_pipeline creates a pipeline running "main" of
+// module with nspec 32-bit specialization constants (ids[i] = values[i]).
+// Every struct lives on this C stack for the whole call (the binding frees
+// its converted arguments from a finalizer that can run mid-call).
+VkResult vkinfer_create_compute_pipeline(const vkinfer_queue* q, VkPipelineCache cache, VkShaderModule module,
+	VkPipelineLayout layout, const uint32_t* ids, const uint32_t* values, uint32_t nspec, VkPipeline* out);
+
+// vkinfer_update_descriptors writes n bindings of set: a buffer range, or a
+// texel view when views[i] is not null.
+void vkinfer_update_descriptors(const vkinfer_queue* q, VkDescriptorSet set, uint32_t n, const uint32_t* bindings,
+	const uint32_t* types, const VkBuffer* bufs, const uint64_t* offsets, const uint64_t* ranges, const VkBufferView* views);
+
+// The calls below replace binding calls that take slices of structs: the
+// binding converts those into C memory that it frees from a finalizer which
+// can run before or during the call (see device.go).
+
+// vkinfer_cmd_memory_barrier records one global memory barrier.
+void vkinfer_cmd_memory_barrier(const vkinfer_queue* q, VkCommandBuffer cb, uint32_t src_stage, uint32_t dst_stage,
+	uint32_t src_access, uint32_t dst_access);
+// vkinfer_cmd_copy_buffer records one buffer copy region.
+void vkinfer_cmd_copy_buffer(const vkinfer_queue* q, VkCommandBuffer cb, VkBuffer src, uint64_t src_off, VkBuffer dst,
+	uint64_t dst_off, uint64_t size);
+// vkinfer_map_range flushes (flush != 0) or invalidates one mapped range.
+VkResult vkinfer_map_range(const vkinfer_queue* q, VkDeviceMemory mem, uint64_t off, uint64_t size, int flush);
+
+// Enumerations fill names[max][256] (or the arrays) and return the count.
+uint32_t vkinfer_instance_layers(char (*names)[256], uint32_t max, VkResult* res);
+uint32_t vkinfer_instance_extensions(const char* layer, char (*names)[256], uint32_t max, VkResult* res);
+uint32_t vkinfer_device_extensions(VkInstance instance, VkPhysicalDevice pd, char (*names)[256], uint32_t max, VkResult* res);
+uint32_t vkinfer_queue_families(VkInstance instance, VkPhysicalDevice pd, uint32_t* flags, uint32_t* counts,
+	uint32_t* ts_bits, uint32_t max);
 
 #endif

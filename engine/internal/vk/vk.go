@@ -155,43 +155,41 @@ func cstrs(ss []string) []string {
 	return out
 }
 
+// names converts a filled char[n][256] array to strings.
+func names(buf *[maxNames][256]C.char, n C.uint32_t) []string {
+	out := make([]string, 0, n)
+	for i := 0; i < int(n); i++ {
+		out = append(out, C.GoString(&buf[i][0]))
+	}
+	return out
+}
+
+const maxNames = 512
+
 // InstanceLayers lists the instance layers the loader can enable.
 func InstanceLayers() ([]string, error) {
-	var n uint32
-	if err := check("vkEnumerateInstanceLayerProperties", vulkan.EnumerateInstanceLayerProperties(&n, nil)); err != nil {
-		return nil, err
+	buf := new([maxNames][256]C.char)
+	var r C.VkResult
+	n := C.vkinfer_instance_layers(&buf[0], maxNames, &r)
+	if r < 0 {
+		return nil, &Error{Op: "vkEnumerateInstanceLayerProperties", Result: int32(r)}
 	}
-	props := make([]vulkan.LayerProperties, n)
-	if err := check("vkEnumerateInstanceLayerProperties", vulkan.EnumerateInstanceLayerProperties(&n, props)); err != nil {
-		return nil, err
-	}
-	names := make([]string, 0, n)
-	for i := range props[:n] {
-		props[i].Deref()
-		names = append(names, vulkan.ToString(props[i].LayerName[:]))
-	}
-	return names, nil
+	return names(buf, n), nil
 }
 
 // InstanceExtensions lists the instance extensions of the loader and of layer
 // (empty for none).
 func InstanceExtensions(layer string) ([]string, error) {
-	var n uint32
-	var pl string
+	var pl *C.char
 	if layer != "" {
-		pl = cstr(layer)
+		pl = C.CString(layer)
+		defer C.free(unsafe.Pointer(pl))
 	}
-	if err := check("vkEnumerateInstanceExtensionProperties", vulkan.EnumerateInstanceExtensionProperties(pl, &n, nil)); err != nil {
-		return nil, err
+	buf := new([maxNames][256]C.char)
+	var r C.VkResult
+	n := C.vkinfer_instance_extensions(pl, &buf[0], maxNames, &r)
+	if r < 0 {
+		return nil, &Error{Op: "vkEnumerateInstanceExtensionProperties", Result: int32(r)}
 	}
-	props := make([]vulkan.ExtensionProperties, n)
-	if err := check("vkEnumerateInstanceExtensionProperties", vulkan.EnumerateInstanceExtensionProperties(pl, &n, props)); err != nil {
-		return nil, err
-	}
-	names := make([]string, 0, n)
-	for i := range props[:n] {
-		props[i].Deref()
-		names = append(names, vulkan.ToString(props[i].ExtensionName[:]))
-	}
-	return names, nil
+	return names(buf, n), nil
 }
