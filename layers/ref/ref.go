@@ -7,9 +7,15 @@
 // shaders; compare with a tolerance, not bit for bit. No GPU, no cgo.
 //
 // Every function allocates and returns a new slice and never modifies its
-// inputs, so all are safe for concurrent use. Mismatched slice lengths or
-// negative sizes are programmer errors and panic with a message naming the
-// function and the sizes; no function returns an error.
+// inputs, so all are safe for concurrent use.
+//
+// Two kinds of function: the matrix-level ones (Gemm, BiasAdd, ReLU,
+// Softmax, Unary) take sizes from the caller's code, so mismatched slice
+// lengths or negative sizes are programmer errors and panic with a message
+// naming the function and the sizes. The ONNX-level ones (BroadcastShape,
+// Binary, SoftmaxAxis, MatMul, GemmONNX) take shapes as a model file gives
+// them, e.g. for constant folding in an importer, and return an error for
+// shapes that do not fit instead.
 package ref
 
 import "fmt"

@@ -1,9 +1,6 @@
 package ref
 
-import (
-	"fmt"
-	"math"
-)
+import "fmt"
 
 // Softmax returns the row-wise softmax over the last axis of a row-major
 // rows×cols matrix:
@@ -27,32 +24,8 @@ func Softmax(x []float32, rows, cols int) []float32 {
 	}
 	mustLen("Softmax", "x", len(x), rows*cols)
 	y := make([]float32, len(x))
-	nan := float32(math.NaN())
 	for r := 0; r < rows; r++ {
-		in, out := x[r*cols:(r+1)*cols], y[r*cols:(r+1)*cols]
-		m := math.Inf(-1)
-		hasNaN := false
-		for _, v := range in {
-			switch f := float64(v); {
-			case math.IsNaN(f):
-				hasNaN = true
-			case f > m:
-				m = f
-			}
-		}
-		if hasNaN || math.IsInf(m, 0) {
-			for c := range out {
-				out[c] = nan
-			}
-			continue
-		}
-		var sum float64
-		for _, v := range in {
-			sum += math.Exp(float64(v) - m)
-		}
-		for c, v := range in {
-			out[c] = float32(math.Exp(float64(v)-m) / sum)
-		}
+		softmaxRow(x, y, r*cols, 1, cols, false)
 	}
 	return y
 }
