@@ -228,10 +228,26 @@ func TestInterfaces(t *testing.T) {
 		{
 			name:      "softmax",
 			bindings:  []Binding{ro(0, "x"), wo(1, "y")},
-			push:      2 * 4,
+			push:      3 * 4,
 			local:     [3]uint32{64, 1, 1},
 			localIDs:  [3]int32{0, -1, -1},
-			specNames: map[uint32]string{0: "local_size_x"},
+			specNames: map[uint32]string{0: "local_size_x", 1: "LOG", 2: "SERIAL"},
+		},
+		{
+			name:      "unary",
+			bindings:  []Binding{ro(0, "x"), wo(1, "y")},
+			push:      5 * 4,
+			local:     [3]uint32{64, 1, 1},
+			localIDs:  [3]int32{0, -1, -1},
+			specNames: map[uint32]string{0: "local_size_x", 1: "OP"},
+		},
+		{
+			name:      "binary",
+			bindings:  []Binding{ro(0, "a"), ro(1, "b"), wo(2, "y")},
+			push:      (5 + 3*6) * 4,
+			local:     [3]uint32{64, 1, 1},
+			localIDs:  [3]int32{0, -1, -1},
+			specNames: map[uint32]string{0: "local_size_x", 1: "OP", 2: "MODE"},
 		},
 	}
 	for _, tt := range tests {

@@ -25,6 +25,24 @@ var shaders = map[string]*Shader{
 		},
 		SourceSHA256: "307588e80aa96c0785edb34ba54060c8b41a54e52222ae51c18474cc334cea99",
 	},
+	"binary": {
+		Name:         "binary",
+		Code:         mustReadSPIRV("binary.spv"),
+		LocalSize:    [3]uint32{64, 1, 1},
+		LocalSizeIDs: [3]int32{0, -1, -1},
+		Bindings: []Binding{
+			{Set: 0, Binding: 0, Kind: StorageBuffer, Name: "a", ReadOnly: true},
+			{Set: 0, Binding: 1, Kind: StorageBuffer, Name: "b", ReadOnly: true},
+			{Set: 0, Binding: 2, Kind: StorageBuffer, Name: "y", ReadOnly: false},
+		},
+		PushConstantSize: 92,
+		SpecConstants: []SpecConstant{
+			{ID: 0, Name: "local_size_x", Default: 64}, // uint
+			{ID: 1, Name: "OP", Default: 0},            // uint
+			{ID: 2, Name: "MODE", Default: 0},          // uint
+		},
+		SourceSHA256: "153dc45b8bf02b0cfc024e2da6b7fa6f38ef5f74fc84ba586c885a723408b8cb",
+	},
 	"gemm": {
 		Name:         "gemm",
 		Code:         mustReadSPIRV("gemm.spv"),
@@ -48,6 +66,70 @@ var shaders = map[string]*Shader{
 			{ID: 7, Name: "ACT", Default: 0},          // uint
 		},
 		SourceSHA256: "1ed09ce648783db39c362009353396f30f778c741ce1eecfa9832cede0685dae",
+	},
+	"gemm_pack": {
+		Name:         "gemm_pack",
+		Code:         mustReadSPIRV("gemm_pack.spv"),
+		LocalSize:    [3]uint32{64, 1, 1},
+		LocalSizeIDs: [3]int32{0, -1, -1},
+		Bindings: []Binding{
+			{Set: 0, Binding: 0, Kind: StorageBuffer, Name: "src", ReadOnly: true},
+			{Set: 0, Binding: 1, Kind: StorageBuffer, Name: "dst", ReadOnly: false},
+		},
+		PushConstantSize: 24,
+		SpecConstants: []SpecConstant{
+			{ID: 0, Name: "local_size_x", Default: 64}, // uint
+			{ID: 1, Name: "KCONTIG", Default: 1},       // bool
+			{ID: 2, Name: "P", Default: 8},             // uint
+		},
+		SourceSHA256: "cfcd79c81e39d761808af36c5d87298b4d0b536f694a218f02f70dfc24aadad4",
+	},
+	"gemm_subgroup": {
+		Name:         "gemm_subgroup",
+		Code:         mustReadSPIRV("gemm_subgroup.spv"),
+		LocalSize:    [3]uint32{16, 1, 1},
+		LocalSizeIDs: [3]int32{0, -1, -1},
+		Bindings: []Binding{
+			{Set: 0, Binding: 0, Kind: StorageBuffer, Name: "A", ReadOnly: true},
+			{Set: 0, Binding: 1, Kind: StorageBuffer, Name: "B", ReadOnly: true},
+			{Set: 0, Binding: 2, Kind: StorageBuffer, Name: "bias", ReadOnly: true},
+			{Set: 0, Binding: 3, Kind: StorageBuffer, Name: "C", ReadOnly: false},
+		},
+		PushConstantSize: 16,
+		SpecConstants: []SpecConstant{
+			{ID: 0, Name: "local_size_x", Default: 16}, // uint
+			{ID: 1, Name: "ROWS1", Default: 0},         // bool
+			{ID: 2, Name: "TRANS_A", Default: 0},       // bool
+			{ID: 3, Name: "LAYOUT_B", Default: 0},      // uint
+			{ID: 4, Name: "HAS_BIAS", Default: 0},      // bool
+			{ID: 5, Name: "ACT", Default: 0},           // uint
+		},
+		SourceSHA256: "38f8d6e2e1fc2dbd519338ba88199691b7d43b464afda57dedcfd540259f1c82",
+	},
+	"gemm_texel": {
+		Name:         "gemm_texel",
+		Code:         mustReadSPIRV("gemm_texel.spv"),
+		LocalSize:    [3]uint32{16, 1, 1},
+		LocalSizeIDs: [3]int32{0, -1, -1},
+		Bindings: []Binding{
+			{Set: 0, Binding: 0, Kind: UniformTexelBuffer, Name: "A", ReadOnly: true},
+			{Set: 0, Binding: 1, Kind: UniformTexelBuffer, Name: "B", ReadOnly: true},
+			{Set: 0, Binding: 2, Kind: UniformTexelBuffer, Name: "bias", ReadOnly: true},
+			{Set: 0, Binding: 3, Kind: StorageBuffer, Name: "C", ReadOnly: false},
+		},
+		PushConstantSize: 16,
+		SpecConstants: []SpecConstant{
+			{ID: 0, Name: "local_size_x", Default: 16}, // uint
+			{ID: 1, Name: "TM", Default: 8},            // uint
+			{ID: 2, Name: "K", Default: 4},             // uint
+			{ID: 3, Name: "LDA", Default: 4},           // uint
+			{ID: 4, Name: "A_KCONTIG", Default: 1},     // bool
+			{ID: 5, Name: "B_MODE", Default: 0},        // uint
+			{ID: 6, Name: "LDB", Default: 4},           // uint
+			{ID: 7, Name: "HAS_BIAS", Default: 0},      // bool
+			{ID: 8, Name: "ACT", Default: 0},           // uint
+		},
+		SourceSHA256: "81a67d9df8875222b21c2a4d295c3bd0106a50efece3e12498c8635752a20d2f",
 	},
 	"relu": {
 		Name:         "relu",
@@ -73,19 +155,42 @@ var shaders = map[string]*Shader{
 			{Set: 0, Binding: 0, Kind: StorageBuffer, Name: "x", ReadOnly: true},
 			{Set: 0, Binding: 1, Kind: StorageBuffer, Name: "y", ReadOnly: false},
 		},
-		PushConstantSize: 8,
+		PushConstantSize: 12,
 		SpecConstants: []SpecConstant{
 			{ID: 0, Name: "local_size_x", Default: 64}, // uint
+			{ID: 1, Name: "LOG", Default: 0},           // bool
+			{ID: 2, Name: "SERIAL", Default: 0},        // bool
 		},
-		SourceSHA256: "bf03fab4e424ce6df5e4fbad60447301153d3d1adc34b66a3fe5315cf6d1d5e3",
+		SourceSHA256: "dc83baf56be29f3395803dba5b4279139f6a1ea75faef0cfe88b65c576abf9d1",
+	},
+	"unary": {
+		Name:         "unary",
+		Code:         mustReadSPIRV("unary.spv"),
+		LocalSize:    [3]uint32{64, 1, 1},
+		LocalSizeIDs: [3]int32{0, -1, -1},
+		Bindings: []Binding{
+			{Set: 0, Binding: 0, Kind: StorageBuffer, Name: "x", ReadOnly: true},
+			{Set: 0, Binding: 1, Kind: StorageBuffer, Name: "y", ReadOnly: false},
+		},
+		PushConstantSize: 20,
+		SpecConstants: []SpecConstant{
+			{ID: 0, Name: "local_size_x", Default: 64}, // uint
+			{ID: 1, Name: "OP", Default: 0},            // uint
+		},
+		SourceSHA256: "924075b0fec13e60ab80f7c69d972f6a6915b73693012d0bb2d18289333c61f7",
 	},
 }
 
 // manifest holds the sha256 of every file under shaders/ that spirv/ was generated from.
 var manifest = []manifestEntry{
 	{Path: "bias.comp", SHA256: "307588e80aa96c0785edb34ba54060c8b41a54e52222ae51c18474cc334cea99"},
+	{Path: "binary.comp", SHA256: "153dc45b8bf02b0cfc024e2da6b7fa6f38ef5f74fc84ba586c885a723408b8cb"},
 	{Path: "common.glsl", SHA256: "6212d30e723f18b3574c341d71926cb6d1905cf8ba2a19a928bb3c8f84181285"},
 	{Path: "gemm.comp", SHA256: "1ed09ce648783db39c362009353396f30f778c741ce1eecfa9832cede0685dae"},
+	{Path: "gemm_pack.comp", SHA256: "cfcd79c81e39d761808af36c5d87298b4d0b536f694a218f02f70dfc24aadad4"},
+	{Path: "gemm_subgroup.comp", SHA256: "38f8d6e2e1fc2dbd519338ba88199691b7d43b464afda57dedcfd540259f1c82"},
+	{Path: "gemm_texel.comp", SHA256: "81a67d9df8875222b21c2a4d295c3bd0106a50efece3e12498c8635752a20d2f"},
 	{Path: "relu.comp", SHA256: "c0fa032d4f087e675570b47877f92e8a2cf123d4826f8ab0cfc0d6ac19f42833"},
-	{Path: "softmax.comp", SHA256: "bf03fab4e424ce6df5e4fbad60447301153d3d1adc34b66a3fe5315cf6d1d5e3"},
+	{Path: "softmax.comp", SHA256: "dc83baf56be29f3395803dba5b4279139f6a1ea75faef0cfe88b65c576abf9d1"},
+	{Path: "unary.comp", SHA256: "924075b0fec13e60ab80f7c69d972f6a6915b73693012d0bb2d18289333c61f7"},
 }

@@ -1,0 +1,98 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+// unary.comp: y[offY + i] = f(x[offX + i]) for i < count, element-wise.
+//
+// OP (spec constant), the same rules as layers/ref.Unary:
+//   0 identity   x (also a copy of a range: Reshape, Flatten, Dropout)
+//   1 relu       x < 0 ? 0 : x
+//   2 leakyrelu  x < 0 ? alpha * x : x
+//   3 sigmoid    1 / (1 + exp(-x)), stable for any x (see below)
+//   4 tanh       tanh(x), stable for any x (see below)
+//   5 clip       x < alpha ? alpha : x, then > beta ? beta : x
+// NaN in gives NaN out for every op: the comparisons are false for NaN, and
+// sigmoid and tanh test for NaN on the bits and pass it through. -0 stays -0
+// in relu, leakyrelu and identity.
+//
+// Sigmoid and tanh never divide infinities: both are written with
+// t = exp(-|x|) or exp(-2|x|) in (0, 1], and |x| is clamped first (beyond
+// the clamp the fp32 result is exactly 0 or ±1), so no inf/inf NaN and no
+// dependence on how a driver's exp() treats infinities. Tanh of small |x|
+// uses a polynomial (Cephes tanhf), where 1 - 2/(exp(2x)+1) would lose
+// relative accuracy to cancellation.
+//
+// bindings (set 0): 0 x (read-only), 1 y (write-only)
+// push constants:   uint count, offX, offY (element offsets); float alpha, beta
+// spec constants:   0 local_size_x (default 64), 1 OP
+// grid:             ceil(count / local_size_x) workgroups, split over x and y
+//                   when that exceeds the device's x limit (see linearIndex).
+
+layout(local_size_x = 64, local_size_x_id = 0) in;
+
+layout(constant_id = 1) const uint OP = 0;
+
+const uint OP_IDENTITY = 0;
+const uint OP_RELU = 1;
+const uint OP_LEAKY = 2;
+const uint OP_SIGMOID = 3;
+const uint OP_TANH = 4;
+const uint OP_CLIP = 5;
+
+#include "common.glsl"
+
+layout(std430, set = 0, binding = 0) readonly buffer XBuf { float data[]; } x;
+layout(std430, set = 0, binding = 1) writeonly buffer YBuf { float data[]; } y;
+
+layout(push_constant, std430) uniform Push {
+    uint count;
+    uint offX;
+    uint offY;
+    float alpha;
+    float beta;
+} pc;
+
+float sigmoid(float v) {
+    // t = exp(-|v|) in (0, 1]; exp(-104) is 0 in fp32, so clamping |v| there
+    // changes nothing and keeps -inf and huge values out of exp().
+    float t = exp(-min(abs(v), 104.0));
+    float s = 1.0 / (1.0 + t); // sigmoid(|v|), in [0.5, 1]
+    return v >= 0.0 ? s : t * s; // sigmoid(-|v|) = t / (1 + t)
+}
+
+float tanhStable(float v) {
+    float z = abs(v);
+    float r;
+    if (z < 0.625) {
+        // Cephes tanhf: odd minimax polynomial, |v| < 0.625.
+        float s = z * z;
+        r = ((((-5.70498872745e-3 * s + 2.06390887954e-2) * s - 5.37397155531e-2) * s +
+              1.33314422036e-1) * s - 3.33332819422e-1) * s * z + z;
+    } else {
+        // tanh(z) = 1 - 2 / (exp(2z) + 1); tanh(10) rounds to 1 in fp32, so
+        // clamping z keeps exp() finite.
+        float e = exp(2.0 * min(z, 10.0));
+        r = 1.0 - 2.0 / (e + 1.0);
+    }
+    return v < 0.0 ? -r : r;
+}
+
+void main() {
+    uint i = linearIndex();
+    if (i >= pc.count) {
+        return;
+    }
+    float v = x.data[pc.offX + i];
+    float r = v;
+    if (OP == OP_RELU) {
+        r = v < 0.0 ? 0.0 : v;
+    } else if (OP == OP_LEAKY) {
+        r = v < 0.0 ? pc.alpha * v : v;
+    } else if (OP == OP_SIGMOID) {
+        r = isNaNBits(v) ? v : sigmoid(v);
+    } else if (OP == OP_TANH) {
+        r = isNaNBits(v) ? v : tanhStable(v);
+    } else if (OP == OP_CLIP) {
+        r = v < pc.alpha ? pc.alpha : v;
+        r = r > pc.beta ? pc.beta : r;
+    }
+    y.data[pc.offY + i] = r;
+}
