@@ -9,12 +9,16 @@ import (
 
 func init() { Register(model.OpDense, buildDense) }
 
-// dense is y = act(x·Wᵀ + b), one fused GEMM dispatch.
+// dense is y = act(x·Wᵀ + b), one fused GEMM dispatch that reads x in place.
+// The weight is laid out for the device's GEMM kernel once, at build time
+// (see NewGemmWeights); any packed copy of x a kernel might need lives in
+// the weights' scratch, freed by Close.
 type dense struct {
 	d       *engine.Device
 	name    string
 	in, out int
-	w, b    *engine.Buffer
+	w       *GemmWeights
+	b       *engine.Buffer
 	relu    bool
 }
 
@@ -46,8 +50,8 @@ func buildDense(b *Build, n *model.Node) (Layer, error) {
 		}
 	}
 	var err error
-	if l.w, err = upload(b.Dev, w); err != nil {
-		return nil, err
+	if l.w, err = NewGemmWeights(b.Dev, w.Data, l.in, l.out, true); err != nil {
+		return nil, fmt.Errorf("layers: Dense %q: weight %q: %w", n.Name, w.Name, err)
 	}
 	if bias != nil {
 		if l.b, err = upload(b.Dev, bias); err != nil {
@@ -73,7 +77,7 @@ func (l *dense) Infer(in []Shape) ([]Shape, error) {
 
 func (l *dense) Record(r *engine.Recorder, in []*engine.Buffer, shapes []Shape, out []*engine.Buffer) error {
 	m := shapes[0].Elems() / l.in
-	return RecordGemm(r, l.d, Gemm{M: m, N: l.out, K: l.in, TransB: true, Bias: l.b, ReLU: l.relu}, in[0], l.w, out[0])
+	return RecordGemmWeights(r, l.d, Gemm{M: m, N: l.out, K: l.in, Bias: l.b, ReLU: l.relu}, in[0], l.w, out[0])
 }
 
 func (l *dense) Close() {

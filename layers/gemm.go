@@ -1,13 +1,60 @@
 package layers
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/vkinfer/vkinfer/engine"
 )
 
+// GemmKernel names a GEMM kernel family (one shader source each). Which one
+// is fastest depends on the device class; ChooseGemmKernel picks from the
+// device, RecordGemm falls back when the chosen one cannot run a product.
+type GemmKernel int
+
+// GEMM kernel families.
+const (
+	// GemmAuto lets ChooseGemmKernel decide (an explicit Gemm.Config alone
+	// selects GemmStorage, whose tile it describes).
+	GemmAuto GemmKernel = iota
+	// GemmStorage is shaders/gemm.comp: storage buffers, an LX x LY workgroup
+	// of TM x TN register blocks interleaved so neighbouring lanes touch
+	// neighbouring columns. Any layout, any tile; the portable fallback and
+	// the GPU kernel.
+	GemmStorage
+	// GemmTexel is shaders/gemm_texel.comp: A and B read as RGBA32F uniform
+	// texel buffers, a TM x 8 block per invocation, no shared memory; the
+	// lavapipe kernel. Row-major A is read in place at any K; B in prepared
+	// panels (GemmWeights) or in place when aligned; other layouts are
+	// packed by shaders/gemm_pack.comp into a Scratch buffer first. Every
+	// operand must fit one texel view (maxTexelBufferElements).
+	GemmTexel
+	// GemmSubgroup is shaders/gemm_subgroup.comp: storage buffers, an 8 x 16
+	// tile (1 x 16 for M <= 2) per subgroup of 4 lanes, the rows of A loaded
+	// once per subgroup and shared with subgroupBroadcast; the SwiftShader
+	// kernel. Needs subgroups of 4 lanes with ballot operations. Reads every
+	// layout in place; fastest with B in GemmWeights' 16-column panels.
+	GemmSubgroup
+)
+
+func (k GemmKernel) String() string {
+	switch k {
+	case GemmAuto:
+		return "auto"
+	case GemmStorage:
+		return "storage"
+	case GemmTexel:
+		return "texel"
+	case GemmSubgroup:
+		return "subgroup"
+	}
+	return fmt.Sprintf("GemmKernel(%d)", int(k))
+}
+
 // GemmConfig is a GEMM tile shape: a workgroup of LX x LY invocations, each
-// computing a TM x TN block of C.
+// computing a TM x TN block of C. GemmStorage takes any positive values;
+// GemmTexel needs LY = 1, TN = 8 and TM in {1, 2, 4, 8}; GemmSubgroup needs
+// LY = 1, LX a multiple of 4, TN = 4 and TM 8 or 1 (rows per subgroup tile).
 type GemmConfig struct {
 	LX, LY, TM, TN int
 }
@@ -16,12 +63,57 @@ func (c GemmConfig) String() string {
 	return fmt.Sprintf("wg %dx%d, block %dx%d", c.LX, c.LY, c.TM, c.TN)
 }
 
-// ChooseGemm picks the tile shape for an m x n x k product on a device, from
-// its type, driver and limits. CPU drivers want large register blocks and few
-// invocations (their "lanes" are SIMD slots of one core); GPUs want many
-// invocations with moderate blocks.
+// ChooseGemmKernel picks the kernel family for an m x n x k product on a
+// device, from its driver, type and limits: GemmTexel on lavapipe,
+// GemmSubgroup on SwiftShader (its texel buffers are capped at 65,536
+// texels, too small for most tensors), GemmStorage elsewhere (GPUs, unknown
+// CPU drivers). See docs/PERFORMANCE.md for the measurements behind it.
+func ChooseGemmKernel(info engine.DeviceInfo, m, n, k int) GemmKernel {
+	switch {
+	case info.DriverID == engine.DriverLavapipe && texelCapable(info):
+		return GemmTexel
+	case info.DriverID == engine.DriverSwiftShader && subgroupCapable(info):
+		return GemmSubgroup
+	}
+	return GemmStorage
+}
+
+// texelCapable reports whether every tensor the device can hold fits in one
+// texel view, so GemmTexel never has to fall back for size.
+func texelCapable(info engine.DeviceInfo) bool {
+	return uint64(info.Limits.MaxTexelBufferElements)*16 >= uint64(info.Limits.MaxStorageBufferRange)
+}
+
+// ChooseGemm picks the tile shape for an m x n x k product on a device, for
+// the kernel ChooseGemmKernel picks.
 func ChooseGemm(info engine.DeviceInfo, m, n, k int) GemmConfig {
+	return chooseTile(info, ChooseGemmKernel(info, m, n, k), m, n, k)
+}
+
+// chooseTile picks the tile of kernel for an m x n x k product.
+func chooseTile(info engine.DeviceInfo, kernel GemmKernel, m, n, k int) GemmConfig {
 	var c GemmConfig
+	switch kernel {
+	case GemmTexel:
+		// 8 x 8 blocks: 16 vec4 accumulators; larger blocks spill on
+		// lavapipe. Fewer rows when M is small, so lanes do not compute
+		// padding (a matrix-vector product wants TM = 1). One invocation
+		// per block on a 1-D grid: only the last workgroup has idle lanes,
+		// whatever M and N.
+		c = GemmConfig{LX: 16, LY: 1, TM: 8, TN: 8}
+		for c.TM > 1 && c.TM >= 2*m {
+			c.TM /= 2
+		}
+		return fitWorkgroup(info, c)
+	case GemmSubgroup:
+		// The subgroup tile is fixed in the shader (8 or 1 rows by 16
+		// columns); TM reports which, TN the columns per lane.
+		c = GemmConfig{LX: 16, LY: 1, TM: sgTileRows, TN: 4}
+		if m <= sgRows1Max {
+			c.TM = 1
+		}
+		return fitWorkgroup(info, c)
+	}
 	switch {
 	case info.DriverID == engine.DriverSwiftShader:
 		c = GemmConfig{LX: 16, LY: 1, TM: 4, TN: 8}
@@ -42,7 +134,11 @@ func ChooseGemm(info engine.DeviceInfo, m, n, k int) GemmConfig {
 	for c.TN > 1 && c.TN*c.LX/2 >= n && c.LX > 1 {
 		c.LX /= 2
 	}
-	// Respect the device's workgroup limits.
+	return fitWorkgroup(info, c)
+}
+
+// fitWorkgroup shrinks c's workgroup to the device's limits.
+func fitWorkgroup(info engine.DeviceInfo, c GemmConfig) GemmConfig {
 	lim := info.Limits
 	for c.LX*c.LY > int(lim.MaxComputeWorkGroupInvocations) || c.LX > int(lim.MaxComputeWorkGroupSize[0]) {
 		c.LX = (c.LX + 1) / 2
@@ -59,11 +155,200 @@ type Gemm struct {
 	TransA, TransB bool
 	Bias           *engine.Buffer // nil for none
 	ReLU           bool
-	Config         *GemmConfig // nil: ChooseGemm
+	// Config is the tile; nil: chosen for the kernel and shape.
+	Config *GemmConfig
+	// Kernel forces a kernel family; GemmAuto (zero) chooses from the
+	// device, or GemmStorage when Config is set. A kernel that cannot run
+	// the product (a layout it cannot read, a tensor past its limits, no
+	// Scratch for a packed copy) falls back to GemmStorage.
+	Kernel GemmKernel
+	// Scratch receives the temporary buffers (packed operands) the program
+	// needs. Nil: only kernels that read the operands in place are used.
+	Scratch *Scratch
+}
+
+// Scratch owns temporary device buffers that recorded programs read and
+// write, e.g. operands packed for a kernel. Close it once the programs
+// recorded with it are closed. Not safe for concurrent use.
+type Scratch struct {
+	bufs []*engine.Buffer
+}
+
+func (s *Scratch) alloc(d *engine.Device, floats int) (*engine.Buffer, error) {
+	b, err := d.NewBuffer(engine.Activations, int64(4*floats))
+	if err != nil {
+		return nil, fmt.Errorf("layers: scratch: %w", err)
+	}
+	s.bufs = append(s.bufs, b)
+	return b, nil
+}
+
+// Close frees the buffers. Safe to call twice and on nil.
+func (s *Scratch) Close() {
+	if s == nil {
+		return
+	}
+	for _, b := range s.bufs {
+		b.Close()
+	}
+	s.bufs = nil
+}
+
+// bLayout is how a B operand is stored.
+type bLayout int
+
+const (
+	bRowMajor   bLayout = iota // K x N row-major (op(B) = B)
+	bTransposed                // N x K row-major (op(B) = Bᵀ, a Dense weight)
+	bPanels                    // panels of `panel` columns, K-major, K padded to 4, zeros
+)
+
+// operand B as RecordGemm sees it.
+type operandB struct {
+	buf    *engine.Buffer
+	layout bLayout
+	ld     int // row stride in floats (bRowMajor: >= N; bTransposed: >= K; bPanels: K rounded up to 4)
+	panel  int // bPanels: columns per panel (8: gemm_texel, sgTileCols: gemm_subgroup)
+}
+
+// GemmWeights is a constant B operand (a layer's weights) laid out once, at
+// build time, for the device's GEMM kernel: K-major panels of 8 columns for
+// the texel kernel (lavapipe) and of 16 for the subgroup kernel
+// (SwiftShader), so each invocation streams through contiguous memory; K x N
+// row-major for the storage kernel (GPUs: neighbouring lanes read
+// neighbouring columns). It also owns the scratch buffers of the programs
+// recorded with it. Close it after those programs.
+type GemmWeights struct {
+	K, N    int
+	b       operandB
+	scratch Scratch
+}
+
+// NewGemmWeights uploads B, given as K x N row-major (or N x K when transB),
+// in the layout the device's GEMM kernel reads fastest.
+func NewGemmWeights(d *engine.Device, data []float32, k, n int, transB bool) (*GemmWeights, error) {
+	if k <= 0 || n <= 0 || len(data) != k*n {
+		return nil, fmt.Errorf("layers: gemm weights %dx%d from %d floats", k, n, len(data))
+	}
+	info := d.Info()
+	// Prepared for a product with many rows; small batches use the same
+	// layout (every kernel that ChooseGemmKernel picks reads it).
+	kernel := ChooseGemmKernel(info, 64, n, k)
+	rs, ks := 1, n // element (k, j) of B is data[j*rs + k*ks]
+	if transB {
+		rs, ks = k, 1
+	}
+	op := operandB{layout: bRowMajor, ld: n}
+	var host []float32
+	switch {
+	case kernel == GemmTexel && texelFits(info, packedBLen(k, n, 8)):
+		op = operandB{layout: bPanels, ld: roundUp(k, 4), panel: 8}
+		host = packPanels(data, n, k, rs, ks, 8)
+	case kernel == GemmSubgroup:
+		op = operandB{layout: bPanels, ld: roundUp(k, 4), panel: sgTileCols}
+		host = packPanels(data, n, k, rs, ks, sgTileCols)
+	case transB && kernel == GemmStorage && info.Type == engine.TypeCPU:
+		op = operandB{layout: bTransposed, ld: k}
+		host = data
+	case transB:
+		host = transpose(data, n, k)
+	default:
+		host = data
+	}
+	buf, err := d.NewBuffer(engine.Weights, int64(4*len(host)))
+	if err != nil {
+		return nil, fmt.Errorf("layers: gemm weights: %w", err)
+	}
+	if err := buf.Write(host); err != nil {
+		buf.Close()
+		return nil, fmt.Errorf("layers: gemm weights: %w", err)
+	}
+	op.buf = buf
+	return &GemmWeights{K: k, N: n, b: op}, nil
+}
+
+// Close frees the weights and the scratch of programs recorded with them.
+// Safe to call twice.
+func (w *GemmWeights) Close() {
+	if w == nil {
+		return
+	}
+	w.b.buf.Close()
+	w.scratch.Close()
+}
+
+// packedBLen is the float count of B packed in panels of p columns.
+func packedBLen(k, n, p int) int { return ceilDiv(n, p) * p * roundUp(k, 4) }
+
+// packPanels lays out the R x K matrix X[r,k] = src[r*rs + k*ks] in panels
+// of p rows, K-major, K padded to a multiple of 4, zero filled: element
+// (r, k) lands at (r/p * K4 + k) * p + r%p. The host twin of gemm_pack.comp.
+func packPanels(src []float32, rows, k, rs, ks, p int) []float32 {
+	k4 := roundUp(k, 4)
+	out := make([]float32, ceilDiv(rows, p)*p*k4)
+	for r := 0; r < rows; r++ {
+		base := (r/p*k4)*p + r%p
+		for kk := 0; kk < k; kk++ {
+			out[base+kk*p] = src[r*rs+kk*ks]
+		}
+	}
+	return out
+}
+
+// transpose returns the cols x rows transpose of a rows x cols matrix.
+func transpose(src []float32, rows, cols int) []float32 {
+	out := make([]float32, len(src))
+	for r := 0; r < rows; r++ {
+		for c := 0; c < cols; c++ {
+			out[c*rows+r] = src[r*cols+c]
+		}
+	}
+	return out
+}
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+func roundUp(a, b int) int { return ceilDiv(a, b) * b }
+
+// texelFits reports whether a buffer of floats fits one RGBA32F texel view.
+func texelFits(info engine.DeviceInfo, floats int) bool {
+	return uint64(ceilDiv(floats, 4)) <= uint64(info.Limits.MaxTexelBufferElements)
 }
 
 // RecordGemm records g on a, b into c.
 func RecordGemm(r *engine.Recorder, d *engine.Device, g Gemm, a, b, c *engine.Buffer) error {
+	op := operandB{buf: b, layout: bRowMajor, ld: g.N}
+	if g.TransB {
+		op.layout, op.ld = bTransposed, g.K
+	}
+	if err := checkGemm(g, a, c); err != nil {
+		return err
+	}
+	if b.Len() < g.K*g.N {
+		return fmt.Errorf("layers: gemm B needs %d floats, buffer has %d", g.K*g.N, b.Len())
+	}
+	return recordGemm(r, d, g, a, op, c, g.Scratch)
+}
+
+// RecordGemmWeights records g with B taken from prepared weights w (g.N and
+// g.K must match w; g.TransB is ignored). The kernel is the one w was laid
+// out for when w is packed (g.Kernel and g.Config apply only if they name
+// it). Packed copies of A go to g.Scratch, or to w's own scratch when
+// g.Scratch is nil.
+func RecordGemmWeights(r *engine.Recorder, d *engine.Device, g Gemm, a *engine.Buffer, w *GemmWeights, c *engine.Buffer) error {
+	if g.N != w.N || g.K != w.K {
+		return fmt.Errorf("layers: gemm %dx%dx%d with weights of %dx%d (K x N)", g.M, g.N, g.K, w.K, w.N)
+	}
+	if err := checkGemm(g, a, c); err != nil {
+		return err
+	}
+	s := g.Scratch
+	if s == nil {
+		s = &w.scratch
+	}
+	return recordGemm(r, d, g, a, w.b, c, s)
+}
+
+func checkGemm(g Gemm, a, c *engine.Buffer) error {
 	if g.M <= 0 || g.N <= 0 || g.K <= 0 {
 		return fmt.Errorf("layers: gemm %dx%dx%d has an empty dimension", g.M, g.N, g.K)
 	}
@@ -76,36 +361,225 @@ func RecordGemm(r *engine.Recorder, d *engine.Device, g Gemm, a, b, c *engine.Bu
 	if err := need(a, "A", g.M*g.K); err != nil {
 		return err
 	}
-	if err := need(b, "B", g.K*g.N); err != nil {
-		return err
-	}
 	if err := need(c, "C", g.M*g.N); err != nil {
 		return err
 	}
-	cfg := ChooseGemm(d.Info(), g.M, g.N, g.K)
-	if g.Config != nil {
-		cfg = *g.Config
+	if g.Bias != nil {
+		return need(g.Bias, "bias", g.N)
+	}
+	return nil
+}
+
+// errCannot says a kernel cannot run a product; RecordGemm then falls back.
+var errCannot = errors.New("kernel cannot run this product")
+
+func recordGemm(r *engine.Recorder, d *engine.Device, g Gemm, a *engine.Buffer, b operandB, c *engine.Buffer, s *Scratch) error {
+	info := d.Info()
+	kernel := g.Kernel
+	switch {
+	case b.layout == bPanels && b.panel == 8:
+		kernel = GemmTexel // weights packed for it; it reads any A
+	case b.layout == bPanels:
+		kernel = GemmSubgroup // likewise
+	case kernel == GemmAuto && g.Config != nil:
+		kernel = GemmStorage
+	case kernel == GemmAuto:
+		kernel = ChooseGemmKernel(info, g.M, g.N, g.K)
+	}
+	tile := func(k GemmKernel) GemmConfig {
+		if g.Config != nil && (g.Kernel == k || g.Kernel == GemmAuto && k == GemmStorage) {
+			return *g.Config
+		}
+		return chooseTile(info, k, g.M, g.N, g.K)
+	}
+	var err error
+	switch kernel {
+	case GemmTexel:
+		err = recordTexel(r, d, g, tile(GemmTexel), a, b, c, s)
+	case GemmSubgroup:
+		err = recordSubgroup(r, d, g, tile(GemmSubgroup), a, b, c)
+	case GemmStorage:
+		return recordStorage(r, d, g, tile(GemmStorage), a, b, c)
+	default:
+		return fmt.Errorf("layers: gemm: unknown kernel %v", kernel)
+	}
+	if !errors.Is(err, errCannot) {
+		return err
+	}
+	if b.layout == bPanels {
+		// Weights are packed only for a kernel that can run any product
+		// with them on this device.
+		return fmt.Errorf("layers: gemm %dx%dx%d: weights packed for the %v kernel: %w", g.M, g.N, g.K, kernel, err)
+	}
+	return recordStorage(r, d, g, tile(GemmStorage), a, b, c)
+}
+
+func recordStorage(r *engine.Recorder, d *engine.Device, g Gemm, cfg GemmConfig, a *engine.Buffer, b operandB, c *engine.Buffer) error {
+	if b.layout == bRowMajor && b.ld != g.N || b.layout == bTransposed && b.ld != g.K {
+		// Not produced: only panels are padded, and they never come here.
+		return fmt.Errorf("layers: gemm: the storage kernel reads B with its natural row stride only")
+	}
+	if cfg.LX <= 0 || cfg.LY <= 0 || cfg.TM <= 0 || cfg.TN <= 0 {
+		return fmt.Errorf("layers: gemm: bad tile %v", cfg)
 	}
 	bias := g.Bias
 	if bias == nil {
-		bias = b // bound but never read
-	} else if err := need(bias, "bias", g.N); err != nil {
-		return err
+		bias = b.buf // bound but never read
 	}
 	spec := engine.Spec{
 		"local_size_x": u32(cfg.LX), "local_size_y": u32(cfg.LY),
 		"TM": u32(cfg.TM), "TN": u32(cfg.TN),
-		"TRANS_A": b2u(g.TransA), "TRANS_B": b2u(g.TransB),
+		"TRANS_A": b2u(g.TransA), "TRANS_B": b2u(b.layout == bTransposed),
 		"HAS_BIAS": b2u(g.Bias != nil), "ACT": b2u(g.ReLU),
 	}
 	p, err := d.Pipeline("gemm", spec)
 	if err != nil {
 		return fmt.Errorf("layers: gemm: %w", err)
 	}
-	gx := (g.N + cfg.TN*cfg.LX - 1) / (cfg.TN * cfg.LX)
-	gy := (g.M + cfg.TM*cfg.LY - 1) / (cfg.TM * cfg.LY)
+	gx := ceilDiv(g.N, cfg.TN*cfg.LX)
+	gy := ceilDiv(g.M, cfg.TM*cfg.LY)
 	push := []uint32{u32(g.M), u32(g.N), u32(g.K), 0, 0, 0, 0}
-	return r.Dispatch(p, []*engine.Buffer{a, b, bias, c}, push, [3]uint32{u32(gx), u32(gy), 1})
+	return r.Dispatch(p, []*engine.Buffer{a, b.buf, bias, c}, push, [3]uint32{u32(gx), u32(gy), 1})
+}
+
+// recordTexel records gemm_texel.comp, packing A first when the kernel
+// cannot read it in place (A transposed with M or TM not a multiple of 4).
+// It returns errCannot (nothing recorded) when it cannot run the product.
+func recordTexel(r *engine.Recorder, d *engine.Device, g Gemm, cfg GemmConfig, a *engine.Buffer, b operandB, c *engine.Buffer, s *Scratch) error {
+	info := d.Info()
+	if cfg.TN != 8 || (cfg.TM != 1 && cfg.TM != 2 && cfg.TM != 4 && cfg.TM != 8) || cfg.LX <= 0 || cfg.LY != 1 {
+		return fmt.Errorf("layers: gemm: tile %v does not suit the texel kernel (LY 1, TN 8, TM 1, 2, 4 or 8)", cfg)
+	}
+	M, N, K := g.M, g.N, g.K
+	k4 := roundUp(K, 4)
+	tm := cfg.TM
+	fits := func(buf *engine.Buffer) bool { return texelFits(info, buf.Len()) }
+	// B is read in place in every layout; a tensor past the texel limit
+	// cannot be read at all (a packed copy would not fit either).
+	bMode := map[bLayout]int{bPanels: 0, bTransposed: 1, bRowMajor: 2}[b.layout]
+	if b.layout == bPanels && b.panel != 8 || !fits(b.buf) || g.Bias != nil && !fits(g.Bias) {
+		return errCannot
+	}
+
+	// A: row-major in place (any K); transposed in place when its columns
+	// (M) and the blocks are texel aligned; else a packed copy in Scratch:
+	// TM-row panels, or padded rows when TM < 4.
+	aKC, lda := false, K
+	var aS0, aS1 int
+	pack, packRows := false, 4
+	switch {
+	case !g.TransA && fits(a):
+		aKC = true
+	case g.TransA && M%4 == 0 && tm%4 == 0 && fits(a):
+		aS0, aS1 = tm/4, M/4
+	case tm%4 == 0:
+		pack, packRows = true, tm
+		aS0, aS1 = k4*tm/4, tm/4
+	default:
+		pack = true
+		aKC, lda = true, k4
+	}
+	packLen := ceilDiv(M, packRows) * packRows * k4
+	if pack && (s == nil || !texelFits(info, packLen)) {
+		return errCannot
+	}
+
+	spec := engine.Spec{
+		"local_size_x": u32(cfg.LX), "TM": u32(tm), "K": u32(K), "LDA": u32(lda),
+		"A_KCONTIG": b2u(aKC), "B_MODE": u32(bMode), "LDB": u32(b.ld),
+		"HAS_BIAS": b2u(g.Bias != nil), "ACT": b2u(g.ReLU),
+	}
+	p, err := d.Pipeline("gemm_texel", spec)
+	if err != nil {
+		return fmt.Errorf("layers: gemm: %w", err)
+	}
+	aBuf := a
+	if pack {
+		if aBuf, err = s.alloc(d, packLen); err != nil {
+			return err
+		}
+		rs, ks := K, 1
+		if g.TransA {
+			rs, ks = 1, M
+		}
+		if err := recordPack(r, d, a, aBuf, M, K, rs, ks, aKC, packRows); err != nil {
+			return err
+		}
+	}
+	bias := g.Bias
+	if bias == nil {
+		bias = b.buf // bound but never read
+	}
+	blocks := ceilDiv(M, tm) * ceilDiv(N, 8)
+	push := []uint32{u32(M), u32(N), u32(aS0), u32(aS1)}
+	return r.Dispatch(p, []*engine.Buffer{aBuf, b.buf, bias, c}, push, d.Grid(p, uint64(blocks)))
+}
+
+// recordPack records gemm_pack.comp: the rows x k matrix X[r,k] =
+// src[r*rs + k*ks] into dst, K-contiguous rows (kcontig) or p-row panels.
+func recordPack(r *engine.Recorder, d *engine.Device, src, dst *engine.Buffer, rows, k, rs, ks int, kcontig bool, p int) error {
+	pipe, err := d.Pipeline("gemm_pack", engine.Spec{"local_size_x": 64, "KCONTIG": b2u(kcontig), "P": u32(p)})
+	if err != nil {
+		return fmt.Errorf("layers: gemm pack: %w", err)
+	}
+	count := dst.Len() / 4
+	push := []uint32{u32(rows), u32(k), u32(ceilDiv(k, 4)), u32(rs), u32(ks), u32(count)}
+	return r.Dispatch(pipe, []*engine.Buffer{src, dst}, push, d.Grid(pipe, uint64(count)))
+}
+
+// Subgroup feature bits (VkSubgroupFeatureFlagBits) gemm_subgroup.comp needs:
+// basic and ballot (subgroupBroadcast).
+const subgroupOpsNeeded = 0x1 | 0x8
+
+// subgroupCapable reports whether the device can run gemm_subgroup.comp,
+// written for subgroups of 4 lanes.
+func subgroupCapable(info engine.DeviceInfo) bool {
+	return info.SubgroupOps&subgroupOpsNeeded == subgroupOpsNeeded && info.SubgroupSize == 4
+}
+
+// gemm_subgroup.comp's tile, fixed in the shader: 8 rows (or 1 with ROWS1)
+// by 16 columns per subgroup of 4 lanes.
+const (
+	sgTileRows = 8
+	sgTileCols = 16
+	// sgRows1Max is the largest M run with one-row tiles: below it, the
+	// 8-row tile would mostly compute padding.
+	sgRows1Max = 2
+)
+
+// recordSubgroup records gemm_subgroup.comp. It returns errCannot (nothing
+// recorded) when it cannot run the product.
+func recordSubgroup(r *engine.Recorder, d *engine.Device, g Gemm, cfg GemmConfig, a *engine.Buffer, b operandB, c *engine.Buffer) error {
+	info := d.Info()
+	if !subgroupCapable(info) || b.layout == bPanels && b.panel != sgTileCols {
+		return errCannot
+	}
+	rows := sgTileRows
+	if g.M <= sgRows1Max {
+		rows = 1
+	}
+	if cfg.TM != 8 && cfg.TM != 1 || cfg.TN != 4 || cfg.LY != 1 || cfg.LX <= 0 || cfg.LX%4 != 0 {
+		return fmt.Errorf("layers: gemm: tile %v does not suit the subgroup kernel (LY 1, TM 8 or 1, TN 4, LX a multiple of 4)", cfg)
+	}
+	if g.Config != nil {
+		rows = cfg.TM
+	}
+	bias := g.Bias
+	if bias == nil {
+		bias = b.buf // bound but never read
+	}
+	layoutB := map[bLayout]int{bRowMajor: 0, bTransposed: 1, bPanels: 2}[b.layout]
+	spec := engine.Spec{
+		"local_size_x": u32(cfg.LX), "ROWS1": b2u(rows == 1), "TRANS_A": b2u(g.TransA),
+		"LAYOUT_B": u32(layoutB), "HAS_BIAS": b2u(g.Bias != nil), "ACT": b2u(g.ReLU),
+	}
+	p, err := d.Pipeline("gemm_subgroup", spec)
+	if err != nil {
+		return fmt.Errorf("layers: gemm: %w", err)
+	}
+	subgroups := ceilDiv(g.M, rows) * ceilDiv(g.N, sgTileCols)
+	push := []uint32{u32(g.M), u32(g.N), u32(g.K), u32(b.ld)}
+	return r.Dispatch(p, []*engine.Buffer{a, b.buf, bias, c}, push, d.Grid(p, uint64(subgroups*4)))
 }
 
 func b2u(b bool) uint32 {

@@ -13,6 +13,7 @@ import (
 	"github.com/vkinfer/vkinfer/internal/gputest"
 	"github.com/vkinfer/vkinfer/layers"
 	"github.com/vkinfer/vkinfer/layers/ref"
+	"github.com/vkinfer/vkinfer/model"
 )
 
 // Tolerances, per kernel. GEMM: fp32 accumulation over K terms against a
@@ -252,5 +253,239 @@ func TestSoftmaxDifferential(t *testing.T) {
 				require.InDelta(t, w, g, softmaxAbsTol+softmaxRelTol*w, "y[%d] (row %d)", i, i/c.cols)
 			}
 		})
+	}
+}
+
+// checkGemm compares a GEMM result with the reference within gemmRelTol.
+func checkGemm(t *testing.T, got, a, b, bias []float32, m, n, k int, ta, tb, relu bool, what string) {
+	t.Helper()
+	act := ref.ActNone
+	if relu {
+		act = ref.ActReLU
+	}
+	want := ref.Gemm(a, b, bias, m, n, k, ta, tb, act)
+	bound := gemmBound(a, b, m, n, k, ta, tb)
+	for i := range want {
+		tol := gemmRelTol * (bound[i] + 1)
+		if bias != nil {
+			tol += gemmRelTol * math.Abs(float64(bias[i%n]))
+		}
+		if diff := math.Abs(float64(got[i] - want[i])); !(diff <= tol) {
+			t.Fatalf("%s: C[%d,%d] = %g, want %g (tol %g)", what, i/n, i%n, got[i], want[i], tol)
+		}
+	}
+}
+
+// Every kernel family, forced, at awkward sizes and every layout: each must
+// be exact or fall back to one that is. With a Scratch, so kernels that
+// need packed copies run them.
+func TestGemmKernels(t *testing.T) {
+	d := gputest.Open(t, engine.Options{})
+	r := rand.New(rand.NewSource(5))
+	shapes := []struct{ m, n, k int }{
+		{1, 1, 1}, {1, 33, 784}, {2, 9, 7}, {3, 16, 16}, {5, 31, 65}, {8, 8, 8}, {13, 129, 3}, {37, 53, 29}, {64, 40, 64}, {257, 129, 65},
+	}
+	for _, kernel := range []layers.GemmKernel{layers.GemmStorage, layers.GemmTexel, layers.GemmSubgroup} {
+		for _, s := range shapes {
+			for _, tr := range []struct{ a, b bool }{{false, false}, {false, true}, {true, false}, {true, true}} {
+				relu := (s.m+s.n)%2 == 0
+				name := fmt.Sprintf("%v/%dx%dx%d_tA%v_tB%v", kernel, s.m, s.n, s.k, tr.a, tr.b)
+				t.Run(name, func(t *testing.T) {
+					a, b, bias := randSlice(r, s.m*s.k), randSlice(r, s.k*s.n), randSlice(r, s.n)
+					A, B, Bias := newBuf(t, d, a), newBuf(t, d, b), newBuf(t, d, bias)
+					C := newBuf(t, d, make([]float32, s.m*s.n))
+					scratch := &layers.Scratch{}
+					defer scratch.Close()
+					g := layers.Gemm{M: s.m, N: s.n, K: s.k, TransA: tr.a, TransB: tr.b, Bias: Bias, ReLU: relu, Kernel: kernel, Scratch: scratch}
+					got := run(t, d, C, s.m*s.n, func(rec *engine.Recorder) error { return layers.RecordGemm(rec, d, g, A, B, C) })
+					checkGemm(t, got, a, b, bias, s.m, s.n, s.k, tr.a, tr.b, relu, name)
+				})
+			}
+		}
+	}
+}
+
+// Explicit tiles of the texel and subgroup kernels (the storage kernel's are
+// in TestGemmTileShapes), including workgroups that divide nothing.
+func TestGemmKernelTiles(t *testing.T) {
+	d := gputest.Open(t, engine.Options{})
+	info := d.Info()
+	r := rand.New(rand.NewSource(6))
+	m, n, k := 37, 53, 29
+	a, b := randSlice(r, m*k), randSlice(r, k*n)
+	A, B := newBuf(t, d, a), newBuf(t, d, b)
+	cases := []struct {
+		kernel layers.GemmKernel
+		cfg    layers.GemmConfig
+	}{
+		{layers.GemmTexel, layers.GemmConfig{LX: 1, LY: 1, TM: 1, TN: 8}},
+		{layers.GemmTexel, layers.GemmConfig{LX: 7, LY: 1, TM: 2, TN: 8}},
+		{layers.GemmTexel, layers.GemmConfig{LX: 32, LY: 1, TM: 4, TN: 8}},
+		{layers.GemmTexel, layers.GemmConfig{LX: 64, LY: 1, TM: 8, TN: 8}},
+		{layers.GemmSubgroup, layers.GemmConfig{LX: 4, LY: 1, TM: 8, TN: 4}},
+		{layers.GemmSubgroup, layers.GemmConfig{LX: 64, LY: 1, TM: 8, TN: 4}},
+		{layers.GemmSubgroup, layers.GemmConfig{LX: 8, LY: 1, TM: 1, TN: 4}},
+	}
+	for _, c := range cases {
+		for _, transA := range []bool{false, true} {
+			name := fmt.Sprintf("%v/%v/tA%v", c.kernel, c.cfg, transA)
+			t.Run(name, func(t *testing.T) {
+				if c.cfg.LX > int(info.Limits.MaxComputeWorkGroupInvocations) {
+					t.Skip("workgroup too large for the device")
+				}
+				aa := a
+				if transA {
+					aa = transposed(a, m, k)
+				}
+				Aop := A
+				if transA {
+					Aop = newBuf(t, d, aa)
+				}
+				C := newBuf(t, d, make([]float32, m*n))
+				scratch := &layers.Scratch{}
+				defer scratch.Close()
+				cfg := c.cfg
+				g := layers.Gemm{M: m, N: n, K: k, TransA: transA, Kernel: c.kernel, Config: &cfg, Scratch: scratch}
+				got := run(t, d, C, m*n, func(rec *engine.Recorder) error { return layers.RecordGemm(rec, d, g, Aop, B, C) })
+				checkGemm(t, got, aa, b, nil, m, n, k, transA, false, false, name)
+			})
+		}
+	}
+	t.Run("bad tile", func(t *testing.T) {
+		C := newBuf(t, d, make([]float32, m*n))
+		cfg := layers.GemmConfig{LX: 8, LY: 4, TM: 3, TN: 8}
+		rec := d.NewRecorder()
+		err := layers.RecordGemm(rec, d, layers.Gemm{M: m, N: n, K: k, Kernel: layers.GemmTexel, Config: &cfg}, A, B, C)
+		require.Error(t, err, "TM = 3 is not a texel-kernel tile")
+	})
+}
+
+// transposed returns the cols x rows transpose of a rows x cols matrix.
+func transposed(x []float32, rows, cols int) []float32 {
+	out := make([]float32, len(x))
+	for r := 0; r < rows; r++ {
+		for c := 0; c < cols; c++ {
+			out[c*rows+r] = x[r*cols+c]
+		}
+	}
+	return out
+}
+
+// Prepared weights (the Dense path): laid out once for the device, used at
+// any batch size, with and without bias and ReLU.
+func TestGemmWeights(t *testing.T) {
+	d := gputest.Open(t, engine.Options{})
+	r := rand.New(rand.NewSource(7))
+	for _, s := range []struct{ n, k int }{{1, 1}, {10, 784}, {33, 65}, {128, 64}, {129, 3}} {
+		for _, transB := range []bool{true, false} {
+			w := randSlice(r, s.n*s.k)
+			W, err := layers.NewGemmWeights(d, w, s.k, s.n, transB)
+			require.NoError(t, err)
+			bias := randSlice(r, s.n)
+			Bias := newBuf(t, d, bias)
+			for _, m := range []int{1, 2, 3, 5, 8, 13, 64} {
+				for _, relu := range []bool{false, true} {
+					name := fmt.Sprintf("%dx%dx%d_tB%v_relu%v", m, s.n, s.k, transB, relu)
+					t.Run(name, func(t *testing.T) {
+						a := randSlice(r, m*s.k)
+						A := newBuf(t, d, a)
+						C := newBuf(t, d, make([]float32, m*s.n))
+						g := layers.Gemm{M: m, N: s.n, K: s.k, Bias: Bias, ReLU: relu}
+						got := run(t, d, C, m*s.n, func(rec *engine.Recorder) error { return layers.RecordGemmWeights(rec, d, g, A, W, C) })
+						checkGemm(t, got, a, w, bias, m, s.n, s.k, false, transB, relu, name)
+					})
+				}
+			}
+			W.Close()
+			W.Close() // safe twice
+		}
+	}
+	t.Run("mismatch", func(t *testing.T) {
+		W, err := layers.NewGemmWeights(d, make([]float32, 12), 3, 4, false)
+		require.NoError(t, err)
+		defer W.Close()
+		A := newBuf(t, d, make([]float32, 6))
+		C := newBuf(t, d, make([]float32, 8))
+		require.Error(t, layers.RecordGemmWeights(d.NewRecorder(), d, layers.Gemm{M: 2, N: 4, K: 4}, A, W, C))
+		_, err = layers.NewGemmWeights(d, make([]float32, 11), 3, 4, false)
+		require.Error(t, err)
+	})
+}
+
+// NaN and Inf reach exactly the outputs they should through every kernel:
+// padding and edge reads never leak into stored results.
+func TestGemmKernelsSpecialValues(t *testing.T) {
+	d := gputest.Open(t, engine.Options{})
+	r := rand.New(rand.NewSource(8))
+	m, n, k := 9, 21, 13
+	for _, kernel := range []layers.GemmKernel{layers.GemmStorage, layers.GemmTexel, layers.GemmSubgroup} {
+		t.Run(kernel.String(), func(t *testing.T) {
+			a, b := randSlice(r, m*k), randSlice(r, k*n)
+			a[0*k+3] = float32(math.NaN())         // row 0
+			a[4*k+k-1] = float32(math.Inf(1))      // row 4, last k
+			b[(k-1)*n+n-1] = float32(math.Inf(-1)) // last column, last k
+			A, B := newBuf(t, d, a), newBuf(t, d, b)
+			C := newBuf(t, d, make([]float32, m*n))
+			scratch := &layers.Scratch{}
+			defer scratch.Close()
+			g := layers.Gemm{M: m, N: n, K: k, ReLU: true, Kernel: kernel, Scratch: scratch}
+			got := run(t, d, C, m*n, func(rec *engine.Recorder) error { return layers.RecordGemm(rec, d, g, A, B, C) })
+			want := ref.Gemm(a, b, nil, m, n, k, false, false, ref.ActReLU)
+			for i := range want {
+				w, g := float64(want[i]), float64(got[i])
+				switch {
+				case math.IsNaN(w):
+					require.True(t, math.IsNaN(g), "C[%d,%d] = %v, want NaN", i/n, i%n, g)
+				case math.IsInf(w, 0):
+					require.Equal(t, w, g, "C[%d,%d]", i/n, i%n)
+				default:
+					require.False(t, math.IsNaN(g) || math.IsInf(g, 0), "C[%d,%d] = %v, want %v", i/n, i%n, g, w)
+					require.InDelta(t, w, g, 1e-3*(math.Abs(w)+1), "C[%d,%d]", i/n, i%n)
+				}
+			}
+		})
+	}
+}
+
+// The Dense layer (weights prepared at build, one fused dispatch) at batch
+// sizes that exercise every tile height, with and without bias and ReLU.
+func TestDenseLayer(t *testing.T) {
+	d := gputest.Open(t, engine.Options{})
+	r := rand.New(rand.NewSource(9))
+	build, ok := layers.Lookup(model.OpDense)
+	require.True(t, ok)
+	for _, s := range []struct{ in, out int }{{784, 10}, {65, 129}, {3, 1}} {
+		for _, withBias := range []bool{false, true} {
+			w := &model.Tensor{Name: "W", Shape: []int{s.out, s.in}, Data: randSlice(r, s.out*s.in)}
+			consts := map[string]*model.Tensor{"W": w}
+			node := &model.Node{Name: "dense", Op: model.OpDense, Inputs: []string{"x", "W"}, Outputs: []string{"y"},
+				Attrs: map[string]model.Attr{model.AttrActivation: model.StringAttr(model.ActivationRelu)}}
+			var bias []float32
+			if withBias {
+				bias = randSlice(r, s.out)
+				consts["b"] = &model.Tensor{Name: "b", Shape: []int{s.out}, Data: bias}
+				node.Inputs = append(node.Inputs, "b")
+			}
+			l, err := build(&layers.Build{Dev: d, Const: func(name string) *model.Tensor { return consts[name] }}, node)
+			require.NoError(t, err)
+			for _, m := range []int{1, 2, 3, 8, 33} {
+				name := fmt.Sprintf("%dx%d_bias%v_batch%d", s.in, s.out, withBias, m)
+				t.Run(name, func(t *testing.T) {
+					x := randSlice(r, m*s.in)
+					X := newBuf(t, d, x)
+					Y := newBuf(t, d, make([]float32, m*s.out))
+					shapes := []layers.Shape{{m, s.in}}
+					outs, err := l.Infer(shapes)
+					require.NoError(t, err)
+					require.Equal(t, layers.Shape{m, s.out}, outs[0])
+					got := run(t, d, Y, m*s.out, func(rec *engine.Recorder) error {
+						return l.Record(rec, []*engine.Buffer{X}, shapes, []*engine.Buffer{Y})
+					})
+					checkGemm(t, got, x, w.Data, bias, m, s.out, s.in, false, true, true, name)
+				})
+			}
+			l.Close()
+			l.Close() // safe twice
+		}
 	}
 }

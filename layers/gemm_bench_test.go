@@ -1,0 +1,155 @@
+package layers_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand"
+	"testing"
+
+	"github.com/vkinfer/vkinfer/engine"
+	"github.com/vkinfer/vkinfer/internal/gputest"
+	"github.com/vkinfer/vkinfer/layers"
+	"github.com/vkinfer/vkinfer/layers/ref"
+)
+
+// gemmBenchShapes are the GEMM benchmark shapes (M x N x K): aligned cubes,
+// then non-multiples next to their aligned neighbours (1000^3 ~ 1024^3,
+// 257x129x65 ~ 256x128x64, a batch-1 Dense layer 1x4096x784 ~ 1x4096x768).
+var gemmBenchShapes = []struct{ m, n, k int }{
+	{256, 256, 256}, {1024, 1024, 1024}, {2048, 2048, 2048},
+	{1000, 1000, 1000},
+	{256, 128, 64}, {257, 129, 65},
+	{1, 4096, 768}, {1, 4096, 784},
+}
+
+// BenchmarkGemm times C = A·Wᵀ with W prepared once (NewGemmWeights, the
+// Dense layer's path) and all data resident on the device: one Program run
+// (submit + wait) per iteration. The result is checked against layers/ref
+// once before timing (a sample of entries for the largest shapes).
+func BenchmarkGemm(b *testing.B) {
+	for _, s := range gemmBenchShapes {
+		b.Run(fmt.Sprintf("%dx%dx%d", s.m, s.n, s.k), func(b *testing.B) {
+			benchGemm(b, s.m, s.n, s.k, true)
+		})
+	}
+}
+
+// BenchmarkGemmUnprepared times RecordGemm on plain row-major buffers
+// (B is K x N, not prepared), packing inside the program where the kernel
+// needs it.
+func BenchmarkGemmUnprepared(b *testing.B) {
+	for _, s := range gemmBenchShapes {
+		b.Run(fmt.Sprintf("%dx%dx%d", s.m, s.n, s.k), func(b *testing.B) {
+			benchGemm(b, s.m, s.n, s.k, false)
+		})
+	}
+}
+
+func benchGemm(b *testing.B, m, n, k int, prepared bool) {
+	d := gputest.Open(b, engine.Options{})
+	r := rand.New(rand.NewSource(int64(m*n + k)))
+	a := randSlice(r, m*k)
+	w := randSlice(r, n*k) // prepared: W is N x K (Dense); else B is K x N
+	A := devBuf(b, d, a)
+	C := devBuf(b, d, make([]float32, m*n))
+	rec := d.NewRecorder()
+	g := layers.Gemm{M: m, N: n, K: k}
+	if prepared {
+		W, err := layers.NewGemmWeights(d, w, k, n, true)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(W.Close)
+		err = layers.RecordGemmWeights(rec, d, g, A, W, C)
+		if err != nil {
+			b.Fatal(err)
+		}
+	} else {
+		scratch := &layers.Scratch{}
+		b.Cleanup(scratch.Close)
+		g.Scratch = scratch
+		if err := layers.RecordGemm(rec, d, g, A, devBuf(b, d, w), C); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := rec.Output(C); err != nil {
+		b.Fatal(err)
+	}
+	p, err := rec.Finish()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	ctx := context.Background()
+	got := make([]float32, m*n)
+	if err := p.Run(ctx, nil, []engine.IO{{Buf: C, Data: got}}); err != nil {
+		b.Fatal(err)
+	}
+	checkGemmSample(b, a, w, got, m, n, k, prepared)
+
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := p.Run(ctx, nil, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	sec := b.Elapsed().Seconds() / float64(b.N)
+	b.ReportMetric(2*float64(m)*float64(n)*float64(k)/sec/1e9, "GFLOP/s")
+	b.ReportMetric(sec*1e6, "µs/run")
+}
+
+// checkGemmSample compares got with the reference: every entry when the
+// product is small, else 512 random entries computed directly.
+func checkGemmSample(tb testing.TB, a, w, got []float32, m, n, k int, transB bool) {
+	tb.Helper()
+	bAt := func(kk, j int) float32 {
+		if transB {
+			return w[j*k+kk]
+		}
+		return w[kk*n+j]
+	}
+	check := func(i, j int, want float64) {
+		var bound float64
+		for kk := 0; kk < k; kk++ {
+			bound += math.Abs(float64(a[i*k+kk]) * float64(bAt(kk, j)))
+		}
+		if diff := math.Abs(float64(got[i*n+j]) - want); !(diff <= gemmRelTol*(bound+1)) {
+			tb.Fatalf("C[%d,%d] = %g, want %g", i, j, got[i*n+j], want)
+		}
+	}
+	if m*n*k <= 1<<27 {
+		want := ref.Gemm(a, w, nil, m, n, k, false, transB, ref.ActNone)
+		for i := range want {
+			check(i/n, i%n, float64(want[i]))
+		}
+		return
+	}
+	r := rand.New(rand.NewSource(7))
+	for s := 0; s < 512; s++ {
+		i, j := r.Intn(m), r.Intn(n)
+		if s < 4 { // the corners
+			i, j = (s&1)*(m-1), (s>>1)*(n-1)
+		}
+		var want float64
+		for kk := 0; kk < k; kk++ {
+			want += float64(a[i*k+kk]) * float64(bAt(kk, j))
+		}
+		check(i, j, want)
+	}
+}
+
+// devBuf is newBuf for benchmarks.
+func devBuf(tb testing.TB, d *engine.Device, data []float32) *engine.Buffer {
+	tb.Helper()
+	buf, err := d.NewBuffer(engine.Activations, int64(4*len(data)))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(buf.Close)
+	if err := buf.Write(data); err != nil {
+		tb.Fatal(err)
+	}
+	return buf
+}
