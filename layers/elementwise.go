@@ -35,12 +35,63 @@ func RecordBias(r *engine.Recorder, d *engine.Device, x, bias, y *engine.Buffer,
 
 // RecordSoftmax records a row-wise softmax of a rows x cols matrix.
 func RecordSoftmax(r *engine.Recorder, d *engine.Device, x, y *engine.Buffer, rows, cols int) error {
+	return RecordSoftmaxAxis(r, d, Softmax{Outer: rows, N: cols, Inner: 1}, x, y)
+}
+
+// SoftmaxKernel chooses how shaders/softmax.comp maps rows to invocations.
+type SoftmaxKernel int
+
+// Softmax kernels.
+const (
+	// SoftmaxAuto picks SoftmaxSerial for rows of at most SerialSoftmaxMax
+	// elements, SoftmaxWorkgroup otherwise.
+	SoftmaxAuto SoftmaxKernel = iota
+	// SoftmaxWorkgroup: one workgroup per row, a shared-memory reduction.
+	SoftmaxWorkgroup
+	// SoftmaxSerial: one invocation per row, no barriers.
+	SoftmaxSerial
+)
+
+// SerialSoftmaxMax is the longest row SoftmaxAuto gives one invocation.
+const SerialSoftmaxMax = 64
+
+// Softmax describes a softmax (or log-softmax) along one axis of a tensor
+// read as [Outer, N, Inner]: the N elements at stride Inner form a row.
+// A row-major matrix normalised along its last axis has Inner = 1.
+type Softmax struct {
+	Outer, N, Inner int
+	Log             bool
+	Kernel          SoftmaxKernel
+}
+
+// RecordSoftmaxAxis records s from x into y. An empty tensor records nothing.
+func RecordSoftmaxAxis(r *engine.Recorder, d *engine.Device, s Softmax, x, y *engine.Buffer) error {
+	if s.Outer < 0 || s.N < 0 || s.Inner < 0 {
+		return fmt.Errorf("layers: softmax: negative size in %+v", s)
+	}
+	total := s.Outer * s.N * s.Inner
+	if x.Len() < total || y.Len() < total {
+		return fmt.Errorf("layers: softmax of %d elements: buffers hold %d and %d", total, x.Len(), y.Len())
+	}
+	if total == 0 {
+		return nil
+	}
+	rows := s.Outer * s.Inner
+	serial := s.Kernel == SoftmaxSerial || s.Kernel == SoftmaxAuto && s.N <= SerialSoftmaxMax
+	push := []uint32{u32(rows), u32(s.N), u32(s.Inner)}
+	if serial {
+		p, err := d.Pipeline("softmax", engine.Spec{"local_size_x": elementLocal(d), "LOG": b2u(s.Log), "SERIAL": 1})
+		if err != nil {
+			return fmt.Errorf("layers: softmax: %w", err)
+		}
+		return r.Dispatch(p, []*engine.Buffer{x, y}, push, d.Grid(p, uint64(rows)))
+	}
 	// One workgroup per row: a power of two no wider than the row needs.
 	local := elementLocal(d)
-	for local > 32 && int(local)/2 >= cols {
+	for local > 32 && int(local)/2 >= s.N {
 		local /= 2
 	}
-	p, err := d.Pipeline("softmax", engine.Spec{"local_size_x": local})
+	p, err := d.Pipeline("softmax", engine.Spec{"local_size_x": local, "LOG": b2u(s.Log)})
 	if err != nil {
 		return fmt.Errorf("layers: softmax: %w", err)
 	}
@@ -50,5 +101,5 @@ func RecordSoftmax(r *engine.Recorder, d *engine.Device, x, y *engine.Buffer, ro
 		gy = (rows + maxX - 1) / maxX
 		gx = (rows + gy - 1) / gy
 	}
-	return r.Dispatch(p, []*engine.Buffer{x, y}, []uint32{u32(rows), u32(cols)}, [3]uint32{u32(gx), u32(gy), 1})
+	return r.Dispatch(p, []*engine.Buffer{x, y}, push, [3]uint32{u32(gx), u32(gy), 1})
 }
