@@ -127,7 +127,7 @@ cmd_deps() {
 	local sudo=""
 	[[ "$(id -u)" == 0 ]] || sudo="sudo"
 	local pkgs=(gcc libc6-dev libvulkan1 libvulkan-dev mesa-vulkan-drivers vulkan-validationlayers
-		vulkan-tools glslang-tools spirv-tools brotli ca-certificates)
+		vulkan-tools glslang-tools spirv-tools brotli ca-certificates libonnx-testdata)
 	local missing=()
 	for p in "${pkgs[@]}"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -197,6 +197,36 @@ cmd_test() {
 		go test -count=1 -race -run 'Concurrent' .
 }
 
+# ---------------------------------------------------------------------------
+# cmd_onnx: regenerate model/onnx/internal/pb/onnx.pb.go from Debian's
+# onnx.proto (libonnx-dev) with protoc and protoc-gen-go at the version of the
+# google.golang.org/protobuf runtime in go.mod. The proto is not edited: its Go
+# package is given with protoc's M flag.
+ONNX_PROTO_DIR=/usr/include/onnx
+ONNX_PROTO=onnx.proto
+ONNX_PB_DIR=model/onnx/internal/pb
+ONNX_PB_PKG=github.com/vkinfer/vkinfer/model/onnx/internal/pb
+
+cmd_onnx() {
+	local ver gen
+	[[ -f "$ONNX_PROTO_DIR/$ONNX_PROTO" ]] ||
+		die "no $ONNX_PROTO_DIR/$ONNX_PROTO: install with 'apt-get install libonnx-dev'"
+	command -v protoc >/dev/null 2>&1 || die "missing protoc: install with 'apt-get install protobuf-compiler'"
+	ver="$(go list -m -f '{{.Version}}' google.golang.org/protobuf)" || die "google.golang.org/protobuf is not in go.mod"
+	gen="$(go env GOPATH)/bin/protoc-gen-go"
+	if [[ ! -x "$gen" ]] || [[ "$("$gen" --version 2>/dev/null)" != "protoc-gen-go $ver" ]]; then
+		echo "installing protoc-gen-go $ver"
+		GOBIN="$(go env GOPATH)/bin" go install "google.golang.org/protobuf/cmd/protoc-gen-go@$ver" ||
+			die "go install protoc-gen-go@$ver failed"
+	fi
+	mkdir -p "$ONNX_PB_DIR"
+	protoc -I"$ONNX_PROTO_DIR" --plugin=protoc-gen-go="$gen" \
+		--go_out="$ONNX_PB_DIR" --go_opt=paths=source_relative \
+		--go_opt="M$ONNX_PROTO=$ONNX_PB_PKG;pb" "$ONNX_PROTO" || die "protoc failed on $ONNX_PROTO_DIR/$ONNX_PROTO"
+	gofmt -w "$ONNX_PB_DIR/${ONNX_PROTO%.proto}.pb.go"
+	echo "wrote $ONNX_PB_DIR/${ONNX_PROTO%.proto}.pb.go from $ONNX_PROTO_DIR/$ONNX_PROTO ($(protoc --version))"
+}
+
 cmd_help() {
 	cat <<'USAGE'
 usage: ./build.sh COMMAND [ARGS]
@@ -213,12 +243,17 @@ commands:
                  and the validation layer incl. synchronization checks; then the
                  concurrency tests under -race. ARGS go to go test.
   deps           install the Debian packages (Vulkan loader and headers, lavapipe,
-                 validation layers, glslang, spirv-tools, vulkan-tools, npm)
+                 validation layers, glslang, spirv-tools, vulkan-tools, npm,
+                 the ONNX conformance test data libonnx-testdata)
+  onnx           regenerate model/onnx/internal/pb/onnx.pb.go from
+                 /usr/include/onnx/onnx.proto (protoc + protoc-gen-go at the
+                 protobuf version in go.mod, then gofmt)
   swiftshader    unpack SwiftShader's Vulkan ICD from the npm package
                  @sparticuz/chromium into ~/.cache/vkinfer/swiftshader
   help           show this text
 
 shaders and check need: apt-get install glslang-tools spirv-tools
+onnx needs: apt-get install libonnx-dev protobuf-compiler
 USAGE
 }
 
@@ -230,6 +265,7 @@ main() {
 	check) cmd_check "$@" ;;
 	test) cmd_test "$@" ;;
 	deps) cmd_deps "$@" ;;
+	onnx) cmd_onnx "$@" ;;
 	swiftshader) cmd_swiftshader "$@" ;;
 	help | -h | --help) cmd_help ;;
 	*)

@@ -1,0 +1,910 @@
+package onnx
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/vkinfer/vkinfer/layers/ref"
+	"github.com/vkinfer/vkinfer/model"
+)
+
+// MaxFoldElements caps the size of one value computed at load time; a node
+// whose result would be larger stays in the graph.
+const MaxFoldElements = 1 << 24
+
+// errNoFold: the node is left in the graph (a type or case the CPU
+// evaluation does not cover); not an error of the model.
+var errNoFold = errors.New("not folded")
+
+// folder evaluates one op on constant inputs.
+type folder func(n *node, in []*Tensor) ([]*Tensor, error)
+
+// folders are the ops the importer evaluates on the CPU when all their
+// inputs are constant. The arithmetic ones use layers/ref, the GPU ops'
+// own oracle; the rest move data (PyTorch's shape subgraphs).
+var folders map[string]folder
+
+func init() {
+	folders = map[string]folder{
+		"Identity":        foldUnary(ref.UnaryIdentity),
+		"Relu":            foldUnary(ref.UnaryRelu),
+		"LeakyRelu":       foldUnary(ref.UnaryLeakyRelu),
+		"Sigmoid":         foldUnary(ref.UnarySigmoid),
+		"Tanh":            foldUnary(ref.UnaryTanh),
+		"Clip":            foldUnary(ref.UnaryClip),
+		"Neg":             foldMath(func(v float64) float64 { return -v }),
+		"Abs":             foldMath(math.Abs),
+		"Floor":           foldMath(math.Floor),
+		"Ceil":            foldMath(math.Ceil),
+		"Sqrt":            foldMath(math.Sqrt),
+		"Reciprocal":      foldMath(func(v float64) float64 { return 1 / v }),
+		"Add":             foldBinary(ref.Add),
+		"Sub":             foldBinary(ref.Sub),
+		"Mul":             foldBinary(ref.Mul),
+		"Div":             foldBinary(ref.Div),
+		"MatMul":          foldMatMul,
+		"Gemm":            foldGemm,
+		"Softmax":         foldSoftmax(false),
+		"LogSoftmax":      foldSoftmax(true),
+		"Shape":           foldShape,
+		"Size":            foldSize,
+		"Gather":          foldGather,
+		"Concat":          foldConcat,
+		"Unsqueeze":       foldUnsqueeze,
+		"Squeeze":         foldSqueeze,
+		"Cast":            foldCast,
+		"Reshape":         foldReshape,
+		"Flatten":         foldFlatten,
+		"Transpose":       foldTranspose,
+		"Slice":           foldSlice,
+		"ConstantOfShape": foldConstantOfShape,
+		"Range":           foldRange,
+	}
+}
+
+// fold evaluates n when its inputs are constant (or, for Shape, when its
+// input's shape is fully known) and defines its outputs as constants.
+func (imp *importer) fold(n *node) (bool, error) {
+	f, ok := folders[n.Op]
+	if !ok {
+		return false, nil
+	}
+	in := make([]*Tensor, len(n.Inputs))
+	for i, name := range n.Inputs {
+		t, ok := imp.consts[name]
+		if !ok && n.Op == "Shape" && i == 0 {
+			if s := imp.shapeOf(name); s != nil && static(s) {
+				t, ok = &Tensor{Name: name, DType: Float, Shape: s}, true // only its shape is read
+			}
+		}
+		if !ok {
+			return false, nil
+		}
+		in[i] = t
+	}
+	out, err := f(n, in)
+	if errors.Is(err, errNoFold) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("onnx: %s: evaluating it at load time: %v: %w", n.where(), err, ErrMalformed)
+	}
+	if len(out) != len(n.Outputs) {
+		return false, nil // optional outputs this evaluation does not make
+	}
+	for i, t := range out {
+		imp.addConst(n.Outputs[i], t)
+	}
+	return true, nil
+}
+
+func static(s []int) bool {
+	for _, d := range s {
+		if d < 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func elems(shape []int) (int, error) {
+	n := 1
+	for _, d := range shape {
+		if d < 0 {
+			return 0, fmt.Errorf("shape %v has a negative dimension", shape)
+		}
+		if d != 0 && n > MaxFoldElements/d {
+			return 0, errNoFold
+		}
+		n *= d
+	}
+	if n > MaxFoldElements {
+		return 0, errNoFold
+	}
+	return n, nil
+}
+
+func floats(in ...*Tensor) bool {
+	for _, t := range in {
+		if t.DType != Float {
+			return false
+		}
+	}
+	return true
+}
+
+func foldUnary(op ref.UnaryOp) folder {
+	return func(n *node, in []*Tensor) ([]*Tensor, error) {
+		if len(in) != 1 {
+			return nil, errNoFold
+		}
+		x := in[0]
+		if op == ref.UnaryIdentity {
+			c := *x
+			return []*Tensor{&c}, nil
+		}
+		if !floats(x) {
+			return nil, errNoFold
+		}
+		alpha, beta := float32(0), float32(0)
+		switch op {
+		case ref.UnaryLeakyRelu:
+			alpha = n.floatAttr("alpha", 0.01)
+		case ref.UnaryClip:
+			alpha, beta = n.floatAttr("min", float32(math.Inf(-1))), n.floatAttr("max", float32(math.Inf(1)))
+		}
+		return []*Tensor{{DType: Float, Shape: x.Shape, Float: ref.Unary(op, x.Float, alpha, beta)}}, nil
+	}
+}
+
+func foldMath(f func(float64) float64) folder {
+	return func(n *node, in []*Tensor) ([]*Tensor, error) {
+		if len(in) != 1 || !floats(in[0]) {
+			return nil, errNoFold
+		}
+		y := make([]float32, len(in[0].Float))
+		for i, v := range in[0].Float {
+			y[i] = float32(f(float64(v)))
+		}
+		return []*Tensor{{DType: Float, Shape: in[0].Shape, Float: y}}, nil
+	}
+}
+
+func foldBinary(op ref.BinaryOp) folder {
+	return func(n *node, in []*Tensor) ([]*Tensor, error) {
+		if len(in) != 2 {
+			return nil, errNoFold
+		}
+		a, b := in[0], in[1]
+		shape, err := ref.BroadcastShape(a.Shape, b.Shape)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := elems(shape); err != nil {
+			return nil, err
+		}
+		if floats(a, b) {
+			y, s, err := ref.Binary(op, a.Float, a.Shape, b.Float, b.Shape)
+			if err != nil {
+				return nil, err
+			}
+			return []*Tensor{{DType: Float, Shape: s, Float: y}}, nil
+		}
+		if !a.DType.isInt() || !b.DType.isInt() {
+			return nil, errNoFold
+		}
+		ia, ib := broadcastIndex(a.Shape, shape), broadcastIndex(b.Shape, shape)
+		y := make([]int64, len(ia))
+		for i := range y {
+			x, z := a.Int[ia[i]], b.Int[ib[i]]
+			switch op {
+			case ref.Add:
+				y[i] = x + z
+			case ref.Sub:
+				y[i] = x - z
+			case ref.Mul:
+				y[i] = x * z
+			case ref.Div:
+				if z == 0 {
+					return nil, errNoFold
+				}
+				y[i] = x / z // C semantics, as ONNX Runtime: toward zero
+			}
+		}
+		return []*Tensor{{DType: Int64, Shape: shape, Int: y}}, nil
+	}
+}
+
+// broadcastIndex returns, for each element of out (row-major), the index
+// of the element of a tensor of shape s broadcast to out.
+func broadcastIndex(s, out []int) []int {
+	n := 1
+	for _, d := range out {
+		n *= d
+	}
+	st := make([]int, len(out))
+	stride := 1
+	for i := len(out) - 1; i >= 0; i-- {
+		k := len(out) - 1 - i
+		if k >= len(s) {
+			break
+		}
+		if d := s[len(s)-1-k]; d != 1 {
+			st[i] = stride
+			stride *= d
+		}
+	}
+	idx := make([]int, n)
+	pos := make([]int, len(out))
+	for i, off := 0, 0; i < n; i++ {
+		idx[i] = off
+		for d := len(out) - 1; d >= 0; d-- {
+			pos[d]++
+			off += st[d]
+			if pos[d] < out[d] {
+				break
+			}
+			off -= st[d] * out[d]
+			pos[d] = 0
+		}
+	}
+	return idx
+}
+
+func foldMatMul(n *node, in []*Tensor) ([]*Tensor, error) {
+	if len(in) != 2 || !floats(in...) {
+		return nil, errNoFold
+	}
+	a, b := in[0], in[1]
+	if len(a.Shape) >= 2 && len(b.Shape) >= 1 {
+		if _, err := elems(append(append([]int{}, a.Shape[:len(a.Shape)-1]...), b.Shape[len(b.Shape)-1])); err != nil {
+			return nil, err
+		}
+	}
+	y, s, err := ref.MatMul(a.Float, a.Shape, b.Float, b.Shape)
+	if err != nil {
+		return nil, err
+	}
+	return []*Tensor{{DType: Float, Shape: s, Float: y}}, nil
+}
+
+func foldGemm(n *node, in []*Tensor) ([]*Tensor, error) {
+	if len(in) < 2 || len(in) > 3 || !floats(in...) {
+		return nil, errNoFold
+	}
+	var c []float32
+	var cs []int
+	if len(in) == 3 {
+		c, cs = in[2].Float, in[2].Shape
+	}
+	a, b := in[0], in[1]
+	y, s, err := ref.GemmONNX(a.Float, a.Shape, b.Float, b.Shape, c, cs,
+		n.floatAttr("alpha", 1), n.floatAttr("beta", 1), n.intAttr("transA", 0) != 0, n.intAttr("transB", 0) != 0)
+	if err != nil {
+		return nil, err
+	}
+	return []*Tensor{{DType: Float, Shape: s, Float: y}}, nil
+}
+
+func foldSoftmax(log bool) folder {
+	return func(n *node, in []*Tensor) ([]*Tensor, error) {
+		if len(in) != 1 || !floats(in...) {
+			return nil, errNoFold
+		}
+		y, err := ref.SoftmaxAxis(in[0].Float, in[0].Shape, int(n.intAttr("axis", -1)), log, n.intAttr("coerce_2d", 0) != 0)
+		if err != nil {
+			return nil, err
+		}
+		return []*Tensor{{DType: Float, Shape: in[0].Shape, Float: y}}, nil
+	}
+}
+
+// axisIn returns axis (negative counts from the end) as an index in
+// [0, rank), or an error.
+func axisIn(axis int64, rank int) (int, error) {
+	if axis < 0 {
+		axis += int64(rank)
+	}
+	if axis < 0 || axis >= int64(rank) {
+		return 0, fmt.Errorf("axis %d is out of range for rank %d", axis, rank)
+	}
+	return int(axis), nil
+}
+
+// shapeRange returns Shape's [start, end) (opset 15) clamped to the rank.
+func shapeRange(n *node, rank int) (int, int) {
+	clamp := func(v int64) int {
+		if v < 0 {
+			v += int64(rank)
+		}
+		return int(min(max(v, 0), int64(rank)))
+	}
+	start, end := clamp(n.intAttr("start", 0)), clamp(n.intAttr("end", int64(rank)))
+	return start, max(start, end)
+}
+
+func foldShape(n *node, in []*Tensor) ([]*Tensor, error) {
+	if len(in) != 1 {
+		return nil, errNoFold
+	}
+	start, end := shapeRange(n, len(in[0].Shape))
+	v := make([]int64, 0, end-start)
+	for _, d := range in[0].Shape[start:end] {
+		v = append(v, int64(d))
+	}
+	return []*Tensor{{DType: Int64, Shape: []int{len(v)}, Int: v}}, nil
+}
+
+func foldSize(n *node, in []*Tensor) ([]*Tensor, error) {
+	if len(in) != 1 {
+		return nil, errNoFold
+	}
+	return []*Tensor{{DType: Int64, Int: []int64{int64(in[0].Len())}}}, nil
+}
+
+// take returns the tensor of the given shape whose element i is t's
+// element idx[i], of t's type.
+func take(t *Tensor, shape []int, idx []int) *Tensor {
+	out := &Tensor{DType: t.DType, Shape: shape}
+	if t.DType == Float {
+		out.Float = make([]float32, len(idx))
+		for i, j := range idx {
+			out.Float[i] = t.Float[j]
+		}
+	} else {
+		out.Int = make([]int64, len(idx))
+		for i, j := range idx {
+			out.Int[i] = t.Int[j]
+		}
+	}
+	return out
+}
+
+func usable(t *Tensor) bool { return t.DType == Float || t.DType.isInt() }
+
+func foldGather(n *node, in []*Tensor) ([]*Tensor, error) {
+	if len(in) != 2 || !usable(in[0]) || !in[1].DType.isInt() {
+		return nil, errNoFold
+	}
+	data, ind := in[0], in[1]
+	axis, err := axisIn(n.intAttr("axis", 0), len(data.Shape))
+	if err != nil {
+		return nil, err
+	}
+	outer, inner := 1, 1
+	for i, d := range data.Shape {
+		if i < axis {
+			outer *= d
+		} else if i > axis {
+			inner *= d
+		}
+	}
+	dim := data.Shape[axis]
+	shape := append(append(append([]int{}, data.Shape[:axis]...), ind.Shape...), data.Shape[axis+1:]...)
+	total, err := elems(shape)
+	if err != nil {
+		return nil, err
+	}
+	idx := make([]int, 0, total)
+	for o := 0; o < outer; o++ {
+		for _, k := range ind.Int {
+			if k < 0 {
+				k += int64(dim)
+			}
+			if k < 0 || k >= int64(dim) {
+				return nil, fmt.Errorf("index %d is out of range for dimension %d of size %d", k, axis, dim)
+			}
+			for i := 0; i < inner; i++ {
+				idx = append(idx, (o*dim+int(k))*inner+i)
+			}
+		}
+	}
+	return []*Tensor{take(data, shape, idx)}, nil
+}
+
+func foldConcat(n *node, in []*Tensor) ([]*Tensor, error) {
+	if len(in) == 0 || !usable(in[0]) {
+		return nil, errNoFold
+	}
+	first := in[0]
+	axis, err := axisIn(n.intAttr("axis", 0), len(first.Shape))
+	if err != nil {
+		return nil, err
+	}
+	shape := append([]int{}, first.Shape...)
+	shape[axis] = 0
+	for _, t := range in {
+		if t.DType != first.DType && !(t.DType.isInt() && first.DType.isInt()) {
+			return nil, errNoFold
+		}
+		if len(t.Shape) != len(shape) {
+			return nil, fmt.Errorf("inputs of ranks %d and %d", len(first.Shape), len(t.Shape))
+		}
+		for i, d := range t.Shape {
+			if i != axis && d != shape[i] {
+				return nil, fmt.Errorf("input shapes %v and %v differ outside axis %d", first.Shape, t.Shape, axis)
+			}
+		}
+		shape[axis] += t.Shape[axis]
+	}
+	if _, err := elems(shape); err != nil {
+		return nil, err
+	}
+	outer := 1
+	for _, d := range shape[:axis] {
+		outer *= d
+	}
+	out := &Tensor{DType: first.DType, Shape: shape, Float: []float32{}, Int: []int64{}}
+	for o := 0; o < outer; o++ {
+		for _, t := range in {
+			chunk := t.Len() / outer // the elements of t under one index of the leading dims
+			if out.DType == Float {
+				out.Float = append(out.Float, t.Float[o*chunk:(o+1)*chunk]...)
+			} else {
+				out.Int = append(out.Int, t.Int[o*chunk:(o+1)*chunk]...)
+			}
+		}
+	}
+	if out.DType == Float {
+		out.Int = nil
+	} else {
+		out.Float = nil
+	}
+	return []*Tensor{out}, nil
+}
+
+// reshaped returns t with a new shape of the same size.
+func reshaped(t *Tensor, shape []int) *Tensor {
+	c := *t
+	c.Shape = shape
+	return &c
+}
+
+func axesAttr(n *node) ([]int64, bool) {
+	a, ok := n.Attrs["axes"]
+	if !ok || a.Kind != model.AttrInts {
+		return nil, false
+	}
+	return a.Ints, true
+}
+
+// unsqueezeShape inserts 1s at axes (relative to the output's rank).
+func unsqueezeShape(s []int, axes []int64) ([]int, error) {
+	r := len(s) + len(axes)
+	ones := make([]bool, r)
+	for _, a := range axes {
+		i, err := axisIn(a, r)
+		if err != nil {
+			return nil, err
+		}
+		if ones[i] {
+			return nil, fmt.Errorf("axis %d repeated", a)
+		}
+		ones[i] = true
+	}
+	out := make([]int, 0, r)
+	j := 0
+	for i := 0; i < r; i++ {
+		if ones[i] {
+			out = append(out, 1)
+		} else {
+			out = append(out, s[j])
+			j++
+		}
+	}
+	return out, nil
+}
+
+// squeezeShape removes the axes (all 1s when axes is nil); the dims must be
+// 1 (-1, unknown, is let through).
+func squeezeShape(s []int, axes []int64, all bool) ([]int, error) {
+	drop := make([]bool, len(s))
+	if all {
+		for i, d := range s {
+			if d < 0 {
+				return nil, errNoFold
+			}
+			drop[i] = d == 1
+		}
+	}
+	for _, a := range axes {
+		i, err := axisIn(a, len(s))
+		if err != nil {
+			return nil, err
+		}
+		if s[i] != 1 && s[i] >= 0 {
+			return nil, fmt.Errorf("cannot squeeze dimension %d of size %d", i, s[i])
+		}
+		drop[i] = true
+	}
+	out := []int{}
+	for i, d := range s {
+		if !drop[i] {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+func foldUnsqueeze(n *node, in []*Tensor) ([]*Tensor, error) {
+	axes, ok := axesAttr(n)
+	if len(in) != 1 || !ok {
+		return nil, errNoFold
+	}
+	s, err := unsqueezeShape(in[0].Shape, axes)
+	if err != nil {
+		return nil, err
+	}
+	return []*Tensor{reshaped(in[0], s)}, nil
+}
+
+func foldSqueeze(n *node, in []*Tensor) ([]*Tensor, error) {
+	if len(in) != 1 {
+		return nil, errNoFold
+	}
+	axes, ok := axesAttr(n)
+	s, err := squeezeShape(in[0].Shape, axes, !ok)
+	if err != nil {
+		return nil, err
+	}
+	return []*Tensor{reshaped(in[0], s)}, nil
+}
+
+func foldCast(n *node, in []*Tensor) ([]*Tensor, error) {
+	if len(in) != 1 || !usable(in[0]) {
+		return nil, errNoFold
+	}
+	x := in[0]
+	to := DataType(n.intAttr("to", 0))
+	switch {
+	case to == x.DType || (to.isInt() && x.DType.isInt()):
+		c := *x
+		c.DType = to
+		return []*Tensor{&c}, nil
+	case to == Float:
+		y := make([]float32, len(x.Int))
+		for i, v := range x.Int {
+			y[i] = float32(v)
+		}
+		return []*Tensor{{DType: Float, Shape: x.Shape, Float: y}}, nil
+	case to.isInt():
+		y := make([]int64, len(x.Float))
+		for i, v := range x.Float {
+			f := float64(v)
+			if !finite(f) || math.Abs(f) >= 1<<62 {
+				return nil, errNoFold
+			}
+			y[i] = int64(f) // toward zero, as C and ONNX Runtime
+		}
+		return []*Tensor{{DType: to, Shape: x.Shape, Int: y}}, nil
+	}
+	return nil, errNoFold
+}
+
+// reshapeShape resolves Reshape's target against the input shape in: 0
+// copies the input's dimension (unless allowzero), one -1 takes what is
+// left. Dimensions of in may be -1 (unknown): the result then has -1 where
+// it cannot be known.
+func reshapeShape(in []int, shape []int64, allowzero bool) ([]int, error) {
+	out := make([]int, len(shape))
+	neg := -1
+	known := 1
+	for i, d := range shape {
+		switch {
+		case d == 0 && !allowzero:
+			if i >= len(in) {
+				return nil, fmt.Errorf("shape %v copies dimension %d of an input of rank %d", shape, i, len(in))
+			}
+			out[i] = in[i]
+		case d == -1:
+			neg = i
+			out[i] = -1
+			continue
+		case d < -1:
+			return nil, fmt.Errorf("shape %v has %d", shape, d)
+		default:
+			out[i] = int(d)
+		}
+		if out[i] < 0 {
+			known = -1
+		} else if known >= 0 {
+			known *= out[i]
+		}
+	}
+	if neg >= 0 && known > 0 && static(in) {
+		total := 1
+		for _, d := range in {
+			total *= d
+		}
+		if total%known != 0 {
+			return nil, fmt.Errorf("cannot reshape %v to %v", in, shape)
+		}
+		out[neg] = total / known
+	}
+	if static(in) && static(out) {
+		a, b := 1, 1
+		for _, d := range in {
+			a *= d
+		}
+		for _, d := range out {
+			b *= d
+		}
+		if a != b {
+			return nil, fmt.Errorf("cannot reshape %v (%d elements) to %v (%d)", in, a, shape, b)
+		}
+	}
+	return out, nil
+}
+
+func foldReshape(n *node, in []*Tensor) ([]*Tensor, error) {
+	a, ok := n.Attrs["shape"]
+	if len(in) != 1 || !ok {
+		return nil, errNoFold
+	}
+	s, err := reshapeShape(in[0].Shape, a.Ints, n.intAttr("allowzero", 0) != 0)
+	if err != nil {
+		return nil, err
+	}
+	if !static(s) {
+		return nil, fmt.Errorf("cannot reshape %v to %v", in[0].Shape, a.Ints)
+	}
+	return []*Tensor{reshaped(in[0], s)}, nil
+}
+
+// flattenShape is Flatten's output shape (-1 where unknown).
+func flattenShape(s []int, axis int64) ([]int, error) {
+	r := int64(len(s))
+	if axis < 0 {
+		axis += r
+	}
+	if axis < 0 || axis > r {
+		return nil, fmt.Errorf("axis %d is out of range for rank %d", axis, r)
+	}
+	out := []int{1, 1}
+	for i, d := range s {
+		k := 0
+		if int64(i) >= axis {
+			k = 1
+		}
+		if d < 0 || out[k] < 0 {
+			out[k] = -1
+		} else {
+			out[k] *= d
+		}
+	}
+	return out, nil
+}
+
+func foldFlatten(n *node, in []*Tensor) ([]*Tensor, error) {
+	if len(in) != 1 {
+		return nil, errNoFold
+	}
+	s, err := flattenShape(in[0].Shape, n.intAttr("axis", 1))
+	if err != nil {
+		return nil, err
+	}
+	return []*Tensor{reshaped(in[0], s)}, nil
+}
+
+// perm returns Transpose's permutation for rank r (default: reversed).
+func perm(n *node, r int) ([]int, error) {
+	p := make([]int, r)
+	a, ok := n.Attrs["perm"]
+	if !ok {
+		for i := range p {
+			p[i] = r - 1 - i
+		}
+		return p, nil
+	}
+	if len(a.Ints) != r {
+		return nil, fmt.Errorf("perm %v for rank %d", a.Ints, r)
+	}
+	seen := make([]bool, r)
+	for i, v := range a.Ints {
+		if v < 0 || v >= int64(r) || seen[v] {
+			return nil, fmt.Errorf("perm %v is not a permutation", a.Ints)
+		}
+		seen[v] = true
+		p[i] = int(v)
+	}
+	return p, nil
+}
+
+func foldTranspose(n *node, in []*Tensor) ([]*Tensor, error) {
+	if len(in) != 1 || !usable(in[0]) {
+		return nil, errNoFold
+	}
+	x := in[0]
+	p, err := perm(n, len(x.Shape))
+	if err != nil {
+		return nil, err
+	}
+	r := len(p)
+	shape := make([]int, r)
+	for i, j := range p {
+		shape[i] = x.Shape[j]
+	}
+	stride := make([]int, r) // x's stride of each input dim
+	s := 1
+	for i := r - 1; i >= 0; i-- {
+		stride[i] = s
+		s *= x.Shape[i]
+	}
+	idx := make([]int, x.Len())
+	pos := make([]int, r)
+	for i, off := 0, 0; i < len(idx); i++ {
+		idx[i] = off
+		for d := r - 1; d >= 0; d-- {
+			pos[d]++
+			off += stride[p[d]]
+			if pos[d] < shape[d] {
+				break
+			}
+			off -= stride[p[d]] * shape[d]
+			pos[d] = 0
+		}
+	}
+	return []*Tensor{take(x, shape, idx)}, nil
+}
+
+func foldSlice(n *node, in []*Tensor) ([]*Tensor, error) {
+	if len(in) == 0 || !usable(in[0]) {
+		return nil, errNoFold
+	}
+	x := in[0]
+	var starts, ends, axes, steps []int64
+	if len(in) == 1 { // opset < 10: attributes
+		starts, ends = n.Attrs["starts"].Ints, n.Attrs["ends"].Ints
+		if a, ok := n.Attrs["axes"]; ok {
+			axes = a.Ints
+		}
+	} else {
+		if len(in) < 3 {
+			return nil, errNoFold
+		}
+		for i, dst := range []*[]int64{&starts, &ends, &axes, &steps} {
+			if i+1 < len(in) {
+				if !in[i+1].DType.isInt() {
+					return nil, errNoFold
+				}
+				*dst = in[i+1].Int
+			}
+		}
+	}
+	if len(ends) != len(starts) || (axes != nil && len(axes) != len(starts)) || (steps != nil && len(steps) != len(starts)) {
+		return nil, fmt.Errorf("starts %v, ends %v, axes %v and steps %v differ in length", starts, ends, axes, steps)
+	}
+	r := len(x.Shape)
+	lo, step, cnt := make([]int, r), make([]int, r), append([]int{}, x.Shape...)
+	for i := range step {
+		step[i] = 1
+	}
+	for i := range starts {
+		ax := int64(i)
+		if axes != nil {
+			ax = axes[i]
+		}
+		a, err := axisIn(ax, r)
+		if err != nil {
+			return nil, err
+		}
+		st := int64(1)
+		if steps != nil {
+			st = steps[i]
+		}
+		if st == 0 {
+			return nil, fmt.Errorf("step 0")
+		}
+		d := int64(x.Shape[a])
+		b, e := starts[i], ends[i]
+		if b < 0 {
+			b += d
+		}
+		if e < 0 {
+			e += d
+		}
+		if st > 0 {
+			b, e = min(max(b, 0), d), min(max(e, 0), d)
+		} else {
+			b, e = min(max(b, -1), d-1), min(max(e, -1), d-1)
+		}
+		c := int64(0)
+		if st > 0 && e > b {
+			c = (e - b + st - 1) / st
+		} else if st < 0 && b > e {
+			c = (b - e - st - 1) / -st
+		}
+		lo[a], step[a], cnt[a] = int(b), int(st), int(c)
+	}
+	total, err := elems(cnt)
+	if err != nil {
+		return nil, err
+	}
+	stride := make([]int, r)
+	s := 1
+	for i := r - 1; i >= 0; i-- {
+		stride[i] = s
+		s *= x.Shape[i]
+	}
+	idx := make([]int, 0, total)
+	pos := make([]int, r)
+	for i := 0; i < total; i++ {
+		off := 0
+		for d := 0; d < r; d++ {
+			off += (lo[d] + pos[d]*step[d]) * stride[d]
+		}
+		idx = append(idx, off)
+		for d := r - 1; d >= 0; d-- {
+			if pos[d]++; pos[d] < cnt[d] {
+				break
+			}
+			pos[d] = 0
+		}
+	}
+	return []*Tensor{take(x, cnt, idx)}, nil
+}
+
+func foldConstantOfShape(n *node, in []*Tensor) ([]*Tensor, error) {
+	if len(in) != 1 || !in[0].DType.isInt() {
+		return nil, errNoFold
+	}
+	shape := make([]int, len(in[0].Int))
+	for i, d := range in[0].Int {
+		if d < 0 || d > MaxFoldElements {
+			return nil, fmt.Errorf("shape %v", in[0].Int)
+		}
+		shape[i] = int(d)
+	}
+	total, err := elems(shape)
+	if err != nil {
+		return nil, err
+	}
+	v := &Tensor{DType: Float, Float: []float32{0}}
+	if t := n.Tensors["value"]; t != nil {
+		if t.Len() != 1 || !usable(t) {
+			return nil, errNoFold
+		}
+		v = t
+	}
+	return []*Tensor{take(v, shape, make([]int, total))}, nil
+}
+
+func foldRange(n *node, in []*Tensor) ([]*Tensor, error) {
+	if len(in) != 3 {
+		return nil, errNoFold
+	}
+	for _, t := range in {
+		if t.Len() != 1 || t.DType != in[0].DType || !usable(t) {
+			return nil, errNoFold
+		}
+	}
+	if in[0].DType.isInt() {
+		start, limit, delta := in[0].Int[0], in[1].Int[0], in[2].Int[0]
+		if delta == 0 {
+			return nil, fmt.Errorf("delta 0")
+		}
+		cnt := max(int64(math.Ceil(float64(limit-start)/float64(delta))), 0)
+		if cnt > MaxFoldElements {
+			return nil, errNoFold
+		}
+		out := &Tensor{DType: in[0].DType, Shape: []int{int(cnt)}, Int: make([]int64, cnt)}
+		for i := range out.Int {
+			out.Int[i] = start + int64(i)*delta
+		}
+		return []*Tensor{out}, nil
+	}
+	start, limit, delta := float64(in[0].Float[0]), float64(in[1].Float[0]), float64(in[2].Float[0])
+	if delta == 0 || !finite(start) || !finite(limit) || !finite(delta) {
+		return nil, errNoFold
+	}
+	c := math.Max(math.Ceil((limit-start)/delta), 0)
+	if c > MaxFoldElements {
+		return nil, errNoFold
+	}
+	out := &Tensor{DType: Float, Shape: []int{int(c)}, Float: make([]float32, int(c))}
+	for i := range out.Float {
+		out.Float[i] = float32(start + float64(i)*delta)
+	}
+	return []*Tensor{out}, nil
+}

@@ -1,0 +1,618 @@
+package onnx
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/vkinfer/vkinfer/model"
+	"github.com/vkinfer/vkinfer/model/onnx/internal/pb"
+)
+
+// node is a graph node while the importer works on it. Op is the ONNX op
+// type, prefixed with its domain ("com.microsoft.X") outside the default
+// one. Inputs keep ONNX's empty names for absent optional inputs until
+// the node is emitted.
+type node struct {
+	Name    string
+	Op      string
+	Default bool // in the default (ai.onnx) domain: normalised, folded
+	Inputs  []string
+	Outputs []string
+	Attrs   map[string]model.Attr
+	Tensors map[string]*Tensor // tensor-valued attributes (Constant's value)
+}
+
+// in returns input i, or "" when the node has fewer inputs.
+func (n *node) in(i int) string {
+	if i < len(n.Inputs) {
+		return n.Inputs[i]
+	}
+	return ""
+}
+
+// intAttr returns the int attribute name, or def.
+func (n *node) intAttr(name string, def int64) int64 {
+	if a, ok := n.Attrs[name]; ok && a.Kind == model.AttrInt {
+		return a.Int
+	}
+	return def
+}
+
+// floatAttr returns the float attribute name, or def.
+func (n *node) floatAttr(name string, def float32) float32 {
+	if a, ok := n.Attrs[name]; ok && a.Kind == model.AttrFloat {
+		return a.Float
+	}
+	return def
+}
+
+// setDefault sets attribute name to def unless the node has it.
+func (n *node) setDefault(name string, def model.Attr) {
+	if _, ok := n.Attrs[name]; !ok {
+		n.Attrs[name] = def
+	}
+}
+
+// where names the node in errors.
+func (n *node) where() string { return fmt.Sprintf("node %q (%s)", n.Name, n.Op) }
+
+// importer holds the state of one import.
+type importer struct {
+	opset int64 // of the default domain
+
+	consts     map[string]*Tensor  // constant values: initializers, Constant outputs, folded results
+	constOrder []string            // the order constants were defined, for the output
+	sym        map[string][]symDim // symbolic elements of shape values (see shapes.go)
+	symScalar  map[string]bool
+	shapes     map[string][]int // known shapes of run-time values; nil: unknown rank
+	declared   map[string][]int // shapes from the graph's value_info
+	defined    map[string]bool  // every value defined so far
+	dropped    map[string]string
+	inputs     []model.ValueInfo
+	isInput    map[string]bool
+	nodes      []*node
+	names      map[string]bool // value and node names in use
+}
+
+func importModel(mp *pb.ModelProto, opts Options) (*model.Model, error) {
+	imp := &importer{
+		opset:     1,
+		consts:    map[string]*Tensor{},
+		sym:       map[string][]symDim{},
+		symScalar: map[string]bool{},
+		shapes:    map[string][]int{},
+		declared:  map[string][]int{},
+		defined:   map[string]bool{},
+		dropped:   map[string]string{},
+		isInput:   map[string]bool{},
+		names:     map[string]bool{},
+	}
+	for _, o := range mp.GetOpsetImport() {
+		if d := o.GetDomain(); d == "" || d == "ai.onnx" {
+			imp.opset = o.GetVersion()
+		}
+	}
+	g := mp.GetGraph()
+	m := &model.Model{
+		Name:        g.GetName(),
+		Producer:    strings.TrimSpace(mp.GetProducerName() + " " + mp.GetProducerVersion()),
+		Description: mp.GetDocString(),
+	}
+	if m.Description == "" {
+		m.Description = g.GetDocString()
+	}
+	for _, s := range []*string{&m.Name, &m.Producer, &m.Description} {
+		*s = strings.ToValidUTF8(*s, "\uFFFD")
+	}
+	if err := imp.readGraph(g, opts); err != nil {
+		return nil, err
+	}
+	if err := imp.finish(g, m); err != nil {
+		return nil, err
+	}
+	if err := m.Validate(); err != nil {
+		return nil, fmt.Errorf("onnx: the imported graph is not valid: %w: %w", ErrMalformed, err)
+	}
+	return m, nil
+}
+
+// addConst defines a constant value.
+func (imp *importer) addConst(name string, t *Tensor) {
+	t.Name = name
+	if _, ok := imp.consts[name]; !ok {
+		imp.constOrder = append(imp.constOrder, name)
+	}
+	imp.consts[name] = t
+	imp.defined[name] = true
+	imp.names[name] = true
+}
+
+// fresh returns a name based on base that is not used yet, and reserves it.
+func (imp *importer) fresh(base string) string {
+	name := base
+	for i := 1; imp.names[name]; i++ {
+		name = fmt.Sprintf("%s_%d", base, i)
+	}
+	imp.names[name] = true
+	return name
+}
+
+// shapeOf returns what is known of a value's shape: a constant's shape, an
+// inferred or declared shape; nil when the rank is unknown.
+func (imp *importer) shapeOf(name string) []int {
+	if t, ok := imp.consts[name]; ok {
+		return t.Shape
+	}
+	if s, ok := imp.shapes[name]; ok && s != nil {
+		return s
+	}
+	return imp.declared[name]
+}
+
+func (imp *importer) readGraph(g *pb.GraphProto, opts Options) error {
+	if len(g.GetSparseInitializer()) > 0 {
+		return fmt.Errorf("onnx: graph has %d sparse initializer(s) (first %q): %w", len(g.GetSparseInitializer()),
+			g.GetSparseInitializer()[0].GetValues().GetName(), ErrUnsupported)
+	}
+	for _, tp := range g.GetInitializer() {
+		name := tp.GetName()
+		if name == "" {
+			return fmt.Errorf("onnx: an initializer has no name: %w", ErrMalformed)
+		}
+		if imp.defined[name] {
+			return fmt.Errorf("onnx: initializer %q is defined twice: %w", name, ErrMalformed)
+		}
+		t, err := tensorFromProto(tp, "initializer")
+		if err != nil {
+			return err
+		}
+		imp.addConst(name, t)
+	}
+	for _, vi := range g.GetValueInfo() {
+		if s, err := valueShape("value", vi); err == nil && s != nil {
+			imp.declared[vi.GetName()] = s
+		}
+	}
+	bound := map[string]bool{}
+	for _, vi := range g.GetInput() {
+		name := vi.GetName()
+		if _, ok := imp.consts[name]; ok {
+			continue // an initializer listed as an input too (IR < 4): a constant
+		}
+		if name == "" || imp.defined[name] {
+			return fmt.Errorf("onnx: graph input %q: empty or duplicate name: %w", name, ErrMalformed)
+		}
+		shape, err := valueShape("graph input", vi)
+		if t, ok := opts.Constants[name]; ok {
+			if t == nil || len(t.Float)+len(t.Int) != t.Len() || (t.DType != Float && !t.DType.isInt()) {
+				return fmt.Errorf("onnx: Options.Constants[%q]: not a FLOAT or INT64 tensor whose data matches its shape", name)
+			}
+			if err == nil && shape != nil && !compatible(shape, t.Shape) {
+				return fmt.Errorf("onnx: Options.Constants[%q] has shape %v, the input takes %v", name, t.Shape, shape)
+			}
+			c := *t
+			imp.addConst(name, &c)
+			bound[name] = true
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if shape == nil {
+			return fmt.Errorf("onnx: graph input %q has no shape (its rank is needed): %w", name, ErrUnsupported)
+		}
+		imp.inputs = append(imp.inputs, model.ValueInfo{Name: name, Shape: shape})
+		imp.isInput[name] = true
+		imp.defined[name] = true
+		imp.names[name] = true
+		imp.shapes[name] = shape
+	}
+	for name := range opts.Constants {
+		if !bound[name] {
+			return fmt.Errorf("onnx: Options.Constants names %q, which is not a graph input", name)
+		}
+	}
+	nodeNames := map[string]bool{}
+	for i, np := range g.GetNode() {
+		n, err := imp.convertNode(i, np, nodeNames)
+		if err != nil {
+			return err
+		}
+		if err := imp.addNode(n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// valueShape returns the shape of a graph input or output: -1 for a
+// dim_param or missing dim; nil when no shape is given. Only float32
+// tensors are accepted.
+func valueShape(what string, vi *pb.ValueInfoProto) ([]int, error) {
+	tt := vi.GetType().GetTensorType()
+	if tt == nil {
+		return nil, fmt.Errorf("onnx: %s %q is not a tensor (sequence, map, optional or sparse values are %w)", what, vi.GetName(), ErrUnsupported)
+	}
+	if dt := DataType(tt.GetElemType()); dt != Float {
+		return nil, fmt.Errorf("onnx: %s %q has element type %s: %w (inputs and outputs must be FLOAT)", what, vi.GetName(), dt, ErrUnsupported)
+	}
+	sp := tt.GetShape()
+	if sp == nil {
+		return nil, nil
+	}
+	if len(sp.GetDim()) > MaxRank {
+		return nil, fmt.Errorf("onnx: %s %q: rank %d is over the limit of %d: %w", what, vi.GetName(), len(sp.GetDim()), MaxRank, ErrMalformed)
+	}
+	shape := make([]int, len(sp.GetDim()))
+	for i, d := range sp.GetDim() {
+		shape[i] = -1
+		if v, ok := d.GetValue().(*pb.TensorShapeProto_Dimension_DimValue); ok {
+			if v.DimValue < 0 || v.DimValue > MaxElements {
+				return nil, fmt.Errorf("onnx: %s %q: dimension %d is %d: %w", what, vi.GetName(), i, v.DimValue, ErrMalformed)
+			}
+			shape[i] = int(v.DimValue)
+		}
+	}
+	return shape, nil
+}
+
+func compatible(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] >= 0 && b[i] >= 0 && a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// convertNode reads a NodeProto: names (a missing or repeated node name
+// becomes Op_index), domain, attributes.
+func (imp *importer) convertNode(i int, np *pb.NodeProto, nodeNames map[string]bool) (*node, error) {
+	op := np.GetOpType()
+	if op == "" {
+		return nil, fmt.Errorf("onnx: node %d (%q) has no op type: %w", i, np.GetName(), ErrMalformed)
+	}
+	n := &node{Name: strings.ToValidUTF8(np.GetName(), "\uFFFD"), Op: op, Attrs: map[string]model.Attr{}}
+	switch d := np.GetDomain(); d {
+	case "", "ai.onnx":
+		n.Default = true
+	default:
+		n.Op = d + "." + op
+	}
+	if n.Name == "" || nodeNames[n.Name] {
+		base := n.Name
+		if base == "" {
+			base = op
+		}
+		name := fmt.Sprintf("%s_%d", base, i)
+		for j := 1; nodeNames[name]; j++ {
+			name = fmt.Sprintf("%s_%d_%d", base, i, j)
+		}
+		n.Name = name
+	}
+	nodeNames[n.Name] = true
+	n.Inputs = append([]string(nil), np.GetInput()...)
+	n.Outputs = append([]string(nil), np.GetOutput()...)
+	for _, a := range np.GetAttribute() {
+		name := a.GetName()
+		if name == "" || !utf8.ValidString(name) {
+			return nil, fmt.Errorf("onnx: %s: an attribute has an invalid name %q: %w", n.where(), name, ErrMalformed)
+		}
+		if a.GetRefAttrName() != "" {
+			continue // only inside functions, which are not imported
+		}
+		typ := a.GetType()
+		if typ == pb.AttributeProto_UNDEFINED { // old files: guess from the field set
+			switch {
+			case a.T != nil:
+				typ = pb.AttributeProto_TENSOR
+			case a.F != nil:
+				typ = pb.AttributeProto_FLOAT
+			case a.I != nil:
+				typ = pb.AttributeProto_INT
+			case a.S != nil:
+				typ = pb.AttributeProto_STRING
+			case len(a.Floats) > 0:
+				typ = pb.AttributeProto_FLOATS
+			case len(a.Ints) > 0:
+				typ = pb.AttributeProto_INTS
+			}
+		}
+		switch typ {
+		case pb.AttributeProto_FLOAT:
+			n.Attrs[name] = model.FloatAttr(a.GetF())
+		case pb.AttributeProto_INT:
+			n.Attrs[name] = model.IntAttr(a.GetI())
+		case pb.AttributeProto_STRING:
+			n.Attrs[name] = model.StringAttr(strings.ToValidUTF8(string(a.GetS()), "\uFFFD"))
+		case pb.AttributeProto_FLOATS:
+			n.Attrs[name] = model.FloatsAttr(append([]float32{}, a.GetFloats()...)...)
+		case pb.AttributeProto_INTS:
+			n.Attrs[name] = model.IntsAttr(append([]int64{}, a.GetInts()...)...)
+		case pb.AttributeProto_TENSOR:
+			t, err := tensorFromProto(a.GetT(), fmt.Sprintf("attribute %q of %s", name, n.where()))
+			if err != nil {
+				return nil, err
+			}
+			if n.Tensors == nil {
+				n.Tensors = map[string]*Tensor{}
+			}
+			n.Tensors[name] = t
+		default:
+			// Graphs (If, Loop, Scan), sparse tensors, strings, type
+			// protos: no op this importer runs takes them, and the op
+			// is reported unsupported when the model is loaded.
+		}
+	}
+	return n, nil
+}
+
+// addNode checks that n reads defined values, normalises it, folds it when
+// its inputs are constant, and otherwise appends it to the graph.
+func (imp *importer) addNode(n *node) error {
+	for j, in := range n.Inputs {
+		if in == "" || imp.defined[in] {
+			continue
+		}
+		if why, ok := imp.dropped[in]; ok {
+			return fmt.Errorf("onnx: %s: input %d %q is %s, which the importer drops: %w", n.where(), j, in, why, ErrUnsupported)
+		}
+		return fmt.Errorf("onnx: %s: input %d %q is not a graph input, an initializer or an output of an earlier node "+
+			"(nodes must be in topological order): %w", n.where(), j, in, ErrMalformed)
+	}
+	for _, out := range n.Outputs {
+		if out == "" {
+			continue
+		}
+		if imp.defined[out] {
+			return fmt.Errorf("onnx: %s: output %q is already defined (ONNX graphs are SSA): %w", n.where(), out, ErrMalformed)
+		}
+	}
+	delete(n.Attrs, "consumed_inputs") // legacy (opset < 6), meaningless here
+	keep := true
+	if n.Default {
+		if norm, ok := normalisers[n.Op]; ok {
+			var err error
+			if keep, err = norm(imp, n); err != nil {
+				return err
+			}
+		}
+	}
+	if !keep {
+		return nil
+	}
+	// Drop absent optional inputs and outputs: trailing ones are simply
+	// not there; the ops the importer normalises have no others left.
+	n.Inputs = nonEmpty(n.Inputs)
+	for len(n.Outputs) > 0 && n.Outputs[len(n.Outputs)-1] == "" {
+		n.Outputs = n.Outputs[:len(n.Outputs)-1]
+	}
+	for i, out := range n.Outputs {
+		if out == "" {
+			n.Outputs[i] = imp.fresh(n.Name + "_unused")
+		}
+	}
+	if len(n.Outputs) == 0 {
+		return fmt.Errorf("onnx: %s has no outputs: %w", n.where(), ErrMalformed)
+	}
+	for _, out := range n.Outputs {
+		imp.defined[out] = true
+		imp.names[out] = true
+	}
+	if n.Default {
+		done, err := imp.fold(n)
+		if err != nil {
+			return err
+		}
+		if done {
+			return nil
+		}
+		imp.symbolic(n)
+		imp.infer(n)
+	}
+	imp.names[n.Name] = true
+	imp.nodes = append(imp.nodes, n)
+	return nil
+}
+
+func nonEmpty(names []string) []string {
+	out := names[:0:0]
+	for _, s := range names {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// finish cleans the graph up (Identity, Dense, dead nodes) and fills m.
+func (imp *importer) finish(g *pb.GraphProto, m *model.Model) error {
+	var outputs []model.ValueInfo
+	seen := map[string]bool{}
+	for _, vi := range g.GetOutput() {
+		name := vi.GetName()
+		if name == "" || seen[name] {
+			return fmt.Errorf("onnx: graph output %q: empty or duplicate name: %w", name, ErrMalformed)
+		}
+		seen[name] = true
+		shape, err := valueShape("graph output", vi)
+		if err != nil {
+			return err
+		}
+		if !imp.defined[name] {
+			if why, ok := imp.dropped[name]; ok {
+				return fmt.Errorf("onnx: graph output %q is %s, which the importer drops: %w", name, why, ErrUnsupported)
+			}
+			return fmt.Errorf("onnx: graph output %q is not computed by any node: %w", name, ErrMalformed)
+		}
+		outputs = append(outputs, model.ValueInfo{Name: name, Shape: shape})
+	}
+	if len(outputs) == 0 {
+		return fmt.Errorf("onnx: the graph has no outputs: %w", ErrMalformed)
+	}
+	isOutput := map[string]bool{}
+	for _, o := range outputs {
+		isOutput[o.Name] = true
+	}
+	imp.removeIdentities(isOutput)
+	imp.fuseDense(isOutput)
+	imp.removeDead(isOutput)
+	for i, o := range outputs {
+		if _, ok := imp.consts[o.Name]; ok {
+			return fmt.Errorf("onnx: graph output %q is a constant (computable at load time); "+
+				"vkinfer needs every output computed by a node from the inputs: %w", o.Name, ErrUnsupported)
+		}
+		if imp.isInput[o.Name] {
+			return fmt.Errorf("onnx: graph output %q is a graph input passed through: %w", o.Name, ErrUnsupported)
+		}
+		if s := imp.shapes[o.Name]; outputs[i].Shape == nil && s != nil {
+			outputs[i].Shape = append([]int(nil), s...)
+		}
+	}
+	m.Inputs = imp.inputs
+	m.Outputs = outputs
+	used := map[string]bool{}
+	for _, n := range imp.nodes {
+		for _, in := range n.Inputs {
+			used[in] = true
+		}
+		m.Nodes = append(m.Nodes, model.Node{Name: n.Name, Op: n.Op, Inputs: n.Inputs, Outputs: n.Outputs, Attrs: n.Attrs})
+	}
+	for _, name := range imp.constOrder {
+		if !used[name] {
+			continue
+		}
+		t, err := imp.consts[name].Float32()
+		if err != nil {
+			return err
+		}
+		m.Initializers = append(m.Initializers, t)
+	}
+	return nil
+}
+
+// removeIdentities takes Identity nodes out of the graph by renaming: the
+// consumers of y = Identity(x) read x instead; when y is a graph output,
+// x's producer writes y instead (if x is computed by a node and is not
+// itself an output). Otherwise the Identity stays.
+func (imp *importer) removeIdentities(isOutput map[string]bool) {
+	producer := map[string]*node{}
+	for _, n := range imp.nodes {
+		for _, o := range n.Outputs {
+			producer[o] = n
+		}
+	}
+	rename := func(from, to string) {
+		for _, n := range imp.nodes {
+			for i, in := range n.Inputs {
+				if in == from {
+					n.Inputs[i] = to
+				}
+			}
+			for i, o := range n.Outputs {
+				if o == from {
+					n.Outputs[i] = to
+				}
+			}
+		}
+		if s, ok := imp.shapes[from]; ok {
+			if _, has := imp.shapes[to]; !has {
+				imp.shapes[to] = s
+			}
+		}
+	}
+	kept := imp.nodes[:0]
+	for _, n := range imp.nodes {
+		if n.Op != "Identity" || len(n.Inputs) != 1 || len(n.Outputs) != 1 {
+			kept = append(kept, n)
+			continue
+		}
+		x, y := n.Inputs[0], n.Outputs[0]
+		switch {
+		case !isOutput[y]:
+			rename(y, x)
+		case producer[x] != nil && !isOutput[x]:
+			p := producer[x]
+			n.Outputs[0] = "" // so rename does not touch it
+			rename(x, y)
+			producer[y] = p
+		default:
+			kept = append(kept, n)
+			continue
+		}
+		delete(producer, y)
+	}
+	imp.nodes = kept
+}
+
+// removeDead drops nodes none of whose outputs reach a graph output.
+func (imp *importer) removeDead(isOutput map[string]bool) {
+	live := map[string]bool{}
+	for k := range isOutput {
+		live[k] = true
+	}
+	keep := make([]bool, len(imp.nodes))
+	for i := len(imp.nodes) - 1; i >= 0; i-- {
+		n := imp.nodes[i]
+		for _, o := range n.Outputs {
+			if live[o] {
+				keep[i] = true
+			}
+		}
+		if keep[i] {
+			for _, in := range n.Inputs {
+				live[in] = true
+			}
+		}
+	}
+	kept := imp.nodes[:0]
+	for i, n := range imp.nodes {
+		if keep[i] {
+			kept = append(kept, n)
+		}
+	}
+	imp.nodes = kept
+}
+
+// needConst returns the constant at input i of n, a ConstantError when the
+// input is computed at run time, nil when it is absent.
+func (imp *importer) needConst(n *node, i int, what string) (*Tensor, error) {
+	name := n.in(i)
+	if name == "" {
+		return nil, nil
+	}
+	t, ok := imp.consts[name]
+	if !ok {
+		return nil, &ConstantError{Node: n.Name, Op: n.Op, Input: name, What: what}
+	}
+	return t, nil
+}
+
+// scalar returns the one value of a float or integer tensor as float64.
+func scalar(n *node, t *Tensor, what string) (float64, error) {
+	if t.Len() != 1 {
+		return 0, fmt.Errorf("onnx: %s: %s %q has shape %v, want a scalar: %w", n.where(), what, t.Name, t.Shape, ErrMalformed)
+	}
+	if t.DType == Float {
+		return float64(t.Float[0]), nil
+	}
+	if t.DType.isInt() {
+		return float64(t.Int[0]), nil
+	}
+	return 0, fmt.Errorf("onnx: %s: %s %q has element type %s: %w", n.where(), what, t.Name, t.DType, ErrUnsupported)
+}
+
+// ints returns the values of an integer tensor.
+func ints(n *node, t *Tensor, what string) ([]int64, error) {
+	if !t.DType.isInt() {
+		return nil, fmt.Errorf("onnx: %s: %s %q has element type %s, want INT64: %w", n.where(), what, t.Name, t.DType, ErrMalformed)
+	}
+	return t.Int, nil
+}
+
+func finite(v float64) bool { return !math.IsInf(v, 0) && !math.IsNaN(v) }
