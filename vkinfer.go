@@ -21,12 +21,14 @@
 package vkinfer
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"image"
 	"io"
 	"log/slog"
+	"os"
 	"sort"
 	"sync"
 	"time"
@@ -34,6 +36,7 @@ import (
 	"github.com/vkinfer/vkinfer/engine"
 	"github.com/vkinfer/vkinfer/layers"
 	"github.com/vkinfer/vkinfer/model"
+	"github.com/vkinfer/vkinfer/model/onnx"
 )
 
 // Errors users can test for with errors.Is, besides those of package engine
@@ -103,22 +106,66 @@ func (d *Device) Engine() *engine.Device { return d.dev }
 // Close releases the device. Models loaded on it must be closed first.
 func (d *Device) Close() error { return d.dev.Close() }
 
-// Load reads a model file and prepares it on the device.
+// Load reads a model file, mlp.bin or ONNX (told apart by the mlp.bin
+// magic, model.Magic), and prepares it on the device.
 func (d *Device) Load(path string) (*Model, error) {
-	m, err := model.ReadFile(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("vkinfer: %w", err)
+	}
+	head := make([]byte, len(model.Magic))
+	n, _ := io.ReadFull(f, head)
+	st, serr := f.Stat()
+	f.Close()
+	var m *model.Model
+	switch head = head[:n]; {
+	case string(head) == model.Magic, serr != nil || !st.Mode().IsRegular():
+		m, err = model.ReadFile(path)
+	case onnx.Sniff(head):
+		m, err = onnx.ReadFile(path)
+		if errors.Is(err, onnx.ErrFormat) {
+			err = neither(path, err)
+		}
+	default:
+		err = neither(path, onnx.ErrFormat)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("vkinfer: %w", err)
 	}
 	return d.LoadModel(m)
 }
 
-// LoadReader reads a model from r and prepares it on the device.
+// LoadReader reads a model, mlp.bin or ONNX, from r and prepares it on the
+// device. An ONNX model is read whole into memory first.
 func (d *Device) LoadReader(r io.Reader) (*Model, error) {
-	m, err := model.Read(r)
+	br := bufio.NewReader(r)
+	head, _ := br.Peek(len(model.Magic))
+	var m *model.Model
+	var err error
+	switch {
+	case string(head) == model.Magic:
+		m, err = model.Read(br)
+	case onnx.Sniff(head):
+		var data []byte
+		if data, err = io.ReadAll(io.LimitReader(br, onnx.MaxFileSize+1)); err == nil {
+			m, err = onnx.Decode(data)
+		}
+		if errors.Is(err, onnx.ErrFormat) {
+			err = neither("the data", err)
+		}
+	default:
+		err = neither("the data", onnx.ErrFormat)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("vkinfer: %w", err)
 	}
 	return d.LoadModel(m)
+}
+
+// neither is the error for data in no model format this package reads; it
+// wraps model.ErrNotModel and the ONNX importer's error (onnx.ErrFormat).
+func neither(what string, err error) error {
+	return fmt.Errorf("%s is neither an mlp.bin nor an ONNX model: %w; %w", what, model.ErrNotModel, err)
 }
 
 // Tensor is a dense float32 tensor, row-major.
