@@ -33,7 +33,7 @@ func init() { benchCmd.run = runBench }
 func runBench(e *env, args []string) error {
 	fs := newFlags(benchCmd)
 	var (
-		modelPath = fs.String("model", "", "the model `file` (mlp.bin); required")
+		modelPath = fs.String("model", "", "the model `file` (mlp.bin or .onnx); required")
 		batch     = fs.Int("batch", 1, "the batch size (the first, dynamic dimension of each input)")
 		runs      = fs.Int("runs", 100, "the number of timed runs")
 		warmup    = fs.Int("warmup", 10, "untimed runs before timing")

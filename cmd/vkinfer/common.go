@@ -8,11 +8,13 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 
 	"github.com/vkinfer/vkinfer"
 	"github.com/vkinfer/vkinfer/model"
+	"github.com/vkinfer/vkinfer/model/onnx"
 )
 
 // cliError is an error with a message made for the user that keeps the
@@ -54,7 +56,7 @@ func fileError(path string, err error, hint string) error {
 			msg = "permission denied: check the file's permissions"
 		}
 	} else {
-		msg = trimPrefixes(err.Error(), "vkinfer: ", "model: ", "npy: ", "idx: ", "read "+path+": ", path+": ")
+		msg = trimPrefixes(err.Error(), "vkinfer: ", "model: ", "onnx: ", "npy: ", "idx: ", "read "+path+": ", path+": ")
 	}
 	if hint != "" {
 		msg += "; " + hint
@@ -62,28 +64,56 @@ func fileError(path string, err error, hint string) error {
 	return &cliError{msg: path + ": " + msg, err: err}
 }
 
-// readModel reads the mlp.bin at path (no GPU needed).
+// readModel reads the model at path, an mlp.bin or an ONNX file (told apart
+// by the mlp.bin magic; no GPU needed).
 func readModel(path string) (*model.Model, error) {
-	m, err := model.ReadFile(path)
+	var m *model.Model
+	var err error
+	if isONNX(path) {
+		m, err = onnx.ReadFile(path)
+	} else {
+		m, err = model.ReadFile(path)
+	}
 	if err != nil {
 		return nil, fileError(path, err, modelHint(err))
 	}
 	return m, nil
 }
 
+// isONNX reports whether the file at path should be read as ONNX: it does
+// not start with the mlp.bin magic, and its first bytes look like a
+// ModelProto or its name ends in .onnx. Anything else is left to the mlp.bin
+// reader and its errors.
+func isONNX(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return false
+	}
+	head := make([]byte, len(model.Magic))
+	n, _ := io.ReadFull(f, head)
+	if string(head[:n]) == model.Magic {
+		return false
+	}
+	return onnx.Sniff(head[:n]) || strings.EqualFold(filepath.Ext(path), ".onnx")
+}
+
 // modelHint tells the user what to do about a model file error.
 func modelHint(err error) string {
 	switch {
-	case errors.Is(err, model.ErrNotModel):
-		return "vkinfer reads mlp.bin models (docs/FORMAT.md); give the path of one, e.g. examples/mnist/mlp.bin"
+	case errors.Is(err, model.ErrNotModel), errors.Is(err, onnx.ErrFormat):
+		return "vkinfer reads mlp.bin models (docs/FORMAT.md) and ONNX models (.onnx); give the path of one, e.g. examples/mnist/mlp.bin"
 	case errors.Is(err, model.ErrTruncated):
 		return "the file is incomplete: copy, download or export it again"
 	case errors.Is(err, model.ErrChecksum):
 		return "copy, download or export the file again"
-	case errors.Is(err, model.ErrCorrupt), errors.Is(err, model.ErrInvalid):
+	case errors.Is(err, model.ErrCorrupt), errors.Is(err, model.ErrInvalid), errors.Is(err, onnx.ErrMalformed):
 		return "the file was not written correctly: export the model again"
 	}
-	return "" // ErrVersion says "upgrade vkinfer" itself
+	return "" // ErrVersion says "upgrade vkinfer" itself; onnx.ErrUnsupported says what to do
 }
 
 // session is an opened device with a loaded model.

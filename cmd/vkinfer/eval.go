@@ -36,7 +36,7 @@ func init() { evalCmd.run = runEval }
 func runEval(e *env, args []string) error {
 	fs := newFlags(evalCmd)
 	var (
-		modelPath  = fs.String("model", "", "the model `file` (mlp.bin); required")
+		modelPath  = fs.String("model", "", "the model `file` (mlp.bin or .onnx); required")
 		imagesPath = fs.String("images", "", "the IDX image `file` (…-images-idx3-ubyte[.gz]); required")
 		labelsPath = fs.String("labels", "", "the IDX label `file` (…-labels-idx1-ubyte[.gz]); required")
 		batch      = fs.Int("batch", 256, "images per device run")

@@ -15,7 +15,8 @@ var infoCmd = &command{
 	name:    "info",
 	args:    "MODEL",
 	summary: "describe a model file (needs no GPU)",
-	details: `Prints what the mlp.bin file MODEL holds: name, producer, id and
+	details: `Prints what the model file MODEL (mlp.bin or ONNX) holds, as vkinfer
+runs it (an ONNX graph after import, docs/OPS.md): name, producer, id and
 description; the graph inputs and outputs with their shapes (-1 is any size,
 usually the batch); every node with its op, attributes and the shapes of its
 weights; the parameter count; how images become the input (input spec); and

@@ -4,6 +4,7 @@
 //	vkinfer predict --model examples/mnist/mlp.bin examples/images/*.png
 //	vkinfer devices
 //	vkinfer info examples/mnist/mlp.bin
+//	vkinfer convert --labels labels.txt --image 28x28 model.onnx model.bin
 //	vkinfer run --model m.bin --input x=in.npy --output out.npy
 //	vkinfer eval --model m.bin --images t10k-images-idx3-ubyte.gz --labels t10k-labels-idx1-ubyte.gz
 //	vkinfer bench --model m.bin --batch 64
@@ -59,7 +60,7 @@ var commands []*command
 
 func init() {
 	commands = []*command{
-		predictCmd, devicesCmd, infoCmd, runCmd, evalCmd, benchCmd, versionCmd, helpCmd,
+		predictCmd, devicesCmd, infoCmd, convertCmd, runCmd, evalCmd, benchCmd, versionCmd, helpCmd,
 	}
 }
 

@@ -33,7 +33,7 @@ func init() { predictCmd.run = runPredict }
 func runPredict(e *env, args []string) error {
 	fs := newFlags(predictCmd)
 	var (
-		modelPath = fs.String("model", "", "the model `file` (mlp.bin); required")
+		modelPath = fs.String("model", "", "the model `file` (mlp.bin or .onnx); required")
 		top       = fs.Int("top", 3, "print the `K` most likely labels of each image")
 		asJSON    = fs.Bool("json", false, "print JSON instead of text")
 		dev       deviceFlags

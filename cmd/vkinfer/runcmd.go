@@ -30,7 +30,7 @@ func init() { runCmd.run = runRun }
 func runRun(e *env, args []string) error {
 	fs := newFlags(runCmd)
 	var (
-		modelPath         = fs.String("model", "", "the model `file` (mlp.bin); required")
+		modelPath         = fs.String("model", "", "the model `file` (mlp.bin or .onnx); required")
 		inSpecs, outSpecs listFlag
 		dev               deviceFlags
 	)

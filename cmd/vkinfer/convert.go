@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/vkinfer/vkinfer/model"
+)
+
+var convertCmd = &command{
+	name:    "convert",
+	args:    "IN OUT",
+	summary: "convert an ONNX model to mlp.bin (needs no GPU)",
+	details: `Reads the model IN (ONNX, e.g. exported with torch.onnx.export, or an
+mlp.bin) and writes it as the mlp.bin file OUT (docs/FORMAT.md), the graph as
+vkinfer runs it: Constant nodes and constant subgraphs folded into weights,
+Gemm and MatMul+Add with constant weights turned into Dense layers, opset
+differences normalised (docs/OPS.md).
+
+An ONNX file says nothing about labels or images; give them with flags:
+--labels names the classes of the first output (a text file, one label a
+line), --image makes the model take images (vkinfer predict) and sets how an
+image becomes its input. Ops no layer runs are kept: OUT is written, and
+loading it on a device names them. Nothing runs on the device.`,
+}
+
+func init() { convertCmd.run = runConvert }
+
+func runConvert(e *env, args []string) error {
+	fs := newFlags(convertCmd)
+	var (
+		name        = fs.String("name", "", "the model's `name` (default: the ONNX graph's name, else the file's)")
+		description = fs.String("description", "", "the model's description `text` (default: the ONNX doc string)")
+		labelsPath  = fs.String("labels", "", "a text `file` of class labels for the first output, one a line")
+		imageSize   = fs.String("image", "", "make the model take images of `WxH` pixels (e.g. 28x28): sets the input spec")
+		color       = fs.String("color", "gray", "with --image: the input's `channels`, gray or rgb")
+		scale       = fs.Float64("scale", 1.0/255, "with --image: the `factor` applied to 0..255 pixel values")
+		mean        = fs.String("mean", "", "with --image: per-channel `values` subtracted after scaling, comma-separated")
+		std         = fs.String("std", "", "with --image: per-channel `values` divided by after the mean, comma-separated")
+		invert      = fs.Bool("invert", false, "with --image: use 255-v, for dark digits on light paper")
+	)
+	pos, err := parseFlags(e, convertCmd, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 {
+		return usagef("convert takes an input and an output file, got %d arguments", len(pos))
+	}
+	in, out := pos[0], pos[1]
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if *imageSize == "" {
+		for _, f := range []string{"color", "scale", "mean", "std", "invert"} {
+			if set[f] {
+				return usagef("--%s needs --image", f)
+			}
+		}
+	}
+	var spec *model.InputSpec
+	if *imageSize != "" {
+		if spec, err = inputSpec(*imageSize, *color, *scale, *mean, *std, *invert); err != nil {
+			return err
+		}
+	}
+
+	m, err := readModel(in)
+	if err != nil {
+		return err
+	}
+	if *name != "" {
+		m.Name = *name
+	}
+	if set["description"] {
+		m.Description = *description
+	}
+	if spec != nil {
+		m.Input = spec
+	}
+	if *labelsPath != "" {
+		if m.Labels, err = readLabels(*labelsPath); err != nil {
+			return err
+		}
+	}
+	if err := m.Validate(); err != nil {
+		return &cliError{msg: fmt.Sprintf("%s: %s", in, trimPrefixes(err.Error(), "model: ", "invalid model: ")), err: err}
+	}
+	if err := m.WriteFile(out); err != nil {
+		return fileError(out, err, "")
+	}
+	var ops []string
+	seen := map[string]bool{}
+	for _, n := range m.Nodes {
+		if !seen[n.Op] {
+			seen[n.Op] = true
+			ops = append(ops, n.Op)
+		}
+	}
+	fmt.Fprintf(e.stdout, "wrote %s: %q, %d nodes (%s), %s parameters\n",
+		out, m.Name, len(m.Nodes), strings.Join(ops, ", "), commas(m.ParamCount()))
+	return nil
+}
+
+// inputSpec builds the input spec the --image flags describe.
+func inputSpec(size, color string, scale float64, mean, std string, invert bool) (*model.InputSpec, error) {
+	w, h, ok := strings.Cut(strings.ToLower(size), "x")
+	wi, err1 := strconv.Atoi(w)
+	hi, err2 := strconv.Atoi(h)
+	if !ok || err1 != nil || err2 != nil || wi < 1 || hi < 1 || wi > model.MaxImageSide || hi > model.MaxImageSide {
+		return nil, usagef("--image takes WIDTHxHEIGHT in pixels, 1 to %d each, e.g. 28x28; got %q", model.MaxImageSide, size)
+	}
+	s := &model.InputSpec{Width: wi, Height: hi, Layout: model.LayoutNCHW, Scale: float32(scale), Invert: invert}
+	switch color {
+	case "gray":
+		s.Color = model.Gray
+	case "rgb":
+		s.Color = model.RGB
+	default:
+		return nil, usagef("--color takes gray or rgb, got %q", color)
+	}
+	var err error
+	if s.Mean, err = floatList("mean", mean); err != nil {
+		return nil, err
+	}
+	if s.Std, err = floatList("std", std); err != nil {
+		return nil, err
+	}
+	if len(s.Mean) != len(s.Std) || (len(s.Mean) != 0 && len(s.Mean) != s.Color.Channels()) {
+		return nil, usagef("--mean and --std take one value per channel (%d for %s), got %d and %d",
+			s.Color.Channels(), color, len(s.Mean), len(s.Std))
+	}
+	return s, nil
+}
+
+func floatList(flag, s string) ([]float32, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var v []float32
+	for _, f := range strings.Split(s, ",") {
+		x, err := strconv.ParseFloat(strings.TrimSpace(f), 32)
+		if err != nil {
+			return nil, usagef("--%s: %q is not a number", flag, f)
+		}
+		v = append(v, float32(x))
+	}
+	return v, nil
+}
+
+// maxLabels bounds a labels file.
+const maxLabels = 1 << 20
+
+// readLabels reads one label a line; blank lines at the end are ignored.
+func readLabels(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fileError(path, err, "--labels takes a text file with one label a line")
+	}
+	defer f.Close()
+	var labels []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 4096), 1<<20)
+	for sc.Scan() {
+		l := strings.TrimRight(sc.Text(), "\r")
+		if !utf8.ValidString(l) {
+			return nil, &cliError{msg: fmt.Sprintf("%s: line %d is not UTF-8 text", path, len(labels)+1)}
+		}
+		if len(labels) == maxLabels {
+			return nil, &cliError{msg: fmt.Sprintf("%s: more than %d labels", path, maxLabels)}
+		}
+		labels = append(labels, l)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fileError(path, err, "--labels takes a text file with one label a line")
+	}
+	for len(labels) > 0 && strings.TrimSpace(labels[len(labels)-1]) == "" {
+		labels = labels[:len(labels)-1]
+	}
+	if len(labels) == 0 {
+		return nil, &cliError{msg: fmt.Sprintf("%s: no labels (one a line)", path)}
+	}
+	return labels, nil
+}
