@@ -184,6 +184,9 @@ run_suite() {
 		VKINFER_REQUIRE_DEVICE=1 VKINFER_EXPECT_DEVICE="$expect" \
 		VK_LAYER_ENABLES=VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT \
 		go test -count=1 "$@" ./...
+	# The ONNX backend tests ran above; show their tally.
+	VK_ICD_FILENAMES="$icd" VK_DRIVER_FILES="$icd" VKINFER_REQUIRE_DEVICE=1 VKINFER_EXPECT_DEVICE="$expect" \
+		go test -count=1 -v -run 'TestONNXConformance$' ./internal/onnxconformance | grep -E '^\s*onnx conformance:' || true
 }
 
 # cmd_test [go test args]: the suite once on lavapipe and once on SwiftShader,
