@@ -165,6 +165,10 @@ type Gemm struct {
 	// Scratch receives the temporary buffers (packed operands) the program
 	// needs. Nil: only kernels that read the operands in place are used.
 	Scratch *Scratch
+	// OffA, OffB and OffC are element offsets of A, B and C in their
+	// buffers (a matrix of a batch). Only GemmStorage takes them: a nonzero
+	// offset selects it, and RecordGemmWeights refuses offsets.
+	OffA, OffB, OffC int
 }
 
 // Scratch owns temporary device buffers that recorded programs read and
@@ -323,8 +327,8 @@ func RecordGemm(r *engine.Recorder, d *engine.Device, g Gemm, a, b, c *engine.Bu
 	if err := checkGemm(g, a, c); err != nil {
 		return err
 	}
-	if b.Len() < g.K*g.N {
-		return fmt.Errorf("layers: gemm B needs %d floats, buffer has %d", g.K*g.N, b.Len())
+	if b.Len() < g.OffB+g.K*g.N {
+		return fmt.Errorf("layers: gemm B needs %d floats, buffer has %d", g.OffB+g.K*g.N, b.Len())
 	}
 	return recordGemm(r, d, g, a, op, c, g.Scratch)
 }
@@ -337,6 +341,9 @@ func RecordGemm(r *engine.Recorder, d *engine.Device, g Gemm, a, b, c *engine.Bu
 func RecordGemmWeights(r *engine.Recorder, d *engine.Device, g Gemm, a *engine.Buffer, w *GemmWeights, c *engine.Buffer) error {
 	if g.N != w.N || g.K != w.K {
 		return fmt.Errorf("layers: gemm %dx%dx%d with weights of %dx%d (K x N)", g.M, g.N, g.K, w.K, w.N)
+	}
+	if g.OffA != 0 || g.OffB != 0 || g.OffC != 0 {
+		return fmt.Errorf("layers: gemm with prepared weights takes no offsets")
 	}
 	if err := checkGemm(g, a, c); err != nil {
 		return err
@@ -352,16 +359,19 @@ func checkGemm(g Gemm, a, c *engine.Buffer) error {
 	if g.M <= 0 || g.N <= 0 || g.K <= 0 {
 		return fmt.Errorf("layers: gemm %dx%dx%d has an empty dimension", g.M, g.N, g.K)
 	}
+	if g.OffA < 0 || g.OffB < 0 || g.OffC < 0 {
+		return fmt.Errorf("layers: gemm offsets %d, %d, %d: negative", g.OffA, g.OffB, g.OffC)
+	}
 	need := func(buf *engine.Buffer, what string, elems int) error {
 		if buf.Len() < elems {
 			return fmt.Errorf("layers: gemm %s needs %d floats, buffer has %d", what, elems, buf.Len())
 		}
 		return nil
 	}
-	if err := need(a, "A", g.M*g.K); err != nil {
+	if err := need(a, "A", g.OffA+g.M*g.K); err != nil {
 		return err
 	}
-	if err := need(c, "C", g.M*g.N); err != nil {
+	if err := need(c, "C", g.OffC+g.M*g.N); err != nil {
 		return err
 	}
 	if g.Bias != nil {
@@ -381,6 +391,8 @@ func recordGemm(r *engine.Recorder, d *engine.Device, g Gemm, a *engine.Buffer, 
 		kernel = GemmTexel // weights packed for it; it reads any A
 	case b.layout == bPanels:
 		kernel = GemmSubgroup // likewise
+	case g.OffA != 0 || g.OffB != 0 || g.OffC != 0:
+		kernel = GemmStorage // the one kernel that takes offsets
 	case kernel == GemmAuto && g.Config != nil:
 		kernel = GemmStorage
 	case kernel == GemmAuto:
@@ -438,7 +450,7 @@ func recordStorage(r *engine.Recorder, d *engine.Device, g Gemm, cfg GemmConfig,
 	}
 	gx := ceilDiv(g.N, cfg.TN*cfg.LX)
 	gy := ceilDiv(g.M, cfg.TM*cfg.LY)
-	push := []uint32{u32(g.M), u32(g.N), u32(g.K), 0, 0, 0, 0}
+	push := []uint32{u32(g.M), u32(g.N), u32(g.K), u32(g.OffA), u32(g.OffB), 0, u32(g.OffC)}
 	return r.Dispatch(p, []*engine.Buffer{a, b.buf, bias, c}, push, [3]uint32{u32(gx), u32(gy), 1})
 }
 

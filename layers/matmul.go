@@ -29,60 +29,6 @@ func temp(r *engine.Recorder, elems int) (*engine.Buffer, error) {
 	return b, nil
 }
 
-// gemmAt records g with A, B and C starting at element offsets offA, offB
-// and offC of their buffers. RecordGemm binds whole buffers, so a matrix
-// that does not start at offset 0 is first copied to (or, for C, from) a
-// temporary buffer with an identity dispatch; the temporaries are reused for
-// every call of one Record, and the recorder's barriers order the reuse.
-type gemmAt struct {
-	r          *engine.Recorder
-	d          *engine.Device
-	tA, tB, tC *engine.Buffer
-}
-
-func (x *gemmAt) record(g Gemm, a *engine.Buffer, offA int, b *engine.Buffer, offB int, c *engine.Buffer, offC int) error {
-	var err error
-	stage := func(t **engine.Buffer, elems int) (*engine.Buffer, error) {
-		if *t == nil {
-			if *t, err = temp(x.r, elems); err != nil {
-				return nil, err
-			}
-		}
-		return *t, nil
-	}
-	if offA != 0 {
-		t, err := stage(&x.tA, g.M*g.K)
-		if err != nil {
-			return err
-		}
-		if err := RecordUnary(x.r, x.d, Unary{Op: UnaryIdentity, N: g.M * g.K, OffX: offA}, a, t); err != nil {
-			return err
-		}
-		a = t
-	}
-	if offB != 0 {
-		t, err := stage(&x.tB, g.K*g.N)
-		if err != nil {
-			return err
-		}
-		if err := RecordUnary(x.r, x.d, Unary{Op: UnaryIdentity, N: g.K * g.N, OffX: offB}, b, t); err != nil {
-			return err
-		}
-		b = t
-	}
-	if offC == 0 {
-		return RecordGemm(x.r, x.d, g, a, b, c)
-	}
-	t, err := stage(&x.tC, g.M*g.N)
-	if err != nil {
-		return err
-	}
-	if err := RecordGemm(x.r, x.d, g, a, b, t); err != nil {
-		return err
-	}
-	return RecordUnary(x.r, x.d, Unary{Op: UnaryIdentity, N: g.M * g.N, OffY: offC}, t, c)
-}
-
 // matMulPlan is a MatMul resolved for concrete shapes.
 type matMulPlan struct {
 	out     Shape
@@ -127,12 +73,15 @@ func planMatMul(as, bs Shape) (matMulPlan, error) {
 }
 
 // matMul is ONNX MatMul (opsets 1-13 semantics; float32): either operand
-// may be a constant.
+// may be a constant. A constant B of rank 1 or 2 is laid out once for the
+// device's GEMM kernel (NewGemmWeights); others are uploaded as they are.
 type matMul struct {
-	d    *engine.Device
-	name string
-	a, b operand
-	rt   int
+	d       *engine.Device
+	name    string
+	a, b    operand
+	w       *GemmWeights // constant B of rank <= 2 (then b has no buffer)
+	rt      int
+	scratch Scratch // packed copies of A for the programs recorded
 }
 
 func buildMatMul(b *Build, mn *model.Node) (Layer, error) {
@@ -154,7 +103,17 @@ func buildMatMul(b *Build, mn *model.Node) (Layer, error) {
 	if l.a, err = n.operand(0, &l.rt); err != nil {
 		return nil, err
 	}
-	if l.b, err = n.operand(1, &l.rt); err != nil {
+	if t := n.constant(1); t != nil && (len(t.Shape) == 1 || len(t.Shape) == 2) && t.Elements() > 0 && t.Elements() == len(t.Data) {
+		k, cols := t.Shape[0], 1
+		if len(t.Shape) == 2 {
+			cols = t.Shape[1]
+		}
+		l.b = operand{rt: -1, shape: append(Shape{}, t.Shape...)}
+		if l.w, err = NewGemmWeights(b.Dev, t.Data, k, cols, false); err != nil {
+			l.Close()
+			return nil, n.errorf("B %q: %w", t.Name, err)
+		}
+	} else if l.b, err = n.operand(1, &l.rt); err != nil {
 		l.Close()
 		return nil, err
 	}
@@ -186,14 +145,14 @@ func (l *matMul) Record(r *engine.Recorder, in []*engine.Buffer, shapes []Shape,
 		return err
 	}
 	p, _ := planMatMul(l.a.shapeOf(shapes), l.b.shapeOf(shapes))
-	if err := recordMatMul(r, l.d, p, l.a.bufOf(in), l.b.bufOf(in), out[0]); err != nil {
+	if err := l.record(r, p, l.a.bufOf(in), l.b.bufOf(in), out[0]); err != nil {
 		return fmt.Errorf("layers: MatMul %q: %w", l.name, err)
 	}
 	return nil
 }
 
-// recordMatMul records a planned (batched) product into c.
-func recordMatMul(r *engine.Recorder, d *engine.Device, p matMulPlan, a, b, c *engine.Buffer) error {
+// record records a planned (batched) product into c.
+func (l *matMul) record(r *engine.Recorder, p matMulPlan, a, b, c *engine.Buffer) error {
 	if p.out.Elems() == 0 {
 		return nil
 	}
@@ -206,18 +165,22 @@ func recordMatMul(r *engine.Recorder, d *engine.Device, p matMulPlan, a, b, c *e
 		// A's batch entries are consecutive M x K matrices and C's
 		// consecutive M x N ones: one product with nb*M rows. (With B
 		// shared, A carries every batch dimension, unbroadcast.)
-		return RecordGemm(r, d, Gemm{M: nb * p.m, N: p.n, K: p.k}, a, b, c)
+		g := Gemm{M: nb * p.m, N: p.n, K: p.k, Scratch: &l.scratch}
+		if l.w != nil {
+			return RecordGemmWeights(r, l.d, g, a, l.w, c)
+		}
+		return RecordGemm(r, l.d, g, a, b, c)
 	}
-	at := &gemmAt{r: r, d: d}
+	// One product per batch matrix, at element offsets into A, B and C.
 	idx := make([]int, len(p.batch))
-	g := Gemm{M: p.m, N: p.n, K: p.k}
 	for i := 0; i < nb; i++ {
 		ia, ib := 0, 0
 		for j, v := range idx {
 			ia += v * p.sa[j]
 			ib += v * p.sb[j]
 		}
-		if err := at.record(g, a, ia*p.m*p.k, b, ib*p.k*p.n, c, i*p.m*p.n); err != nil {
+		g := Gemm{M: p.m, N: p.n, K: p.k, OffA: ia * p.m * p.k, OffB: ib * p.k * p.n, OffC: i * p.m * p.n}
+		if err := RecordGemm(r, l.d, g, a, b, c); err != nil {
 			return err
 		}
 		for j := len(idx) - 1; j >= 0; j-- {
@@ -233,13 +196,16 @@ func recordMatMul(r *engine.Recorder, d *engine.Device, p matMulPlan, a, b, c *e
 func (l *matMul) Close() {
 	l.a.buf.Close()
 	l.b.buf.Close()
+	l.w.Close()
+	l.scratch.Close()
 }
 
 // gemm is ONNX Gemm (opsets 7-13 semantics): Y = alpha·op(A)·op(B) + beta·C
 // with C optional and unidirectionally broadcast to [M, N].
 //
-// It is one RecordGemm where it can be: alpha is folded into a constant B
-// (or A) and beta into a constant C at build time, and a C that is one row
+// It is one GEMM dispatch where it can be: alpha is folded into a constant B
+// (or A) and beta into a constant C at build time (a constant B is then laid
+// out once for the device's kernel, NewGemmWeights), and a C that is one row
 // ([N] or [1, N]) with nothing left to scale becomes the GEMM's per-column
 // bias. Otherwise the product goes to a temporary buffer and one binary.comp
 // dispatch finishes: y = alpha·P + beta·C (Axpby, C broadcast) or
@@ -252,7 +218,9 @@ type gemm struct {
 	alpha, beta    float32 // what is left after folding
 	transA, transB bool
 	alphaBuf       *engine.Buffer // [alpha] for the Mul epilogue
+	w              *GemmWeights   // a constant B (then b has no buffer)
 	rt             int
+	scratch        Scratch // packed copies of A for the programs recorded
 }
 
 func buildGemm(b *Build, mn *model.Node) (Layer, error) {
@@ -338,6 +306,19 @@ func buildGemm(b *Build, mn *model.Node) (Layer, error) {
 				l.rt++
 			}
 			break
+		}
+		if t := fn.constant(1); i == 1 && t != nil && len(t.Shape) == 2 && t.Elements() > 0 && t.Elements() == len(t.Data) {
+			// A constant B is laid out once for the device's GEMM kernel.
+			k, cols := t.Shape[0], t.Shape[1]
+			if l.transB {
+				k, cols = cols, k
+			}
+			l.b = operand{rt: -1, shape: append(Shape{}, t.Shape...)}
+			if l.w, err = NewGemmWeights(b.Dev, t.Data, k, cols, l.transB); err != nil {
+				l.Close()
+				return nil, n.errorf("B %q: %w", t.Name, err)
+			}
+			continue
 		}
 		if *o, err = fn.operand(i, &l.rt); err != nil {
 			l.Close()
@@ -428,6 +409,13 @@ func (l *gemm) record(r *engine.Recorder, g Gemm, outShape Shape, in []*engine.B
 		return nil
 	}
 	a, b := l.a.bufOf(in), l.b.bufOf(in)
+	g.Scratch = &l.scratch
+	product := func(c *engine.Buffer) error {
+		if l.w != nil {
+			return RecordGemmWeights(r, l.d, g, a, l.w, c)
+		}
+		return RecordGemm(r, l.d, g, a, b, c)
+	}
 	var cs Shape
 	if l.hasC {
 		cs = l.c.shapeOf(shapes)
@@ -438,13 +426,13 @@ func (l *gemm) record(r *engine.Recorder, g Gemm, outShape Shape, in []*engine.B
 		if row {
 			g.Bias = l.c.bufOf(in)
 		}
-		return RecordGemm(r, l.d, g, a, b, y)
+		return product(y)
 	}
 	p, err := temp(r, g.M*g.N)
 	if err != nil {
 		return err
 	}
-	if err := RecordGemm(r, l.d, g, a, b, p); err != nil {
+	if err := product(p); err != nil {
 		return err
 	}
 	if !l.hasC {
@@ -458,4 +446,6 @@ func (l *gemm) Close() {
 	l.b.buf.Close()
 	l.c.buf.Close()
 	l.alphaBuf.Close()
+	l.w.Close()
+	l.scratch.Close()
 }

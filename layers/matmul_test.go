@@ -200,3 +200,34 @@ func TestGemmONNXErrors(t *testing.T) {
 		require.ErrorContains(t, err, `"g"`, "%v", bad)
 	}
 }
+
+// TestGemmOffsets: RecordGemm reads A and B and writes C at element
+// offsets, in every layout, and touches nothing outside C's matrix.
+func TestGemmOffsets(t *testing.T) {
+	d := gputest.Open(t, engine.Options{})
+	r := rand.New(rand.NewSource(23))
+	m, n, k := 7, 13, 5
+	offA, offB, offC := 3, 17, 11
+	a, b := randSlice(r, offA+m*k+2), randSlice(r, offB+k*n+1)
+	A, B := newBuf(t, d, a), newBuf(t, d, b)
+	for _, tr := range [][2]bool{{false, false}, {true, false}, {false, true}, {true, true}} {
+		t.Run(fmt.Sprint(tr), func(t *testing.T) {
+			C := newBuf(t, d, make([]float32, offC+m*n+5))
+			g := layers.Gemm{M: m, N: n, K: k, TransA: tr[0], TransB: tr[1], OffA: offA, OffB: offB, OffC: offC}
+			got := run(t, d, C, offC+m*n+5, func(rec *engine.Recorder) error { return layers.RecordGemm(rec, d, g, A, B, C) })
+			want := ref.Gemm(a[offA:offA+m*k], b[offB:offB+k*n], nil, m, n, k, tr[0], tr[1], ref.ActNone)
+			bound := gemmBound(a[offA:offA+m*k], b[offB:offB+k*n], m, n, k, tr[0], tr[1])
+			for i := range got {
+				if i < offC || i >= offC+m*n {
+					require.Zero(t, got[i], "C[%d] outside the matrix", i)
+					continue
+				}
+				require.InDelta(t, want[i-offC], got[i], gemmRelTol*(bound[i-offC]+1), "C[%d]", i-offC)
+			}
+		})
+	}
+	// Offsets past the end are refused.
+	C := newBuf(t, d, make([]float32, m*n))
+	require.Error(t, layers.RecordGemm(d.NewRecorder(), d, layers.Gemm{M: m, N: n, K: k, OffC: 1}, A, B, C))
+	require.Error(t, layers.RecordGemm(d.NewRecorder(), d, layers.Gemm{M: m, N: n, K: k, OffB: len(b)}, A, B, C))
+}
