@@ -11,8 +11,8 @@ func init() { Register(model.OpDense, buildDense) }
 
 // dense is y = act(x·Wᵀ + b), one fused GEMM dispatch that reads x in place.
 // The weight is laid out for the device's GEMM kernel once, at build time
-// (see NewGemmWeights); any packed copy of x a kernel might need lives in
-// the weights' scratch, freed by Close.
+// (see NewGemmWeights); any packed copy of x a kernel might need is a
+// temporary buffer of the recorded program.
 type dense struct {
 	d       *engine.Device
 	name    string

@@ -26,7 +26,7 @@ const (
 	// texel buffers, a TM x 8 block per invocation, no shared memory; the
 	// lavapipe kernel. Row-major A is read in place at any K; B in prepared
 	// panels (GemmWeights) or in place when aligned; other layouts are
-	// packed by shaders/gemm_pack.comp into a Scratch buffer first. Every
+	// packed by shaders/gemm_pack.comp into a temporary buffer first. Every
 	// operand must fit one texel view (maxTexelBufferElements).
 	GemmTexel
 	// GemmSubgroup is shaders/gemm_subgroup.comp: storage buffers, an 8 x 16
@@ -159,43 +159,14 @@ type Gemm struct {
 	Config *GemmConfig
 	// Kernel forces a kernel family; GemmAuto (zero) chooses from the
 	// device, or GemmStorage when Config is set. A kernel that cannot run
-	// the product (a layout it cannot read, a tensor past its limits, no
-	// Scratch for a packed copy) falls back to GemmStorage.
+	// the product (a layout it cannot read, a tensor past its limits)
+	// falls back to GemmStorage. Packed copies of operands a kernel needs
+	// are temporary buffers of the recorded program (engine.Recorder.Temp).
 	Kernel GemmKernel
-	// Scratch receives the temporary buffers (packed operands) the program
-	// needs. Nil: only kernels that read the operands in place are used.
-	Scratch *Scratch
 	// OffA, OffB and OffC are element offsets of A, B and C in their
 	// buffers (a matrix of a batch). Only GemmStorage takes them: a nonzero
 	// offset selects it, and RecordGemmWeights refuses offsets.
 	OffA, OffB, OffC int
-}
-
-// Scratch owns temporary device buffers that recorded programs read and
-// write, e.g. operands packed for a kernel. Close it once the programs
-// recorded with it are closed. Not safe for concurrent use.
-type Scratch struct {
-	bufs []*engine.Buffer
-}
-
-func (s *Scratch) alloc(d *engine.Device, floats int) (*engine.Buffer, error) {
-	b, err := d.NewBuffer(engine.Activations, int64(4*floats))
-	if err != nil {
-		return nil, fmt.Errorf("layers: scratch: %w", err)
-	}
-	s.bufs = append(s.bufs, b)
-	return b, nil
-}
-
-// Close frees the buffers. Safe to call twice and on nil.
-func (s *Scratch) Close() {
-	if s == nil {
-		return
-	}
-	for _, b := range s.bufs {
-		b.Close()
-	}
-	s.bufs = nil
 }
 
 // bLayout is how a B operand is stored.
@@ -220,12 +191,10 @@ type operandB struct {
 // the texel kernel (lavapipe) and of 16 for the subgroup kernel
 // (SwiftShader), so each invocation streams through contiguous memory; K x N
 // row-major for the storage kernel (GPUs: neighbouring lanes read
-// neighbouring columns). It also owns the scratch buffers of the programs
-// recorded with it. Close it after those programs.
+// neighbouring columns).
 type GemmWeights struct {
-	K, N    int
-	b       operandB
-	scratch Scratch
+	K, N int
+	b    operandB
 }
 
 // NewGemmWeights uploads B, given as K x N row-major (or N x K when transB),
@@ -271,14 +240,12 @@ func NewGemmWeights(d *engine.Device, data []float32, k, n int, transB bool) (*G
 	return &GemmWeights{K: k, N: n, b: op}, nil
 }
 
-// Close frees the weights and the scratch of programs recorded with them.
-// Safe to call twice.
+// Close frees the weights. Safe to call twice.
 func (w *GemmWeights) Close() {
 	if w == nil {
 		return
 	}
 	w.b.buf.Close()
-	w.scratch.Close()
 }
 
 // packedBLen is the float count of B packed in panels of p columns.
@@ -330,14 +297,13 @@ func RecordGemm(r *engine.Recorder, d *engine.Device, g Gemm, a, b, c *engine.Bu
 	if b.Len() < g.OffB+g.K*g.N {
 		return fmt.Errorf("layers: gemm B needs %d floats, buffer has %d", g.OffB+g.K*g.N, b.Len())
 	}
-	return recordGemm(r, d, g, a, op, c, g.Scratch)
+	return recordGemm(r, d, g, a, op, c)
 }
 
 // RecordGemmWeights records g with B taken from prepared weights w (g.N and
 // g.K must match w; g.TransB is ignored). The kernel is the one w was laid
 // out for when w is packed (g.Kernel and g.Config apply only if they name
-// it). Packed copies of A go to g.Scratch, or to w's own scratch when
-// g.Scratch is nil.
+// it).
 func RecordGemmWeights(r *engine.Recorder, d *engine.Device, g Gemm, a *engine.Buffer, w *GemmWeights, c *engine.Buffer) error {
 	if g.N != w.N || g.K != w.K {
 		return fmt.Errorf("layers: gemm %dx%dx%d with weights of %dx%d (K x N)", g.M, g.N, g.K, w.K, w.N)
@@ -348,11 +314,7 @@ func RecordGemmWeights(r *engine.Recorder, d *engine.Device, g Gemm, a *engine.B
 	if err := checkGemm(g, a, c); err != nil {
 		return err
 	}
-	s := g.Scratch
-	if s == nil {
-		s = &w.scratch
-	}
-	return recordGemm(r, d, g, a, w.b, c, s)
+	return recordGemm(r, d, g, a, w.b, c)
 }
 
 func checkGemm(g Gemm, a, c *engine.Buffer) error {
@@ -383,7 +345,7 @@ func checkGemm(g Gemm, a, c *engine.Buffer) error {
 // errCannot says a kernel cannot run a product; RecordGemm then falls back.
 var errCannot = errors.New("kernel cannot run this product")
 
-func recordGemm(r *engine.Recorder, d *engine.Device, g Gemm, a *engine.Buffer, b operandB, c *engine.Buffer, s *Scratch) error {
+func recordGemm(r *engine.Recorder, d *engine.Device, g Gemm, a *engine.Buffer, b operandB, c *engine.Buffer) error {
 	info := d.Info()
 	kernel := g.Kernel
 	switch {
@@ -407,7 +369,7 @@ func recordGemm(r *engine.Recorder, d *engine.Device, g Gemm, a *engine.Buffer, 
 	var err error
 	switch kernel {
 	case GemmTexel:
-		err = recordTexel(r, d, g, tile(GemmTexel), a, b, c, s)
+		err = recordTexel(r, d, g, tile(GemmTexel), a, b, c)
 	case GemmSubgroup:
 		err = recordSubgroup(r, d, g, tile(GemmSubgroup), a, b, c)
 	case GemmStorage:
@@ -457,7 +419,7 @@ func recordStorage(r *engine.Recorder, d *engine.Device, g Gemm, cfg GemmConfig,
 // recordTexel records gemm_texel.comp, packing A first when the kernel
 // cannot read it in place (A transposed with M or TM not a multiple of 4).
 // It returns errCannot (nothing recorded) when it cannot run the product.
-func recordTexel(r *engine.Recorder, d *engine.Device, g Gemm, cfg GemmConfig, a *engine.Buffer, b operandB, c *engine.Buffer, s *Scratch) error {
+func recordTexel(r *engine.Recorder, d *engine.Device, g Gemm, cfg GemmConfig, a *engine.Buffer, b operandB, c *engine.Buffer) error {
 	info := d.Info()
 	if cfg.TN != 8 || (cfg.TM != 1 && cfg.TM != 2 && cfg.TM != 4 && cfg.TM != 8) || cfg.LX <= 0 || cfg.LY != 1 {
 		return fmt.Errorf("layers: gemm: tile %v does not suit the texel kernel (LY 1, TN 8, TM 1, 2, 4 or 8)", cfg)
@@ -474,7 +436,7 @@ func recordTexel(r *engine.Recorder, d *engine.Device, g Gemm, cfg GemmConfig, a
 	}
 
 	// A: row-major in place (any K); transposed in place when its columns
-	// (M) and the blocks are texel aligned; else a packed copy in Scratch:
+	// (M) and the blocks are texel aligned; else a packed copy in a program temporary:
 	// TM-row panels, or padded rows when TM < 4.
 	aKC, lda := false, K
 	var aS0, aS1 int
@@ -492,7 +454,7 @@ func recordTexel(r *engine.Recorder, d *engine.Device, g Gemm, cfg GemmConfig, a
 		aKC, lda = true, k4
 	}
 	packLen := ceilDiv(M, packRows) * packRows * k4
-	if pack && (s == nil || !texelFits(info, packLen)) {
+	if pack && !texelFits(info, packLen) {
 		return errCannot
 	}
 
@@ -507,8 +469,8 @@ func recordTexel(r *engine.Recorder, d *engine.Device, g Gemm, cfg GemmConfig, a
 	}
 	aBuf := a
 	if pack {
-		if aBuf, err = s.alloc(d, packLen); err != nil {
-			return err
+		if aBuf, err = r.Temp(int64(4 * packLen)); err != nil {
+			return fmt.Errorf("layers: gemm: packed A: %w", err)
 		}
 		rs, ks := K, 1
 		if g.TransA {

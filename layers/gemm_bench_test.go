@@ -66,9 +66,6 @@ func benchGemm(b *testing.B, m, n, k int, prepared bool) {
 			b.Fatal(err)
 		}
 	} else {
-		scratch := &layers.Scratch{}
-		b.Cleanup(scratch.Close)
-		g.Scratch = scratch
 		if err := layers.RecordGemm(rec, d, g, A, devBuf(b, d, w), C); err != nil {
 			b.Fatal(err)
 		}

@@ -277,8 +277,8 @@ func checkGemm(t *testing.T, got, a, b, bias []float32, m, n, k int, ta, tb, rel
 }
 
 // Every kernel family, forced, at awkward sizes and every layout: each must
-// be exact or fall back to one that is. With a Scratch, so kernels that
-// need packed copies run them.
+// be exact or fall back to one that is (packed operands are program
+// temporaries, so kernels that need packed copies run too).
 func TestGemmKernels(t *testing.T) {
 	d := gputest.Open(t, engine.Options{})
 	r := rand.New(rand.NewSource(5))
@@ -294,9 +294,7 @@ func TestGemmKernels(t *testing.T) {
 					a, b, bias := randSlice(r, s.m*s.k), randSlice(r, s.k*s.n), randSlice(r, s.n)
 					A, B, Bias := newBuf(t, d, a), newBuf(t, d, b), newBuf(t, d, bias)
 					C := newBuf(t, d, make([]float32, s.m*s.n))
-					scratch := &layers.Scratch{}
-					defer scratch.Close()
-					g := layers.Gemm{M: s.m, N: s.n, K: s.k, TransA: tr.a, TransB: tr.b, Bias: Bias, ReLU: relu, Kernel: kernel, Scratch: scratch}
+					g := layers.Gemm{M: s.m, N: s.n, K: s.k, TransA: tr.a, TransB: tr.b, Bias: Bias, ReLU: relu, Kernel: kernel}
 					got := run(t, d, C, s.m*s.n, func(rec *engine.Recorder) error { return layers.RecordGemm(rec, d, g, A, B, C) })
 					checkGemm(t, got, a, b, bias, s.m, s.n, s.k, tr.a, tr.b, relu, name)
 				})
@@ -342,10 +340,8 @@ func TestGemmKernelTiles(t *testing.T) {
 					Aop = newBuf(t, d, aa)
 				}
 				C := newBuf(t, d, make([]float32, m*n))
-				scratch := &layers.Scratch{}
-				defer scratch.Close()
 				cfg := c.cfg
-				g := layers.Gemm{M: m, N: n, K: k, TransA: transA, Kernel: c.kernel, Config: &cfg, Scratch: scratch}
+				g := layers.Gemm{M: m, N: n, K: k, TransA: transA, Kernel: c.kernel, Config: &cfg}
 				got := run(t, d, C, m*n, func(rec *engine.Recorder) error { return layers.RecordGemm(rec, d, g, Aop, B, C) })
 				checkGemm(t, got, aa, b, nil, m, n, k, transA, false, false, name)
 			})
@@ -426,9 +422,7 @@ func TestGemmKernelsSpecialValues(t *testing.T) {
 			b[(k-1)*n+n-1] = float32(math.Inf(-1)) // last column, last k
 			A, B := newBuf(t, d, a), newBuf(t, d, b)
 			C := newBuf(t, d, make([]float32, m*n))
-			scratch := &layers.Scratch{}
-			defer scratch.Close()
-			g := layers.Gemm{M: m, N: n, K: k, ReLU: true, Kernel: kernel, Scratch: scratch}
+			g := layers.Gemm{M: m, N: n, K: k, ReLU: true, Kernel: kernel}
 			got := run(t, d, C, m*n, func(rec *engine.Recorder) error { return layers.RecordGemm(rec, d, g, A, B, C) })
 			want := ref.Gemm(a, b, nil, m, n, k, false, false, ref.ActReLU)
 			for i := range want {

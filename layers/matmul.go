@@ -76,12 +76,11 @@ func planMatMul(as, bs Shape) (matMulPlan, error) {
 // may be a constant. A constant B of rank 1 or 2 is laid out once for the
 // device's GEMM kernel (NewGemmWeights); others are uploaded as they are.
 type matMul struct {
-	d       *engine.Device
-	name    string
-	a, b    operand
-	w       *GemmWeights // constant B of rank <= 2 (then b has no buffer)
-	rt      int
-	scratch Scratch // packed copies of A for the programs recorded
+	d    *engine.Device
+	name string
+	a, b operand
+	w    *GemmWeights // constant B of rank <= 2 (then b has no buffer)
+	rt   int
 }
 
 func buildMatMul(b *Build, mn *model.Node) (Layer, error) {
@@ -165,7 +164,7 @@ func (l *matMul) record(r *engine.Recorder, p matMulPlan, a, b, c *engine.Buffer
 		// A's batch entries are consecutive M x K matrices and C's
 		// consecutive M x N ones: one product with nb*M rows. (With B
 		// shared, A carries every batch dimension, unbroadcast.)
-		g := Gemm{M: nb * p.m, N: p.n, K: p.k, Scratch: &l.scratch}
+		g := Gemm{M: nb * p.m, N: p.n, K: p.k}
 		if l.w != nil {
 			return RecordGemmWeights(r, l.d, g, a, l.w, c)
 		}
@@ -197,7 +196,6 @@ func (l *matMul) Close() {
 	l.a.buf.Close()
 	l.b.buf.Close()
 	l.w.Close()
-	l.scratch.Close()
 }
 
 // gemm is ONNX Gemm (opsets 7-13 semantics): Y = alpha·op(A)·op(B) + beta·C
@@ -220,7 +218,6 @@ type gemm struct {
 	alphaBuf       *engine.Buffer // [alpha] for the Mul epilogue
 	w              *GemmWeights   // a constant B (then b has no buffer)
 	rt             int
-	scratch        Scratch // packed copies of A for the programs recorded
 }
 
 func buildGemm(b *Build, mn *model.Node) (Layer, error) {
@@ -409,7 +406,6 @@ func (l *gemm) record(r *engine.Recorder, g Gemm, outShape Shape, in []*engine.B
 		return nil
 	}
 	a, b := l.a.bufOf(in), l.b.bufOf(in)
-	g.Scratch = &l.scratch
 	product := func(c *engine.Buffer) error {
 		if l.w != nil {
 			return RecordGemmWeights(r, l.d, g, a, l.w, c)
@@ -447,5 +443,4 @@ func (l *gemm) Close() {
 	l.c.buf.Close()
 	l.alphaBuf.Close()
 	l.w.Close()
-	l.scratch.Close()
 }
