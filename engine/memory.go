@@ -51,6 +51,8 @@ type block struct {
 	free   []span         // sorted by offset, coalesced
 	used   uint64
 	views  map[*Buffer]vk.BufferView // texel views of live buffers
+	live   map[*Buffer]struct{}      // buffers carved from the block
+	exact  bool                      // sized for one group of buffers: freed when they all are
 }
 
 type span struct{ off, size uint64 }
@@ -188,7 +190,7 @@ func (m *memory) newBlock(arena Arena, size uint64) (*block, error) {
 		dev.FreeMemory(mem)
 		return nil, wrap(err, "bind %s memory", arena)
 	}
-	b := &block{arena: arena, mem: mem, buf: buf, size: size, free: []span{{0, size}}, views: map[*Buffer]vk.BufferView{}}
+	b := &block{arena: arena, mem: mem, buf: buf, size: size, free: []span{{0, size}}, views: map[*Buffer]vk.BufferView{}, live: map[*Buffer]struct{}{}}
 	if hostVisible && (arena == Staging || !m.d.opts.ForceStaging) {
 		p, err := dev.MapMemory(mem)
 		if err != nil {
@@ -213,6 +215,7 @@ type Buffer struct {
 	asize  uint64 // bytes reserved (aligned)
 	view   vk.BufferView
 	closed bool
+	bound  int // live Programs that bind this buffer (guarded by memory.mu)
 }
 
 // NewBuffer allocates size bytes (a multiple of 4, >0) from arena.
@@ -241,9 +244,11 @@ func (m *memory) allocate(arena Arena, size uint64) (*Buffer, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, b := range m.blocks[arena] {
+		if b.exact {
+			continue
+		}
 		if off, ok := b.alloc(asize, m.align); ok {
-			m.d.stats.bytesInUse[arena].Add(int64(asize))
-			return &Buffer{d: m.d, blk: b, off: off, size: size, asize: asize}, nil
+			return m.carve(b, off, size, asize), nil
 		}
 	}
 	bs := m.blockSz
@@ -256,8 +261,82 @@ func (m *memory) allocate(arena Arena, size uint64) (*Buffer, error) {
 	}
 	m.blocks[arena] = append(m.blocks[arena], b)
 	off, _ := b.alloc(asize, m.align)
-	m.d.stats.bytesInUse[arena].Add(int64(asize))
-	return &Buffer{d: m.d, blk: b, off: off, size: size, asize: asize}, nil
+	return m.carve(b, off, size, asize), nil
+}
+
+// carve makes the Buffer for [off, off+asize) of b; the caller holds m.mu
+// and has taken the range from b's free list.
+func (m *memory) carve(b *block, off, size, asize uint64) *Buffer {
+	m.d.stats.bytesInUse[b.arena].Add(int64(asize))
+	buf := &Buffer{d: m.d, blk: b, off: off, size: size, asize: asize}
+	b.live[buf] = struct{}{}
+	return buf
+}
+
+func (m *memory) aligned(size uint64) uint64 { return (size + m.align - 1) / m.align * m.align }
+
+// NewBuffers allocates buffers of the given sizes (positive multiples of 4)
+// together in one block of exactly their aligned total, which is freed when
+// the last of them is closed. Use it for a set of tensors that live and die
+// together (a recorded program's activations), so the device memory held is
+// what they need and no more.
+func (d *Device) NewBuffers(arena Arena, sizes []int64) ([]*Buffer, error) {
+	if d.closed.Load() {
+		return nil, fmt.Errorf("engine: new buffers: %w", ErrClosed)
+	}
+	if arena < 0 || arena >= numArenas {
+		return nil, fmt.Errorf("engine: unknown arena %d", arena)
+	}
+	m := d.mem
+	var total uint64
+	for _, size := range sizes {
+		if size <= 0 || size%4 != 0 {
+			return nil, fmt.Errorf("engine: buffer size %d B is not a positive multiple of 4", size)
+		}
+		if arena != Staging && uint64(size) > uint64(d.info.Limits.MaxStorageBufferRange) {
+			return nil, fmt.Errorf("engine: a %d B tensor exceeds %s's maxStorageBufferRange of %d B; split the tensor or use a device with larger limits",
+				size, d.info.Name, d.info.Limits.MaxStorageBufferRange)
+		}
+		total += m.aligned(uint64(size))
+	}
+	if total == 0 {
+		return nil, nil
+	}
+	if total > m.maxAlloc {
+		return nil, fmt.Errorf("engine: %d buffers of %d B in all exceed the device's maxMemoryAllocationSize of %d B: %w", len(sizes), total, m.maxAlloc, ErrOutOfDeviceMemory)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, err := m.newBlock(arena, total)
+	if err != nil {
+		return nil, err
+	}
+	b.exact = true
+	m.blocks[arena] = append(m.blocks[arena], b)
+	out := make([]*Buffer, len(sizes))
+	for i, size := range sizes {
+		asize := m.aligned(uint64(size))
+		off, _ := b.alloc(asize, m.align)
+		out[i] = m.carve(b, off, uint64(size), asize)
+	}
+	return out, nil
+}
+
+// freeBlock destroys an empty block; the caller holds m.mu.
+func (m *memory) freeBlock(b *block) {
+	for i, x := range m.blocks[b.arena] {
+		if x == b {
+			m.blocks[b.arena] = append(m.blocks[b.arena][:i], m.blocks[b.arena][i+1:]...)
+			break
+		}
+	}
+	if b.mapped != nil {
+		m.d.dev.UnmapMemory(b.mem)
+	}
+	m.d.dev.DestroyBuffer(b.buf)
+	m.d.dev.FreeMemory(b.mem)
+	m.d.stats.liveAllocs.Add(-1)
+	m.d.stats.bytesAllocated[b.arena].Add(-int64(b.size))
 }
 
 func (m *memory) destroy() {
@@ -309,7 +388,11 @@ func (b *Buffer) Close() {
 		delete(b.blk.views, b)
 	}
 	b.blk.release(b.off, b.asize)
+	delete(b.blk.live, b)
 	b.d.stats.bytesInUse[b.blk.arena].Add(-int64(b.asize))
+	if b.blk.exact && len(b.blk.live) == 0 {
+		m.freeBlock(b.blk)
+	}
 }
 
 // host returns the buffer's bytes in mapped memory (nil if unmapped).
@@ -380,4 +463,83 @@ func (b *Buffer) texelView() (vk.BufferView, error) {
 	b.blk.views[b] = v
 	b.d.mem.mu.Unlock()
 	return v, nil
+}
+
+// Compact moves every buffer of arena that sits in a shared block into one
+// block of exactly their aligned total and frees the shared blocks, so the
+// device memory the arena holds is what its buffers need. Buffers keep their
+// identity and contents (copied on the device).
+//
+// Programs bind buffers by their place in memory, so a block holding a
+// buffer that a live Program binds stays where it is (the root package
+// compacts a model's weights after uploading them, before recording).
+func (d *Device) Compact(arena Arena) error {
+	if d.closed.Load() {
+		return fmt.Errorf("engine: compact: %w", ErrClosed)
+	}
+	m := d.mem
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var old []*block
+	var bufs []*Buffer
+	var total uint64
+	for _, b := range m.blocks[arena] {
+		if b.exact || b.pinned() {
+			continue
+		}
+		old = append(old, b)
+		start := len(bufs)
+		for buf := range b.live {
+			bufs = append(bufs, buf)
+			total += buf.asize
+		}
+		part := bufs[start:]
+		sort.Slice(part, func(i, j int) bool { return part[i].off < part[j].off })
+	}
+	if len(old) == 0 {
+		return nil
+	}
+	if total == 0 {
+		for _, b := range old {
+			m.freeBlock(b)
+		}
+		return nil
+	}
+	nb, err := m.newBlock(arena, total)
+	if err != nil {
+		return err
+	}
+	nb.exact = true
+	offs := make([]uint64, len(bufs))
+	for i, buf := range bufs {
+		offs[i], _ = nb.alloc(buf.asize, m.align)
+	}
+	if err := d.oneOff.copies(d, bufs, nb, offs); err != nil {
+		m.freeBlock(nb)
+		return err
+	}
+	m.blocks[arena] = append(m.blocks[arena], nb)
+	for i, buf := range bufs {
+		delete(buf.blk.live, buf)
+		buf.blk, buf.off = nb, offs[i]
+		nb.live[buf] = struct{}{}
+	}
+	for _, b := range old {
+		m.freeBlock(b)
+	}
+	return nil
+}
+
+// pinned reports whether a live Program binds a buffer of b (or a texel view
+// of one exists); the caller holds memory.mu.
+func (b *block) pinned() bool {
+	if len(b.views) > 0 {
+		return true
+	}
+	for buf := range b.live {
+		if buf.bound > 0 {
+			return true
+		}
+	}
+	return false
 }

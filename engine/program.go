@@ -219,6 +219,7 @@ type Program struct {
 	outputs   []*Buffer
 	staging   map[*Buffer]*Buffer
 	temps     []*Buffer
+	bound     []*Buffer // every buffer the commands use, pinned in place
 	pending   bool
 	closed    bool
 	barriers  int
@@ -309,6 +310,20 @@ func (r *Recorder) finish(noBarriers bool) (*Program, error) {
 		return fail(wrap(err, "end command buffer"))
 	}
 	d.stats.recorded.Add(1)
+	seen := map[*Buffer]bool{}
+	for _, o := range ops {
+		for _, b := range append([]*Buffer{o.src, o.dst}, o.bufs...) {
+			if b != nil && !seen[b] {
+				seen[b] = true
+				p.bound = append(p.bound, b)
+			}
+		}
+	}
+	d.mem.mu.Lock()
+	for _, b := range p.bound {
+		b.bound++
+	}
+	d.mem.mu.Unlock()
 	d.mu.Lock()
 	d.progs[p] = struct{}{}
 	d.mu.Unlock()
@@ -447,6 +462,11 @@ func (p *Program) Close() {
 func (p *Program) destroy() {
 	d := p.d
 	delete(d.progs, p)
+	d.mem.mu.Lock()
+	for _, b := range p.bound {
+		b.bound--
+	}
+	d.mem.mu.Unlock()
 	d.dev.DestroyFence(p.fence)
 	d.dev.DestroyCommandPool(p.pool)
 	d.dev.DestroyDescriptorPool(p.dpool)
@@ -531,8 +551,41 @@ func (o *oneOff) transfer(b *Buffer, data []float32, toDevice bool) error {
 	if err := cb.End(); err != nil {
 		return wrap(err, "end transfer")
 	}
+	if err := o.submitWait(d); err != nil {
+		return err
+	}
+	if !toDevice {
+		copy(f32bytes(data), st.host())
+	}
+	return nil
+}
+
+// copies moves each of bufs to offs[i] in block dst on the device and waits.
+func (o *oneOff) copies(d *Device, bufs []*Buffer, dst *block, offs []uint64) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	cb := o.cb
+	if err := cb.Begin(true); err != nil {
+		return wrap(err, "begin copies")
+	}
+	d.dev.MemoryBarrier(cb, vk.StageCompute|vk.StageTransfer|vk.StageHost, vk.StageTransfer,
+		vk.AccessShaderWrite|vk.AccessTransferWrite|vk.AccessHostWrite, vk.AccessTransferRead|vk.AccessTransferWrite)
+	for i, b := range bufs {
+		d.dev.CopyBuffer(cb, b.blk.buf, b.off, dst.buf, offs[i], b.asize)
+	}
+	d.dev.MemoryBarrier(cb, vk.StageTransfer, vk.StageCompute|vk.StageTransfer|vk.StageHost,
+		vk.AccessTransferWrite, vk.AccessShaderRead|vk.AccessShaderWrite|vk.AccessTransferRead|vk.AccessTransferWrite|vk.AccessHostRead)
+	if err := cb.End(); err != nil {
+		return wrap(err, "end copies")
+	}
+	return o.submitWait(d)
+}
+
+// submitWait submits the one-off command buffer and waits for it; the
+// caller holds o.mu.
+func (o *oneOff) submitWait(d *Device) error {
 	d.queue.Lock()
-	err = d.dev.Submit(cb, o.fence)
+	err := d.dev.Submit(o.cb, o.fence)
 	d.queue.Unlock()
 	if err != nil {
 		return wrap(err, "submit transfer")
@@ -545,14 +598,10 @@ func (o *oneOff) transfer(b *Buffer, data []float32, toDevice bool) error {
 			return wrap(err, "wait for transfer")
 		}
 		if done {
-			break
+			return nil
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("engine: %w: transfer did not finish within %v", ErrTimeout, d.timeout())
 		}
 	}
-	if !toDevice {
-		copy(f32bytes(data), st.host())
-	}
-	return nil
 }

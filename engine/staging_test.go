@@ -124,3 +124,63 @@ func TestProgramTemps(t *testing.T) {
 	prog.Close()
 	require.Equal(t, before+out.Size(), d.Stats().Arena(engine.Activations).InUse)
 }
+
+// NewBuffers takes one exact block, freed with its last buffer; Compact
+// moves loose buffers into one exact block, keeping their contents, and
+// leaves blocks that a live program binds where they are.
+func TestExactBlocksAndCompact(t *testing.T) {
+	d := gputest.Open(t, engine.Options{})
+	before := d.Stats()
+	group, err := d.NewBuffers(engine.Activations, []int64{4, 400, 4000})
+	require.NoError(t, err)
+	st := d.Stats()
+	require.Equal(t, before.LiveAllocations+1, st.LiveAllocations)
+	require.Less(t, st.Arena(engine.Activations).Allocated-before.Arena(engine.Activations).Allocated, int64(4*1024+4*256))
+	for _, b := range group {
+		b.Close()
+	}
+	require.Equal(t, before.LiveAllocations, d.Stats().LiveAllocations, "block freed with its last buffer")
+
+	// Loose weights: two tensors in the shared 64 MiB block.
+	w1, err := d.NewBuffer(engine.Weights, 4*100)
+	require.NoError(t, err)
+	w2, err := d.NewBuffer(engine.Weights, 4*300)
+	require.NoError(t, err)
+	data1, data2 := make([]float32, 100), make([]float32, 300)
+	for i := range data1 {
+		data1[i] = float32(i)
+	}
+	for i := range data2 {
+		data2[i] = -float32(i)
+	}
+	require.NoError(t, w1.Write(data1))
+	require.NoError(t, w2.Write(data2))
+	require.Greater(t, d.Stats().Arena(engine.Weights).Allocated, int64(1<<20))
+	require.NoError(t, d.Compact(engine.Weights))
+	held := d.Stats().Arena(engine.Weights).Allocated
+	require.Less(t, held, int64(4*400+2*256), "compacted to what the tensors need")
+	got1, got2 := make([]float32, 100), make([]float32, 300)
+	require.NoError(t, w1.Read(got1))
+	require.NoError(t, w2.Read(got2))
+	require.Equal(t, data1, got1)
+	require.Equal(t, data2, got2)
+
+	// A buffer bound by a live program pins its block.
+	w3, err := d.NewBuffer(engine.Weights, 4*64)
+	require.NoError(t, err)
+	out, err := d.NewBuffer(engine.Activations, 4*64)
+	require.NoError(t, err)
+	p, err := d.Pipeline("relu", nil)
+	require.NoError(t, err)
+	rec := d.NewRecorder()
+	require.NoError(t, rec.Dispatch(p, []*engine.Buffer{w3, out}, []uint32{64}, d.Grid(p, 64)))
+	prog, err := rec.Finish()
+	require.NoError(t, err)
+	pinned := d.Stats().Arena(engine.Weights).Allocated
+	require.NoError(t, d.Compact(engine.Weights))
+	require.Equal(t, pinned, d.Stats().Arena(engine.Weights).Allocated, "pinned block must stay")
+	require.NoError(t, prog.Run(context.Background(), nil, nil))
+	prog.Close()
+	require.NoError(t, d.Compact(engine.Weights))
+	require.Less(t, d.Stats().Arena(engine.Weights).Allocated, pinned, "unpinned after the program closed")
+}
