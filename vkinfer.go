@@ -243,6 +243,12 @@ func (d *Device) LoadModel(m *model.Model) (*Model, error) {
 		}
 		mm.nodes = append(mm.nodes, nd)
 	}
+	// The layers uploaded their weights one tensor at a time into shared
+	// blocks; move them into one block of exactly their size.
+	if err := d.dev.Compact(engine.Weights); err != nil {
+		mm.Close()
+		return nil, fmt.Errorf("vkinfer: %w", err)
+	}
 	return mm, nil
 }
 
@@ -422,43 +428,35 @@ func (m *Model) touch(key string) {
 	}
 }
 
-// compile infers shapes, assigns activation buffers by liveness (a buffer
-// is reused once its tensor's last reader has been recorded) and records.
+// compile infers shapes, assigns activation buffers by liveness and records
+// the plan's program. Tensors share buffers ("slots"): a slot is free again
+// once the last node reading its tensor has been recorded (barriers keep the
+// reuse safe), and graph inputs are slots like any other after their last
+// reader. Graph outputs keep their own. All slots are allocated together in
+// one block of exactly their size, freed with the plan.
 func (m *Model) compile(inShapes []layers.Shape) (_ *plan, err error) {
 	d := m.dev
-	p := &plan{}
-	defer func() {
-		if err != nil {
-			for _, b := range p.bufs {
-				b.Close()
-			}
-		}
-	}()
-	newBuf := func(elems int) (*engine.Buffer, error) {
+	shapes := map[string]layers.Shape{}
+	slotOf := map[string]int{}
+	var slotSize []int // elements
+	var free []int     // slots no longer live
+	take := func(elems int) int {
 		if elems < 1 {
 			elems = 1
 		}
-		b, err := d.NewBuffer(engine.Activations, int64(4*elems))
-		if err != nil {
-			return nil, fmt.Errorf("vkinfer: %w", err)
+		best := -1
+		for i, s := range free {
+			if slotSize[s] >= elems && (best < 0 || slotSize[s] < slotSize[free[best]]) {
+				best = i
+			}
 		}
-		p.bufs = append(p.bufs, b)
-		return b, nil
-	}
-	shapes := map[string]layers.Shape{}
-	bufs := map[string]*engine.Buffer{}
-	rec := d.NewRecorder()
-	for i, in := range m.spec.Inputs {
-		shapes[in.Name] = inShapes[i]
-		b, err := newBuf(inShapes[i].Elems())
-		if err != nil {
-			return nil, err
+		if best >= 0 {
+			s := free[best]
+			free = append(free[:best], free[best+1:]...)
+			return s
 		}
-		bufs[in.Name] = b
-		p.inputs = append(p.inputs, b)
-		if err := rec.Input(b); err != nil {
-			return nil, err
-		}
+		slotSize = append(slotSize, elems)
+		return len(slotSize) - 1
 	}
 	isOutput := map[string]bool{}
 	for _, o := range m.spec.Outputs {
@@ -470,31 +468,22 @@ func (m *Model) compile(inShapes []layers.Shape) (_ *plan, err error) {
 			lastUse[in] = i
 		}
 	}
-	var free []*engine.Buffer // intermediate buffers no longer live
-	take := func(elems int) (*engine.Buffer, error) {
-		best := -1
-		for i, b := range free {
-			if b.Len() >= elems && (best < 0 || b.Len() < free[best].Len()) {
-				best = i
-			}
-		}
-		if best >= 0 {
-			b := free[best]
-			free = append(free[:best], free[best+1:]...)
-			return b, nil
-		}
-		return newBuf(elems)
+	for i, in := range m.spec.Inputs {
+		shapes[in.Name] = inShapes[i]
+		slotOf[in.Name] = take(inShapes[i].Elems())
 	}
+	// Pass 1: shapes and slots.
+	nodeIn := make([][]layers.Shape, len(m.nodes))
 	for i, n := range m.nodes {
 		ins := make([]layers.Shape, len(n.ins))
-		inBufs := make([]*engine.Buffer, len(n.ins))
 		for j, name := range n.ins {
 			s, ok := shapes[name]
 			if !ok {
 				return nil, fmt.Errorf("vkinfer: node %s reads %q, which nothing computes", n.n.Name, name)
 			}
-			ins[j], inBufs[j] = s, bufs[name]
+			ins[j] = s
 		}
+		nodeIn[i] = ins
 		outs, err := n.layer.Infer(ins)
 		if err != nil {
 			return nil, fmt.Errorf("vkinfer: node %s (%s) with inputs %v: %w", n.n.Name, n.n.Op, ins, err)
@@ -502,36 +491,69 @@ func (m *Model) compile(inShapes []layers.Shape) (_ *plan, err error) {
 		if len(outs) != len(n.n.Outputs) {
 			return nil, fmt.Errorf("vkinfer: node %s makes %d outputs, graph names %d", n.n.Name, len(outs), len(n.n.Outputs))
 		}
-		outBufs := make([]*engine.Buffer, len(outs))
 		for j, name := range n.n.Outputs {
-			var b *engine.Buffer
+			shapes[name] = outs[j]
 			if isOutput[name] {
-				b, err = newBuf(outs[j].Elems())
+				slotSize = append(slotSize, max(outs[j].Elems(), 1))
+				slotOf[name] = len(slotSize) - 1
 			} else {
-				b, err = take(outs[j].Elems())
+				slotOf[name] = take(outs[j].Elems())
 			}
-			if err != nil {
-				return nil, err
-			}
-			shapes[name], bufs[name], outBufs[j] = outs[j], b, b
-		}
-		if err := n.layer.Record(rec, inBufs, ins, outBufs); err != nil {
-			return nil, fmt.Errorf("vkinfer: node %s (%s): %w", n.n.Name, n.n.Op, err)
 		}
 		for _, name := range n.ins {
-			if lastUse[name] == i && !isOutput[name] && !isInput(m.spec, name) {
-				free = append(free, bufs[name])
+			if lastUse[name] == i && !isOutput[name] {
+				free = append(free, slotOf[name])
+				lastUse[name] = -1 // a node reading a tensor twice frees it once
 			}
 		}
 	}
 	for _, o := range m.spec.Outputs {
-		b, ok := bufs[o.Name]
-		if !ok {
+		if _, ok := slotOf[o.Name]; !ok {
 			return nil, fmt.Errorf("vkinfer: output %q is not computed by any node", o.Name)
 		}
-		p.outputs = append(p.outputs, b)
+	}
+	// Pass 2: buffers and recording.
+	sizes := make([]int64, len(slotSize))
+	for i, n := range slotSize {
+		sizes[i] = 4 * int64(n)
+	}
+	bufs, err := d.NewBuffers(engine.Activations, sizes)
+	if err != nil {
+		return nil, fmt.Errorf("vkinfer: activations: %w", err)
+	}
+	p := &plan{bufs: bufs}
+	defer func() {
+		if err != nil {
+			for _, b := range p.bufs {
+				b.Close()
+			}
+		}
+	}()
+	buf := func(name string) *engine.Buffer { return bufs[slotOf[name]] }
+	rec := d.NewRecorder()
+	for _, in := range m.spec.Inputs {
+		p.inputs = append(p.inputs, buf(in.Name))
+		if err := rec.Input(buf(in.Name)); err != nil {
+			return nil, err
+		}
+	}
+	for i, n := range m.nodes {
+		inBufs := make([]*engine.Buffer, len(n.ins))
+		for j, name := range n.ins {
+			inBufs[j] = buf(name)
+		}
+		outBufs := make([]*engine.Buffer, len(n.n.Outputs))
+		for j, name := range n.n.Outputs {
+			outBufs[j] = buf(name)
+		}
+		if err := n.layer.Record(rec, inBufs, nodeIn[i], outBufs); err != nil {
+			return nil, fmt.Errorf("vkinfer: node %s (%s): %w", n.n.Name, n.n.Op, err)
+		}
+	}
+	for _, o := range m.spec.Outputs {
+		p.outputs = append(p.outputs, buf(o.Name))
 		p.outSh = append(p.outSh, shapes[o.Name])
-		if err := rec.Output(b); err != nil {
+		if err := rec.Output(buf(o.Name)); err != nil {
 			return nil, err
 		}
 	}
@@ -541,15 +563,6 @@ func (m *Model) compile(inShapes []layers.Shape) (_ *plan, err error) {
 	}
 	p.prog = prog
 	return p, nil
-}
-
-func isInput(m *model.Model, name string) bool {
-	for _, in := range m.Inputs {
-		if in.Name == name {
-			return true
-		}
-	}
-	return false
 }
 
 // Class is one label with its score.

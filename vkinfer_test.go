@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vkinfer/vkinfer"
+	"github.com/vkinfer/vkinfer/engine"
 	"github.com/vkinfer/vkinfer/internal/gputest"
 	"github.com/vkinfer/vkinfer/layers/ref"
 	"github.com/vkinfer/vkinfer/model"
@@ -247,4 +248,37 @@ func TestShippedModel(t *testing.T) {
 	}
 	_, err = dev.Load("examples/does-not-exist.bin")
 	require.ErrorIs(t, err, os.ErrNotExist)
+}
+
+// A loaded model holds no more device memory than its weights plus the
+// largest set of activations alive at once (+ staging, none on these
+// drivers), within 10%, by the engine's own accounting.
+func TestDeviceMemoryWithinTenPercent(t *testing.T) {
+	dev := openDevice(t)
+	m, err := dev.Load("examples/mnist/mlp.bin")
+	require.NoError(t, err)
+	defer func() { m.Close() }()
+	weights := 4 * m.Spec().ParamCount()
+	// The network is a chain of 784 -> 128 -> 256 -> 10 -> softmax 10: while
+	// a layer runs, its input and its output are alive.
+	widths := []int64{784, 128, 256, 10, 10}
+	for _, batch := range []int{1, 256} {
+		var live int64
+		for i := 0; i+1 < len(widths); i++ {
+			live = max(live, 4*int64(batch)*(widths[i]+widths[i+1]))
+		}
+		_, err := m.Run(context.Background(), vkinfer.Tensor{Shape: []int{batch, 784}, Data: make([]float32, batch*784)})
+		require.NoError(t, err)
+		st := dev.Stats()
+		staging := st.Arena(engine.Staging).Allocated
+		held := st.DeviceBytes()
+		budget := weights + live + staging
+		t.Logf("batch %d: device memory %d B (weights arena %d, activations arena %d, staging %d); weights %d B + largest live set %d B = %d B; %.1f%%",
+			batch, held, st.Arena(engine.Weights).Allocated, st.Arena(engine.Activations).Allocated, staging, weights, live, budget, 100*float64(held)/float64(budget))
+		require.LessOrEqual(t, float64(held), 1.1*float64(budget))
+		// Only this batch size's plan is measured: drop the others.
+		m.Close()
+		m, err = dev.Load("examples/mnist/mlp.bin")
+		require.NoError(t, err)
+	}
 }
