@@ -18,45 +18,26 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/vkinfer/vkinfer/spirv/spvreflect"
 )
 
-// BindingKind is the descriptor type of a shader binding.
-type BindingKind int
+// BindingKind is the descriptor type of a shader binding (the reflection
+// parser's type: one definition for the generator and the runtime).
+type BindingKind = spvreflect.Kind
 
 // The descriptor types vkinfer's shaders use.
 const (
-	StorageBuffer      BindingKind = iota // VK_DESCRIPTOR_TYPE_STORAGE_BUFFER
-	UniformBuffer                         // VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER
-	UniformTexelBuffer                    // VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER
-	StorageTexelBuffer                    // VK_DESCRIPTOR_TYPE_STORAGE_TEXEL_BUFFER
+	StorageBuffer      = spvreflect.StorageBuffer      // VK_DESCRIPTOR_TYPE_STORAGE_BUFFER
+	UniformBuffer      = spvreflect.UniformBuffer      // VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER
+	UniformTexelBuffer = spvreflect.UniformTexelBuffer // VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER
+	StorageTexelBuffer = spvreflect.StorageTexelBuffer // VK_DESCRIPTOR_TYPE_STORAGE_TEXEL_BUFFER
 )
 
-// String returns the kind's name, e.g. "StorageBuffer".
-func (k BindingKind) String() string {
-	switch k {
-	case StorageBuffer:
-		return "StorageBuffer"
-	case UniformBuffer:
-		return "UniformBuffer"
-	case UniformTexelBuffer:
-		return "UniformTexelBuffer"
-	case StorageTexelBuffer:
-		return "StorageTexelBuffer"
-	}
-	return fmt.Sprintf("BindingKind(%d)", int(k))
-}
-
-// Binding is one descriptor a shader uses.
-type Binding struct {
-	Set, Binding uint32
-	Kind         BindingKind
-	// Name is the GLSL instance name of the block (e.g. "A"), or the block
-	// type name when the instance is unnamed.
-	Name string
-	// ReadOnly is true for GLSL readonly buffers (NonWritable decoration),
-	// uniform buffers and uniform texel buffers.
-	ReadOnly bool
-}
+// Binding is one descriptor a shader uses: set, binding, kind, the GLSL
+// block's name and whether it is read-only (NonWritable, uniform buffers,
+// uniform texel buffers).
+type Binding = spvreflect.Binding
 
 // SpecConstant is a specialization constant of a shader. Only 32-bit scalars
 // occur (bool, int, uint, float); Default holds the default value's bits
