@@ -24,6 +24,19 @@ func Gemm(a, b, bias []float32, m, n, k int, transA, transB bool, act Activation
 	}
 	act.apply(0) // reject an unknown activation even when C is empty
 
+	c := make([]float32, m*n)
+	dots(a, b, m, n, k, transA, transB, func(i, j int, s float64) {
+		if bias != nil {
+			s += float64(bias[j])
+		}
+		c[i*n+j] = act.apply(float32(s))
+	})
+	return c
+}
+
+// dots calls f(i, j, s) with s the float64 dot product of row i of op(A) and
+// column j of op(B) (op as in Gemm), for every output of an m×n product.
+func dots(a, b []float32, m, n, k int, transA, transB bool, f func(i, j int, s float64)) {
 	// Element (i, p) of op(A) is a[i*aRow + p*aCol]; likewise for B.
 	aRow, aCol := k, 1
 	if transA {
@@ -33,18 +46,13 @@ func Gemm(a, b, bias []float32, m, n, k int, transA, transB bool, act Activation
 	if transB {
 		bRow, bCol = 1, k
 	}
-	c := make([]float32, m*n)
 	for i := 0; i < m; i++ {
 		for j := 0; j < n; j++ {
 			var s float64
 			for p := 0; p < k; p++ {
 				s += float64(a[i*aRow+p*aCol]) * float64(b[p*bRow+j*bCol])
 			}
-			if bias != nil {
-				s += float64(bias[j])
-			}
-			c[i*n+j] = act.apply(float32(s))
+			f(i, j, s)
 		}
 	}
-	return c
 }

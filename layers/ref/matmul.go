@@ -124,27 +124,13 @@ func GemmONNX(a []float32, aShape []int, b []float32, bShape []int, c []float32,
 		}
 		cs = broadcastStrides(cShape, []int{m, n})
 	}
-	aRow, aCol := k, 1
-	if transA {
-		aRow, aCol = 1, m
-	}
-	bRow, bCol := n, 1
-	if transB {
-		bRow, bCol = 1, k
-	}
 	y := make([]float32, m*n)
-	for i := 0; i < m; i++ {
-		for j := 0; j < n; j++ {
-			var s float64
-			for p := 0; p < k; p++ {
-				s += float64(a[i*aRow+p*aCol]) * float64(b[p*bRow+j*bCol])
-			}
-			s *= float64(alpha)
-			if c != nil && beta != 0 {
-				s += float64(beta) * float64(c[i*cs[0]+j*cs[1]])
-			}
-			y[i*n+j] = float32(s)
+	dots(a, b, m, n, k, transA, transB, func(i, j int, s float64) {
+		s *= float64(alpha)
+		if c != nil && beta != 0 {
+			s += float64(beta) * float64(c[i*cs[0]+j*cs[1]])
 		}
-	}
+		y[i*n+j] = float32(s)
+	})
 	return y, []int{m, n}, nil
 }
