@@ -17,18 +17,7 @@ func BenchmarkEmptySubmit(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer p.Close()
-	ctx := context.Background()
-	if err := p.Run(ctx, nil, nil); err != nil {
-		b.Fatal(err)
-	}
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if err := p.Run(ctx, nil, nil); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.StopTimer()
-	b.ReportMetric(b.Elapsed().Seconds()*1e6/float64(b.N), "µs/op")
+	timeRuns(b, p)
 }
 
 // BenchmarkOneDispatch runs a Program of one small dispatch (ReLU over 1024
@@ -59,6 +48,11 @@ func BenchmarkOneDispatch(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer p.Close()
+	timeRuns(b, p)
+}
+
+// timeRuns runs p once untimed, then b.N times, and reports µs per run.
+func timeRuns(b *testing.B, p *engine.Program) {
 	ctx := context.Background()
 	if err := p.Run(ctx, nil, nil); err != nil {
 		b.Fatal(err)

@@ -249,6 +249,15 @@ uint32_t vkinfer_instance_layers(char (*names)[256], uint32_t max, VkResult* res
 	return n;
 }
 
+// copy_names copies the names of n extension properties into names.
+static uint32_t copy_names(const VkExtensionProperties* props, uint32_t n, char (*names)[256]) {
+	for (uint32_t i = 0; i < n; i++) {
+		memcpy(names[i], props[i].extensionName, 256);
+		names[i][255] = 0;
+	}
+	return n;
+}
+
 uint32_t vkinfer_instance_extensions(const char* layer, char (*names)[256], uint32_t max, VkResult* res) {
 	PFN_vkEnumerateInstanceExtensionProperties f =
 		(PFN_vkEnumerateInstanceExtensionProperties)gipa(NULL, "vkEnumerateInstanceExtensionProperties");
@@ -256,11 +265,7 @@ uint32_t vkinfer_instance_extensions(const char* layer, char (*names)[256], uint
 	uint32_t n = max < 512 ? max : 512;
 	*res = f(layer, &n, props);
 	if (*res < 0) return 0;
-	for (uint32_t i = 0; i < n; i++) {
-		memcpy(names[i], props[i].extensionName, 256);
-		names[i][255] = 0;
-	}
-	return n;
+	return copy_names(props, n, names);
 }
 
 uint32_t vkinfer_device_extensions(VkInstance instance, VkPhysicalDevice pd, char (*names)[256], uint32_t max, VkResult* res) {
@@ -270,11 +275,7 @@ uint32_t vkinfer_device_extensions(VkInstance instance, VkPhysicalDevice pd, cha
 	uint32_t n = max < 512 ? max : 512;
 	*res = f(pd, NULL, &n, props);
 	if (*res < 0) return 0;
-	for (uint32_t i = 0; i < n; i++) {
-		memcpy(names[i], props[i].extensionName, 256);
-		names[i][255] = 0;
-	}
-	return n;
+	return copy_names(props, n, names);
 }
 
 uint32_t vkinfer_queue_families(VkInstance instance, VkPhysicalDevice pd, uint32_t* flags, uint32_t* counts,
