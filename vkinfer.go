@@ -180,6 +180,7 @@ type Model struct {
 	spec   *model.Model
 	nodes  []node
 	consts map[string]bool
+	chains map[int]*layers.DenseChain // by first node: runs the chain kernel may take
 
 	mu     sync.Mutex
 	plans  map[string]*plan // by input shapes
@@ -243,6 +244,7 @@ func (d *Device) LoadModel(m *model.Model) (*Model, error) {
 		}
 		mm.nodes = append(mm.nodes, nd)
 	}
+	mm.chains = chains(d.dev, m, mm.nodes)
 	// The layers uploaded their weights one tensor at a time into shared
 	// blocks; move them into one block of exactly their size.
 	if err := d.dev.Compact(engine.Weights); err != nil {
@@ -250,6 +252,38 @@ func (d *Device) LoadModel(m *model.Model) (*Model, error) {
 		return nil, fmt.Errorf("vkinfer: %w", err)
 	}
 	return mm, nil
+}
+
+// chains returns, for each node that starts one, the longest run of nodes
+// that the small-batch chain kernel can take (layers.NewDenseChain): each
+// node of the run but the last has one output, read only by the next node,
+// which reads nothing else, and not a graph output.
+func chains(d *engine.Device, m *model.Model, nodes []node) map[int]*layers.DenseChain {
+	readers := map[string]int{}
+	for _, n := range nodes {
+		for _, in := range n.ins {
+			readers[in]++
+		}
+	}
+	for _, o := range m.Outputs {
+		readers[o.Name]++
+	}
+	out := map[int]*layers.DenseChain{}
+	for i := range nodes {
+		run := []layers.Layer{nodes[i].layer}
+		for j := i; j+1 < len(nodes); j++ {
+			n, next := nodes[j], nodes[j+1]
+			if len(n.ins) != 1 || len(n.n.Outputs) != 1 || readers[n.n.Outputs[0]] != 1 ||
+				len(next.ins) != 1 || next.ins[0] != n.n.Outputs[0] {
+				break
+			}
+			run = append(run, next.layer)
+		}
+		if c, _ := layers.NewDenseChain(d, run); c != nil {
+			out[i] = c
+		}
+	}
+	return out
 }
 
 // fuse returns m's nodes with each Dense whose only consumer is a Relu
@@ -429,14 +463,65 @@ func (m *Model) touch(key string) {
 }
 
 // compile infers shapes, assigns activation buffers by liveness and records
-// the plan's program. Tensors share buffers ("slots"): a slot is free again
-// once the last node reading its tensor has been recorded (barriers keep the
-// reuse safe), and graph inputs are slots like any other after their last
-// reader. Graph outputs keep their own. All slots are allocated together in
-// one block of exactly their size, freed with the plan.
+// the plan's program. Runs of Dense layers (with a final softmax) that the
+// small-batch chain kernel can take at these shapes become one step, their
+// intermediate tensors never leaving the workgroup. Tensors share buffers
+// ("slots"): a slot is free again once the last step reading its tensor has
+// been recorded (barriers keep the reuse safe), and graph inputs are slots
+// like any other after their last reader. Graph outputs keep their own. All
+// slots are allocated together in one block of exactly their size, freed
+// with the plan.
 func (m *Model) compile(inShapes []layers.Shape) (_ *plan, err error) {
 	d := m.dev
 	shapes := map[string]layers.Shape{}
+	for i, in := range m.spec.Inputs {
+		shapes[in.Name] = inShapes[i]
+	}
+	// Pass 1: shapes.
+	nodeIn := make([][]layers.Shape, len(m.nodes))
+	for i, n := range m.nodes {
+		ins := make([]layers.Shape, len(n.ins))
+		for j, name := range n.ins {
+			s, ok := shapes[name]
+			if !ok {
+				return nil, fmt.Errorf("vkinfer: node %s reads %q, which nothing computes", n.n.Name, name)
+			}
+			ins[j] = s
+		}
+		nodeIn[i] = ins
+		outs, err := n.layer.Infer(ins)
+		if err != nil {
+			return nil, fmt.Errorf("vkinfer: node %s (%s) with inputs %v: %w", n.n.Name, n.n.Op, ins, err)
+		}
+		if len(outs) != len(n.n.Outputs) {
+			return nil, fmt.Errorf("vkinfer: node %s makes %d outputs, graph names %d", n.n.Name, len(outs), len(n.n.Outputs))
+		}
+		for j, name := range n.n.Outputs {
+			shapes[name] = outs[j]
+		}
+	}
+	for _, o := range m.spec.Outputs {
+		if _, ok := shapes[o.Name]; !ok {
+			return nil, fmt.Errorf("vkinfer: output %q is not computed by any node", o.Name)
+		}
+	}
+	// Steps: single nodes, or chains that fit these shapes.
+	type step struct {
+		first, last int
+		chain       *layers.DenseChain
+		ins, outs   []string
+	}
+	var steps []step
+	for i := 0; i < len(m.nodes); {
+		st := step{first: i, last: i}
+		if c := m.chains[i]; c != nil && c.Fits(nodeIn[i][0]) {
+			st.chain, st.last = c, i+c.Layers()-1
+		}
+		st.ins, st.outs = m.nodes[i].ins, m.nodes[st.last].n.Outputs
+		steps = append(steps, st)
+		i = st.last + 1
+	}
+	// Pass 2: slots.
 	slotOf := map[string]int{}
 	var slotSize []int // elements
 	var free []int     // slots no longer live
@@ -463,56 +548,31 @@ func (m *Model) compile(inShapes []layers.Shape) (_ *plan, err error) {
 		isOutput[o.Name] = true
 	}
 	lastUse := map[string]int{}
-	for i, n := range m.nodes {
-		for _, in := range n.ins {
+	for i, st := range steps {
+		for _, in := range st.ins {
 			lastUse[in] = i
 		}
 	}
-	for i, in := range m.spec.Inputs {
-		shapes[in.Name] = inShapes[i]
-		slotOf[in.Name] = take(inShapes[i].Elems())
+	for _, in := range m.spec.Inputs {
+		slotOf[in.Name] = take(shapes[in.Name].Elems())
 	}
-	// Pass 1: shapes and slots.
-	nodeIn := make([][]layers.Shape, len(m.nodes))
-	for i, n := range m.nodes {
-		ins := make([]layers.Shape, len(n.ins))
-		for j, name := range n.ins {
-			s, ok := shapes[name]
-			if !ok {
-				return nil, fmt.Errorf("vkinfer: node %s reads %q, which nothing computes", n.n.Name, name)
-			}
-			ins[j] = s
-		}
-		nodeIn[i] = ins
-		outs, err := n.layer.Infer(ins)
-		if err != nil {
-			return nil, fmt.Errorf("vkinfer: node %s (%s) with inputs %v: %w", n.n.Name, n.n.Op, ins, err)
-		}
-		if len(outs) != len(n.n.Outputs) {
-			return nil, fmt.Errorf("vkinfer: node %s makes %d outputs, graph names %d", n.n.Name, len(outs), len(n.n.Outputs))
-		}
-		for j, name := range n.n.Outputs {
-			shapes[name] = outs[j]
+	for i, st := range steps {
+		for _, name := range st.outs {
 			if isOutput[name] {
-				slotSize = append(slotSize, max(outs[j].Elems(), 1))
+				slotSize = append(slotSize, max(shapes[name].Elems(), 1))
 				slotOf[name] = len(slotSize) - 1
 			} else {
-				slotOf[name] = take(outs[j].Elems())
+				slotOf[name] = take(shapes[name].Elems())
 			}
 		}
-		for _, name := range n.ins {
+		for _, name := range st.ins {
 			if lastUse[name] == i && !isOutput[name] {
 				free = append(free, slotOf[name])
-				lastUse[name] = -1 // a node reading a tensor twice frees it once
+				lastUse[name] = -1 // a step reading a tensor twice frees it once
 			}
 		}
 	}
-	for _, o := range m.spec.Outputs {
-		if _, ok := slotOf[o.Name]; !ok {
-			return nil, fmt.Errorf("vkinfer: output %q is not computed by any node", o.Name)
-		}
-	}
-	// Pass 2: buffers and recording.
+	// Pass 3: buffers and recording.
 	sizes := make([]int64, len(slotSize))
 	for i, n := range slotSize {
 		sizes[i] = 4 * int64(n)
@@ -537,16 +597,22 @@ func (m *Model) compile(inShapes []layers.Shape) (_ *plan, err error) {
 			return nil, err
 		}
 	}
-	for i, n := range m.nodes {
-		inBufs := make([]*engine.Buffer, len(n.ins))
-		for j, name := range n.ins {
+	for _, st := range steps {
+		n := m.nodes[st.first]
+		inBufs := make([]*engine.Buffer, len(st.ins))
+		for j, name := range st.ins {
 			inBufs[j] = buf(name)
 		}
-		outBufs := make([]*engine.Buffer, len(n.n.Outputs))
-		for j, name := range n.n.Outputs {
+		outBufs := make([]*engine.Buffer, len(st.outs))
+		for j, name := range st.outs {
 			outBufs[j] = buf(name)
 		}
-		if err := n.layer.Record(rec, inBufs, nodeIn[i], outBufs); err != nil {
+		if st.chain != nil {
+			err = st.chain.Record(rec, inBufs[0], nodeIn[st.first][0], outBufs[0])
+		} else {
+			err = n.layer.Record(rec, inBufs, nodeIn[st.first], outBufs)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("vkinfer: node %s (%s): %w", n.n.Name, n.n.Op, err)
 		}
 	}

@@ -109,6 +109,63 @@ func TestRunMatchesReference(t *testing.T) {
 	}
 }
 
+// Small batches of a Dense chain run as one dispatch (layers.DenseChain)
+// where the device's budget allows it, larger ones as one dispatch per
+// layer; both match the reference, and a graph whose intermediate tensor is
+// also an output is never chained past it.
+func TestSmallBatchChain(t *testing.T) {
+	dev := openDevice(t)
+	spec := mlp(5, 64, 128, 256, 10) // 43k multiply-adds per row
+	m, err := dev.LoadModel(spec)
+	require.NoError(t, err)
+	defer m.Close()
+	chained := dev.Info().DriverID != engine.DriverSwiftShader // the chain is slower there: off
+	r := rand.New(rand.NewSource(6))
+	for _, batch := range []int{1, 3, 64} {
+		x := make([]float32, batch*64)
+		for i := range x {
+			x[i] = r.Float32()
+		}
+		before := dev.Stats().DescriptorSets
+		out, err := m.Run(context.Background(), vkinfer.Tensor{Shape: []int{batch, 64}, Data: x})
+		require.NoError(t, err)
+		dispatches := dev.Stats().DescriptorSets - before
+		if chained && batch <= 3 {
+			require.EqualValues(t, 1, dispatches, "batch %d: one chain dispatch", batch)
+		} else {
+			require.GreaterOrEqual(t, dispatches, int64(4), "batch %d: one dispatch per layer", batch)
+		}
+		want := reference(spec, x, batch)
+		for i := range want {
+			require.InDelta(t, want[i], out[0].Data[i], 1e-5, "batch %d, [%d]", batch, i)
+		}
+	}
+
+	// The first layer's output is a graph output too: the chain may not
+	// swallow it, and it must come out right.
+	spec = mlp(7, 16, 8, 4)
+	spec.Outputs = append(spec.Outputs, model.ValueInfo{Name: "y0", Shape: []int{-1, 8}})
+	m2, err := dev.LoadModel(spec)
+	require.NoError(t, err)
+	defer m2.Close()
+	x := make([]float32, 16)
+	for i := range x {
+		x[i] = r.Float32()
+	}
+	out, err := m2.Run(context.Background(), vkinfer.Tensor{Shape: []int{1, 16}, Data: x})
+	require.NoError(t, err)
+	require.Len(t, out, 2)
+	want := reference(spec, x, 1)
+	for i := range want {
+		require.InDelta(t, want[i], out[0].Data[i], 1e-5, "[%d]", i)
+	}
+	w0, b0 := spec.Initializer("w0"), spec.Initializer("b0")
+	y0 := ref.Gemm(x, w0.Data, b0.Data, 1, 8, 16, false, true, ref.ActNone)
+	for i := range y0 {
+		require.InDelta(t, y0[i], out[1].Data[i], 1e-5, "y0[%d]", i)
+	}
+}
+
 // A second run at a known batch size records nothing, allocates nothing and
 // submits exactly once.
 func TestSecondRunIsOnlyASubmit(t *testing.T) {

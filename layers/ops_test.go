@@ -396,7 +396,7 @@ func TestSoftmaxSpecialRows(t *testing.T) {
 }
 
 // buildNode compiles one node with the given constants.
-func buildNode(t *testing.T, d *engine.Device, n model.Node, consts ...*model.Tensor) (layers.Layer, error) {
+func buildNode(t testing.TB, d *engine.Device, n model.Node, consts ...*model.Tensor) (layers.Layer, error) {
 	t.Helper()
 	b, ok := layers.Lookup(n.Op)
 	require.True(t, ok, "op %s is not registered", n.Op)

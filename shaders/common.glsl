@@ -21,6 +21,14 @@ bool isInfBits(float v) {
     return (floatBitsToUint(v) & 0x7fffffffu) == 0x7f800000u;
 }
 
+// expShifted (softmax) returns exp(v - m) for a non-NaN v and a finite row maximum m,
+// so v - m <= 0. Below -104 the fp32 result is 0 (it also catches v = -inf
+// and a difference that overflowed to -inf).
+float expShifted(float v, float m) {
+    float d = v - m;
+    return d < -104.0 ? 0.0 : exp(d);
+}
+
 // linearIndex returns the element index of this invocation for 1-D
 // element-wise kernels. The engine dispatches a 2-D grid when the element
 // count needs more than maxComputeWorkGroupCount[0] workgroups, so rows of

@@ -58,14 +58,6 @@ shared float sMax[gl_WorkGroupSize.x];
 shared uint sNaN[gl_WorkGroupSize.x];
 shared float sSum[gl_WorkGroupSize.x];
 
-// expShifted returns exp(v - m) for a non-NaN v and a finite row maximum m,
-// so v - m <= 0. Below -104 the fp32 result is 0 (it also catches v = -inf
-// and a difference that overflowed to -inf).
-float expShifted(float v, float m) {
-    float d = v - m;
-    return d < -104.0 ? 0.0 : exp(d);
-}
-
 // result is the output for element v of a row with finite maximum m and
 // sum = sum_c exp(x - m) >= 1.
 float result(float v, float m, float sum) {

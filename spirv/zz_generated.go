@@ -43,6 +43,92 @@ var shaders = map[string]*Shader{
 		},
 		SourceSHA256: "153dc45b8bf02b0cfc024e2da6b7fa6f38ef5f74fc84ba586c885a723408b8cb",
 	},
+	"dense_chain": {
+		Name:         "dense_chain",
+		Code:         mustReadSPIRV("dense_chain.spv"),
+		LocalSize:    [3]uint32{64, 1, 1},
+		LocalSizeIDs: [3]int32{0, -1, -1},
+		Bindings: []Binding{
+			{Set: 0, Binding: 0, Kind: StorageBuffer, Name: "x", ReadOnly: true},
+			{Set: 0, Binding: 1, Kind: StorageBuffer, Name: "y", ReadOnly: false},
+			{Set: 0, Binding: 2, Kind: StorageBuffer, Name: "W0", ReadOnly: true},
+			{Set: 0, Binding: 3, Kind: StorageBuffer, Name: "W1", ReadOnly: true},
+			{Set: 0, Binding: 4, Kind: StorageBuffer, Name: "W2", ReadOnly: true},
+			{Set: 0, Binding: 5, Kind: StorageBuffer, Name: "W3", ReadOnly: true},
+			{Set: 0, Binding: 6, Kind: StorageBuffer, Name: "B0", ReadOnly: true},
+			{Set: 0, Binding: 7, Kind: StorageBuffer, Name: "B1", ReadOnly: true},
+			{Set: 0, Binding: 8, Kind: StorageBuffer, Name: "B2", ReadOnly: true},
+			{Set: 0, Binding: 9, Kind: StorageBuffer, Name: "B3", ReadOnly: true},
+		},
+		PushConstantSize: 0,
+		SpecConstants: []SpecConstant{
+			{ID: 0, Name: "local_size_x", Default: 64}, // uint
+			{ID: 1, Name: "M", Default: 1},             // uint
+			{ID: 2, Name: "L", Default: 1},             // uint
+			{ID: 3, Name: "K0", Default: 4},            // uint
+			{ID: 4, Name: "N0", Default: 4},            // uint
+			{ID: 5, Name: "N1", Default: 4},            // uint
+			{ID: 6, Name: "N2", Default: 4},            // uint
+			{ID: 7, Name: "N3", Default: 4},            // uint
+			{ID: 8, Name: "P0", Default: 4},            // uint
+			{ID: 9, Name: "P1", Default: 4},            // uint
+			{ID: 10, Name: "P2", Default: 4},           // uint
+			{ID: 11, Name: "P3", Default: 4},           // uint
+			{ID: 12, Name: "S0", Default: 1},           // uint
+			{ID: 13, Name: "S1", Default: 1},           // uint
+			{ID: 14, Name: "S2", Default: 1},           // uint
+			{ID: 15, Name: "S3", Default: 1},           // uint
+			{ID: 16, Name: "RELU", Default: 0},         // uint
+			{ID: 17, Name: "BIAS", Default: 0},         // uint
+			{ID: 18, Name: "FINAL", Default: 0},        // uint
+			{ID: 19, Name: "ACT4", Default: 1},         // uint
+			{ID: 20, Name: "RED4", Default: 1},         // uint
+		},
+		SourceSHA256: "ee5b4c345ba1f121047d48a1d14d87e588afde970f9f67e62a487d82fefd3264",
+	},
+	"dense_chain_texel": {
+		Name:         "dense_chain_texel",
+		Code:         mustReadSPIRV("dense_chain_texel.spv"),
+		LocalSize:    [3]uint32{64, 1, 1},
+		LocalSizeIDs: [3]int32{0, -1, -1},
+		Bindings: []Binding{
+			{Set: 0, Binding: 0, Kind: StorageBuffer, Name: "x", ReadOnly: true},
+			{Set: 0, Binding: 1, Kind: StorageBuffer, Name: "y", ReadOnly: false},
+			{Set: 0, Binding: 2, Kind: UniformTexelBuffer, Name: "W0", ReadOnly: true},
+			{Set: 0, Binding: 3, Kind: UniformTexelBuffer, Name: "W1", ReadOnly: true},
+			{Set: 0, Binding: 4, Kind: UniformTexelBuffer, Name: "W2", ReadOnly: true},
+			{Set: 0, Binding: 5, Kind: UniformTexelBuffer, Name: "W3", ReadOnly: true},
+			{Set: 0, Binding: 6, Kind: StorageBuffer, Name: "B0", ReadOnly: true},
+			{Set: 0, Binding: 7, Kind: StorageBuffer, Name: "B1", ReadOnly: true},
+			{Set: 0, Binding: 8, Kind: StorageBuffer, Name: "B2", ReadOnly: true},
+			{Set: 0, Binding: 9, Kind: StorageBuffer, Name: "B3", ReadOnly: true},
+		},
+		PushConstantSize: 0,
+		SpecConstants: []SpecConstant{
+			{ID: 0, Name: "local_size_x", Default: 64}, // uint
+			{ID: 1, Name: "M", Default: 1},             // uint
+			{ID: 2, Name: "L", Default: 1},             // uint
+			{ID: 3, Name: "K0", Default: 4},            // uint
+			{ID: 4, Name: "N0", Default: 4},            // uint
+			{ID: 5, Name: "N1", Default: 4},            // uint
+			{ID: 6, Name: "N2", Default: 4},            // uint
+			{ID: 7, Name: "N3", Default: 4},            // uint
+			{ID: 8, Name: "P0", Default: 4},            // uint
+			{ID: 9, Name: "P1", Default: 4},            // uint
+			{ID: 10, Name: "P2", Default: 4},           // uint
+			{ID: 11, Name: "P3", Default: 4},           // uint
+			{ID: 12, Name: "S0", Default: 1},           // uint
+			{ID: 13, Name: "S1", Default: 1},           // uint
+			{ID: 14, Name: "S2", Default: 1},           // uint
+			{ID: 15, Name: "S3", Default: 1},           // uint
+			{ID: 16, Name: "RELU", Default: 0},         // uint
+			{ID: 17, Name: "BIAS", Default: 0},         // uint
+			{ID: 18, Name: "FINAL", Default: 0},        // uint
+			{ID: 19, Name: "ACT4", Default: 1},         // uint
+			{ID: 20, Name: "RED4", Default: 1},         // uint
+		},
+		SourceSHA256: "15451709a764c5e9f2072852d694472e72195c278024078d40c07e4eb9d5382c",
+	},
 	"gemm": {
 		Name:         "gemm",
 		Code:         mustReadSPIRV("gemm.spv"),
@@ -161,7 +247,7 @@ var shaders = map[string]*Shader{
 			{ID: 1, Name: "LOG", Default: 0},           // bool
 			{ID: 2, Name: "SERIAL", Default: 0},        // bool
 		},
-		SourceSHA256: "dc83baf56be29f3395803dba5b4279139f6a1ea75faef0cfe88b65c576abf9d1",
+		SourceSHA256: "daf78888d239f2f63a60394df89fb2491846daabf59030e70d264b8b5e99bcc4",
 	},
 	"unary": {
 		Name:         "unary",
@@ -185,12 +271,15 @@ var shaders = map[string]*Shader{
 var manifest = []manifestEntry{
 	{Path: "bias.comp", SHA256: "307588e80aa96c0785edb34ba54060c8b41a54e52222ae51c18474cc334cea99"},
 	{Path: "binary.comp", SHA256: "153dc45b8bf02b0cfc024e2da6b7fa6f38ef5f74fc84ba586c885a723408b8cb"},
-	{Path: "common.glsl", SHA256: "6212d30e723f18b3574c341d71926cb6d1905cf8ba2a19a928bb3c8f84181285"},
+	{Path: "common.glsl", SHA256: "d37da7dc58c8da51c1c41c5360505406af85e90ab99fda55a4fab5712044e548"},
+	{Path: "dense_chain.comp", SHA256: "ee5b4c345ba1f121047d48a1d14d87e588afde970f9f67e62a487d82fefd3264"},
+	{Path: "dense_chain.glsl", SHA256: "fb0c554d8db90141210c745731b66d973bc15deac05d03a0b7c3090c09012833"},
+	{Path: "dense_chain_texel.comp", SHA256: "15451709a764c5e9f2072852d694472e72195c278024078d40c07e4eb9d5382c"},
 	{Path: "gemm.comp", SHA256: "1ed09ce648783db39c362009353396f30f778c741ce1eecfa9832cede0685dae"},
 	{Path: "gemm_pack.comp", SHA256: "cfcd79c81e39d761808af36c5d87298b4d0b536f694a218f02f70dfc24aadad4"},
 	{Path: "gemm_subgroup.comp", SHA256: "38f8d6e2e1fc2dbd519338ba88199691b7d43b464afda57dedcfd540259f1c82"},
 	{Path: "gemm_texel.comp", SHA256: "81a67d9df8875222b21c2a4d295c3bd0106a50efece3e12498c8635752a20d2f"},
 	{Path: "relu.comp", SHA256: "c0fa032d4f087e675570b47877f92e8a2cf123d4826f8ab0cfc0d6ac19f42833"},
-	{Path: "softmax.comp", SHA256: "dc83baf56be29f3395803dba5b4279139f6a1ea75faef0cfe88b65c576abf9d1"},
+	{Path: "softmax.comp", SHA256: "daf78888d239f2f63a60394df89fb2491846daabf59030e70d264b8b5e99bcc4"},
 	{Path: "unary.comp", SHA256: "924075b0fec13e60ab80f7c69d972f6a6915b73693012d0bb2d18289333c61f7"},
 }
