@@ -69,8 +69,12 @@ func NewDenseChain(d *engine.Device, ls []Layer) (*DenseChain, int) {
 	info := d.Info()
 	c.texel = chainTexel(info, c.dense)
 	c.ls = 256
-	if info.Type == engine.TypeCPU {
-		c.ls = 64
+	if info.Type == engine.TypeCPU && info.SubgroupSize > 0 {
+		// One SIMD vector: a CPU driver runs a workgroup on one thread
+		// anyway, and lavapipe compiles a workgroup wider than its vector
+		// with barriers into coroutines: ~35 ms more JIT at first use and
+		// no faster (BenchmarkDenseChain, BenchmarkLoad).
+		c.ls = int(info.SubgroupSize)
 	}
 	c.Budget = chainBudget(info)
 	c.ls = min(c.ls, int(info.Limits.MaxComputeWorkGroupInvocations), int(info.Limits.MaxComputeWorkGroupSize[0]))
@@ -115,9 +119,9 @@ func (c *DenseChain) Layers() int { return c.layers }
 // chainBudget is the most multiply-adds per run for which the chain kernel
 // beats separate dispatches on a device (measured by BenchmarkDenseChain,
 // figures in docs/PERFORMANCE.md). On lavapipe a batch-1 784-128-256-10
-// MLP (135k) runs ~20% faster as a chain and a batch-2 one (270k) breaks
-// even: one workgroup runs on one thread, and past that the GEMM kernels'
-// use of every thread wins. SwiftShader runs the chain kernel several
+// MLP (135k) runs ~20% faster as a chain, a batch-2 one (270k) ~5%, and a
+// batch-8 64-128-256-10 one (344k) breaks even: one workgroup runs on one
+// thread, and past that the GEMM kernels' use of every thread wins. SwiftShader runs the chain kernel several
 // times slower than its own dispatch overhead saves: never. GPUs: a
 // workgroup streams 1M multiply-adds in a few µs, about a dispatch gap
 // (not measured on a GPU yet).
@@ -126,7 +130,7 @@ func chainBudget(info engine.DeviceInfo) int {
 	case info.DriverID == engine.DriverSwiftShader:
 		return 0
 	case info.Type == engine.TypeCPU:
-		return 200_000
+		return 300_000
 	}
 	return 1 << 20
 }

@@ -138,12 +138,20 @@ func TestDenseChainDifferential(t *testing.T) {
 		require.Equal(t, len(ls), n)
 		chain.Budget = math.MaxInt // every batch, even where separate dispatches are faster
 		k0, last := c.widths[0], c.widths[len(c.widths)-1]
-		for _, m := range []int{1, 2, 3, 7, 8, layers.MaxChainRows} {
+		runs := []struct{ m, ls int }{{1, 0}, {2, 0}, {3, 0}, {7, 0}, {8, 0}, {layers.MaxChainRows, 0}, {1, 64}, {7, 64}}
+		for _, rc := range runs {
+			m := rc.m
 			name := fmt.Sprintf("%v%s/m=%d", c.widths, c.final, m)
 			in := layers.Shape{m, k0}
 			if !chain.Fits(in) {
 				t.Logf("%s: does not fit the chain kernel on this device", name)
 				continue
+			}
+			if rc.ls > 0 {
+				// A workgroup of several SIMD vectors (the GPU shape); on
+				// CPU drivers the default is one.
+				name += fmt.Sprintf("/workgroup=%d", rc.ls)
+				layers.SetChainLocalSize(chain, rc.ls)
 			}
 			t.Run(name, func(t *testing.T) {
 				x := randSlice(r, m*k0)
