@@ -121,10 +121,11 @@ func (c *DenseChain) Layers() int { return c.layers }
 // figures in docs/PERFORMANCE.md). On lavapipe a batch-1 784-128-256-10
 // MLP (135k) runs ~20% faster as a chain, a batch-2 one (270k) ~5%, and a
 // batch-8 64-128-256-10 one (344k) breaks even: one workgroup runs on one
-// thread, and past that the GEMM kernels' use of every thread wins. SwiftShader runs the chain kernel several
-// times slower than its own dispatch overhead saves: never. GPUs: a
-// workgroup streams 1M multiply-adds in a few µs, about a dispatch gap
-// (not measured on a GPU yet).
+// thread, and past that the GEMM kernels' use of every thread wins.
+// SwiftShader runs the chain kernel several times slower than its own
+// dispatch overhead saves: never. GPUs: a workgroup streams 1M
+// multiply-adds in a few µs, about a dispatch gap (not measured on a GPU
+// yet).
 func chainBudget(info engine.DeviceInfo) int {
 	switch {
 	case info.DriverID == engine.DriverSwiftShader:
@@ -137,9 +138,8 @@ func chainBudget(info engine.DeviceInfo) int {
 
 // chainPlan is the chain specialised for a batch of m rows.
 type chainPlan struct {
-	m          int
-	spec       engine.Spec
-	sharedSize int // bytes of shared memory
+	m    int
+	spec engine.Spec
 }
 
 func (c *DenseChain) plan(in Shape) (chainPlan, bool) {
@@ -149,11 +149,14 @@ func (c *DenseChain) plan(in Shape) (chainPlan, bool) {
 		return chainPlan{}, false
 	}
 	m := in.Elems() / k0
+	if m < 1 || m > MaxChainRows {
+		return chainPlan{}, false
+	}
 	macs := 0
 	for _, l := range c.dense {
 		macs += m * l.in * l.out
 	}
-	if m < 1 || m > MaxChainRows || macs > c.Budget {
+	if macs > c.Budget {
 		return chainPlan{}, false
 	}
 	last := c.dense[len(c.dense)-1].out
@@ -205,11 +208,10 @@ func (c *DenseChain) plan(in Shape) (chainPlan, bool) {
 	}
 	spec["RELU"], spec["BIAS"] = relu, bias
 	spec["ACT4"], spec["RED4"] = u32(act), u32(red)
-	p := chainPlan{m: m, spec: spec, sharedSize: 16 * (2*act + red)}
-	if p.sharedSize > int(info.Limits.MaxComputeSharedMemorySize) {
+	if shared := 16 * (2*act + red); shared > int(info.Limits.MaxComputeSharedMemorySize) {
 		return chainPlan{}, false
 	}
-	return p, true
+	return chainPlan{m: m, spec: spec}, true
 }
 
 // Fits reports whether the chain can and should run an input of shape in

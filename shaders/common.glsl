@@ -29,6 +29,15 @@ float expShifted(float v, float m) {
     return d < -104.0 ? 0.0 : exp(d);
 }
 
+// softmaxResult is the output for element v of a row with finite maximum m
+// and sum = sum_c exp(x - m) >= 1: softmax, or log-softmax when isLog.
+float softmaxResult(float v, float m, float sum, bool isLog) {
+    if (isLog) {
+        return (v - m) - log(sum);
+    }
+    return expShifted(v, m) / sum;
+}
+
 // linearIndex returns the element index of this invocation for 1-D
 // element-wise kernels. The engine dispatches a 2-D grid when the element
 // count needs more than maxComputeWorkGroupCount[0] workgroups, so rows of

@@ -260,7 +260,7 @@ void softmaxRow(uint N, uint m, uint base) {
     }
     for (uint c = 0; c < N; ++c) {
         float v = act[row + c / 4][c % 4];
-        y.data[m * N + c] = FINAL == FINAL_LOG_SOFTMAX ? (v - mx) - log(sum) : expShifted(v, mx) / sum;
+        y.data[m * N + c] = softmaxResult(v, mx, sum, FINAL == FINAL_LOG_SOFTMAX);
     }
 }
 

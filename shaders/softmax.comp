@@ -58,15 +58,6 @@ shared float sMax[gl_WorkGroupSize.x];
 shared uint sNaN[gl_WorkGroupSize.x];
 shared float sSum[gl_WorkGroupSize.x];
 
-// result is the output for element v of a row with finite maximum m and
-// sum = sum_c exp(x - m) >= 1.
-float result(float v, float m, float sum) {
-    if (LOG) {
-        return (v - m) - log(sum);
-    }
-    return expShifted(v, m) / sum;
-}
-
 // rowSerial is the whole softmax of one row by one invocation.
 void rowSerial(uint base, uint stride, uint cols) {
     float m = VK_NEG_INF;
@@ -90,7 +81,7 @@ void rowSerial(uint base, uint stride, uint cols) {
         sum += expShifted(x.data[base + c * stride], m);
     }
     for (uint c = 0; c < cols; ++c) {
-        y.data[base + c * stride] = result(x.data[base + c * stride], m, sum);
+        y.data[base + c * stride] = softmaxResult(x.data[base + c * stride], m, sum, LOG);
     }
 }
 
@@ -162,6 +153,6 @@ void main() {
 
     // Pass 3: normalise.
     for (uint c = lid; c < cols; c += LS) {
-        y.data[base + c * stride] = result(x.data[base + c * stride], m, sum);
+        y.data[base + c * stride] = softmaxResult(x.data[base + c * stride], m, sum, LOG);
     }
 }

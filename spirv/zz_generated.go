@@ -247,7 +247,7 @@ var shaders = map[string]*Shader{
 			{ID: 1, Name: "LOG", Default: 0},           // bool
 			{ID: 2, Name: "SERIAL", Default: 0},        // bool
 		},
-		SourceSHA256: "daf78888d239f2f63a60394df89fb2491846daabf59030e70d264b8b5e99bcc4",
+		SourceSHA256: "3e7cbfdcb96d7b630b0a7d29d94022653bba47930d7b20e529ab9f3e117c2d92",
 	},
 	"unary": {
 		Name:         "unary",
@@ -271,15 +271,15 @@ var shaders = map[string]*Shader{
 var manifest = []manifestEntry{
 	{Path: "bias.comp", SHA256: "307588e80aa96c0785edb34ba54060c8b41a54e52222ae51c18474cc334cea99"},
 	{Path: "binary.comp", SHA256: "153dc45b8bf02b0cfc024e2da6b7fa6f38ef5f74fc84ba586c885a723408b8cb"},
-	{Path: "common.glsl", SHA256: "d37da7dc58c8da51c1c41c5360505406af85e90ab99fda55a4fab5712044e548"},
+	{Path: "common.glsl", SHA256: "a87d2c1771cdea144f8de841b086d4a516357b7af35c7484a678fcbbf40ba2ea"},
 	{Path: "dense_chain.comp", SHA256: "ee5b4c345ba1f121047d48a1d14d87e588afde970f9f67e62a487d82fefd3264"},
-	{Path: "dense_chain.glsl", SHA256: "fb0c554d8db90141210c745731b66d973bc15deac05d03a0b7c3090c09012833"},
+	{Path: "dense_chain.glsl", SHA256: "3de07841443fe70788af7bb534eed340078695d96ef5a11f9133ed47046a06fa"},
 	{Path: "dense_chain_texel.comp", SHA256: "15451709a764c5e9f2072852d694472e72195c278024078d40c07e4eb9d5382c"},
 	{Path: "gemm.comp", SHA256: "1ed09ce648783db39c362009353396f30f778c741ce1eecfa9832cede0685dae"},
 	{Path: "gemm_pack.comp", SHA256: "cfcd79c81e39d761808af36c5d87298b4d0b536f694a218f02f70dfc24aadad4"},
 	{Path: "gemm_subgroup.comp", SHA256: "38f8d6e2e1fc2dbd519338ba88199691b7d43b464afda57dedcfd540259f1c82"},
 	{Path: "gemm_texel.comp", SHA256: "81a67d9df8875222b21c2a4d295c3bd0106a50efece3e12498c8635752a20d2f"},
 	{Path: "relu.comp", SHA256: "c0fa032d4f087e675570b47877f92e8a2cf123d4826f8ab0cfc0d6ac19f42833"},
-	{Path: "softmax.comp", SHA256: "daf78888d239f2f63a60394df89fb2491846daabf59030e70d264b8b5e99bcc4"},
+	{Path: "softmax.comp", SHA256: "3e7cbfdcb96d7b630b0a7d29d94022653bba47930d7b20e529ab9f3e117c2d92"},
 	{Path: "unary.comp", SHA256: "924075b0fec13e60ab80f7c69d972f6a6915b73693012d0bb2d18289333c61f7"},
 }
