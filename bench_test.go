@@ -5,6 +5,7 @@ import (
 	"math/rand"
 	"os"
 	"sort"
+	"strconv"
 	"testing"
 	"time"
 
@@ -61,7 +62,7 @@ func BenchmarkMLP(b *testing.B) {
 		defer m.Close()
 		in := m.Spec().Inputs[0].Shape[1]
 		for _, batch := range []int{1, 256} {
-			b.Run(c.name+"/batch="+itoa(batch), func(b *testing.B) {
+			b.Run(c.name+"/batch="+strconv.Itoa(batch), func(b *testing.B) {
 				r := rand.New(rand.NewSource(1))
 				x := vkinfer.Tensor{Shape: []int{batch, in}, Data: make([]float32, batch*in)}
 				for i := range x.Data {
@@ -97,13 +98,6 @@ func reportLatency(b *testing.B, lat []time.Duration, batch int) {
 		total += l
 	}
 	b.ReportMetric(float64(batch*len(lat))/total.Seconds(), "images/s")
-}
-
-func itoa(n int) string {
-	if n < 10 {
-		return string(rune('0' + n))
-	}
-	return itoa(n/10) + string(rune('0'+n%10))
 }
 
 // BenchmarkLoad times "file to first result" for the shipped MNIST model:

@@ -259,21 +259,17 @@ func (d *Device) LoadModel(m *model.Model) (*Model, error) {
 // node of the run but the last has one output, read only by the next node,
 // which reads nothing else, and not a graph output.
 func chains(d *engine.Device, m *model.Model, nodes []node) map[int]*layers.DenseChain {
-	readers := map[string]int{}
-	for _, n := range nodes {
-		for _, in := range n.ins {
-			readers[in]++
-		}
+	graph := make([]model.Node, len(nodes))
+	for i, n := range nodes {
+		graph[i] = n.n
 	}
-	for _, o := range m.Outputs {
-		readers[o.Name]++
-	}
+	count := readers(graph, m.Outputs)
 	out := map[int]*layers.DenseChain{}
 	for i := range nodes {
 		run := []layers.Layer{nodes[i].layer}
 		for j := i; j+1 < len(nodes); j++ {
 			n, next := nodes[j], nodes[j+1]
-			if len(n.ins) != 1 || len(n.n.Outputs) != 1 || readers[n.n.Outputs[0]] != 1 ||
+			if len(n.ins) != 1 || len(n.n.Outputs) != 1 || count[n.n.Outputs[0]] != 1 ||
 				len(next.ins) != 1 || next.ins[0] != n.n.Outputs[0] {
 				break
 			}
@@ -286,18 +282,25 @@ func chains(d *engine.Device, m *model.Model, nodes []node) map[int]*layers.Dens
 	return out
 }
 
+// readers counts, for each tensor, the nodes that read it, a graph output
+// counting as one reader more.
+func readers(nodes []model.Node, outputs []model.ValueInfo) map[string]int {
+	n := map[string]int{}
+	for _, nd := range nodes {
+		for _, in := range nd.Inputs {
+			n[in]++
+		}
+	}
+	for _, o := range outputs {
+		n[o.Name]++
+	}
+	return n
+}
+
 // fuse returns m's nodes with each Dense whose only consumer is a Relu
 // folded into one Dense with activation "relu" (one GEMM dispatch).
 func fuse(m *model.Model) []model.Node {
-	consumers := map[string]int{}
-	for _, n := range m.Nodes {
-		for _, in := range n.Inputs {
-			consumers[in]++
-		}
-	}
-	for _, o := range m.Outputs {
-		consumers[o.Name]++
-	}
+	consumers := readers(m.Nodes, m.Outputs)
 	var out []model.Node
 	skip := map[int]bool{}
 	for i, n := range m.Nodes {
