@@ -30,6 +30,7 @@ import (
 	"log/slog"
 	"os"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -431,7 +432,7 @@ func names(vs []model.ValueInfo) []string {
 
 // plan returns (recording on first use) the plan for input shapes.
 func (m *Model) plan(shapes []layers.Shape) (*plan, error) {
-	key := fmt.Sprint(shapes)
+	key := shapesKey(shapes)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -454,6 +455,20 @@ func (m *Model) plan(shapes []layers.Shape) (*plan, error) {
 	m.plans[key] = p
 	m.order = append(m.order, key)
 	return p, nil
+}
+
+// shapesKey is the plan key of input shapes: their dimensions, shapes
+// separated by ';' (built on every run, so without fmt).
+func shapesKey(shapes []layers.Shape) string {
+	b := make([]byte, 0, 32)
+	for _, s := range shapes {
+		for _, d := range s {
+			b = strconv.AppendInt(b, int64(d), 10)
+			b = append(b, ',')
+		}
+		b = append(b, ';')
+	}
+	return string(b)
 }
 
 func (m *Model) touch(key string) {
