@@ -45,6 +45,13 @@
 //                      S_l * M * ceil(N_l / 4) for every l with S_l > 1 (else 1)
 // grid:             exactly one workgroup.
 //
+// First-run cost: lavapipe JIT-compiles a kernel at its first dispatch, and
+// that time is part of loading a model. So only the inner product is
+// unrolled; the loops around it are kept rolled ([[dont_unroll]]), column
+// tails use selects, and exp has one call site. This took ~45 ms off the
+// first run of examples/mnist (docs/PERFORMANCE.md) at no measurable cost
+// per run.
+//
 // Softmax follows the rules of softmax.comp (NaN rows, infinities); the
 // Dense arithmetic follows gemm.comp (IEEE fp32 multiply-adds, NaN and
 // infinities propagate).
@@ -147,24 +154,28 @@ float biasAt(uint l, uint c) {
 // final softmax, else into the output activation buffer (columns >= N as 0).
 void finish(uint l, uint N, uint m, uint g, vec4 v, uint outBase) {
     const bool last = l + 1 == L;
-    for (uint i = 0; i < 4; ++i) {
-        uint c = 4 * g + i;
-        if (c >= N) {
-            v[i] = 0.0;
-            continue;
-        }
-        if ((BIAS & (1u << l)) != 0) {
-            v[i] += biasAt(l, c);
-        }
-        if ((RELU & (1u << l)) != 0) {
-            // max(v, 0) may drop NaN; ReLU(NaN) is NaN as in layers/ref.
-            v[i] = v[i] < 0.0 ? 0.0 : v[i];
-        }
-        if (last && FINAL == 0) {
-            y.data[m * N + c] = v[i];
+    const uvec4 c = 4 * g + uvec4(0, 1, 2, 3);
+    const bvec4 valid = lessThan(c, uvec4(N));
+    if ((BIAS & (1u << l)) != 0) {
+        // Clamped reads stay inside the N-float bias; invalid lanes are
+        // zeroed below.
+        uvec4 cc = min(c, uvec4(N - 1));
+        [[dont_unroll]] for (uint i = 0; i < 4; ++i) {
+            v[i] += biasAt(l, cc[i]);
         }
     }
-    if (!last || FINAL != 0) {
+    if ((RELU & (1u << l)) != 0) {
+        // A select, not max(v, 0): ReLU(NaN) is NaN as in layers/ref.
+        v = mix(v, vec4(0.0), lessThan(v, vec4(0.0)));
+    }
+    v = mix(vec4(0.0), v, valid);
+    if (last && FINAL == 0) {
+        for (uint i = 0; i < 4; ++i) {
+            if (valid[i]) {
+                y.data[m * N + c[i]] = v[i];
+            }
+        }
+    } else {
         act[outBase + m * ((N + 3) / 4) + g] = v;
     }
 }
@@ -235,12 +246,14 @@ void dense(uint l, uint K, uint N, uint P, uint S, uint inBase, uint outBase) {
 }
 
 // softmaxRow normalises row m of the last layer's output (N values in act
-// from base) into y, by one invocation.
+// from base) into y, by one invocation. Softmax keeps exp(v - max) in act
+// for the division: exp(v - max) / sum is softmaxResult's value.
 void softmaxRow(uint N, uint m, uint base) {
     const uint row = base + m * ((N + 3) / 4);
+    const bool isLog = FINAL == FINAL_LOG_SOFTMAX;
     float mx = VK_NEG_INF;
     bool nan = false;
-    for (uint c = 0; c < N; ++c) {
+    [[dont_unroll]] for (uint c = 0; c < N; ++c) {
         float v = act[row + c / 4][c % 4];
         if (isNaNBits(v)) {
             nan = true;
@@ -248,19 +261,21 @@ void softmaxRow(uint N, uint m, uint base) {
             mx = max(mx, v);
         }
     }
-    if (nan || isInfBits(mx)) {
-        for (uint c = 0; c < N; ++c) {
-            y.data[m * N + c] = VK_QNAN;
-        }
-        return;
-    }
+    // A NaN or an infinite maximum makes the whole row NaN (softmax.comp).
+    const bool bad = nan || isInfBits(mx);
     float sum = 0.0;
-    for (uint c = 0; c < N; ++c) {
-        sum += expShifted(act[row + c / 4][c % 4], mx);
+    if (!bad) {
+        [[dont_unroll]] for (uint c = 0; c < N; ++c) {
+            float e = expShifted(act[row + c / 4][c % 4], mx);
+            sum += e;
+            if (!isLog) {
+                act[row + c / 4][c % 4] = e;
+            }
+        }
     }
-    for (uint c = 0; c < N; ++c) {
+    [[dont_unroll]] for (uint c = 0; c < N; ++c) {
         float v = act[row + c / 4][c % 4];
-        y.data[m * N + c] = softmaxResult(v, mx, sum, FINAL == FINAL_LOG_SOFTMAX);
+        y.data[m * N + c] = bad ? VK_QNAN : isLog ? softmaxResult(v, mx, sum, true) : v / sum;
     }
 }
 
@@ -273,7 +288,7 @@ void main() {
         uint m = i / KQ0;
         uint k = 4 * (i - m * KQ0);
         vec4 v = vec4(0.0);
-        for (uint j = 0; j < 4; ++j) {
+        [[dont_unroll]] for (uint j = 0; j < 4; ++j) {
             if (k + j < K0) {
                 v[j] = x.data[m * K0 + k + j];
             }

@@ -84,7 +84,7 @@ var shaders = map[string]*Shader{
 			{ID: 19, Name: "ACT4", Default: 1},         // uint
 			{ID: 20, Name: "RED4", Default: 1},         // uint
 		},
-		SourceSHA256: "ee5b4c345ba1f121047d48a1d14d87e588afde970f9f67e62a487d82fefd3264",
+		SourceSHA256: "02c01f0648c18f1dc8d373cec9fc96af2b2e5dfd564795fa4e2822bd9e44d55a",
 	},
 	"dense_chain_texel": {
 		Name:         "dense_chain_texel",
@@ -127,7 +127,7 @@ var shaders = map[string]*Shader{
 			{ID: 19, Name: "ACT4", Default: 1},         // uint
 			{ID: 20, Name: "RED4", Default: 1},         // uint
 		},
-		SourceSHA256: "15451709a764c5e9f2072852d694472e72195c278024078d40c07e4eb9d5382c",
+		SourceSHA256: "2aca2aaf9e973a40713bd206c6aa44bfc18539e92045e0bced83c1e363d72531",
 	},
 	"gemm": {
 		Name:         "gemm",
@@ -272,9 +272,9 @@ var manifest = []manifestEntry{
 	{Path: "bias.comp", SHA256: "307588e80aa96c0785edb34ba54060c8b41a54e52222ae51c18474cc334cea99"},
 	{Path: "binary.comp", SHA256: "153dc45b8bf02b0cfc024e2da6b7fa6f38ef5f74fc84ba586c885a723408b8cb"},
 	{Path: "common.glsl", SHA256: "a87d2c1771cdea144f8de841b086d4a516357b7af35c7484a678fcbbf40ba2ea"},
-	{Path: "dense_chain.comp", SHA256: "ee5b4c345ba1f121047d48a1d14d87e588afde970f9f67e62a487d82fefd3264"},
-	{Path: "dense_chain.glsl", SHA256: "3de07841443fe70788af7bb534eed340078695d96ef5a11f9133ed47046a06fa"},
-	{Path: "dense_chain_texel.comp", SHA256: "15451709a764c5e9f2072852d694472e72195c278024078d40c07e4eb9d5382c"},
+	{Path: "dense_chain.comp", SHA256: "02c01f0648c18f1dc8d373cec9fc96af2b2e5dfd564795fa4e2822bd9e44d55a"},
+	{Path: "dense_chain.glsl", SHA256: "6f33d5db4af80f2b169c107e549b634376879c5f44ef233790a338aaeabfbeb3"},
+	{Path: "dense_chain_texel.comp", SHA256: "2aca2aaf9e973a40713bd206c6aa44bfc18539e92045e0bced83c1e363d72531"},
 	{Path: "gemm.comp", SHA256: "1ed09ce648783db39c362009353396f30f778c741ce1eecfa9832cede0685dae"},
 	{Path: "gemm_pack.comp", SHA256: "cfcd79c81e39d761808af36c5d87298b4d0b536f694a218f02f70dfc24aadad4"},
 	{Path: "gemm_subgroup.comp", SHA256: "38f8d6e2e1fc2dbd519338ba88199691b7d43b464afda57dedcfd540259f1c82"},
