@@ -6,7 +6,9 @@
 //
 // Concurrency: a Device is safe for concurrent use by multiple goroutines;
 // buffers may be created and closed concurrently, pipelines are cached under a
-// lock, and submissions to the queue are serialised. A Program may be run from
+// lock and compiled on background goroutines (one per CPU at most, so a
+// model's pipelines compile in parallel while it is recorded), and
+// submissions to the queue are serialised. A Program may be run from
 // many goroutines: runs of one Program are serialised, runs of different
 // Programs overlap on the GPU. A Recorder is for one goroutine.
 package engine
@@ -438,6 +440,7 @@ func (d *Device) Close() error {
 		return nil
 	}
 	if d.dev != nil {
+		d.pipes.compiles.Wait() // their results go into the saved cache
 		_ = d.dev.WaitIdle()
 		d.savePipeCache()
 		for p := range d.progs {

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -24,11 +25,25 @@ type kernel struct {
 
 // Pipeline is a compute pipeline: a shader with its specialization constants
 // fixed. Pipelines are cached by the Device and live until it closes.
+//
+// The driver compiles a pipeline in the background (Device.Pipeline returns
+// at once), so the pipelines of a whole model compile in parallel while its
+// commands are recorded; Recorder.Finish waits for the ones it uses.
 type Pipeline struct {
 	k     *kernel
-	h     vk.Pipeline
 	local [3]uint32
 	key   string
+	ready chan struct{} // closed once h or err is set
+	h     vk.Pipeline
+	err   error
+}
+
+// Wait blocks until the driver has compiled the pipeline and returns the
+// error it reported, if any. Recorder.Finish calls it for every pipeline it
+// records; call it to see a compilation error earlier.
+func (p *Pipeline) Wait() error {
+	<-p.ready
+	return p.err
 }
 
 // LocalSize is the pipeline's workgroup size.
@@ -45,6 +60,12 @@ type pipelineCache struct {
 	cache   vk.PipelineCache
 	kernels map[string]*kernel
 	pipes   map[string]*Pipeline
+	// Background compilations: at most cap(slots) at once (one per CPU the
+	// Go scheduler uses); destroy and savePipeCache wait for all of them.
+	slots    chan struct{}
+	compiles sync.WaitGroup
+	// create is the driver call (replaced by tests to make it fail).
+	create func(vk.PipelineCache, vk.ShaderModule, vk.PipelineLayout, []vk.Specialization) (vk.Pipeline, error)
 }
 
 func (c *pipelineCache) init(d *Device) error {
@@ -56,16 +77,21 @@ func (c *pipelineCache) init(d *Device) error {
 		}
 	}
 	c.cache = pc
+	c.slots = make(chan struct{}, runtime.GOMAXPROCS(0))
+	c.create = d.dev.CreateComputePipeline
 	c.kernels = map[string]*kernel{}
 	c.pipes = map[string]*Pipeline{}
 	return nil
 }
 
 func (c *pipelineCache) destroy(d *Device) {
+	c.compiles.Wait()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, p := range c.pipes {
-		d.dev.DestroyPipeline(p.h)
+		if p.err == nil {
+			d.dev.DestroyPipeline(p.h)
+		}
 	}
 	for _, k := range c.kernels {
 		d.dev.DestroyPipelineLayout(k.layout)
@@ -126,7 +152,10 @@ func (c *pipelineCache) kernel(d *Device, name string) (*kernel, error) {
 
 // Pipeline returns the pipeline of shader name with the given constants,
 // creating it on first use. Unknown constant names and workgroup sizes the
-// device cannot run are errors.
+// device cannot run are errors. The driver compiles a new pipeline in the
+// background: its errors (out of memory, a driver failure) come from
+// Pipeline.Wait and from the Recorder.Finish that uses it, and a pipeline
+// that failed is dropped from the cache, so the next request tries again.
 func (d *Device) Pipeline(name string, spec Spec) (*Pipeline, error) {
 	if d.closed.Load() {
 		return nil, fmt.Errorf("engine: pipeline %s: %w", name, ErrClosed)
@@ -188,13 +217,30 @@ func (d *Device) Pipeline(name string, spec Spec) (*Pipeline, error) {
 	for i, id := range ids {
 		specs[i] = vk.Specialization{ID: id, Value: values[id]}
 	}
-	h, err := d.dev.CreateComputePipeline(c.cache, k.module, k.layout, specs)
-	if err != nil {
-		return nil, wrap(err, "create pipeline %s", key.String())
-	}
-	d.stats.pipelines.Add(1)
-	c.created++
-	p := &Pipeline{k: k, h: h, local: local, key: key.String()}
+	p := &Pipeline{k: k, local: local, key: key.String(), ready: make(chan struct{})}
 	c.pipes[p.key] = p
+	c.created++
+	c.compiles.Add(1)
+	go c.compile(d, p, specs)
 	return p, nil
+}
+
+// compile creates p's driver pipeline, one of at most cap(c.slots) at once.
+func (c *pipelineCache) compile(d *Device, p *Pipeline, specs []vk.Specialization) {
+	defer c.compiles.Done()
+	c.slots <- struct{}{}
+	h, err := c.create(c.cache, p.k.module, p.k.layout, specs)
+	<-c.slots
+	if err != nil {
+		p.err = wrap(err, "create pipeline %s", p.key)
+		c.mu.Lock()
+		if c.pipes[p.key] == p {
+			delete(c.pipes, p.key)
+		}
+		c.mu.Unlock()
+	} else {
+		p.h = h
+		d.stats.pipelines.Add(1)
+	}
+	close(p.ready)
 }

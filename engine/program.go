@@ -238,6 +238,14 @@ func (r *Recorder) finish(noBarriers bool) (*Program, error) {
 	}
 	d := r.d
 	ops := r.finalOps()
+	for _, o := range ops {
+		if o.kind == opDispatch {
+			if err := o.pipe.Wait(); err != nil {
+				r.closeStaging()
+				return nil, err
+			}
+		}
+	}
 	plan(ops)
 	p := &Program{d: d, inputs: r.inputs, outputs: r.outputs, staging: r.staging, temps: r.temps, noBarrier: noBarriers}
 	fail := func(err error) (*Program, error) {

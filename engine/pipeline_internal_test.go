@@ -1,0 +1,110 @@
+package engine
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/vkinfer/vkinfer/engine/internal/vk"
+)
+
+func openInternal(t *testing.T) *Device {
+	t.Helper()
+	d, err := Open(Options{PipelineCacheDir: "-"})
+	if err != nil {
+		if errors.Is(err, ErrNoVulkan) && os.Getenv("VKINFER_REQUIRE_DEVICE") != "1" {
+			t.Skip(err)
+		}
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+// Pipelines compile in the background: concurrent requests for one pipeline
+// share one compilation, a driver failure reaches Wait and the Recorder's
+// Finish with the pipeline named and the sentinel kept, and a failed
+// pipeline is not cached, so asking again compiles it again.
+func TestPipelineBackgroundCompile(t *testing.T) {
+	d := openInternal(t)
+	var calls atomic.Int64
+	fail := atomic.Bool{}
+	real := d.pipes.create
+	d.pipes.mu.Lock()
+	d.pipes.create = func(c vk.PipelineCache, m vk.ShaderModule, l vk.PipelineLayout, s []vk.Specialization) (vk.Pipeline, error) {
+		calls.Add(1)
+		if fail.Load() {
+			return vk.Pipeline{}, &vk.Error{Op: "vkCreateComputePipelines", Result: int32(vk.ErrorOutOfDeviceMemory)}
+		}
+		return real(c, m, l, s)
+	}
+	d.pipes.mu.Unlock()
+
+	// Eight goroutines ask for the same pipeline at once: one compilation.
+	var wg sync.WaitGroup
+	got := make([]*Pipeline, 8)
+	for i := range got {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p, err := d.Pipeline("relu", Spec{"local_size_x": 32})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			got[i] = p
+		}()
+	}
+	wg.Wait()
+	for _, p := range got {
+		if p != got[0] {
+			t.Fatal("concurrent requests got different pipelines")
+		}
+	}
+	if err := got[0].Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("%d compilations of one pipeline", n)
+	}
+
+	fail.Store(true)
+	p, err := d.Pipeline("relu", Spec{"local_size_x": 16})
+	if err != nil {
+		t.Fatalf("Pipeline reported the background failure early: %v", err)
+	}
+	x, err := d.NewBuffer(Activations, 4*64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	rec := d.NewRecorder()
+	if err := rec.Dispatch(p, []*Buffer{x, x}, []uint32{64}, d.Grid(p, 64)); err != nil {
+		t.Fatal(err)
+	}
+	_, err = rec.Finish()
+	if !errors.Is(err, ErrOutOfDeviceMemory) || err.Error() != p.Wait().Error() {
+		t.Fatalf("Finish: %v, want the pipeline's error wrapping ErrOutOfDeviceMemory", err)
+	}
+	if want := "create pipeline relu local_size_x=16"; !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %q does not name the pipeline (%q)", err, want)
+	}
+
+	fail.Store(false)
+	again, err := d.Pipeline("relu", Spec{"local_size_x": 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again == p {
+		t.Fatal("a failed pipeline stayed in the cache")
+	}
+	if err := again.Wait(); err != nil {
+		t.Fatalf("retry after a failure: %v", err)
+	}
+	if n := calls.Load(); n != 3 {
+		t.Fatalf("%d compilations, want 3 (one, one failed, its retry)", n)
+	}
+}
