@@ -181,7 +181,7 @@ func RecordBinary(r *engine.Recorder, d *engine.Device, g Binary, a, b, y *engin
 	if a.Len() < g.A.Elems() || b.Len() < g.B.Elems() || y.Len() < p.count {
 		return fmt.Errorf("layers: %v of %v and %v: buffers hold %d, %d and %d elements", g.Op, g.A, g.B, a.Len(), b.Len(), y.Len())
 	}
-	pipe, err := d.Pipeline("binary", engine.Spec{"local_size_x": elementLocal(d), "OP": uint32(g.Op), "MODE": u32(p.mode)})
+	pipe, err := d.Pipeline("binary", engine.Spec{"local_size_x": elementLocal(d, p.count), "OP": uint32(g.Op), "MODE": u32(p.mode)})
 	if err != nil {
 		return fmt.Errorf("layers: %v: %w", g.Op, err)
 	}

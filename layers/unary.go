@@ -63,7 +63,7 @@ func RecordUnary(r *engine.Recorder, d *engine.Device, u Unary, x, y *engine.Buf
 	if u.N == 0 {
 		return nil
 	}
-	p, err := d.Pipeline("unary", engine.Spec{"local_size_x": elementLocal(d), "OP": uint32(u.Op)})
+	p, err := d.Pipeline("unary", engine.Spec{"local_size_x": elementLocal(d, u.N), "OP": uint32(u.Op)})
 	if err != nil {
 		return fmt.Errorf("layers: unary %v: %w", u.Op, err)
 	}
