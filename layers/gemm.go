@@ -545,14 +545,14 @@ func recordSubgroup(r *engine.Recorder, d *engine.Device, g Gemm, cfg GemmConfig
 	layoutB := map[bLayout]int{bRowMajor: 0, bTransposed: 1, bPanels: 2}[b.layout]
 	spec := engine.Spec{
 		"local_size_x": u32(cfg.LX), "ROWS1": b2u(rows == 1), "TRANS_A": b2u(g.TransA),
-		"LAYOUT_B": u32(layoutB), "HAS_BIAS": b2u(g.Bias != nil), "ACT": b2u(g.ReLU),
+		"LAYOUT_B": u32(layoutB), "HAS_BIAS": b2u(g.Bias != nil),
 	}
 	p, err := d.Pipeline("gemm_subgroup", spec)
 	if err != nil {
 		return fmt.Errorf("layers: gemm: %w", err)
 	}
 	subgroups := ceilDiv(g.M, rows) * ceilDiv(g.N, sgTileCols)
-	push := []uint32{u32(g.M), u32(g.N), u32(g.K), u32(b.ld)}
+	push := []uint32{u32(g.M), u32(g.N), u32(g.K), u32(b.ld), b2u(g.ReLU)}
 	return r.Dispatch(p, []*engine.Buffer{a, b.buf, bias, c}, push, d.Grid(p, uint64(subgroups*4)))
 }
 

@@ -44,10 +44,14 @@
 // bindings (set 0): 0 A (read-only), 1 B (read-only), 2 bias (read-only, N
 //                   floats; bound always, read only when HAS_BIAS),
 //                   3 C (write-only, M x N row-major)
-// push constants:   uint M, N, K, LDB
+// push constants:   uint M, N, K, LDB, act (0 none, 1 ReLU). The activation
+//                   is a push constant, unlike in the other GEMM kernels, so
+//                   that layers with and without ReLU share one pipeline: a
+//                   pipeline of this kernel takes ~110 ms to create on
+//                   SwiftShader, which does not remove spec-constant
+//                   branches anyway (see above).
 // spec constants:   0 local_size_x (default 16), 1 ROWS1, 2 TRANS_A (bool),
-//                   3 LAYOUT_B (uint, above), 4 HAS_BIAS (bool),
-//                   5 ACT (uint: 0 none, 1 ReLU)
+//                   3 LAYOUT_B (uint, above), 4 HAS_BIAS (bool)
 // grid:             ceil(M/rows) * ceil(N/16) subgroups (rows = 8, or 1 with
 //                   ROWS1), in workgroups along x (and y when x exceeds the
 //                   device's limit). Subgroup i (workgroups in x-then-y
@@ -60,7 +64,6 @@ layout(constant_id = 1) const bool ROWS1 = false;
 layout(constant_id = 2) const bool TRANS_A = false;
 layout(constant_id = 3) const uint LAYOUT_B = 0;
 layout(constant_id = 4) const bool HAS_BIAS = false;
-layout(constant_id = 5) const uint ACT = 0;
 
 const uint ACT_RELU = 1;
 const uint SG = 4;       // lanes per subgroup
@@ -77,6 +80,7 @@ layout(push_constant, std430) uniform Push {
     uint N;
     uint K;
     uint LDB;
+    uint act;
 } pc;
 
 vec4 acc[TM];   // ROWS1 uses acc[0] only
@@ -110,7 +114,7 @@ void store(uint r, uint col, vec4 x) {
     if (HAS_BIAS) {
         x += vec4(bias.data[col], bias.data[min(col + 1, N - 1)], bias.data[min(col + 2, N - 1)], bias.data[min(col + 3, N - 1)]);
     }
-    if (ACT == ACT_RELU) {
+    if (pc.act == ACT_RELU) {
         x = mix(x, vec4(0.0), lessThan(x, vec4(0.0))); // keeps NaN (max() need not)
     }
     [[unroll]] for (uint c = 0; c < 4; ++c) {

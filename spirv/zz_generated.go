@@ -181,16 +181,15 @@ var shaders = map[string]*Shader{
 			{Set: 0, Binding: 2, Kind: StorageBuffer, Name: "bias", ReadOnly: true},
 			{Set: 0, Binding: 3, Kind: StorageBuffer, Name: "C", ReadOnly: false},
 		},
-		PushConstantSize: 16,
+		PushConstantSize: 20,
 		SpecConstants: []SpecConstant{
 			{ID: 0, Name: "local_size_x", Default: 16}, // uint
 			{ID: 1, Name: "ROWS1", Default: 0},         // bool
 			{ID: 2, Name: "TRANS_A", Default: 0},       // bool
 			{ID: 3, Name: "LAYOUT_B", Default: 0},      // uint
 			{ID: 4, Name: "HAS_BIAS", Default: 0},      // bool
-			{ID: 5, Name: "ACT", Default: 0},           // uint
 		},
-		SourceSHA256: "38f8d6e2e1fc2dbd519338ba88199691b7d43b464afda57dedcfd540259f1c82",
+		SourceSHA256: "3804a6cd3287821fec46fcc33282b05e5ac89969dd368982f4df8711771b7ade",
 	},
 	"gemm_texel": {
 		Name:         "gemm_texel",
@@ -277,7 +276,7 @@ var manifest = []manifestEntry{
 	{Path: "dense_chain_texel.comp", SHA256: "2aca2aaf9e973a40713bd206c6aa44bfc18539e92045e0bced83c1e363d72531"},
 	{Path: "gemm.comp", SHA256: "1ed09ce648783db39c362009353396f30f778c741ce1eecfa9832cede0685dae"},
 	{Path: "gemm_pack.comp", SHA256: "cfcd79c81e39d761808af36c5d87298b4d0b536f694a218f02f70dfc24aadad4"},
-	{Path: "gemm_subgroup.comp", SHA256: "38f8d6e2e1fc2dbd519338ba88199691b7d43b464afda57dedcfd540259f1c82"},
+	{Path: "gemm_subgroup.comp", SHA256: "3804a6cd3287821fec46fcc33282b05e5ac89969dd368982f4df8711771b7ade"},
 	{Path: "gemm_texel.comp", SHA256: "81a67d9df8875222b21c2a4d295c3bd0106a50efece3e12498c8635752a20d2f"},
 	{Path: "relu.comp", SHA256: "c0fa032d4f087e675570b47877f92e8a2cf123d4826f8ab0cfc0d6ac19f42833"},
 	{Path: "softmax.comp", SHA256: "3e7cbfdcb96d7b630b0a7d29d94022653bba47930d7b20e529ab9f3e117c2d92"},
