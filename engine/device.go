@@ -440,7 +440,7 @@ func (d *Device) Close() error {
 		return nil
 	}
 	if d.dev != nil {
-		d.pipes.compiles.Wait() // their results go into the saved cache
+		d.pipes.quiesce() // no more compilations; theirs go into the saved cache
 		_ = d.dev.WaitIdle()
 		d.savePipeCache()
 		for p := range d.progs {

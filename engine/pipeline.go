@@ -64,6 +64,7 @@ type pipelineCache struct {
 	// Go scheduler uses); destroy and savePipeCache wait for all of them.
 	slots    chan struct{}
 	compiles sync.WaitGroup
+	closing  bool // set by quiesce: no new compilations
 	// create is the driver call (replaced by tests to make it fail).
 	create func(vk.PipelineCache, vk.ShaderModule, vk.PipelineLayout, []vk.Specialization) (vk.Pipeline, error)
 }
@@ -84,8 +85,17 @@ func (c *pipelineCache) init(d *Device) error {
 	return nil
 }
 
-func (c *pipelineCache) destroy(d *Device) {
+// quiesce refuses new pipelines from now on and waits for the compilations
+// in flight: after it, nothing uses the cache or the device but destroy.
+func (c *pipelineCache) quiesce() {
+	c.mu.Lock()
+	c.closing = true
+	c.mu.Unlock()
 	c.compiles.Wait()
+}
+
+func (c *pipelineCache) destroy(d *Device) {
+	c.quiesce()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, p := range c.pipes {
@@ -163,6 +173,10 @@ func (d *Device) Pipeline(name string, spec Spec) (*Pipeline, error) {
 	c := &d.pipes
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.closing {
+		// Close began after the check above.
+		return nil, fmt.Errorf("engine: pipeline %s: %w", name, ErrClosed)
+	}
 	k, err := c.kernel(d, name)
 	if err != nil {
 		return nil, err

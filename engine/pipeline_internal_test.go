@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -106,5 +107,45 @@ func TestPipelineBackgroundCompile(t *testing.T) {
 	}
 	if n := calls.Load(); n != 3 {
 		t.Fatalf("%d compilations, want 3 (one, one failed, its retry)", n)
+	}
+}
+
+// Close while other goroutines keep asking for new pipelines: every request
+// either gets a pipeline that compiled before Close or ErrClosed, none
+// touches the destroyed device, and Close returns.
+func TestConcurrentCloseWhileCompiling(t *testing.T) {
+	d := openInternal(t)
+	var wg sync.WaitGroup
+	var made atomic.Int64
+	errs := make(chan error, 4)
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := uint32(1); ; i++ {
+				p, err := d.Pipeline("relu", Spec{"local_size_x": 1 + (uint32(g)*1000+i)%d.Info().Limits.MaxComputeWorkGroupInvocations})
+				if err == nil {
+					err = p.Wait()
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				made.Add(1)
+			}
+		}()
+	}
+	for made.Load() < 8 {
+		runtime.Gosched()
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("after Close: %v, want ErrClosed", err)
+		}
 	}
 }
