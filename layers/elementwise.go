@@ -54,8 +54,8 @@ type SoftmaxKernel int
 
 // Softmax kernels.
 const (
-	// SoftmaxAuto picks SoftmaxSerial for rows of at most SerialSoftmaxMax
-	// elements, SoftmaxWorkgroup otherwise.
+	// SoftmaxAuto picks SoftmaxSerial for rows of at most
+	// SerialSoftmaxMax(device) elements, SoftmaxWorkgroup otherwise.
 	SoftmaxAuto SoftmaxKernel = iota
 	// SoftmaxWorkgroup: one workgroup per row, a shared-memory reduction.
 	SoftmaxWorkgroup
@@ -63,8 +63,20 @@ const (
 	SoftmaxSerial
 )
 
-// SerialSoftmaxMax is the longest row SoftmaxAuto gives one invocation.
-const SerialSoftmaxMax = 64
+// SerialSoftmaxMax is the longest row SoftmaxAuto gives one invocation on a
+// device: 1024 on CPU drivers, 64 elsewhere. On CPU drivers a workgroup's
+// barriers are expensive (coroutines per SIMD vector) and lanes are few, so
+// one invocation per row wins far past 64 (BenchmarkSoftmax, two runs: 1 row
+// of 1,000: 75-84 against 90-268 µs on lavapipe, 84-95 against 355-368 on
+// SwiftShader; 256 rows of 1,000: 1.6 against 5.0 ms, 4.7 against 40 ms);
+// one row of 2,000 is 1.06-1.25x slower serial on lavapipe. GPUs keep the
+// shared-memory reduction from 65 up (not yet measured on a GPU).
+func SerialSoftmaxMax(info engine.DeviceInfo) int {
+	if info.Type == engine.TypeCPU {
+		return 1024
+	}
+	return 64
+}
 
 // Softmax describes a softmax (or log-softmax) along one axis of a tensor
 // read as [Outer, N, Inner]: the N elements at stride Inner form a row.
@@ -88,7 +100,7 @@ func RecordSoftmaxAxis(r *engine.Recorder, d *engine.Device, s Softmax, x, y *en
 		return nil
 	}
 	rows := s.Outer * s.Inner
-	serial := s.Kernel == SoftmaxSerial || s.Kernel == SoftmaxAuto && s.N <= SerialSoftmaxMax
+	serial := s.Kernel == SoftmaxSerial || s.Kernel == SoftmaxAuto && s.N <= SerialSoftmaxMax(d.Info())
 	push := []uint32{u32(rows), u32(s.N), u32(s.Inner)}
 	if serial {
 		p, err := d.Pipeline("softmax", engine.Spec{"local_size_x": elementLocal(d, rows), "LOG": b2u(s.Log), "SERIAL": 1})
