@@ -61,7 +61,7 @@ type pipelineCache struct {
 	kernels map[string]*kernel
 	pipes   map[string]*Pipeline
 	// Background compilations: at most cap(slots) at once (one per CPU the
-	// Go scheduler uses); destroy and savePipeCache wait for all of them.
+	// Go scheduler uses); quiesce (Close) waits for all of them.
 	slots    chan struct{}
 	compiles sync.WaitGroup
 	closing  bool // set by quiesce: no new compilations
