@@ -27,7 +27,8 @@
 // multiple of four with zeros, so every read of them is one vec4 at an
 // address that is the same for all invocations.
 //
-// bindings (set 0): 0 x (storage, M x K0 row-major, read-only)
+// bindings (set 0): 0 x (M x K0 row-major, read-only; a storage buffer, or
+//                     in the texel variant an RGBA32F texel buffer)
 //                   1 y (storage, M x N_{L-1} row-major, write-only)
 //                   2..5 W_0..W_3, 6..9 b_0..b_3 (N_l floats); layers >= L
 //                   and absent biases are bound to any buffer (never read)
@@ -84,14 +85,15 @@ const uint FINAL_LOG_SOFTMAX = 2;
 
 #include "common.glsl"
 
-layout(std430, set = 0, binding = 0) readonly buffer XBuf { float data[]; } x;
 layout(std430, set = 0, binding = 1) writeonly buffer YBuf { float data[]; } y;
 #ifdef DENSE_CHAIN_TEXEL
+layout(set = 0, binding = 0) uniform textureBuffer X;
 layout(set = 0, binding = 2) uniform textureBuffer W0;
 layout(set = 0, binding = 3) uniform textureBuffer W1;
 layout(set = 0, binding = 4) uniform textureBuffer W2;
 layout(set = 0, binding = 5) uniform textureBuffer W3;
 #else
+layout(std430, set = 0, binding = 0) readonly buffer XBuf { float data[]; } X;
 layout(std430, set = 0, binding = 2) readonly buffer W0Buf { float data[]; } W0;
 layout(std430, set = 0, binding = 3) readonly buffer W1Buf { float data[]; } W1;
 layout(std430, set = 0, binding = 4) readonly buffer W2Buf { float data[]; } W2;
@@ -106,6 +108,27 @@ layout(std430, set = 0, binding = 9) readonly buffer B3Buf { float data[]; } B3;
 // writes the other one.
 shared vec4 act[2 * ACT4];
 shared vec4 red[RED4];
+
+#ifdef DENSE_CHAIN_TEXEL
+// Rows of x that start on a texel (K0 % 4 == 0) are read by layer 0 straight
+// from x, one texel per step of k: on lavapipe a texel fetch costs less than
+// a read of shared memory, which it makes lane by lane.
+const bool X_DIRECT = K0 % 4 == 0;
+float xAt(uint e) { return texelFetch(X, int(e / 4))[e % 4]; }
+#else
+const bool X_DIRECT = false;
+float xAt(uint e) { return X.data[e]; }
+#endif
+
+// inputRow returns layer l's input row m, k = 4q .. 4q+3.
+vec4 inputRow(uint l, uint inBase, uint KQ, uint m, uint q) {
+#ifdef DENSE_CHAIN_TEXEL
+    if (l == 0 && X_DIRECT) {
+        return texelFetch(X, int(m * KQ + q));
+    }
+#endif
+    return act[inBase + m * KQ + q];
+}
 
 // weight returns W_l[k, 4g .. 4g+3] (columns >= N read as anything finite or
 // not; the caller discards them).
@@ -204,7 +227,7 @@ void dense(uint l, uint K, uint N, uint P, uint S, uint inBase, uint outBase) {
             vec4 w2 = weight(l, K, N, P, 4 * q + 2, g);
             vec4 w3 = weight(l, K, N, P, 4 * q + 3, g);
             for (uint m = 0; m < M; ++m) {
-                vec4 a = act[inBase + m * KQ + q];
+                vec4 a = inputRow(l, inBase, KQ, m, q);
                 acc[m] = fma(vec4(a.x), w0, acc[m]);
                 acc[m] = fma(vec4(a.y), w1, acc[m]);
                 acc[m] = fma(vec4(a.z), w2, acc[m]);
@@ -217,7 +240,7 @@ void dense(uint l, uint K, uint N, uint P, uint S, uint inBase, uint outBase) {
             for (uint kk = 0; kk < K - 4 * KFULL; ++kk) {
                 vec4 wk = weight(l, K, N, P, 4 * KFULL + kk, g);
                 for (uint m = 0; m < M; ++m) {
-                    acc[m] = fma(vec4(act[inBase + m * KQ + KFULL][kk]), wk, acc[m]);
+                    acc[m] = fma(vec4(inputRow(l, inBase, KQ, m, KFULL)[kk]), wk, acc[m]);
                 }
             }
         }
@@ -281,20 +304,23 @@ void softmaxRow(uint N, uint m, uint base) {
 void main() {
     const uint LS = gl_WorkGroupSize.x;
     const uint lid = gl_LocalInvocationID.x;
-    // Stage the input rows as zero-padded vec4 rows in act[0 ...].
-    const uint KQ0 = (K0 + 3) / 4;
-    for (uint i = lid; i < M * KQ0; i += LS) {
-        uint m = i / KQ0;
-        uint k = 4 * (i - m * KQ0);
-        vec4 v = vec4(0.0);
-        [[dont_unroll]] for (uint j = 0; j < 4; ++j) {
-            if (k + j < K0) {
-                v[j] = x.data[m * K0 + k + j];
+    // Stage the input rows as zero-padded vec4 rows in act[0 ...], unless
+    // layer 0 reads them from x.
+    if (!X_DIRECT) {
+        const uint KQ0 = (K0 + 3) / 4;
+        for (uint i = lid; i < M * KQ0; i += LS) {
+            uint m = i / KQ0;
+            uint k = 4 * (i - m * KQ0);
+            vec4 v = vec4(0.0);
+            [[dont_unroll]] for (uint j = 0; j < 4; ++j) {
+                if (k + j < K0) {
+                    v[j] = xAt(m * K0 + k + j);
+                }
             }
+            act[i] = v;
         }
-        act[i] = v;
+        barrier();
     }
-    barrier();
     dense(0, K0, N0, P0, S0, 0, ACT4);
     uint nLast = N0;
     if (L > 1) {

@@ -49,7 +49,7 @@ var shaders = map[string]*Shader{
 		LocalSize:    [3]uint32{64, 1, 1},
 		LocalSizeIDs: [3]int32{0, -1, -1},
 		Bindings: []Binding{
-			{Set: 0, Binding: 0, Kind: StorageBuffer, Name: "x", ReadOnly: true},
+			{Set: 0, Binding: 0, Kind: StorageBuffer, Name: "X", ReadOnly: true},
 			{Set: 0, Binding: 1, Kind: StorageBuffer, Name: "y", ReadOnly: false},
 			{Set: 0, Binding: 2, Kind: StorageBuffer, Name: "W0", ReadOnly: true},
 			{Set: 0, Binding: 3, Kind: StorageBuffer, Name: "W1", ReadOnly: true},
@@ -92,7 +92,7 @@ var shaders = map[string]*Shader{
 		LocalSize:    [3]uint32{64, 1, 1},
 		LocalSizeIDs: [3]int32{0, -1, -1},
 		Bindings: []Binding{
-			{Set: 0, Binding: 0, Kind: StorageBuffer, Name: "x", ReadOnly: true},
+			{Set: 0, Binding: 0, Kind: UniformTexelBuffer, Name: "X", ReadOnly: true},
 			{Set: 0, Binding: 1, Kind: StorageBuffer, Name: "y", ReadOnly: false},
 			{Set: 0, Binding: 2, Kind: UniformTexelBuffer, Name: "W0", ReadOnly: true},
 			{Set: 0, Binding: 3, Kind: UniformTexelBuffer, Name: "W1", ReadOnly: true},
@@ -272,7 +272,7 @@ var manifest = []manifestEntry{
 	{Path: "binary.comp", SHA256: "153dc45b8bf02b0cfc024e2da6b7fa6f38ef5f74fc84ba586c885a723408b8cb"},
 	{Path: "common.glsl", SHA256: "a87d2c1771cdea144f8de841b086d4a516357b7af35c7484a678fcbbf40ba2ea"},
 	{Path: "dense_chain.comp", SHA256: "02c01f0648c18f1dc8d373cec9fc96af2b2e5dfd564795fa4e2822bd9e44d55a"},
-	{Path: "dense_chain.glsl", SHA256: "2b36a5fcba1ab84000cb94ab4e14811113118342f28efe7b928291be675a4c2a"},
+	{Path: "dense_chain.glsl", SHA256: "df17a9f0b6345a73439ba123bfae3940dc4cfe966960f3d0bef36afe6e277970"},
 	{Path: "dense_chain_texel.comp", SHA256: "2aca2aaf9e973a40713bd206c6aa44bfc18539e92045e0bced83c1e363d72531"},
 	{Path: "gemm.comp", SHA256: "1ed09ce648783db39c362009353396f30f778c741ce1eecfa9832cede0685dae"},
 	{Path: "gemm_pack.comp", SHA256: "cfcd79c81e39d761808af36c5d87298b4d0b536f694a218f02f70dfc24aadad4"},
