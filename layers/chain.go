@@ -98,9 +98,10 @@ func panel(l *dense) int {
 	return l.out
 }
 
-// chainTexel reports whether the chain reads its weights as texel buffers:
-// on lavapipe, where they were packed for gemm_texel.comp (four columns of
-// a row are one texel, and every weight fits one texel view).
+// chainTexel reports whether the chain reads its weights (and its input x)
+// as texel buffers: on lavapipe, where they were packed for gemm_texel.comp
+// (four columns of a row are one texel, and every weight fits one texel
+// view).
 func chainTexel(info engine.DeviceInfo, ds []*dense) bool {
 	if info.DriverID != engine.DriverLavapipe {
 		return false
@@ -156,7 +157,8 @@ func (c *DenseChain) plan(in Shape) (chainPlan, bool) {
 	for _, l := range c.dense {
 		macs += m * l.in * l.out
 	}
-	if macs > c.Budget {
+	if macs > c.Budget || c.texel && !texelFits(info, m*k0) {
+		// (The texel variant reads x as a texel buffer too.)
 		return chainPlan{}, false
 	}
 	last := c.dense[len(c.dense)-1].out
