@@ -119,10 +119,12 @@ func (c *DenseChain) Layers() int { return c.layers }
 
 // chainBudget is the most multiply-adds per run for which the chain kernel
 // beats separate dispatches on a device (measured by BenchmarkDenseChain,
-// figures in docs/PERFORMANCE.md). On lavapipe a batch-1 784-128-256-10
-// MLP (135k) runs ~20% faster as a chain, a batch-2 one (270k) ~5%, and a
-// batch-8 64-128-256-10 one (344k) breaks even: one workgroup runs on one
-// thread, and past that the GEMM kernels' use of every thread wins.
+// figures in docs/PERFORMANCE.md). On lavapipe a 784-128-256-10 MLP runs
+// ~24% faster as a chain at batch 1 (135k), ~15% at batch 3 (407k) and
+// breaks even at batch 4 (540k); a 64-128-256-10 one is 8-39% faster at
+// batch 12 (522k): one workgroup runs on one thread, and past that the GEMM
+// kernels' use of every thread wins (two vCPUs here; more cores move the
+// break-even down).
 // SwiftShader runs the chain kernel several times slower than its own
 // dispatch overhead saves: never. GPUs: a workgroup streams 1M
 // multiply-adds in a few µs, about a dispatch gap (not measured on a GPU
@@ -132,7 +134,7 @@ func chainBudget(info engine.DeviceInfo) int {
 	case info.DriverID == engine.DriverSwiftShader:
 		return 0
 	case info.Type == engine.TypeCPU:
-		return 300_000
+		return 500_000
 	}
 	return 1 << 20
 }
