@@ -98,10 +98,8 @@ func (c *pipelineCache) destroy(d *Device) {
 	c.quiesce()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, p := range c.pipes {
-		if p.err == nil {
-			d.dev.DestroyPipeline(p.h)
-		}
+	for _, p := range c.pipes { // failed pipelines have left the map
+		d.dev.DestroyPipeline(p.h)
 	}
 	for _, k := range c.kernels {
 		d.dev.DestroyPipelineLayout(k.layout)
