@@ -2,7 +2,6 @@ package engine
 
 import (
 	"errors"
-	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -12,25 +11,12 @@ import (
 	"github.com/vkinfer/vkinfer/engine/internal/vk"
 )
 
-func openInternal(t *testing.T) *Device {
-	t.Helper()
-	d, err := Open(Options{PipelineCacheDir: "-"})
-	if err != nil {
-		if errors.Is(err, ErrNoVulkan) && os.Getenv("VKINFER_REQUIRE_DEVICE") != "1" {
-			t.Skip(err)
-		}
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	return d
-}
-
 // Pipelines compile in the background: concurrent requests for one pipeline
 // share one compilation, a driver failure reaches Wait and the Recorder's
 // Finish with the pipeline named and the sentinel kept, and a failed
 // pipeline is not cached, so asking again compiles it again.
 func TestPipelineBackgroundCompile(t *testing.T) {
-	d := openInternal(t)
+	d := openInternal(t, Options{PipelineCacheDir: "-"})
 	var calls atomic.Int64
 	fail := atomic.Bool{}
 	real := d.pipes.create
@@ -114,7 +100,7 @@ func TestPipelineBackgroundCompile(t *testing.T) {
 // either gets a pipeline that compiled before Close or ErrClosed, none
 // touches the destroyed device, and Close returns.
 func TestConcurrentCloseWhileCompiling(t *testing.T) {
-	d := openInternal(t)
+	d := openInternal(t, Options{PipelineCacheDir: "-"})
 	var wg sync.WaitGroup
 	var made atomic.Int64
 	errs := make(chan error, 4)

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"os"
 	"sync/atomic"
 	"testing"
@@ -19,14 +18,7 @@ func TestMissingBarrierIsCaught(t *testing.T) {
 		t.Skip("synchronization validation not enabled (VK_LAYER_ENABLES)")
 	}
 	var n atomic.Int64
-	d, err := Open(Options{Validation: true, OnMessage: func(sev, msg string) { n.Add(1); t.Log(msg) }})
-	if err != nil {
-		if errors.Is(err, ErrNoVulkan) && os.Getenv("VKINFER_REQUIRE_DEVICE") != "1" {
-			t.Skip(err)
-		}
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := openInternal(t, Options{Validation: true, OnMessage: func(sev, msg string) { n.Add(1); t.Log(msg) }})
 	p, err := d.Pipeline("relu", Spec{"local_size_x": 64})
 	if err != nil {
 		t.Fatal(err)
