@@ -8,14 +8,27 @@ import (
 	"sort"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/vkinfer/vkinfer"
 	"github.com/vkinfer/vkinfer/model"
 )
 
-var benchCmd = &command{
-	name:    "bench",
-	summary: "measure a model's latency and throughput on a device",
-	details: `Loads the model, runs it --warmup times, then times --runs runs of
+func init() { addCommand(newBenchCmd) }
+
+type benchOptions struct {
+	model               string
+	batch, runs, warmup int
+	asJSON              bool
+	dev                 deviceFlags
+}
+
+func newBenchCmd(e *env) *cobra.Command {
+	var o benchOptions
+	c := &cobra.Command{
+		Use:   "bench",
+		Short: "measure a model's latency and throughput on a device",
+		Long: `Loads the model, runs it --warmup times, then times --runs runs of
 Model.Run on random inputs of batch size --batch. Each run is what an
 application pays: input upload, the GPU work, output download. Prints the
 latency percentiles, the throughput (images/s = batch / p50 latency), the
@@ -26,37 +39,32 @@ For scale it also times the same number of empty submissions (a recorded
 program with no commands) in the same process: the floor any run pays for a
 submit and a wait on this device and driver, and the ratio of the model's p50
 latency to it.`,
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE:              func(_ *cobra.Command, args []string) error { return runBench(e, &o, args) },
+	}
+	fs := c.Flags()
+	modelFlag(c, &o.model)
+	fs.IntVar(&o.batch, "batch", 1, "the batch size (the first, dynamic dimension of each input)")
+	fs.IntVar(&o.runs, "runs", 100, "the number of timed runs")
+	fs.IntVar(&o.warmup, "warmup", 10, "untimed runs before timing")
+	fs.BoolVar(&o.asJSON, "json", false, "print JSON instead of text")
+	o.dev.register(fs)
+	return c
 }
 
-func init() { benchCmd.run = runBench }
-
-func runBench(e *env, args []string) error {
-	fs := newFlags(benchCmd)
-	var (
-		modelPath = fs.String("model", "", "the model `file` (mlp.bin or .onnx); required")
-		batch     = fs.Int("batch", 1, "the batch size (the first, dynamic dimension of each input)")
-		runs      = fs.Int("runs", 100, "the number of timed runs")
-		warmup    = fs.Int("warmup", 10, "untimed runs before timing")
-		asJSON    = fs.Bool("json", false, "print JSON instead of text")
-		dev       deviceFlags
-	)
-	dev.register(fs)
-	pos, err := parseFlags(e, benchCmd, fs, args)
-	if err != nil {
-		return err
-	}
+func runBench(e *env, o *benchOptions, pos []string) error {
 	switch {
 	case len(pos) > 0:
 		return usagef("bench takes no arguments, got %q", pos)
-	case *modelPath == "":
+	case o.model == "":
 		return usagef("--model is required")
-	case *warmup < 0:
-		return usagef("--warmup must not be negative, got %d", *warmup)
+	case o.warmup < 0:
+		return usagef("--warmup must not be negative, got %d", o.warmup)
 	}
-	if err := positive("batch", *batch); err != nil {
+	if err := positive("batch", o.batch); err != nil {
 		return err
 	}
-	if err := positive("runs", *runs); err != nil {
+	if err := positive("runs", o.runs); err != nil {
 		return err
 	}
 
@@ -64,33 +72,33 @@ func runBench(e *env, args []string) error {
 	// the device, so a bad file fails fast), preparing the model on the
 	// device and the first run. Making the random inputs is not counted.
 	t := time.Now()
-	spec, err := readModel(*modelPath)
+	spec, err := readModel(o.model)
 	if err != nil {
 		return err
 	}
 	read := time.Since(t)
-	inputs, err := randomInputs(spec, *batch)
+	inputs, err := randomInputs(spec, o.batch)
 	if err != nil {
-		return &cliError{msg: *modelPath + ": " + err.Error()}
+		return &cliError{msg: o.model + ": " + err.Error()}
 	}
 	t = time.Now()
-	d, err := openDevice(e, dev)
+	d, err := openDevice(e, o.dev)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	res := &benchResult{Model: *modelPath, Device: d.Info().String(), Batch: *batch, Runs: *runs, Warmup: *warmup}
+	res := &benchResult{Model: o.model, Device: d.Info().String(), Batch: o.batch, Runs: o.runs, Warmup: o.warmup}
 	res.OpenMs = ms(time.Since(t))
 	res.ReadMs = ms(read)
 	res.Name, res.Parameters = spec.Name, spec.ParamCount()
 	t = time.Now()
 	m, err := d.LoadModel(spec)
 	if err != nil {
-		return fileError(*modelPath, err, "")
+		return fileError(o.model, err, "")
 	}
 	defer m.Close()
 	res.PrepareMs = ms(time.Since(t))
-	s := &session{model: m, path: *modelPath} // d and m are closed by the defers above
+	s := &session{model: m, path: o.model} // d and m are closed by the defers above
 	t = time.Now()
 	if _, err := s.run(e.ctx, inputs...); err != nil {
 		return err
@@ -98,7 +106,7 @@ func runBench(e *env, args []string) error {
 	res.FirstRunMs = ms(time.Since(t))
 	res.LoadMs = res.ReadMs + res.PrepareMs + res.FirstRunMs
 
-	lat, err := timeRuns(*warmup, *runs, func() error {
+	lat, err := timeRuns(o.warmup, o.runs, func() error {
 		_, err := s.run(e.ctx, inputs...)
 		return err
 	})
@@ -113,17 +121,17 @@ func runBench(e *env, args []string) error {
 		return &cliError{msg: "record an empty program: " + trimPrefixes(err.Error(), "engine: "), err: err}
 	}
 	defer empty.Close()
-	floor, err := timeRuns(*warmup, *runs, func() error { return empty.Run(e.ctx, nil, nil) })
+	floor, err := timeRuns(o.warmup, o.runs, func() error { return empty.Run(e.ctx, nil, nil) })
 	if err != nil {
 		return err
 	}
 	res.Floor = percentiles(floor)
 	res.FloorRatio = res.Latency.P50 / res.Floor.P50
-	res.ImagesPerSec = float64(*batch) / (res.Latency.P50 / 1e6)
-	res.Flops = denseFlops(spec, *batch)
+	res.ImagesPerSec = float64(o.batch) / (res.Latency.P50 / 1e6)
+	res.Flops = denseFlops(spec, o.batch)
 	res.GFlops = float64(res.Flops) / (res.Latency.P50 / 1e6) / 1e9
 
-	if *asJSON {
+	if o.asJSON {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(res)

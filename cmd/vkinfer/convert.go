@@ -2,21 +2,31 @@ package main
 
 import (
 	"bufio"
-	"flag"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/spf13/cobra"
+
 	"github.com/vkinfer/vkinfer/model"
 )
 
-var convertCmd = &command{
-	name:    "convert",
-	args:    "IN OUT",
-	summary: "convert an ONNX model to mlp.bin (needs no GPU)",
-	details: `Reads the model IN (ONNX, e.g. exported with torch.onnx.export, or an
+func init() { addCommand(newConvertCmd) }
+
+type convertOptions struct {
+	name, description, labels, image, color, mean, std string
+	scale                                              float64
+	invert                                             bool
+}
+
+func newConvertCmd(e *env) *cobra.Command {
+	var o convertOptions
+	c := &cobra.Command{
+		Use:   "convert IN OUT",
+		Short: "convert an ONNX model to mlp.bin (needs no GPU)",
+		Long: `Reads the model IN (ONNX, e.g. exported with torch.onnx.export, or an
 mlp.bin) and writes it as the mlp.bin file OUT (docs/FORMAT.md), the graph as
 vkinfer runs it: Constant nodes and constant subgraphs folded into weights,
 Gemm and MatMul+Add with constant weights turned into Dense layers, opset
@@ -27,43 +37,46 @@ An ONNX file says nothing about labels or images; give them with flags:
 line), --image makes the model take images (vkinfer predict) and sets how an
 image becomes its input. Ops no layer runs are kept: OUT is written, and
 loading it on a device names them. Nothing runs on the device.`,
+		ValidArgsFunction: func(_ *cobra.Command, args []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			if len(args) == 0 {
+				return []cobra.Completion{"onnx", "bin"}, cobra.ShellCompDirectiveFilterFileExt
+			}
+			return []cobra.Completion{"bin"}, cobra.ShellCompDirectiveFilterFileExt
+		},
+		RunE: func(c *cobra.Command, args []string) error { return runConvert(e, c, &o, args) },
+	}
+	fs := c.Flags()
+	fs.StringVar(&o.name, "name", "", "the model's `name` (default: the ONNX graph's name, else the file's)")
+	fs.StringVar(&o.description, "description", "", "the model's description `text` (default: the ONNX doc string)")
+	fs.StringVar(&o.labels, "labels", "", "a text `file` of class labels for the first output, one a line")
+	fs.StringVar(&o.image, "image", "", "make the model take images of `WxH` pixels (e.g. 28x28): sets the input spec")
+	fs.StringVar(&o.color, "color", "gray", "with --image: the input's `channels`, gray or rgb")
+	fs.Float64Var(&o.scale, "scale", 1.0/255, "with --image: the `factor` applied to 0..255 pixel values")
+	fs.StringVar(&o.mean, "mean", "", "with --image: per-channel `values` subtracted after scaling, comma-separated")
+	fs.StringVar(&o.std, "std", "", "with --image: per-channel `values` divided by after the mean, comma-separated")
+	fs.BoolVar(&o.invert, "invert", false, "with --image: use 255-v, for dark digits on light paper")
+	c.MarkFlagFilename("labels")
+	c.RegisterFlagCompletionFunc("color", cobra.FixedCompletions([]cobra.Completion{"gray", "rgb"}, cobra.ShellCompDirectiveNoFileComp))
+	return c
 }
 
-func init() { convertCmd.run = runConvert }
-
-func runConvert(e *env, args []string) error {
-	fs := newFlags(convertCmd)
-	var (
-		name        = fs.String("name", "", "the model's `name` (default: the ONNX graph's name, else the file's)")
-		description = fs.String("description", "", "the model's description `text` (default: the ONNX doc string)")
-		labelsPath  = fs.String("labels", "", "a text `file` of class labels for the first output, one a line")
-		imageSize   = fs.String("image", "", "make the model take images of `WxH` pixels (e.g. 28x28): sets the input spec")
-		color       = fs.String("color", "gray", "with --image: the input's `channels`, gray or rgb")
-		scale       = fs.Float64("scale", 1.0/255, "with --image: the `factor` applied to 0..255 pixel values")
-		mean        = fs.String("mean", "", "with --image: per-channel `values` subtracted after scaling, comma-separated")
-		std         = fs.String("std", "", "with --image: per-channel `values` divided by after the mean, comma-separated")
-		invert      = fs.Bool("invert", false, "with --image: use 255-v, for dark digits on light paper")
-	)
-	pos, err := parseFlags(e, convertCmd, fs, args)
-	if err != nil {
-		return err
-	}
+func runConvert(e *env, c *cobra.Command, o *convertOptions, pos []string) error {
 	if len(pos) != 2 {
 		return usagef("convert takes an input and an output file, got %d arguments", len(pos))
 	}
 	in, out := pos[0], pos[1]
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if *imageSize == "" {
+	set := c.Flags().Changed
+	if o.image == "" {
 		for _, f := range []string{"color", "scale", "mean", "std", "invert"} {
-			if set[f] {
+			if set(f) {
 				return usagef("--%s needs --image", f)
 			}
 		}
 	}
 	var spec *model.InputSpec
-	if *imageSize != "" {
-		if spec, err = inputSpec(*imageSize, *color, *scale, *mean, *std, *invert); err != nil {
+	if o.image != "" {
+		var err error
+		if spec, err = inputSpec(o.image, o.color, o.scale, o.mean, o.std, o.invert); err != nil {
 			return err
 		}
 	}
@@ -72,17 +85,17 @@ func runConvert(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *name != "" {
-		m.Name = *name
+	if o.name != "" {
+		m.Name = o.name
 	}
-	if set["description"] {
-		m.Description = *description
+	if set("description") {
+		m.Description = o.description
 	}
 	if spec != nil {
 		m.Input = spec
 	}
-	if *labelsPath != "" {
-		if m.Labels, err = readLabels(*labelsPath); err != nil {
+	if o.labels != "" {
+		if m.Labels, err = readLabels(o.labels); err != nil {
 			return err
 		}
 	}

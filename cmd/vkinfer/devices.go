@@ -8,31 +8,39 @@ import (
 	"os"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/vkinfer/vkinfer/engine"
 )
 
-var devicesCmd = &command{
-	name:    "devices",
-	summary: "list the Vulkan devices and which one is used",
-	details: `Lists every Vulkan device the loader finds: index, name, type, driver,
+func init() { addCommand(newDevicesCmd) }
+
+type devicesOptions struct {
+	asJSON bool
+	device string
+}
+
+func newDevicesCmd(e *env) *cobra.Command {
+	var o devicesOptions
+	c := &cobra.Command{
+		Use:   "devices",
+		Short: "list the Vulkan devices and which one is used",
+		Long: `Lists every Vulkan device the loader finds: index, name, type, driver,
 Vulkan version, subgroup size, fp16/int8 support, memory heaps and the compute
 limits vkinfer relies on. The device the other commands would use is marked
 with '*': the one --device names, else $VKINFER_DEVICE, else the best one
 (discrete > integrated > virtual GPU > CPU driver).
 
 Without a Vulkan loader or driver, says what to install and exits with 1.`,
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE:              func(_ *cobra.Command, args []string) error { return runDevices(e, &o, args) },
+	}
+	c.Flags().BoolVar(&o.asJSON, "json", false, "print JSON instead of text")
+	c.Flags().StringVar(&o.device, "device", "", "mark the `device` this index or name substring picks instead of the default choice")
+	return c
 }
 
-func init() { devicesCmd.run = runDevices }
-
-func runDevices(e *env, args []string) error {
-	fs := newFlags(devicesCmd)
-	asJSON := fs.Bool("json", false, "print JSON instead of text")
-	device := fs.String("device", "", "mark the `device` this index or name substring picks instead of the default choice")
-	pos, err := parseFlags(e, devicesCmd, fs, args)
-	if err != nil {
-		return err
-	}
+func runDevices(e *env, o *devicesOptions, pos []string) error {
 	if len(pos) > 0 {
 		return usagef("devices takes no arguments, got %q", pos)
 	}
@@ -40,7 +48,7 @@ func runDevices(e *env, args []string) error {
 	if err != nil {
 		return &cliError{msg: trimPrefixes(err.Error(), "engine: "), err: err}
 	}
-	sel, how := *device, "chosen by --device "+*device
+	sel, how := o.device, "chosen by --device "+o.device
 	if sel == "" {
 		if sel = os.Getenv("VKINFER_DEVICE"); sel != "" {
 			how = "chosen by VKINFER_DEVICE=" + sel
@@ -49,7 +57,7 @@ func runDevices(e *env, args []string) error {
 		}
 	}
 	chosen, chooseErr := engine.Choose(infos, sel)
-	if *asJSON {
+	if o.asJSON {
 		if err := printDevicesJSON(e.stdout, infos, chosen); err != nil {
 			return err
 		}

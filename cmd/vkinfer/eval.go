@@ -10,15 +10,28 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/spf13/cobra"
+
 	"github.com/vkinfer/vkinfer"
 	"github.com/vkinfer/vkinfer/internal/idx"
 	"github.com/vkinfer/vkinfer/model"
 )
 
-var evalCmd = &command{
-	name:    "eval",
-	summary: "measure a classifier's accuracy on an IDX (MNIST-style) data set",
-	details: `Runs the model over the images of an IDX data set (such as MNIST's
+func init() { addCommand(newEvalCmd) }
+
+type evalOptions struct {
+	model, images, labels string
+	batch, limit          int
+	reference, asJSON     bool
+	dev                   deviceFlags
+}
+
+func newEvalCmd(e *env) *cobra.Command {
+	var o evalOptions
+	c := &cobra.Command{
+		Use:   "eval",
+		Short: "measure a classifier's accuracy on an IDX (MNIST-style) data set",
+		Long: `Runs the model over the images of an IDX data set (such as MNIST's
 t10k-images-idx3-ubyte.gz with t10k-labels-idx1-ubyte.gz; gzipped or not) in
 batches and prints the accuracy and the confusion matrix. Each image goes
 through the model's input spec exactly as an image file given to 'predict'
@@ -29,84 +42,79 @@ With --reference the model also runs on the CPU with vkinfer's pure-Go
 reference ops, and eval reports how often the device and the reference agree
 on the predicted class and the largest difference between their
 probabilities.`,
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE:              func(_ *cobra.Command, args []string) error { return runEval(e, &o, args) },
+	}
+	fs := c.Flags()
+	modelFlag(c, &o.model)
+	fs.StringVar(&o.images, "images", "", "the IDX image `file` (…-images-idx3-ubyte[.gz]); required")
+	fs.StringVar(&o.labels, "labels", "", "the IDX label `file` (…-labels-idx1-ubyte[.gz]); required")
+	fs.IntVar(&o.batch, "batch", 256, "images per device run")
+	fs.IntVar(&o.limit, "limit", 0, "evaluate only the first `N` images (0: all)")
+	fs.BoolVar(&o.reference, "reference", false, "also run the CPU reference and compare")
+	fs.BoolVar(&o.asJSON, "json", false, "print JSON instead of text")
+	o.dev.register(fs)
+	return c
 }
 
-func init() { evalCmd.run = runEval }
-
-func runEval(e *env, args []string) error {
-	fs := newFlags(evalCmd)
-	var (
-		modelPath  = fs.String("model", "", "the model `file` (mlp.bin or .onnx); required")
-		imagesPath = fs.String("images", "", "the IDX image `file` (…-images-idx3-ubyte[.gz]); required")
-		labelsPath = fs.String("labels", "", "the IDX label `file` (…-labels-idx1-ubyte[.gz]); required")
-		batch      = fs.Int("batch", 256, "images per device run")
-		limit      = fs.Int("limit", 0, "evaluate only the first `N` images (0: all)")
-		reference  = fs.Bool("reference", false, "also run the CPU reference and compare")
-		asJSON     = fs.Bool("json", false, "print JSON instead of text")
-		dev        deviceFlags
-	)
-	dev.register(fs)
-	pos, err := parseFlags(e, evalCmd, fs, args)
-	if err != nil {
-		return err
-	}
+func runEval(e *env, o *evalOptions, pos []string) error {
 	switch {
 	case len(pos) > 0:
 		return usagef("eval takes no arguments, got %q", pos)
-	case *modelPath == "":
+	case o.model == "":
 		return usagef("--model is required")
-	case *imagesPath == "" || *labelsPath == "":
+	case o.images == "" || o.labels == "":
 		return usagef("--images and --labels are required")
-	case *limit < 0:
-		return usagef("--limit must not be negative, got %d", *limit)
+	case o.limit < 0:
+		return usagef("--limit must not be negative, got %d", o.limit)
 	}
-	if err := positive("batch", *batch); err != nil {
+	if err := positive("batch", o.batch); err != nil {
 		return err
 	}
 
-	m, err := readModel(*modelPath)
+	m, err := readModel(o.model)
 	if err != nil {
 		return err
 	}
 	if m.Input == nil || len(m.Inputs) != 1 || len(m.Outputs) == 0 {
-		return &cliError{msg: fmt.Sprintf("%s: model %q does not take images (it needs an input spec and one input); eval measures image classifiers", *modelPath, m.Name)}
+		return &cliError{msg: fmt.Sprintf("%s: model %q does not take images (it needs an input spec and one input); eval measures image classifiers", o.model, m.Name)}
 	}
 	inShape, err := perImageShape(m)
 	if err != nil {
-		return &cliError{msg: *modelPath + ": " + err.Error()}
+		return &cliError{msg: o.model + ": " + err.Error()}
 	}
-	if *reference {
+	if o.reference {
 		if err := referenceSupports(m); err != nil {
-			return &cliError{msg: fmt.Sprintf("%s: %v; run eval without --reference", *modelPath, err), err: err}
+			return &cliError{msg: fmt.Sprintf("%s: %v; run eval without --reference", o.model, err), err: err}
 		}
 	}
-	n, rows, cols, pixels, err := idx.ReadImages(*imagesPath)
+	n, rows, cols, pixels, err := idx.ReadImages(o.images)
 	if err != nil {
-		return fileError(*imagesPath, err, "--images takes an IDX image file such as t10k-images-idx3-ubyte.gz")
+		return fileError(o.images, err, "--images takes an IDX image file such as t10k-images-idx3-ubyte.gz")
 	}
-	labels, err := idx.ReadLabels(*labelsPath)
+	labels, err := idx.ReadLabels(o.labels)
 	if err != nil {
-		return fileError(*labelsPath, err, "--labels takes an IDX label file such as t10k-labels-idx1-ubyte.gz")
+		return fileError(o.labels, err, "--labels takes an IDX label file such as t10k-labels-idx1-ubyte.gz")
 	}
 	if len(labels) != n {
-		return &cliError{msg: fmt.Sprintf("%s has %d images but %s has %d labels; give the matching pair of files", *imagesPath, n, *labelsPath, len(labels))}
+		return &cliError{msg: fmt.Sprintf("%s has %d images but %s has %d labels; give the matching pair of files", o.images, n, o.labels, len(labels))}
 	}
-	if *limit > 0 && *limit < n {
-		n = *limit
+	if o.limit > 0 && o.limit < n {
+		n = o.limit
 	}
 	if n == 0 {
-		return &cliError{msg: *imagesPath + ": no images"}
+		return &cliError{msg: o.images + ": no images"}
 	}
 
-	s, err := load(e, dev, *modelPath, m)
+	s, err := load(e, o.dev, o.model, m)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
 
 	res := &evalResult{
-		Model: *modelPath, Name: m.Name, Images: *imagesPath, Labels: *labelsPath,
-		Device: s.dev.Info().String(), Count: n, Batch: *batch, Rows: rows, Cols: cols,
+		Model: o.model, Name: m.Name, Images: o.images, Labels: o.labels,
+		Device: s.dev.Info().String(), Count: n, Batch: o.batch, Rows: rows, Cols: cols,
 	}
 	var bar *progress
 	if isTerminal(e.stderr) {
@@ -114,13 +122,13 @@ func runEval(e *env, args []string) error {
 		defer bar.clear()
 	}
 	var classes int
-	for lo := 0; lo < n; lo += *batch {
-		hi := min(lo+*batch, n)
+	for lo := 0; lo < n; lo += o.batch {
+		hi := min(lo+o.batch, n)
 		x := make([]float32, 0, (hi-lo)*m.Input.Size())
 		for k := lo; k < hi; k++ {
 			v, err := idxInput(m.Input, pixels, rows, cols, k)
 			if err != nil {
-				return fmt.Errorf("%s: image %d: %w", *imagesPath, k, err)
+				return fmt.Errorf("%s: image %d: %w", o.images, k, err)
 			}
 			x = append(x, v...)
 		}
@@ -133,14 +141,14 @@ func runEval(e *env, args []string) error {
 		res.deviceTime += time.Since(t0)
 		out := outs[0]
 		if len(out.Shape) != 2 || out.Shape[0] != hi-lo {
-			return &cliError{msg: fmt.Sprintf("%s: output %q has shape %v for a batch of %d; eval needs [batch, classes]", *modelPath, m.Outputs[0].Name, out.Shape, hi-lo)}
+			return &cliError{msg: fmt.Sprintf("%s: output %q has shape %v for a batch of %d; eval needs [batch, classes]", o.model, m.Outputs[0].Name, out.Shape, hi-lo)}
 		}
 		if classes == 0 {
 			classes = out.Shape[1]
 			res.init(m, classes)
 		}
 		var want []vkinfer.Tensor
-		if *reference {
+		if o.reference {
 			t0 := time.Now()
 			want, err = referenceForward(m, []vkinfer.Tensor{in})
 			if err != nil {
@@ -152,7 +160,7 @@ func runEval(e *env, args []string) error {
 			row := out.Data[(k-lo)*classes : (k-lo+1)*classes]
 			label := int(labels[k])
 			if label >= classes {
-				return &cliError{msg: fmt.Sprintf("%s: label %d of image %d is outside the model's %d classes; is this the data set the model was trained for?", *labelsPath, label, k, classes)}
+				return &cliError{msg: fmt.Sprintf("%s: label %d of image %d is outside the model's %d classes; is this the data set the model was trained for?", o.labels, label, k, classes)}
 			}
 			pred := argmax(row)
 			if pred < 0 {
@@ -163,7 +171,7 @@ func runEval(e *env, args []string) error {
 			if pred == label {
 				res.Correct++
 			}
-			if *reference {
+			if o.reference {
 				wrow := want[0].Data[(k-lo)*classes : (k-lo+1)*classes]
 				if argmax(wrow) == pred {
 					res.Reference.Agreed++
@@ -174,8 +182,8 @@ func runEval(e *env, args []string) error {
 		bar.update(hi)
 	}
 	bar.clear()
-	res.finish(*reference)
-	if *asJSON {
+	res.finish(o.reference)
+	if o.asJSON {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(res)

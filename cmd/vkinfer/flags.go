@@ -2,16 +2,14 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
-)
 
-// errHelp is returned by parseFlags after printing a command's help: the
-// command ends with status 0.
-var errHelp = errors.New("help requested")
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
 
 // usageError is a mistake in the command line: exit status 2.
 type usageError struct{ msg string }
@@ -30,64 +28,89 @@ func isHelpFlag(s string) bool {
 	return false
 }
 
-// newFlags returns the flag set of command c. Errors are reported by
-// parseFlags, not printed by the flag package.
-func newFlags(c *command) *flag.FlagSet {
-	fs := flag.NewFlagSet("vkinfer "+c.name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	return fs
-}
-
-// parseFlags parses args with fs, allowing flags before and after the
-// positional arguments (`predict img.png --model m.bin`); everything after
-// "--" is positional. It returns the positional arguments. On -h it prints
-// the command's help to e.stdout and returns errHelp.
-func parseFlags(e *env, c *command, fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				printHelp(e.stdout, c, fs)
-				return nil, errHelp
+// goFlags rewrites, in the arguments of command c, the single-dash long
+// flags that Go's flag package accepts (-model m.bin, -top=2, -help) into
+// the double-dash form pflag parses, so command lines written for earlier
+// versions of vkinfer keep working. Nothing after "--" is touched.
+func goFlags(c *cobra.Command, args []string) []string {
+	out := append([]string(nil), args...)
+	for i, a := range out {
+		if a == "--" {
+			break
+		}
+		if isHelpFlag(a) {
+			out[i] = "--help"
+			continue
+		}
+		if len(a) > 2 && a[0] == '-' && a[1] != '-' {
+			name, _, _ := strings.Cut(a[1:], "=")
+			if len(name) > 1 && c.Flags().Lookup(name) != nil {
+				out[i] = "-" + a
 			}
-			return nil, &usageError{msg: err.Error()}
 		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		// The flag package stops at the first non-flag argument or after
-		// "--" (which it consumes).
-		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
-			return append(pos, rest...), nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
 	}
+	return out
 }
 
-// printHelp prints c's synopsis, description and flags.
-func printHelp(w io.Writer, c *command, fs *flag.FlagSet) {
-	synopsis := "vkinfer " + c.name
-	hasFlags := false
-	fs.VisitAll(func(*flag.Flag) { hasFlags = true })
-	if hasFlags {
+// flagError turns pflag's parse errors into usage errors worded as before
+// the move to cobra (Go's flag package).
+func flagError(_ *cobra.Command, err error) error {
+	var (
+		notExist *pflag.NotExistError
+		noValue  *pflag.ValueRequiredError
+		invalid  *pflag.InvalidValueError
+	)
+	switch {
+	case errors.As(err, &notExist):
+		if notExist.GetSpecifiedShortnames() != "" {
+			return usagef("flag provided but not defined: -%s", notExist.GetSpecifiedName())
+		}
+		return usagef("flag provided but not defined: --%s", notExist.GetSpecifiedName())
+	case errors.As(err, &noValue):
+		return usagef("flag needs an argument: --%s", noValue.GetFlag().Name)
+	case errors.As(err, &invalid):
+		f := invalid.GetFlag()
+		want := map[string]string{"int": "an integer", "float64": "a number", "bool": "true or false"}[f.Value.Type()]
+		if want == "" {
+			return usagef("invalid value %q for --%s: %v", invalid.GetValue(), f.Name, errors.Unwrap(invalid))
+		}
+		return usagef("invalid value %q for --%s: want %s", invalid.GetValue(), f.Name, want)
+	}
+	return &usageError{msg: err.Error()}
+}
+
+// printHelp prints c's synopsis, description, subcommands and flags.
+func printHelp(w io.Writer, c *cobra.Command) {
+	var flags []*pflag.Flag
+	c.LocalFlags().VisitAll(func(f *pflag.Flag) {
+		if !f.Hidden && f.Name != "help" {
+			flags = append(flags, f)
+		}
+	})
+	synopsis := c.CommandPath()
+	if len(flags) > 0 {
 		synopsis += " [flags]"
 	}
-	if c.args != "" {
-		synopsis += " " + c.args
-	}
-	fmt.Fprintf(w, "Usage: %s\n\n%s\n", synopsis, strings.TrimSpace(c.summary))
-	if d := strings.TrimSpace(c.details); d != "" {
+	synopsis += strings.TrimPrefix(c.Use, c.Name())
+	fmt.Fprintf(w, "Usage: %s\n\n%s\n", synopsis, strings.TrimSpace(c.Short))
+	if d := strings.TrimSpace(c.Long); d != "" && d != strings.TrimSpace(c.Short) {
 		fmt.Fprintf(w, "\n%s\n", d)
 	}
-	if !hasFlags {
+	if c.HasAvailableSubCommands() {
+		fmt.Fprint(w, "\nCommands:\n")
+		for _, s := range c.Commands() {
+			if s.IsAvailableCommand() {
+				fmt.Fprintf(w, "  %-11s %s\n", s.Name(), s.Short)
+			}
+		}
+	}
+	if len(flags) == 0 {
 		return
 	}
 	fmt.Fprint(w, "\nFlags:\n")
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fs.VisitAll(func(f *flag.Flag) {
-		typ, text := flag.UnquoteUsage(f)
+	for _, f := range flags {
+		typ, text := pflag.UnquoteUsage(f)
 		name := "--" + f.Name
 		if typ != "" {
 			name += " " + typ
@@ -96,7 +119,7 @@ func printHelp(w io.Writer, c *command, fs *flag.FlagSet) {
 			text += fmt.Sprintf(" (default %s)", def)
 		}
 		fmt.Fprintf(tw, "  %s\t%s\n", name, text)
-	})
+	}
 	tw.Flush()
 }
 
@@ -106,19 +129,15 @@ type deviceFlags struct {
 	validation bool
 }
 
-func (d *deviceFlags) register(fs *flag.FlagSet) {
+func (d *deviceFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&d.device, "device", "", "the Vulkan `device`: an index or a name substring from 'vkinfer devices' (default $VKINFER_DEVICE, else the best device)")
 	fs.BoolVar(&d.validation, "validation", false, "enable the Khronos validation layer and print its messages (for development; slow)")
 }
 
-// listFlag is a repeatable string flag.
-type listFlag []string
-
-func (l *listFlag) String() string { return strings.Join(*l, ", ") }
-
-func (l *listFlag) Set(s string) error {
-	*l = append(*l, s)
-	return nil
+// modelFlag registers the --model flag, completed with model files.
+func modelFlag(c *cobra.Command, p *string) {
+	c.Flags().StringVar(p, "model", "", "the model `file` (mlp.bin or .onnx); required")
+	c.MarkFlagFilename("model", "bin", "onnx")
 }
 
 // positive checks that a count flag is at least 1.
@@ -127,4 +146,12 @@ func positive(name string, v int) error {
 		return usagef("--%s must be at least 1, got %d", name, v)
 	}
 	return nil
+}
+
+// modelFiles completes the first argument with model files.
+func modelFiles(_ *cobra.Command, args []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
+	if len(args) > 0 {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	return []cobra.Completion{"bin", "onnx"}, cobra.ShellCompDirectiveFilterFileExt
 }

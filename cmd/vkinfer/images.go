@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 
+	"github.com/spf13/cobra"
+
 	// Image formats predict reads. Only the command registers decoders; the
 	// library never decodes images by side effect.
 	_ "image/gif"
@@ -69,4 +71,9 @@ func notImage(path string, err error) error {
 		detail = "the file ends too early"
 	}
 	return &cliError{msg: fmt.Sprintf("%s: not a %s image or damaged (%s)", path, formats, detail), err: err}
+}
+
+// imageFiles completes the image arguments of predict with image files.
+func imageFiles(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
+	return []cobra.Completion{"png", "jpg", "jpeg", "gif", "bmp", "webp"}, cobra.ShellCompDirectiveFilterFileExt
 }

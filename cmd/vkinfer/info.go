@@ -8,30 +8,32 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/spf13/cobra"
+
 	"github.com/vkinfer/vkinfer/model"
 )
 
-var infoCmd = &command{
-	name:    "info",
-	args:    "MODEL",
-	summary: "describe a model file (needs no GPU)",
-	details: `Prints what the model file MODEL (mlp.bin or ONNX) holds, as vkinfer
+func init() { addCommand(newInfoCmd) }
+
+func newInfoCmd(e *env) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "info MODEL",
+		Short: "describe a model file (needs no GPU)",
+		Long: `Prints what the model file MODEL (mlp.bin or ONNX) holds, as vkinfer
 runs it (an ONNX graph after import, docs/OPS.md): name, producer, id and
 description; the graph inputs and outputs with their shapes (-1 is any size,
 usually the batch); every node with its op, attributes and the shapes of its
 weights; the parameter count; how images become the input (input spec); and
 the labels. The file is read and checked, nothing is run.`,
+		ValidArgsFunction: modelFiles,
+		RunE:              func(_ *cobra.Command, args []string) error { return runInfo(e, asJSON, args) },
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of text")
+	return c
 }
 
-func init() { infoCmd.run = runInfo }
-
-func runInfo(e *env, args []string) error {
-	fs := newFlags(infoCmd)
-	asJSON := fs.Bool("json", false, "print JSON instead of text")
-	pos, err := parseFlags(e, infoCmd, fs, args)
-	if err != nil {
-		return err
-	}
+func runInfo(e *env, asJSON bool, pos []string) error {
 	if len(pos) != 1 {
 		return usagef("info takes one model file, got %d arguments", len(pos))
 	}
@@ -39,7 +41,7 @@ func runInfo(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if asJSON {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(infoOf(pos[0], m))

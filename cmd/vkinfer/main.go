@@ -8,6 +8,7 @@
 //	vkinfer run --model m.bin --input x=in.npy --output out.npy
 //	vkinfer eval --model m.bin --images t10k-images-idx3-ubyte.gz --labels t10k-labels-idx1-ubyte.gz
 //	vkinfer bench --model m.bin --batch 64
+//	source <(vkinfer completion bash)
 //
 // Run `vkinfer help` for every command and `vkinfer CMD -h` for its flags.
 //
@@ -15,6 +16,24 @@
 // is done by the vkinfer, model and engine packages. Exit status: 0 on
 // success, 1 on an error, 2 on a usage error, 3 on an internal error (a bug:
 // please report it).
+//
+// Subcommands are github.com/spf13/cobra commands. Each lives in its own
+// file, which registers a constructor in an init function:
+//
+//	func init() { addCommand(newFooCmd) }
+//
+//	func newFooCmd(e *env) *cobra.Command {
+//		var opts fooOptions
+//		c := &cobra.Command{Use: "foo FILE", Short: "...", Long: "...",
+//			RunE: func(c *cobra.Command, args []string) error { return runFoo(e, &opts, args) }}
+//		c.Flags().StringVar(&opts.model, "model", "", "the model `file`")
+//		return c
+//	}
+//
+// so adding a command touches no other file. A command returns usagef(...)
+// for a mistake in the command line (exit 2) and any other error for a
+// failure (exit 1); it writes to e.stdout and e.stderr and stops when e.ctx
+// ends.
 package main
 
 import (
@@ -26,6 +45,8 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strings"
+
+	"github.com/spf13/cobra"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -46,31 +67,58 @@ type env struct {
 	stderr io.Writer
 }
 
-// command is one subcommand.
-type command struct {
-	name    string
-	args    string // the synopsis after the flags, e.g. "IMAGE..."
-	summary string // one line for `vkinfer help`
-	details string // paragraphs for `vkinfer CMD -h`
-	run     func(e *env, args []string) error
-}
+// commandFuncs make the subcommands; each command's file adds its own with
+// addCommand from an init function.
+var commandFuncs []func(e *env) *cobra.Command
 
-// commands are the subcommands, in the order `vkinfer help` lists them.
-var commands []*command
+// addCommand registers the constructor of a subcommand. `vkinfer help`
+// lists the commands in alphabetical order.
+func addCommand(f func(e *env) *cobra.Command) { commandFuncs = append(commandFuncs, f) }
 
-func init() {
-	commands = []*command{
-		predictCmd, devicesCmd, infoCmd, convertCmd, runCmd, evalCmd, benchCmd, versionCmd, helpCmd,
+// newRoot builds the command tree for one run of the program: flag values
+// live in the commands, so every run gets fresh ones.
+func newRoot(e *env) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "vkinfer",
+		Short:         "run neural networks on any Vulkan GPU",
+		SilenceErrors: true, // report prints them
+		SilenceUsage:  true,
 	}
-}
+	root.SetOut(e.stdout)
+	root.SetErr(e.stderr)
+	root.SetFlagErrorFunc(flagError)
+	root.SetHelpFunc(func(c *cobra.Command, _ []string) {
+		if c == root {
+			usage(c.OutOrStdout(), root)
+			return
+		}
+		printHelp(c.OutOrStdout(), c)
+	})
+	for _, f := range commandFuncs {
+		root.AddCommand(f(e))
+	}
+	root.SetHelpCommand(newHelpCmd(e, root))
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	root.SuggestionsMinimumDistance = 2
+	if c := lookup(root, "completion"); c != nil {
+		// cobra's completion command, worded like the others; without a
+		// shell it is a usage error rather than help.
+		c.Short = "print the shell completion script for bash, zsh, fish or powershell"
+		c.Long = `Prints a script that completes vkinfer's commands, flags and file
+arguments in the given shell. For the current bash session:
 
-func lookup(name string) *command {
-	for _, c := range commands {
-		if c.name == name {
-			return c
+  source <(vkinfer completion bash)
+
+'vkinfer completion SHELL -h' says how to load it in every new session.`
+		c.RunE = func(*cobra.Command, []string) error {
+			return usagef("completion needs the shell: bash, zsh, fish or powershell")
+		}
+		for _, s := range c.Commands() {
+			s.Short = "print the completion script for " + s.Name()
 		}
 	}
-	return nil
+	return root
 }
 
 // run is the whole program: it runs the command named by args[0] with the
@@ -92,26 +140,58 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	defer stop()
 	stderr = &syncWriter{w: stderr}
 	e := &env{ctx: ctx, stdout: stdout, stderr: stderr}
+	root := newRoot(e)
 
 	if len(args) == 0 {
-		usage(stderr)
+		usage(stderr, root)
 		return exitUsage
 	}
-	name := args[0]
-	switch {
+	args = append([]string(nil), args...)
+	switch name := args[0]; {
 	case isHelpFlag(name):
-		usage(stdout)
+		usage(stdout, root)
 		return exitOK
 	case name == "-version" || name == "--version":
-		name = "version"
+		args[0] = "version"
+	case name == cobra.ShellCompRequestCmd || name == cobra.ShellCompNoDescRequestCmd:
+		// The shell completion scripts call these hidden commands.
+	default:
+		if sub := lookup(root, name); sub == nil {
+			fmt.Fprintf(stderr, "vkinfer: unknown command %q\n", name)
+			if s := root.SuggestionsFor(name); len(s) > 0 {
+				fmt.Fprintf(stderr, "Did you mean %s?\n", strings.Join(s, " or "))
+			}
+			fmt.Fprintln(stderr)
+			usage(stderr, root)
+			return exitUsage
+		}
+		if c, _, err := root.Find(args); err == nil {
+			args = goFlags(c, args)
+		}
 	}
-	c := lookup(name)
-	if c == nil {
-		fmt.Fprintf(stderr, "vkinfer: unknown command %q\n\n", name)
-		usage(stderr)
-		return exitUsage
+
+	ran := false
+	root.PersistentPreRun = func(*cobra.Command, []string) { ran = true }
+	root.SetArgs(args)
+	c, err := root.ExecuteContextC(ctx)
+	if err != nil && !ran {
+		// cobra checks arguments before running a command: a usage error.
+		var ue *usageError
+		if !errors.As(err, &ue) {
+			err = &usageError{msg: err.Error()}
+		}
 	}
-	return report(stderr, c.name, c.run(e, args[1:]))
+	return report(stderr, strings.TrimPrefix(c.CommandPath(), root.Name()+" "), err)
+}
+
+// lookup returns the subcommand of root called name, or nil.
+func lookup(root *cobra.Command, name string) *cobra.Command {
+	for _, c := range root.Commands() {
+		if c.Name() == name || c.HasAlias(name) {
+			return c
+		}
+	}
+	return nil
 }
 
 // report prints err, if any, and returns the exit status it calls for.
@@ -119,8 +199,6 @@ func report(stderr io.Writer, cmd string, err error) int {
 	var ue *usageError
 	switch {
 	case err == nil:
-		return exitOK
-	case errors.Is(err, errHelp):
 		return exitOK
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "vkinfer %s: %s\nRun 'vkinfer %s -h' for usage.\n", cmd, ue.msg, cmd)
@@ -137,7 +215,7 @@ func report(stderr io.Writer, cmd string, err error) int {
 }
 
 // usage prints the list of commands.
-func usage(w io.Writer) {
+func usage(w io.Writer, root *cobra.Command) {
 	fmt.Fprint(w, `vkinfer runs neural networks on any Vulkan GPU, or on the CPU through a
 Vulkan CPU driver (lavapipe, SwiftShader).
 
@@ -146,8 +224,10 @@ Usage:
 
 Commands:
 `)
-	for _, c := range commands {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+	for _, c := range root.Commands() {
+		if c.IsAvailableCommand() || c == helpCommand(root) {
+			fmt.Fprintf(w, "  %-11s %s\n", c.Name(), c.Short)
+		}
 	}
 	fmt.Fprint(w, `
 Run 'vkinfer COMMAND -h' for the flags of a command. Flags may come before or
@@ -162,26 +242,45 @@ Exit status: 0 success, 1 error, 2 usage error, 3 internal error (please report)
 `)
 }
 
-var helpCmd = &command{
-	name:    "help",
-	args:    "[COMMAND]",
-	summary: "show help for vkinfer or a command",
-	run: func(e *env, args []string) error {
-		switch len(args) {
-		case 0:
-			usage(e.stdout)
-			return nil
-		case 1:
-			if isHelpFlag(args[0]) {
-				usage(e.stdout)
+// helpCommand returns root's help command.
+func helpCommand(root *cobra.Command) *cobra.Command {
+	return lookup(root, "help")
+}
+
+func newHelpCmd(e *env, root *cobra.Command) *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [COMMAND]",
+		Short: "show help for vkinfer or a command",
+		ValidArgsFunction: func(_ *cobra.Command, args []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			if len(args) > 0 {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			var names []cobra.Completion
+			for _, c := range root.Commands() {
+				if c.IsAvailableCommand() {
+					names = append(names, cobra.CompletionWithDesc(c.Name(), c.Short))
+				}
+			}
+			return names, cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(_ *cobra.Command, args []string) error {
+			switch len(args) {
+			case 0:
+				usage(e.stdout, root)
+				return nil
+			case 1:
+				if isHelpFlag(args[0]) {
+					usage(e.stdout, root)
+					return nil
+				}
+				c := lookup(root, args[0])
+				if c == nil {
+					return usagef("unknown command %q; run 'vkinfer help' for the list", args[0])
+				}
+				printHelp(e.stdout, c)
 				return nil
 			}
-			c := lookup(args[0])
-			if c == nil {
-				return usagef("unknown command %q; run 'vkinfer help' for the list", args[0])
-			}
-			return c.run(e, []string{"-h"})
-		}
-		return usagef("help takes at most one command name, got %d arguments", len(args))
-	},
+			return usagef("help takes at most one command name, got %d arguments", len(args))
+		},
+	}
 }

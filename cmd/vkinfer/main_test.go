@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/spf13/cobra"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -103,6 +104,9 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"bench", "--model", mnistModel, "--runs", "0"}, "--runs must be at least 1"},
 		{[]string{"version", "x"}, "version takes no arguments"},
 		{[]string{"help", "nope"}, `unknown command "nope"`},
+		{[]string{"prdict"}, "Did you mean predict?"},
+		{[]string{"completion"}, "completion needs the shell"},
+		{[]string{"completion", "tcsh"}, `unknown command "tcsh"`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -153,27 +157,30 @@ func TestParseFlagsInterleaved(t *testing.T) {
 		{[]string{"a", "b", "--model=m", "--top", "2"}, "m", 2, []string{"a", "b"}},
 		{[]string{"a", "--", "--model", "-x"}, "", 3, []string{"a", "--model", "-x"}},
 		{[]string{"-", "--top=1"}, "", 1, []string{"-"}},
+		// The single-dash long flags of Go's flag package still work.
+		{[]string{"-model", "m", "a", "-top=2"}, "m", 2, []string{"a"}},
+		{[]string{"a", "--", "-model", "m"}, "", 3, []string{"a", "-model", "m"}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			fs := newFlags(predictCmd)
-			model := fs.String("model", "", "")
-			top := fs.Int("top", 3, "")
-			pos, err := parseFlags(&env{}, predictCmd, fs, tt.args)
+			c := newPredictCmd(&env{})
+			require.NoError(t, c.ParseFlags(goFlags(c, tt.args)))
+			model, err := c.Flags().GetString("model")
 			require.NoError(t, err)
-			assert.Equal(t, tt.model, *model)
-			assert.Equal(t, tt.top, *top)
-			assert.Equal(t, tt.pos, pos)
+			top, err := c.Flags().GetInt("top")
+			require.NoError(t, err)
+			assert.Equal(t, tt.model, model)
+			assert.Equal(t, tt.top, top)
+			assert.Equal(t, tt.pos, c.Flags().Args())
 		})
 	}
 }
 
 func TestPanicBecomesInternalError(t *testing.T) {
-	saved := commands
-	t.Cleanup(func() { commands = saved })
-	commands = append(append([]*command(nil), saved...), &command{
-		name: "boom",
-		run:  func(*env, []string) error { panic("kaboom") },
+	saved := commandFuncs
+	t.Cleanup(func() { commandFuncs = saved })
+	addCommand(func(*env) *cobra.Command {
+		return &cobra.Command{Use: "boom", RunE: func(*cobra.Command, []string) error { panic("kaboom") }}
 	})
 	code, stdout, stderr := cli(t, "boom")
 	assert.Equal(t, exitInternal, code)
@@ -181,6 +188,28 @@ func TestPanicBecomesInternalError(t *testing.T) {
 	assert.Contains(t, stderr, "internal error, please report")
 	assert.Contains(t, stderr, "kaboom")
 	assert.NotContains(t, stderr, "goroutine") // no stack trace unless asked
+}
+
+func TestCompletion(t *testing.T) {
+	for _, shell := range []string{"bash", "zsh", "fish"} {
+		code, stdout, _ := cli(t, "completion", shell)
+		assert.Equal(t, exitOK, code)
+		assert.Contains(t, stdout, "__complete", shell) // the scripts call back into vkinfer
+		assert.Contains(t, stdout, "vkinfer", shell)
+	}
+	// What the scripts ask: the commands, a flag's values, model files.
+	complete := func(args ...string) string {
+		code, stdout, _ := cli(t, append([]string{"__complete"}, args...)...)
+		require.Equal(t, exitOK, code)
+		return stdout
+	}
+	for _, c := range []string{"predict", "devices", "info", "convert", "run", "eval", "bench", "version", "completion", "help"} {
+		assert.Contains(t, complete(""), c+"\t")
+	}
+	assert.Contains(t, complete("predict", "--t"), "--top")
+	assert.Equal(t, "gray\nrgb\n:4\n", complete("convert", "--color", ""))
+	assert.Equal(t, "bin\nonnx\n:8\n", complete("info", ""))
+	assert.Equal(t, "bin\nonnx\n:8\n", complete("predict", "--model", ""))
 }
 
 func TestVersion(t *testing.T) {

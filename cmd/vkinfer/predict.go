@@ -10,14 +10,26 @@ import (
 	"strconv"
 	"unicode/utf8"
 
+	"github.com/spf13/cobra"
+
 	"github.com/vkinfer/vkinfer"
 )
 
-var predictCmd = &command{
-	name:    "predict",
-	args:    "IMAGE...",
-	summary: "classify images with a model",
-	details: `Decodes every IMAGE (PNG, JPEG, GIF, BMP or WebP), turns each into the
+func init() { addCommand(newPredictCmd) }
+
+type predictOptions struct {
+	model  string
+	top    int
+	asJSON bool
+	dev    deviceFlags
+}
+
+func newPredictCmd(e *env) *cobra.Command {
+	var o predictOptions
+	c := &cobra.Command{
+		Use:   "predict IMAGE...",
+		Short: "classify images with a model",
+		Long: `Decodes every IMAGE (PNG, JPEG, GIF, BMP or WebP), turns each into the
 model's input with the model's input spec (resize, gray or RGB, scaling) and
 runs all of them on the device as one batch. Prints the K most likely labels
 of each image with their probabilities, or JSON with --json:
@@ -26,39 +38,34 @@ of each image with their probabilities, or JSON with --json:
 
 If any image cannot be read, nothing is run: every broken file is named and
 the exit status is 1.`,
+		ValidArgsFunction: imageFiles,
+		RunE:              func(_ *cobra.Command, files []string) error { return runPredict(e, &o, files) },
+	}
+	fs := c.Flags()
+	modelFlag(c, &o.model)
+	fs.IntVar(&o.top, "top", 3, "print the `K` most likely labels of each image")
+	fs.BoolVar(&o.asJSON, "json", false, "print JSON instead of text")
+	o.dev.register(fs)
+	return c
 }
 
-func init() { predictCmd.run = runPredict }
-
-func runPredict(e *env, args []string) error {
-	fs := newFlags(predictCmd)
-	var (
-		modelPath = fs.String("model", "", "the model `file` (mlp.bin or .onnx); required")
-		top       = fs.Int("top", 3, "print the `K` most likely labels of each image")
-		asJSON    = fs.Bool("json", false, "print JSON instead of text")
-		dev       deviceFlags
-	)
-	dev.register(fs)
-	files, err := parseFlags(e, predictCmd, fs, args)
-	if err != nil {
-		return err
-	}
-	if *modelPath == "" {
+func runPredict(e *env, o *predictOptions, files []string) error {
+	if o.model == "" {
 		return usagef("--model is required")
 	}
 	if len(files) == 0 {
 		return usagef("no images given")
 	}
-	if err := positive("top", *top); err != nil {
+	if err := positive("top", o.top); err != nil {
 		return err
 	}
 
-	m, err := readModel(*modelPath)
+	m, err := readModel(o.model)
 	if err != nil {
 		return err
 	}
 	if m.Input == nil {
-		return &cliError{msg: fmt.Sprintf("%s: model %q has no input spec, so it does not take images; use 'vkinfer run' with .npy tensors", *modelPath, m.Name)}
+		return &cliError{msg: fmt.Sprintf("%s: model %q has no input spec, so it does not take images; use 'vkinfer run' with .npy tensors", o.model, m.Name)}
 	}
 	// Decode everything before touching the device; report every broken
 	// file, and run nothing if there is one.
@@ -76,16 +83,16 @@ func runPredict(e *env, args []string) error {
 		return errors.Join(errs...)
 	}
 
-	s, err := load(e, dev, *modelPath, m)
+	s, err := load(e, o.dev, o.model, m)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	res, err := s.model.Classify(e.ctx, imgs, *top)
+	res, err := s.model.Classify(e.ctx, imgs, o.top)
 	if err != nil {
-		return fileError(*modelPath, err, "")
+		return fileError(o.model, err, "")
 	}
-	if *asJSON {
+	if o.asJSON {
 		return printPredictJSON(e.stdout, files, res)
 	}
 	printPredict(e.stdout, files, res)

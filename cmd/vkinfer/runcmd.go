@@ -6,15 +6,27 @@ import (
 	"os"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/vkinfer/vkinfer"
 	"github.com/vkinfer/vkinfer/internal/npy"
 	"github.com/vkinfer/vkinfer/model"
 )
 
-var runCmd = &command{
-	name:    "run",
-	summary: "run a model on tensors read from and written to .npy files",
-	details: `Reads each model input from a NumPy .npy file (float32 or float64, C
+func init() { addCommand(newRunCmd) }
+
+type runOptions struct {
+	model             string
+	inSpecs, outSpecs []string
+	dev               deviceFlags
+}
+
+func newRunCmd(e *env) *cobra.Command {
+	var o runOptions
+	c := &cobra.Command{
+		Use:   "run",
+		Short: "run a model on tensors read from and written to .npy files",
+		Long: `Reads each model input from a NumPy .npy file (float32 or float64, C
 order), runs the model once and writes each requested output as a float32
 .npy file. Give inputs as --input NAME=FILE, one per model input; a model
 with a single input may take --input FILE. Likewise --output NAME=FILE for
@@ -23,39 +35,35 @@ each output to write, or --output FILE for a model with a single output.
 size, usually the batch).
 
   vkinfer run --model m.bin --input x=in.npy --output out.npy`,
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE:              func(_ *cobra.Command, args []string) error { return runRun(e, &o, args) },
+	}
+	fs := c.Flags()
+	modelFlag(c, &o.model)
+	fs.StringArrayVar(&o.inSpecs, "input", nil, "an input as `NAME=FILE.npy` (or FILE.npy for a single-input model); repeat for each input")
+	fs.StringArrayVar(&o.outSpecs, "output", nil, "an output to write as `NAME=FILE.npy` (or FILE.npy for a single-output model); repeat for each")
+	c.MarkFlagFilename("input", "npy")
+	c.MarkFlagFilename("output", "npy")
+	o.dev.register(fs)
+	return c
 }
 
-func init() { runCmd.run = runRun }
-
-func runRun(e *env, args []string) error {
-	fs := newFlags(runCmd)
-	var (
-		modelPath         = fs.String("model", "", "the model `file` (mlp.bin or .onnx); required")
-		inSpecs, outSpecs listFlag
-		dev               deviceFlags
-	)
-	fs.Var(&inSpecs, "input", "an input as `NAME=FILE.npy` (or FILE.npy for a single-input model); repeat for each input")
-	fs.Var(&outSpecs, "output", "an output to write as `NAME=FILE.npy` (or FILE.npy for a single-output model); repeat for each")
-	dev.register(fs)
-	pos, err := parseFlags(e, runCmd, fs, args)
-	if err != nil {
-		return err
-	}
+func runRun(e *env, o *runOptions, pos []string) error {
 	switch {
 	case len(pos) > 0:
 		return usagef("run takes no arguments, got %q; give tensors with --input", pos)
-	case *modelPath == "":
+	case o.model == "":
 		return usagef("--model is required")
-	case len(inSpecs) == 0:
+	case len(o.inSpecs) == 0:
 		return usagef("no --input given")
-	case len(outSpecs) == 0:
+	case len(o.outSpecs) == 0:
 		return usagef("no --output given")
 	}
-	m, err := readModel(*modelPath)
+	m, err := readModel(o.model)
 	if err != nil {
 		return err
 	}
-	inFiles, err := bind(inSpecs, m.Inputs, "input", *modelPath)
+	inFiles, err := bind(o.inSpecs, m.Inputs, "input", o.model)
 	if err != nil {
 		return err
 	}
@@ -66,9 +74,9 @@ func runRun(e *env, args []string) error {
 		}
 	}
 	if len(missing) > 0 {
-		return &cliError{msg: fmt.Sprintf("%s: no --input for model input %s; give each as --input NAME=FILE.npy", *modelPath, strings.Join(missing, ", "))}
+		return &cliError{msg: fmt.Sprintf("%s: no --input for model input %s; give each as --input NAME=FILE.npy", o.model, strings.Join(missing, ", "))}
 	}
-	outFiles, err := bind(outSpecs, m.Outputs, "output", *modelPath)
+	outFiles, err := bind(o.outSpecs, m.Outputs, "output", o.model)
 	if err != nil {
 		return err
 	}
@@ -79,7 +87,7 @@ func runRun(e *env, args []string) error {
 		}
 	}
 
-	s, err := load(e, dev, *modelPath, m)
+	s, err := load(e, o.dev, o.model, m)
 	if err != nil {
 		return err
 	}
@@ -91,9 +99,9 @@ func runRun(e *env, args []string) error {
 			for _, v := range m.Inputs {
 				from = append(from, fmt.Sprintf("%s from %s %s", v.Name, inFiles[v.Name], shapeString(inputs[len(from)].Shape)))
 			}
-			return &cliError{msg: fmt.Sprintf("%s: %s (%s)", *modelPath, trimPrefixes(err.Error(), "vkinfer: "), strings.Join(from, ", ")), err: err}
+			return &cliError{msg: fmt.Sprintf("%s: %s (%s)", o.model, trimPrefixes(err.Error(), "vkinfer: "), strings.Join(from, ", ")), err: err}
 		}
-		return fileError(*modelPath, err, "")
+		return fileError(o.model, err, "")
 	}
 	for i, o := range m.Outputs {
 		path := outFiles[o.Name]

@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"runtime/debug"
 
+	"github.com/spf13/cobra"
+
 	"github.com/vkinfer/vkinfer/model"
 )
 
@@ -12,19 +14,18 @@ import (
 // the module version and VCS revision recorded in the binary are shown.
 var version = ""
 
-var versionCmd = &command{
-	name:    "version",
-	summary: "print the version of vkinfer",
+func init() { addCommand(newVersionCmd) }
+
+func newVersionCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:               "version",
+		Short:             "print the version of vkinfer",
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE:              func(_ *cobra.Command, args []string) error { return runVersion(e, args) },
+	}
 }
 
-func init() { versionCmd.run = runVersion }
-
-func runVersion(e *env, args []string) error {
-	fs := newFlags(versionCmd)
-	pos, err := parseFlags(e, versionCmd, fs, args)
-	if err != nil {
-		return err
-	}
+func runVersion(e *env, pos []string) error {
 	if len(pos) > 0 {
 		return usagef("version takes no arguments, got %q", pos)
 	}
