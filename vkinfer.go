@@ -32,6 +32,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vkinfer/vkinfer/engine"
@@ -182,6 +183,10 @@ type Model struct {
 	nodes  []node
 	consts map[string]bool
 	chains map[int]*layers.DenseChain // by first node: runs the chain kernel may take
+
+	// batchLimit is the largest batch one run takes (0: none found yet);
+	// Run splits larger batches (see Run).
+	batchLimit atomic.Int64
 
 	mu     sync.Mutex
 	plans  map[string]*plan // by input shapes
@@ -372,29 +377,145 @@ func (p *plan) close() {
 // the outputs in the order of Spec().Outputs. A dynamic (-1) dimension of an
 // input, usually the batch, may take any size; each new size records a new
 // program on first use.
+//
+// Batches of any size: when a batch needs a tensor larger than the device
+// can bind (maxStorageBufferRange, engine.ErrTooLarge) or more memory than
+// it has (engine.ErrOutOfDeviceMemory), Run splits it along the batch axis
+// (the first dimension, when every input's first dimension is dynamic and
+// of the same size) into runs that fit, halving the run size until one
+// fits, and joins their outputs. The model remembers the size that fits, so
+// later large batches are split at once. This assumes the samples of a batch
+// are independent, as in any inference graph that keeps the batch axis; a
+// model whose outputs do not keep it (output dimension 0 is not the batch)
+// is not split and returns the error.
 func (m *Model) Run(ctx context.Context, inputs ...Tensor) ([]Tensor, error) {
 	shapes, err := m.checkInputs(inputs)
 	if err != nil {
 		return nil, err
 	}
+	n := m.batchSize(shapes)
+	if n == 0 {
+		return m.runWhole(ctx, inputs, shapes)
+	}
+	var res []Tensor
+	for lo := 0; lo < n; {
+		size := n - lo
+		if lim := int(m.batchLimit.Load()); lim > 0 && size > lim {
+			size = lim
+		}
+		ins, sh := inputs, shapes
+		if size != n {
+			ins, sh = sliceBatch(inputs, shapes, lo, size)
+		}
+		p, err := m.plan(sh)
+		if err != nil {
+			if size > 1 && (errors.Is(err, engine.ErrTooLarge) || errors.Is(err, engine.ErrOutOfDeviceMemory)) {
+				m.lowerBatchLimit(size / 2)
+				continue
+			}
+			return nil, err
+		}
+		if size == n {
+			return m.runPlan(ctx, p, ins, nil, 0, 0)
+		}
+		if res == nil {
+			if res, err = m.batchOutputs(p, n, size); err != nil {
+				return nil, err
+			}
+		}
+		if _, err := m.runPlan(ctx, p, ins, res, lo, size); err != nil {
+			return nil, err
+		}
+		lo += size
+	}
+	return res, nil
+}
+
+// runWhole runs inputs as one run.
+func (m *Model) runWhole(ctx context.Context, inputs []Tensor, shapes []layers.Shape) ([]Tensor, error) {
 	p, err := m.plan(shapes)
 	if err != nil {
 		return nil, err
 	}
+	return m.runPlan(ctx, p, inputs, nil, 0, 0)
+}
+
+// runPlan runs p on inputs. With res nil it returns new output tensors;
+// otherwise it writes the outputs into rows [lo, lo+size) of res, whose
+// first dimension is the whole batch.
+func (m *Model) runPlan(ctx context.Context, p *plan, inputs []Tensor, res []Tensor, lo, size int) ([]Tensor, error) {
 	ins := make([]engine.IO, len(inputs))
 	for i, t := range inputs {
 		ins[i] = engine.IO{Buf: p.inputs[i], Data: t.Data}
 	}
 	outs := make([]engine.IO, len(p.outputs))
-	res := make([]Tensor, len(p.outputs))
-	for i, b := range p.outputs {
-		res[i] = Tensor{Shape: append([]int(nil), p.outSh[i]...), Data: make([]float32, p.outSh[i].Elems())}
-		outs[i] = engine.IO{Buf: b, Data: res[i].Data}
+	if res == nil {
+		res = make([]Tensor, len(p.outputs))
+		for i := range p.outputs {
+			res[i] = Tensor{Shape: append([]int(nil), p.outSh[i]...), Data: make([]float32, p.outSh[i].Elems())}
+			outs[i] = engine.IO{Buf: p.outputs[i], Data: res[i].Data}
+		}
+	} else {
+		for i := range p.outputs {
+			per := p.outSh[i].Elems() / size
+			outs[i] = engine.IO{Buf: p.outputs[i], Data: res[i].Data[lo*per : (lo+size)*per]}
+		}
 	}
 	if err := p.prog.Run(ctx, ins, outs); err != nil {
 		return nil, fmt.Errorf("vkinfer: run %s: %w", m.spec.Name, err)
 	}
 	return res, nil
+}
+
+// batchSize returns the batch size of inputs Run may split: the first
+// dimension when every input's is dynamic and they agree; 0 otherwise.
+func (m *Model) batchSize(shapes []layers.Shape) int {
+	n := 0
+	for i, s := range shapes {
+		if len(s) == 0 || len(m.spec.Inputs[i].Shape) == 0 || m.spec.Inputs[i].Shape[0] >= 0 || (i > 0 && s[0] != n) {
+			return 0
+		}
+		n = s[0]
+	}
+	return n
+}
+
+// sliceBatch returns rows [lo, lo+size) of inputs (sharing their data) and
+// their shapes.
+func sliceBatch(inputs []Tensor, shapes []layers.Shape, lo, size int) ([]Tensor, []layers.Shape) {
+	ins := make([]Tensor, len(inputs))
+	sh := make([]layers.Shape, len(shapes))
+	for i, t := range inputs {
+		per := len(t.Data) / t.Shape[0]
+		sh[i] = append(layers.Shape{size}, shapes[i][1:]...)
+		ins[i] = Tensor{Shape: sh[i], Data: t.Data[lo*per : (lo+size)*per]}
+	}
+	return ins, sh
+}
+
+// batchOutputs allocates the outputs of a batch of n run in parts of size
+// rows by plan p, or says why the outputs cannot be joined.
+func (m *Model) batchOutputs(p *plan, n, size int) ([]Tensor, error) {
+	res := make([]Tensor, len(p.outSh))
+	for i, s := range p.outSh {
+		if len(s) == 0 || s[0] != size {
+			return nil, fmt.Errorf("vkinfer: %w: a batch of %d is too large for %s in one run, and output %q (shape %v for %d rows) does not keep the batch axis, so the batch cannot be split; run smaller batches",
+				engine.ErrTooLarge, n, m.dev.Info().Name, m.spec.Outputs[i].Name, []int(s), size)
+		}
+		shape := append([]int{n}, s[1:]...)
+		res[i] = Tensor{Shape: shape, Data: make([]float32, s.Elems()/size*n)}
+	}
+	return res, nil
+}
+
+// lowerBatchLimit makes n the largest run size Run tries from now on.
+func (m *Model) lowerBatchLimit(n int) {
+	for {
+		old := m.batchLimit.Load()
+		if old > 0 && old <= int64(n) || m.batchLimit.CompareAndSwap(old, int64(n)) {
+			return
+		}
+	}
 }
 
 func (m *Model) checkInputs(inputs []Tensor) ([]layers.Shape, error) {

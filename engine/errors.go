@@ -18,6 +18,10 @@ var (
 	ErrOutOfDeviceMemory = errors.New("out of device memory")
 	// ErrTimeout: the GPU did not finish a submission within Options.Timeout.
 	ErrTimeout = errors.New("GPU work timed out")
+	// ErrTooLarge: a tensor is larger than the device can bind in one
+	// buffer (maxStorageBufferRange). vkinfer.Model.Run splits a batch
+	// along its batch axis when it meets this error.
+	ErrTooLarge = errors.New("tensor too large for the device")
 	// ErrClosed: the Device, Buffer or Program was used after Close.
 	ErrClosed = errors.New("use after Close")
 )

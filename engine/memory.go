@@ -230,8 +230,8 @@ func (d *Device) NewBuffer(arena Arena, size int64) (*Buffer, error) {
 		return nil, fmt.Errorf("engine: unknown arena %d", arena)
 	}
 	if arena != Staging && uint64(size) > uint64(d.info.Limits.MaxStorageBufferRange) {
-		return nil, fmt.Errorf("engine: a %d B tensor exceeds %s's maxStorageBufferRange of %d B; split the tensor or use a device with larger limits",
-			size, d.info.Name, d.info.Limits.MaxStorageBufferRange)
+		return nil, fmt.Errorf("engine: a %d B tensor exceeds %s's maxStorageBufferRange of %d B; split the tensor or use a device with larger limits: %w",
+			size, d.info.Name, d.info.Limits.MaxStorageBufferRange, ErrTooLarge)
 	}
 	return d.mem.allocate(arena, uint64(size))
 }
@@ -294,8 +294,8 @@ func (d *Device) NewBuffers(arena Arena, sizes []int64) ([]*Buffer, error) {
 			return nil, fmt.Errorf("engine: buffer size %d B is not a positive multiple of 4", size)
 		}
 		if arena != Staging && uint64(size) > uint64(d.info.Limits.MaxStorageBufferRange) {
-			return nil, fmt.Errorf("engine: a %d B tensor exceeds %s's maxStorageBufferRange of %d B; split the tensor or use a device with larger limits",
-				size, d.info.Name, d.info.Limits.MaxStorageBufferRange)
+			return nil, fmt.Errorf("engine: a %d B tensor exceeds %s's maxStorageBufferRange of %d B; split the tensor or use a device with larger limits: %w",
+				size, d.info.Name, d.info.Limits.MaxStorageBufferRange, ErrTooLarge)
 		}
 		total += m.aligned(uint64(size))
 	}
