@@ -155,6 +155,11 @@ type Model struct {
 	Input *InputSpec
 	// Labels are the class names of the output, may be empty.
 	Labels []string
+
+	// Notes are what an importer changed while reading the model that a
+	// user should know (for example DOUBLE or FLOAT16 weights converted to
+	// float32), one sentence each. They are not stored in mlp.bin.
+	Notes []string
 }
 
 // Initializer returns the initializer called name, or nil.

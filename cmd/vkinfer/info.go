@@ -63,6 +63,7 @@ type modelInfoJSON struct {
 	InputSpec   *inputSpecJSON `json:"input_spec"`
 	Labels      []string       `json:"labels"`
 	Weights     []weightJSON   `json:"weights"`
+	Notes       []string       `json:"notes,omitempty"`
 }
 
 type valueJSON struct {
@@ -98,7 +99,7 @@ type inputSpecJSON struct {
 func infoOf(path string, m *model.Model) *modelInfoJSON {
 	j := &modelInfoJSON{
 		File: path, Name: m.Name, Producer: m.Producer, ID: m.ID.String(), Description: m.Description,
-		Parameters: m.ParamCount(), Labels: m.Labels,
+		Parameters: m.ParamCount(), Labels: m.Labels, Notes: m.Notes,
 		Inputs: []valueJSON{}, Outputs: []valueJSON{}, Nodes: []nodeJSON{}, Weights: []weightJSON{},
 	}
 	if j.Labels == nil {
@@ -213,6 +214,9 @@ func printInfo(w io.Writer, path string, m *model.Model) {
 	row("id", "%s", m.ID)
 	if m.Description != "" {
 		row("description", "%s", strings.Join(strings.Fields(m.Description), " "))
+	}
+	for _, n := range m.Notes {
+		row("note", "%s", n)
 	}
 	p := m.ParamCount()
 	row("parameters", "%s (%s of float32 weights)", commas(p), bytesString(uint64(4*p)))

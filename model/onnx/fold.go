@@ -127,7 +127,7 @@ func elems(shape []int) (int, error) {
 
 func floats(in ...*Tensor) bool {
 	for _, t := range in {
-		if t.DType != Float {
+		if !t.DType.isFloat() {
 			return false
 		}
 	}
@@ -212,7 +212,10 @@ func foldBinary(op ref.BinaryOp) folder {
 				y[i] = x / z // C semantics, as ONNX Runtime: toward zero
 			}
 		}
-		return []*Tensor{{DType: Int64, Shape: shape, Int: y}}, nil
+		for i := range y {
+			y[i] = a.DType.wrap(y[i])
+		}
+		return []*Tensor{{DType: a.DType, Shape: shape, Int: y}}, nil
 	}
 }
 
@@ -347,7 +350,7 @@ func foldSize(n *node, in []*Tensor) ([]*Tensor, error) {
 // element idx[i], of t's type.
 func take(t *Tensor, shape []int, idx []int) *Tensor {
 	out := &Tensor{DType: t.DType, Shape: shape}
-	if t.DType == Float {
+	if t.DType.isFloat() {
 		out.Float = make([]float32, len(idx))
 		for i, j := range idx {
 			out.Float[i] = t.Float[j]
@@ -361,7 +364,7 @@ func take(t *Tensor, shape []int, idx []int) *Tensor {
 	return out
 }
 
-func usable(t *Tensor) bool { return t.DType == Float || t.DType.isInt() }
+func usable(t *Tensor) bool { return t.DType.isFloat() || t.DType.isInt() }
 
 func foldGather(n *node, in []*Tensor) ([]*Tensor, error) {
 	if len(in) != 2 || !usable(in[0]) || !in[1].DType.isInt() {
@@ -415,7 +418,7 @@ func foldConcat(n *node, in []*Tensor) ([]*Tensor, error) {
 	shape := append([]int{}, first.Shape...)
 	shape[axis] = 0
 	for _, t := range in {
-		if t.DType != first.DType && !(t.DType.isInt() && first.DType.isInt()) {
+		if t.DType.isInt() != first.DType.isInt() || !usable(t) {
 			return nil, errNoFold
 		}
 		if len(t.Shape) != len(shape) {
@@ -439,14 +442,14 @@ func foldConcat(n *node, in []*Tensor) ([]*Tensor, error) {
 	for o := 0; o < outer; o++ {
 		for _, t := range in {
 			chunk := t.Len() / outer // the elements of t under one index of the leading dims
-			if out.DType == Float {
+			if out.DType.isFloat() {
 				out.Float = append(out.Float, t.Float[o*chunk:(o+1)*chunk]...)
 			} else {
 				out.Int = append(out.Int, t.Int[o*chunk:(o+1)*chunk]...)
 			}
 		}
 	}
-	if out.DType == Float {
+	if out.DType.isFloat() {
 		out.Int = nil
 	} else {
 		out.Float = nil
@@ -551,6 +554,11 @@ func foldSqueeze(n *node, in []*Tensor) ([]*Tensor, error) {
 	return []*Tensor{reshaped(in[0], s)}, nil
 }
 
+// foldCast converts between the element types the importer holds, as
+// ONNX Runtime does: to a float type by rounding to its precision, from a
+// float to an integer toward zero (values out of int64's range are left to
+// run time), between integers by two's complement truncation, to BOOL by
+// v != 0 (NaN is true).
 func foldCast(n *node, in []*Tensor) ([]*Tensor, error) {
 	if len(in) != 1 || !usable(in[0]) {
 		return nil, errNoFold
@@ -558,24 +566,34 @@ func foldCast(n *node, in []*Tensor) ([]*Tensor, error) {
 	x := in[0]
 	to := DataType(n.intAttr("to", 0))
 	switch {
-	case to == x.DType || (to.isInt() && x.DType.isInt()):
-		c := *x
-		c.DType = to
-		return []*Tensor{&c}, nil
-	case to == Float:
-		y := make([]float32, len(x.Int))
-		for i, v := range x.Int {
-			y[i] = float32(v)
+	case to.isFloat():
+		y := make([]float32, x.Len())
+		for i := range y {
+			if x.DType.isFloat() {
+				y[i] = to.round(x.Float[i])
+			} else {
+				y[i] = to.round(float32(x.Int[i]))
+			}
 		}
-		return []*Tensor{{DType: Float, Shape: x.Shape, Float: y}}, nil
+		return []*Tensor{{DType: to, Shape: x.Shape, Float: y}}, nil
 	case to.isInt():
-		y := make([]int64, len(x.Float))
-		for i, v := range x.Float {
-			f := float64(v)
+		y := make([]int64, x.Len())
+		for i := range y {
+			if x.DType.isInt() {
+				y[i] = to.wrap(x.Int[i])
+				continue
+			}
+			f := float64(x.Float[i])
+			if to == Bool {
+				if f != 0 { // NaN too
+					y[i] = 1
+				}
+				continue
+			}
 			if !finite(f) || math.Abs(f) >= 1<<62 {
 				return nil, errNoFold
 			}
-			y[i] = int64(f) // toward zero, as C and ONNX Runtime
+			y[i] = to.wrap(int64(f)) // toward zero, as C and ONNX Runtime
 		}
 		return []*Tensor{{DType: to, Shape: x.Shape, Int: y}}, nil
 	}

@@ -80,7 +80,7 @@ func (imp *importer) denseWeight(n *node, transB bool) string {
 		return ""
 	}
 	b, ok := imp.consts[n.Inputs[1]]
-	if !ok || b.DType != Float || len(b.Shape) != 2 || b.Len() == 0 {
+	if !ok || !b.DType.isFloat() || len(b.Shape) != 2 || b.Len() == 0 {
 		return ""
 	}
 	if transB {
@@ -94,7 +94,7 @@ func (imp *importer) denseWeight(n *node, transB bool) string {
 		}
 	}
 	name := imp.fresh(n.Inputs[1] + "_T")
-	imp.addConst(name, &Tensor{DType: Float, Shape: []int{m, k}, Float: w})
+	imp.addConst(name, &Tensor{DType: b.DType, Shape: []int{m, k}, Float: w})
 	return name
 }
 
@@ -102,7 +102,7 @@ func (imp *importer) denseWeight(n *node, transB bool) string {
 // n values along its last axis (shape [n], [1, n], ...) or one value; ""
 // otherwise. maxRank bounds t's rank (broadcasting must not add dims).
 func (imp *importer) biasVector(t *Tensor, n, maxRank int) string {
-	if t == nil || t.DType != Float || len(t.Shape) > maxRank {
+	if t == nil || !t.DType.isFloat() || len(t.Shape) > maxRank {
 		return ""
 	}
 	switch {
@@ -112,14 +112,14 @@ func (imp *importer) biasVector(t *Tensor, n, maxRank int) string {
 			v[i] = t.Float[0]
 		}
 		name := imp.fresh(t.Name + "_bias")
-		imp.addConst(name, &Tensor{DType: Float, Shape: []int{n}, Float: v})
+		imp.addConst(name, &Tensor{DType: t.DType, Shape: []int{n}, Float: v})
 		return name
 	case t.Len() == n && len(t.Shape) >= 1 && t.Shape[len(t.Shape)-1] == n:
 		if len(t.Shape) == 1 {
 			return t.Name
 		}
 		name := imp.fresh(t.Name + "_bias")
-		imp.addConst(name, &Tensor{DType: Float, Shape: []int{n}, Float: t.Float})
+		imp.addConst(name, &Tensor{DType: t.DType, Shape: []int{n}, Float: t.Float})
 		return name
 	}
 	return ""

@@ -1,6 +1,7 @@
 package onnx
 
 import (
+	"container/heap"
 	"fmt"
 	"math"
 	"strings"
@@ -186,7 +187,7 @@ func (imp *importer) readGraph(g *pb.GraphProto, opts Options) error {
 		}
 		shape, err := valueShape("graph input", vi)
 		if t, ok := opts.Constants[name]; ok {
-			if t == nil || len(t.Float)+len(t.Int) != t.Len() || (t.DType != Float && !t.DType.isInt()) {
+			if t == nil || len(t.Float)+len(t.Int) != t.Len() || (!t.DType.isFloat() && !t.DType.isInt()) {
 				return fmt.Errorf("onnx: Options.Constants[%q]: not a FLOAT or INT64 tensor whose data matches its shape", name)
 			}
 			if err == nil && shape != nil && !compatible(shape, t.Shape) {
@@ -214,9 +215,13 @@ func (imp *importer) readGraph(g *pb.GraphProto, opts Options) error {
 			return fmt.Errorf("onnx: Options.Constants names %q, which is not a graph input", name)
 		}
 	}
+	order, err := topoOrder(g.GetNode(), imp.defined)
+	if err != nil {
+		return err
+	}
 	nodeNames := map[string]bool{}
-	for i, np := range g.GetNode() {
-		n, err := imp.convertNode(i, np, nodeNames)
+	for _, i := range order {
+		n, err := imp.convertNode(i, g.GetNode()[i], nodeNames)
 		if err != nil {
 			return err
 		}
@@ -225,6 +230,89 @@ func (imp *importer) readGraph(g *pb.GraphProto, opts Options) error {
 		}
 	}
 	return nil
+}
+
+// topoOrder returns the indices of nodes in an order where each node comes
+// after the nodes computing its inputs (some converters write nodes in
+// another order), keeping the file's order wherever it already is one.
+// defined are the values no node computes (graph inputs, initializers).
+// Inputs nothing computes are left for addNode to report. A cycle is
+// ErrMalformed naming a node on it.
+func topoOrder(nodes []*pb.NodeProto, defined map[string]bool) ([]int, error) {
+	producer := map[string]int{}
+	for i, np := range nodes {
+		for _, o := range np.GetOutput() {
+			if _, dup := producer[o]; !dup && o != "" && !defined[o] {
+				producer[o] = i
+			}
+		}
+	}
+	waiting := make([]int, len(nodes)) // inputs not computed yet
+	readers := make([][]int, len(nodes))
+	for i, np := range nodes {
+		for _, in := range np.GetInput() {
+			if p, ok := producer[in]; ok && in != "" {
+				waiting[i]++
+				readers[p] = append(readers[p], i)
+			}
+		}
+	}
+	ready := &intHeap{}
+	for i := range nodes {
+		if waiting[i] == 0 {
+			heap.Push(ready, i)
+		}
+	}
+	order := make([]int, 0, len(nodes))
+	for ready.Len() > 0 {
+		i := heap.Pop(ready).(int)
+		order = append(order, i)
+		for _, r := range readers[i] {
+			if waiting[r]--; waiting[r] == 0 {
+				heap.Push(ready, r)
+			}
+		}
+	}
+	if len(order) == len(nodes) {
+		return order, nil
+	}
+	// Every node left waits for another node left: walk back from one
+	// along inputs until a node repeats; that node is on a cycle.
+	at := -1
+	for i := range nodes {
+		if waiting[i] > 0 {
+			at = i
+			break
+		}
+	}
+	seen := map[int]bool{}
+	var via string
+	for !seen[at] {
+		seen[at] = true
+		for _, in := range nodes[at].GetInput() {
+			if p, ok := producer[in]; ok && waiting[p] > 0 {
+				at, via = p, in
+				break
+			}
+		}
+	}
+	np := nodes[at]
+	return nil, fmt.Errorf("onnx: node %d (%q, %s) is on a cycle: its output %q is needed to compute its own inputs: %w",
+		at, strings.ToValidUTF8(np.GetName(), "\uFFFD"), np.GetOpType(), via, ErrMalformed)
+}
+
+// intHeap is a min-heap of node indices (container/heap).
+type intHeap []int
+
+func (h intHeap) Len() int           { return len(h) }
+func (h intHeap) Less(i, j int) bool { return h[i] < h[j] }
+func (h intHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *intHeap) Push(x any)        { *h = append(*h, x.(int)) }
+func (h *intHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 // valueShape returns the shape of a graph input or output: -1 for a
@@ -298,11 +386,16 @@ func (imp *importer) convertNode(i int, np *pb.NodeProto, nodeNames map[string]b
 	nodeNames[n.Name] = true
 	n.Inputs = append([]string(nil), np.GetInput()...)
 	n.Outputs = append([]string(nil), np.GetOutput()...)
+	seen := map[string]bool{}
 	for _, a := range np.GetAttribute() {
 		name := a.GetName()
 		if name == "" || !utf8.ValidString(name) {
 			return nil, fmt.Errorf("onnx: %s: an attribute has an invalid name %q: %w", n.where(), name, ErrMalformed)
 		}
+		if seen[name] {
+			return nil, fmt.Errorf("onnx: %s: attribute %q is given twice: %w", n.where(), name, ErrMalformed)
+		}
+		seen[name] = true
 		if a.GetRefAttrName() != "" {
 			continue // only inside functions, which are not imported
 		}
@@ -348,8 +441,34 @@ func (imp *importer) convertNode(i int, np *pb.NodeProto, nodeNames map[string]b
 			// protos: no op this importer runs takes them, and the op
 			// is reported unsupported when the model is loaded.
 		}
+		if want, ok := attrTypes[name]; ok && n.Default && typ != want && knownOp(n.Op) {
+			return nil, fmt.Errorf("onnx: %s: attribute %q has type %s, want %s: %w", n.where(), name, typ, want, ErrMalformed)
+		}
 	}
 	return n, nil
+}
+
+// attrTypes are the types ONNX gives the attributes the importer reads
+// itself, checked for the ops it normalises, folds or infers shapes of
+// (knownOp), so that a reader of an attribute never sees another type.
+var attrTypes = map[string]pb.AttributeProto_AttributeType{
+	"axis": pb.AttributeProto_INT, "axes": pb.AttributeProto_INTS, "alpha": pb.AttributeProto_FLOAT,
+	"beta": pb.AttributeProto_FLOAT, "gamma": pb.AttributeProto_FLOAT, "transA": pb.AttributeProto_INT,
+	"transB": pb.AttributeProto_INT, "to": pb.AttributeProto_INT, "perm": pb.AttributeProto_INTS,
+	"min": pb.AttributeProto_FLOAT, "max": pb.AttributeProto_FLOAT, "shape": pb.AttributeProto_INTS,
+	"allowzero": pb.AttributeProto_INT, "start": pb.AttributeProto_INT, "end": pb.AttributeProto_INT,
+	"starts": pb.AttributeProto_INTS, "ends": pb.AttributeProto_INTS, "value": pb.AttributeProto_TENSOR,
+	"value_float": pb.AttributeProto_FLOAT, "value_floats": pb.AttributeProto_FLOATS,
+	"value_int": pb.AttributeProto_INT, "value_ints": pb.AttributeProto_INTS, "ratio": pb.AttributeProto_FLOAT,
+	"is_test": pb.AttributeProto_INT, "broadcast": pb.AttributeProto_INT,
+}
+
+// knownOp reports whether the importer reads attributes of op (of the
+// default domain) itself.
+func knownOp(op string) bool {
+	_, norm := normalisers[op]
+	_, fold := folders[op]
+	return norm || fold || unaryOps[op] || binaryOps[op]
 }
 
 // addNode checks that n reads defined values, normalises it, folds it when
@@ -362,8 +481,8 @@ func (imp *importer) addNode(n *node) error {
 		if why, ok := imp.dropped[in]; ok {
 			return fmt.Errorf("onnx: %s: input %d %q is %s, which the importer drops: %w", n.where(), j, in, why, ErrUnsupported)
 		}
-		return fmt.Errorf("onnx: %s: input %d %q is not a graph input, an initializer or an output of an earlier node "+
-			"(nodes must be in topological order): %w", n.where(), j, in, ErrMalformed)
+		return fmt.Errorf("onnx: %s: input %d %q is not a graph input, an initializer or an output of any node: %w",
+			n.where(), j, in, ErrMalformed)
 	}
 	for _, out := range n.Outputs {
 		if out == "" {
@@ -483,15 +602,25 @@ func (imp *importer) finish(g *pb.GraphProto, m *model.Model) error {
 		}
 		m.Nodes = append(m.Nodes, model.Node{Name: n.Name, Op: n.Op, Inputs: n.Inputs, Outputs: n.Outputs, Attrs: n.Attrs})
 	}
+	converted := map[DataType][]string{}
 	for _, name := range imp.constOrder {
 		if !used[name] {
 			continue
 		}
-		t, err := imp.consts[name].Float32()
+		c := imp.consts[name]
+		if c.DType.isFloat() && c.DType != Float {
+			converted[c.DType] = append(converted[c.DType], name)
+		}
+		t, err := c.Float32()
 		if err != nil {
 			return err
 		}
 		m.Initializers = append(m.Initializers, t)
+	}
+	for _, dt := range []DataType{Double, Float16, BFloat16} {
+		if names := converted[dt]; len(names) > 0 {
+			m.Notes = append(m.Notes, fmt.Sprintf("%d %s weight(s) converted to float32: %s", len(names), dt, listNames(names, 5)))
+		}
 	}
 	return nil
 }
@@ -598,7 +727,7 @@ func scalar(n *node, t *Tensor, what string) (float64, error) {
 	if t.Len() != 1 {
 		return 0, fmt.Errorf("onnx: %s: %s %q has shape %v, want a scalar: %w", n.where(), what, t.Name, t.Shape, ErrMalformed)
 	}
-	if t.DType == Float {
+	if t.DType.isFloat() {
 		return float64(t.Float[0]), nil
 	}
 	if t.DType.isInt() {
@@ -616,3 +745,19 @@ func ints(n *node, t *Tensor, what string) ([]int64, error) {
 }
 
 func finite(v float64) bool { return !math.IsInf(v, 0) && !math.IsNaN(v) }
+
+// listNames quotes the first max names, then says how many more there are.
+func listNames(names []string, max int) string {
+	var b strings.Builder
+	for i, n := range names {
+		if i == max {
+			fmt.Fprintf(&b, " and %d more", len(names)-max)
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%q", n)
+	}
+	return b.String()
+}

@@ -23,8 +23,7 @@
 // such node. Errors start with "onnx: ", name the node or tensor, and wrap
 // ErrFormat (the bytes are not an ONNX model), ErrMalformed (an ONNX model
 // that breaks the format's rules) or ErrUnsupported (a feature this
-// importer does not read: external data, element types other than float32
-// weights and int64 shapes, ...).
+// importer does not read: external data, STRING or complex tensors, ...).
 //
 // Concurrency: Decode, DecodeOptions, ReadFile and DecodeTensor share no
 // state and are safe to call from several goroutines.
@@ -52,8 +51,9 @@ var (
 	// model.ErrNotModel for .onnx files.
 	ErrFormat = errors.New("not an ONNX model")
 	// ErrMalformed means an ONNX model breaks the format's rules: sizes
-	// that do not match, undefined or duplicate names, nodes out of
-	// topological order, values that cannot be computed.
+	// that do not match, undefined or duplicate names, cycles, attributes
+	// of the wrong type or without their value, values that cannot be
+	// computed.
 	ErrMalformed = errors.New("malformed ONNX model")
 	// ErrUnsupported means the model uses a feature the importer does not
 	// read. Ops without a GPU layer are not reported here but when the

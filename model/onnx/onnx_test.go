@@ -193,10 +193,10 @@ func TestTensors(t *testing.T) {
 	bad(&pb.TensorProto{Name: proto.String("huge"), Dims: []int64{1 << 40, 1 << 40}, DataType: proto.Int32(1), RawData: make([]byte, 4)},
 		ErrMalformed, `"huge"`)
 	bad(&pb.TensorProto{Name: proto.String("neg"), Dims: []int64{-3}, DataType: proto.Int32(1)}, ErrMalformed, `"neg"`, "negative")
-	bad(&pb.TensorProto{Name: proto.String("d"), Dims: []int64{3}, DataType: proto.Int32(int32(pb.TensorProto_DOUBLE)), DoubleData: []float64{1, 2, 3}},
-		ErrUnsupported, `"d"`, "DOUBLE")
-	bad(&pb.TensorProto{Name: proto.String("h"), Dims: []int64{3}, DataType: proto.Int32(int32(pb.TensorProto_FLOAT16)), RawData: make([]byte, 6)},
-		ErrUnsupported, `"h"`, "FLOAT16")
+	bad(&pb.TensorProto{Name: proto.String("s"), Dims: []int64{3}, DataType: proto.Int32(int32(pb.TensorProto_STRING)), StringData: [][]byte{{}, {}, {}}},
+		ErrUnsupported, `"s"`, "STRING")
+	bad(&pb.TensorProto{Name: proto.String("c"), Dims: []int64{3}, DataType: proto.Int32(int32(pb.TensorProto_COMPLEX64)), RawData: make([]byte, 24)},
+		ErrUnsupported, `"c"`, "COMPLEX64")
 	ext := &pb.TensorProto{Name: proto.String("ext"), Dims: []int64{3}, DataType: proto.Int32(1),
 		DataLocation: pb.TensorProto_EXTERNAL.Enum(),
 		ExternalData: []*pb.StringStringEntryProto{{Key: proto.String("location"), Value: proto.String("weights.bin")}}}
@@ -354,9 +354,9 @@ func TestNormaliseErrors(t *testing.T) {
 	b = newBuilder(13).input("x", 3).output("y", 3).
 		node("Dropout", []string{"x"}, []string{"d", "mask"}).named("drop").node("Add", []string{"d", "mask"}, []string{"y"})
 	decodeErr(t, b, ErrUnsupported, `"mask"`, "the mask output of Dropout node \"drop\"")
-	// Nodes out of order, undefined inputs.
-	b = newBuilder(13).input("x", 3).output("y", 3).node("Relu", []string{"r"}, []string{"y"}).node("Relu", []string{"x"}, []string{"r"})
-	decodeErr(t, b, ErrMalformed, `"r"`, "topological")
+	// Undefined inputs.
+	b = newBuilder(13).input("x", 3).output("y", 3).node("Relu", []string{"r"}, []string{"y"}).named("a")
+	decodeErr(t, b, ErrMalformed, `"r"`, `"a"`, "any node")
 }
 
 // Dropout and Identity disappear; a Constant becomes an initializer;

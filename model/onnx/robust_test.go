@@ -1,0 +1,70 @@
+package onnx
+
+import (
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/vkinfer/vkinfer/model/onnx/internal/pb"
+)
+
+// Optional protobuf fields the importer reads may be absent, empty or of
+// another type: each gives an error naming the node and the attribute.
+func TestAttributeProblems(t *testing.T) {
+	base := func() *builder { return newBuilder(13).input("x", -1, 3).output("y", -1, 3) }
+	// An attribute of type TENSOR without a tensor (was a nil dereference).
+	b := base().node("Constant", nil, []string{"c"}, &pb.AttributeProto{Name: proto.String("value"), Type: pb.AttributeProto_TENSOR.Enum()}).
+		named("k").node("Add", []string{"x", "c"}, []string{"y"})
+	decodeErr(t, b, ErrMalformed, `"k"`, `"value"`, "no tensor")
+	// The same on an op the importer does not know.
+	b = base().node("Foo", []string{"x"}, []string{"y"}, &pb.AttributeProto{Name: proto.String("t"), Type: pb.AttributeProto_TENSOR.Enum()}).named("f")
+	decodeErr(t, b, ErrMalformed, `"f"`, `"t"`, "no tensor")
+	// A wrong type.
+	b = base().node("Softmax", []string{"x"}, []string{"y"}, aFloat("axis", 1)).named("s")
+	decodeErr(t, b, ErrMalformed, `"s"`, `"axis"`, "FLOAT", "want INT")
+	b = base().node("Constant", nil, []string{"c"}, aInt("value_floats", 1)).named("k").node("Add", []string{"x", "c"}, []string{"y"})
+	decodeErr(t, b, ErrMalformed, `"k"`, `"value_floats"`)
+	b = base().node("Transpose", []string{"x"}, []string{"y"}, aFloat("perm", 1)).named("tr")
+	decodeErr(t, b, ErrMalformed, `"tr"`, `"perm"`)
+	// No type and no value.
+	b = base().node("LeakyRelu", []string{"x"}, []string{"y"}, &pb.AttributeProto{Name: proto.String("alpha")}).named("l")
+	decodeErr(t, b, ErrMalformed, `"l"`, `"alpha"`, "UNDEFINED")
+	// Given twice.
+	b = base().node("LeakyRelu", []string{"x"}, []string{"y"}, aFloat("alpha", 1), aFloat("alpha", 2)).named("l")
+	decodeErr(t, b, ErrMalformed, `"l"`, `"alpha"`, "twice")
+	// A Constant with a tensor of an empty shape but data, and one with none.
+	b = base().node("Constant", nil, []string{"c"}, aTensor("value", &pb.TensorProto{DataType: proto.Int32(1), Dims: []int64{0}, FloatData: []float32{1}})).
+		named("k").node("Add", []string{"x", "c"}, []string{"y"})
+	decodeErr(t, b, ErrMalformed, `"k"`, `"value"`)
+	b = base().node("Constant", nil, []string{"c"}, aTensor("value", &pb.TensorProto{})).named("k").node("Add", []string{"x", "c"}, []string{"y"})
+	decodeErr(t, b, ErrUnsupported, `"k"`, "UNDEFINED")
+}
+
+// Nodes are sorted topologically at import; only real cycles are refused,
+// naming a node on the cycle.
+func TestTopologicalOrder(t *testing.T) {
+	b := newBuilder(13).input("x", -1, 3).output("y", -1, 3).
+		node("Sigmoid", []string{"b"}, []string{"y"}).named("last").
+		node("Tanh", []string{"a"}, []string{"b"}).named("mid").
+		node("Relu", []string{"x"}, []string{"a"}).named("first")
+	m := decode(t, b)
+	if got := ops(m); got != "Relu Tanh Sigmoid" {
+		t.Errorf("order %s, want Relu Tanh Sigmoid", got)
+	}
+	// Already sorted nodes keep the file's order, also among independent ones.
+	b = newBuilder(13).input("x", -1, 3).output("y", -1, 3).output("z", -1, 3).
+		node("Tanh", []string{"x"}, []string{"z"}).node("Relu", []string{"x"}, []string{"y"})
+	if got := ops(decode(t, b)); got != "Tanh Relu" {
+		t.Errorf("order %s, want Tanh Relu", got)
+	}
+	// A cycle behind a valid start.
+	b = newBuilder(13).input("x", -1, 3).output("y", -1, 3).
+		node("Relu", []string{"x"}, []string{"a"}).named("ok").
+		node("Add", []string{"a", "c"}, []string{"b"}).named("p").
+		node("Tanh", []string{"b"}, []string{"c"}).named("q").
+		node("Sigmoid", []string{"b"}, []string{"y"})
+	decodeErr(t, b, ErrMalformed, "cycle")
+	// A node reading its own output.
+	b = newBuilder(13).input("x", -1, 3).output("y", -1, 3).node("Add", []string{"x", "y"}, []string{"y"}).named("self")
+	decodeErr(t, b, ErrMalformed, `"self"`, "cycle")
+}
