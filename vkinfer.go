@@ -13,8 +13,20 @@
 //
 // Concurrency: Device and Model are safe for concurrent use by multiple
 // goroutines. Runs of one Model at the same batch size are serialised (they
-// share one recorded program); runs at different batch sizes overlap. Close a
-// Model before its Device; Close is safe to call twice.
+// share one recorded program); runs at different batch sizes overlap.
+//
+// Closing: Model.Close and Device.Close may be called at any time, from any
+// goroutine, more than once. Model.Close refuses new runs of the model
+// (ErrClosed), waits for its runs in flight and frees it. Device.Close does
+// the same for every model still open on the device, then for the device's
+// own calls in flight, and destroys the device; calls on the device or on
+// its models fail with ErrClosed afterwards, and Stats reports no memory.
+// No call in flight crashes or hangs because of a Close; each ends within
+// engine.Options.Timeout (2 minutes by default) at worst.
+//
+// Cancellation: Model.Run fails with the context's error (wrapped; test
+// with errors.Is) when ctx is already done, before anything is submitted,
+// and returns within about 20 ms when ctx ends while it waits for the GPU.
 //
 // The package never decodes images by side effect: Classify takes decoded
 // image.Image values; import the image formats you need (image/png, ...).
@@ -77,6 +89,10 @@ type Options struct {
 // Device is an opened GPU (or CPU Vulkan driver).
 type Device struct {
 	dev *engine.Device
+
+	mu     sync.Mutex
+	models map[*Model]struct{} // open models, closed by Close
+	closed bool
 }
 
 // Open opens a Vulkan device.
@@ -93,7 +109,7 @@ func Open(opts Options) (*Device, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Device{dev: d}, nil
+	return &Device{dev: d, models: map[*Model]struct{}{}}, nil
 }
 
 // Info describes the device.
@@ -105,8 +121,24 @@ func (d *Device) Stats() engine.Stats { return d.dev.Stats() }
 // Engine returns the underlying engine device, for advanced use.
 func (d *Device) Engine() *engine.Device { return d.dev }
 
-// Close releases the device. Models loaded on it must be closed first.
-func (d *Device) Close() error { return d.dev.Close() }
+// Close closes the models still open on the device (each waits for its runs
+// in flight), then releases the device. Later calls on the device or its
+// models fail with ErrClosed. Safe to call more than once.
+func (d *Device) Close() error {
+	d.mu.Lock()
+	d.closed = true
+	models := make([]*Model, 0, len(d.models))
+	for m := range d.models {
+		models = append(models, m)
+	}
+	d.mu.Unlock()
+	var errs []error
+	for _, m := range models {
+		errs = append(errs, m.Close())
+	}
+	errs = append(errs, d.dev.Close())
+	return errors.Join(errs...)
+}
 
 // Load reads a model file, mlp.bin or ONNX (told apart by the mlp.bin
 // magic, model.Magic), and prepares it on the device.
@@ -178,6 +210,7 @@ type Tensor struct {
 
 // Model is a model prepared on a device.
 type Model struct {
+	owner  *Device
 	dev    *engine.Device
 	spec   *model.Model
 	nodes  []node
@@ -192,6 +225,8 @@ type Model struct {
 	plans  map[string]*plan // by input shapes
 	order  []string         // plan keys, least recently used first
 	closed bool
+	runs   sync.WaitGroup // runs holding a plan; Close waits for them
+	rec    sync.Mutex     // serialises recording (layers are not safe for it concurrently)
 }
 
 // maxPlans bounds the recorded programs kept per model (one per batch size).
@@ -228,7 +263,7 @@ func (d *Device) LoadModel(m *model.Model) (*Model, error) {
 		return nil, fmt.Errorf("vkinfer: model %q: %w op in %d node(s): %v; supported ops: %v",
 			m.Name, ErrUnsupportedOp, len(missing), missing, layers.Ops())
 	}
-	mm := &Model{dev: d.dev, spec: m, consts: consts, plans: map[string]*plan{}}
+	mm := &Model{owner: d, dev: d.dev, spec: m, consts: consts, plans: map[string]*plan{}}
 	build := &layers.Build{Dev: d.dev, Const: func(name string) *model.Tensor {
 		if name == "" {
 			return nil
@@ -257,6 +292,13 @@ func (d *Device) LoadModel(m *model.Model) (*Model, error) {
 		mm.Close()
 		return nil, fmt.Errorf("vkinfer: %w", err)
 	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		mm.close()
+		return nil, fmt.Errorf("vkinfer: load %q: %w", m.Name, ErrClosed)
+	}
+	d.models[mm] = struct{}{}
 	return mm, nil
 }
 
@@ -339,35 +381,62 @@ func fuse(m *model.Model) []model.Node {
 // Spec is the model as loaded (graph, labels, input spec, metadata).
 func (m *Model) Spec() *model.Model { return m.spec }
 
-// Close frees the model's weights and recorded programs. Safe to call twice.
-func (m *Model) Close() {
+// Close refuses new runs of the model (they fail with ErrClosed), waits for
+// the runs in flight and frees the model's weights and recorded programs.
+// Safe to call more than once and concurrently with Run. The error is
+// always nil today; it is there so that Close reads like every other Close.
+func (m *Model) Close() error {
+	if m.owner != nil {
+		m.owner.mu.Lock()
+		delete(m.owner.models, m)
+		m.owner.mu.Unlock()
+	}
+	m.close()
+	return nil
+}
+
+func (m *Model) close() {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if m.closed {
+		m.mu.Unlock()
 		return
 	}
 	m.closed = true
-	for _, p := range m.plans {
+	plans := m.plans
+	m.plans, m.order = nil, nil
+	m.mu.Unlock()
+	// No run starts from here on (plan checks closed under m.mu); wait for
+	// those that hold a plan.
+	m.runs.Wait()
+	for _, p := range plans {
 		p.close()
 	}
-	m.plans = nil
 	for _, n := range m.nodes {
 		n.layer.Close()
 	}
 }
 
 // plan is the model compiled for concrete input shapes: activation buffers
-// assigned by liveness and one recorded program.
+// assigned by liveness and one recorded program. A plan is shared by the
+// runs at its shapes; refs (guarded by Model.mu) counts the runs that hold
+// it, and an evicted plan is freed by the last of them.
 type plan struct {
+	ready   chan struct{} // closed once recorded (or failed: err)
+	err     error
 	prog    *engine.Program
 	inputs  []*engine.Buffer
 	outputs []*engine.Buffer
 	outSh   []layers.Shape
 	bufs    []*engine.Buffer
+	refs    int
+	evicted bool // no longer in Model.plans: freed when refs drops to 0
 }
 
+// close frees the plan; nothing may use it any more.
 func (p *plan) close() {
-	p.prog.Close()
+	if p.prog != nil {
+		p.prog.Close()
+	}
 	for _, b := range p.bufs {
 		b.Close()
 	}
@@ -377,6 +446,11 @@ func (p *plan) close() {
 // the outputs in the order of Spec().Outputs. A dynamic (-1) dimension of an
 // input, usually the batch, may take any size; each new size records a new
 // program on first use.
+//
+// Cancellation: a ctx already done fails Run with its error (wrapped)
+// before anything is submitted; one that ends while Run waits for the GPU
+// makes it return within about 20 ms (see engine.Program.Run). A split
+// batch stops between parts.
 //
 // Batches of any size: when a batch needs a tensor larger than the device
 // can bind (maxStorageBufferRange, engine.ErrTooLarge) or more memory than
@@ -393,6 +467,9 @@ func (m *Model) Run(ctx context.Context, inputs ...Tensor) ([]Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("vkinfer: run %s: %w", m.spec.Name, err)
+	}
 	n := m.batchSize(shapes)
 	if n == 0 {
 		return m.runWhole(ctx, inputs, shapes)
@@ -407,7 +484,7 @@ func (m *Model) Run(ctx context.Context, inputs ...Tensor) ([]Tensor, error) {
 		if size != n {
 			ins, sh = sliceBatch(inputs, shapes, lo, size)
 		}
-		p, err := m.plan(sh)
+		p, err := m.acquire(sh)
 		if err != nil {
 			if size > 1 && (errors.Is(err, engine.ErrTooLarge) || errors.Is(err, engine.ErrOutOfDeviceMemory)) {
 				m.lowerBatchLimit(size / 2)
@@ -420,6 +497,7 @@ func (m *Model) Run(ctx context.Context, inputs ...Tensor) ([]Tensor, error) {
 		}
 		if res == nil {
 			if res, err = m.batchOutputs(p, n, size); err != nil {
+				m.release(p)
 				return nil, err
 			}
 		}
@@ -433,17 +511,18 @@ func (m *Model) Run(ctx context.Context, inputs ...Tensor) ([]Tensor, error) {
 
 // runWhole runs inputs as one run.
 func (m *Model) runWhole(ctx context.Context, inputs []Tensor, shapes []layers.Shape) ([]Tensor, error) {
-	p, err := m.plan(shapes)
+	p, err := m.acquire(shapes)
 	if err != nil {
 		return nil, err
 	}
 	return m.runPlan(ctx, p, inputs, nil, 0, 0)
 }
 
-// runPlan runs p on inputs. With res nil it returns new output tensors;
-// otherwise it writes the outputs into rows [lo, lo+size) of res, whose
-// first dimension is the whole batch.
+// runPlan runs p on inputs and releases it (see acquire). With res nil it
+// returns new output tensors; otherwise it writes the outputs into rows
+// [lo, lo+size) of res, whose first dimension is the whole batch.
 func (m *Model) runPlan(ctx context.Context, p *plan, inputs []Tensor, res []Tensor, lo, size int) ([]Tensor, error) {
+	defer m.release(p)
 	ins := make([]engine.IO, len(inputs))
 	for i, t := range inputs {
 		ins[i] = engine.IO{Buf: p.inputs[i], Data: t.Data}
@@ -551,31 +630,86 @@ func names(vs []model.ValueInfo) []string {
 	return s
 }
 
-// plan returns (recording on first use) the plan for input shapes.
-func (m *Model) plan(shapes []layers.Shape) (*plan, error) {
+// acquire returns the plan for input shapes, recording it on first use,
+// and holds it for the caller until release. Recording runs outside m.mu
+// (one at a time, under m.rec), so runs of recorded plans go on meanwhile;
+// runs wanting the same new shapes wait for the one recording. Past maxPlans, the least recently used plan
+// leaves the cache and is freed by the last run holding it, never while a
+// run uses it and never under m.mu.
+func (m *Model) acquire(shapes []layers.Shape) (*plan, error) {
 	key := shapesKey(shapes)
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if m.closed {
-		return nil, fmt.Errorf("vkinfer: run: %w", ErrClosed)
+		m.mu.Unlock()
+		return nil, fmt.Errorf("vkinfer: run %s: %w", m.spec.Name, ErrClosed)
 	}
-	if p := m.plans[key]; p != nil {
+	p := m.plans[key]
+	if p != nil {
 		m.touch(key)
+		p.refs++
+		m.runs.Add(1)
+		m.mu.Unlock()
+		<-p.ready
+		if p.err != nil {
+			m.release(p)
+			return nil, p.err
+		}
 		return p, nil
 	}
-	p, err := m.compile(shapes)
-	if err != nil {
-		return nil, err
-	}
-	if len(m.order) >= maxPlans {
-		old := m.order[0]
-		m.order = m.order[1:]
-		m.plans[old].close() // waits for a run in flight
-		delete(m.plans, old)
-	}
+	p = &plan{ready: make(chan struct{}), refs: 1}
+	m.runs.Add(1)
 	m.plans[key] = p
 	m.order = append(m.order, key)
+	var evict []*plan
+	for len(m.order) > maxPlans {
+		old := m.plans[m.order[0]]
+		delete(m.plans, m.order[0])
+		m.order = m.order[1:]
+		old.evicted = true
+		if old.refs == 0 {
+			evict = append(evict, old)
+		}
+	}
+	m.mu.Unlock()
+	for _, old := range evict {
+		old.close() // waits for the GPU if a cancelled run left work behind
+	}
+
+	m.rec.Lock()
+	rec, err := m.compile(shapes)
+	m.rec.Unlock()
+	if err != nil {
+		p.err = err
+	} else {
+		p.prog, p.inputs, p.outputs, p.outSh, p.bufs = rec.prog, rec.inputs, rec.outputs, rec.outSh, rec.bufs
+	}
+	close(p.ready)
+	if err != nil {
+		m.mu.Lock()
+		if !p.evicted {
+			// Drop the failed plan so that the next run tries again.
+			delete(m.plans, key)
+			m.forget(key)
+			p.evicted = true
+		}
+		m.mu.Unlock()
+		m.release(p)
+		return nil, err
+	}
 	return p, nil
+}
+
+// release ends a run's hold on p (from acquire), freeing p if it has left
+// the cache and this was the last hold.
+func (m *Model) release(p *plan) {
+	m.mu.Lock()
+	p.refs--
+	free := p.evicted && p.refs == 0 // Model.close frees the plans still cached
+	m.mu.Unlock()
+	if free {
+		p.close()
+	}
+	m.runs.Done()
 }
 
 // shapesKey is the plan key of input shapes: their dimensions, shapes
@@ -596,6 +730,16 @@ func (m *Model) touch(key string) {
 	for i, k := range m.order {
 		if k == key {
 			m.order = append(append(m.order[:i:i], m.order[i+1:]...), key)
+			return
+		}
+	}
+}
+
+// forget removes key from the LRU order; the caller holds m.mu.
+func (m *Model) forget(key string) {
+	for i, k := range m.order {
+		if k == key {
+			m.order = append(m.order[:i:i], m.order[i+1:]...)
 			return
 		}
 	}

@@ -373,11 +373,20 @@ type Device struct {
 	closed atomic.Bool
 	mu     sync.Mutex            // guards close and programs
 	progs  map[*Program]struct{} // live programs, destroyed by Close
+
+	// In-flight calls (enter/leave): Close waits for them to end before it
+	// destroys anything, and refuses new ones from the moment it starts.
+	useMu   sync.Mutex
+	users   int
+	closing bool
+	idle    sync.Cond // signalled (with useMu) when users drops to 0
+	once    sync.Once // Close's work runs once; later calls wait for it
 }
 
 // Open opens the device opts selects.
 func Open(opts Options) (*Device, error) {
 	d := &Device{opts: opts, log: opts.logger(), progs: map[*Program]struct{}{}}
+	d.idle.L = &d.useMu
 	onMsg := vk.MessageFunc(func(sev vk.Severity, id, msg string) {
 		d.stats.validation.Add(1)
 		text := id + ": " + msg
@@ -430,15 +439,29 @@ func Open(opts Options) (*Device, error) {
 // Info describes the opened device.
 func (d *Device) Info() DeviceInfo { return d.info }
 
-// Close waits for the device, frees everything it owns and destroys it. It
-// is safe to call more than once. Buffers and Programs of the device must not
-// be used afterwards.
+// Close waits for the calls in flight on the device (runs, uploads,
+// recordings; each ends within Options.Timeout), refuses new ones with
+// ErrClosed from the moment it starts, then frees everything the device owns
+// and destroys it. Runs queued behind another run of the same Program fail
+// with ErrClosed rather than start. It is safe to call more than once and
+// from several goroutines (later calls wait for the first). Buffers and
+// Programs of the device fail with ErrClosed afterwards; closing them is a
+// no-op. After Close, Stats reports no memory (allocations, arenas).
 func (d *Device) Close() error {
+	d.once.Do(d.close)
+	return nil
+}
+
+func (d *Device) close() {
+	d.useMu.Lock()
+	d.closing = true
+	for d.users > 0 {
+		d.idle.Wait()
+	}
+	d.useMu.Unlock()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.closed.Swap(true) {
-		return nil
-	}
+	d.closed.Store(true)
 	if d.dev != nil {
 		d.pipes.quiesce() // no more compilations; theirs go into the saved cache
 		_ = d.dev.WaitIdle()
@@ -454,7 +477,36 @@ func (d *Device) Close() error {
 	if d.inst != nil {
 		d.inst.Destroy()
 	}
+}
+
+// enter registers a call that uses the Vulkan device; it fails with
+// ErrClosed once Close has started. Every enter is paired with a leave.
+// Calls may nest (a call in flight may enter again).
+func (d *Device) enter() error {
+	d.useMu.Lock()
+	defer d.useMu.Unlock()
+	if d.closing {
+		return ErrClosed
+	}
+	d.users++
 	return nil
+}
+
+func (d *Device) leave() {
+	d.useMu.Lock()
+	d.users--
+	if d.users == 0 && d.closing {
+		d.idle.Broadcast()
+	}
+	d.useMu.Unlock()
+}
+
+// closingNow reports whether Close has started (calls in flight may still
+// be finishing).
+func (d *Device) closingNow() bool {
+	d.useMu.Lock()
+	defer d.useMu.Unlock()
+	return d.closing
 }
 
 func (d *Device) spin() uint64 {

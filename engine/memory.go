@@ -220,9 +220,10 @@ type Buffer struct {
 
 // NewBuffer allocates size bytes (a multiple of 4, >0) from arena.
 func (d *Device) NewBuffer(arena Arena, size int64) (*Buffer, error) {
-	if d.closed.Load() {
-		return nil, fmt.Errorf("engine: new buffer: %w", ErrClosed)
+	if err := d.enter(); err != nil {
+		return nil, fmt.Errorf("engine: new buffer: %w", err)
 	}
+	defer d.leave()
 	if size <= 0 || size%4 != 0 {
 		return nil, fmt.Errorf("engine: buffer size %d B is not a positive multiple of 4", size)
 	}
@@ -281,9 +282,10 @@ func (m *memory) aligned(size uint64) uint64 { return (size + m.align - 1) / m.a
 // together (a recorded program's activations), so the device memory held is
 // what they need and no more.
 func (d *Device) NewBuffers(arena Arena, sizes []int64) ([]*Buffer, error) {
-	if d.closed.Load() {
-		return nil, fmt.Errorf("engine: new buffers: %w", ErrClosed)
+	if err := d.enter(); err != nil {
+		return nil, fmt.Errorf("engine: new buffers: %w", err)
 	}
+	defer d.leave()
 	if arena < 0 || arena >= numArenas {
 		return nil, fmt.Errorf("engine: unknown arena %d", arena)
 	}
@@ -353,8 +355,10 @@ func (m *memory) destroy() {
 			m.d.dev.DestroyBuffer(b.buf)
 			m.d.dev.FreeMemory(b.mem)
 			m.d.stats.liveAllocs.Add(-1)
+			m.d.stats.bytesAllocated[a].Add(-int64(b.size))
 		}
 		m.blocks[a] = nil
+		m.d.stats.bytesInUse[a].Store(0)
 	}
 }
 
@@ -377,9 +381,10 @@ func (b *Buffer) Close() {
 		return
 	}
 	b.closed = true
-	if b.d.closed.Load() {
-		return
+	if b.d.enter() != nil {
+		return // Device.Close frees it
 	}
+	defer b.d.leave()
 	m := b.d.mem
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -413,6 +418,10 @@ func f32bytes(f []float32) []byte {
 // Write copies data to the start of the buffer and waits until the device
 // can see it (through a staging buffer when the buffer is not host-visible).
 func (b *Buffer) Write(data []float32) error {
+	if err := b.d.enter(); err != nil {
+		return fmt.Errorf("engine: write: %w", err)
+	}
+	defer b.d.leave()
 	if err := b.usable(len(data)); err != nil {
 		return fmt.Errorf("engine: write: %w", err)
 	}
@@ -425,6 +434,10 @@ func (b *Buffer) Write(data []float32) error {
 
 // Read copies the start of the buffer into dst and returns once done.
 func (b *Buffer) Read(dst []float32) error {
+	if err := b.d.enter(); err != nil {
+		return fmt.Errorf("engine: read: %w", err)
+	}
+	defer b.d.leave()
 	if err := b.usable(len(dst)); err != nil {
 		return fmt.Errorf("engine: read: %w", err)
 	}
@@ -450,6 +463,10 @@ func (b *Buffer) texelView() (vk.BufferView, error) {
 	if b.view != (vk.BufferView{}) {
 		return b.view, nil
 	}
+	if err := b.d.enter(); err != nil {
+		return vk.BufferView{}, fmt.Errorf("engine: texel view: %w", err)
+	}
+	defer b.d.leave()
 	n := b.asize / 16
 	if max := uint64(b.d.info.Limits.MaxTexelBufferElements); n > max {
 		n = max
@@ -474,9 +491,10 @@ func (b *Buffer) texelView() (vk.BufferView, error) {
 // buffer that a live Program binds stays where it is (the root package
 // compacts a model's weights after uploading them, before recording).
 func (d *Device) Compact(arena Arena) error {
-	if d.closed.Load() {
-		return fmt.Errorf("engine: compact: %w", ErrClosed)
+	if err := d.enter(); err != nil {
+		return fmt.Errorf("engine: compact: %w", err)
 	}
+	defer d.leave()
 	m := d.mem
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -165,9 +165,10 @@ func (c *pipelineCache) kernel(d *Device, name string) (*kernel, error) {
 // Pipeline.Wait and from the Recorder.Finish that uses it, and a pipeline
 // that failed is dropped from the cache, so the next request tries again.
 func (d *Device) Pipeline(name string, spec Spec) (*Pipeline, error) {
-	if d.closed.Load() {
-		return nil, fmt.Errorf("engine: pipeline %s: %w", name, ErrClosed)
+	if err := d.enter(); err != nil {
+		return nil, fmt.Errorf("engine: pipeline %s: %w", name, err)
 	}
+	defer d.leave()
 	c := &d.pipes
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -237,6 +237,11 @@ func (r *Recorder) finish(noBarriers bool) (*Program, error) {
 		return nil, r.err
 	}
 	d := r.d
+	if err := d.enter(); err != nil {
+		r.closeStaging()
+		return nil, fmt.Errorf("engine: record: %w", err)
+	}
+	defer d.leave()
 	ops := r.finalOps()
 	for _, o := range ops {
 		if o.kind == opDispatch {
@@ -358,14 +363,27 @@ type IO struct {
 
 // Run writes inputs, submits the program, waits for it and reads outputs.
 // Each Data may be shorter than its buffer (the rest keeps its old
-// contents). Runs of one Program are serialised. If ctx ends first, Run
-// returns ctx.Err() and the GPU work completes in the background; the next
-// run waits for it.
+// contents). Runs of one Program are serialised.
+//
+// A ctx already done fails the run before anything is submitted; a ctx that
+// ends while Run waits (for an earlier run of the Program or for this one)
+// makes it return within about 20 ms. Either way the error wraps ctx.Err()
+// (errors.Is(err, context.Canceled) or context.DeadlineExceeded); submitted
+// work then completes in the background and the next run waits for it.
+// Once Device.Close has started, Run fails with ErrClosed.
 func (p *Program) Run(ctx context.Context, inputs, outputs []IO) error {
+	d := p.d
+	if err := d.enter(); err != nil {
+		return fmt.Errorf("engine: run: %w", err)
+	}
+	defer d.leave()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed || p.d.closed.Load() {
+	if p.closed || d.closingNow() {
 		return fmt.Errorf("engine: run: %w", ErrClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("engine: run: %w", err)
 	}
 	if err := p.await(ctx); err != nil {
 		return err
@@ -382,7 +400,9 @@ func (p *Program) Run(ctx context.Context, inputs, outputs []IO) error {
 			return err
 		}
 	}
-	d := p.d
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("engine: run: %w", err)
+	}
 	d.queue.Lock()
 	err := d.dev.Submit(p.cb, p.fence)
 	d.queue.Unlock()
@@ -437,7 +457,7 @@ func (p *Program) await(ctx context.Context) error {
 		}
 		spin = 0
 		if err := ctx.Err(); err != nil {
-			return err
+			return fmt.Errorf("engine: wait for GPU: %w", err)
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("engine: %w: GPU work did not finish within %v on %s (raise Options.Timeout for very large work)", ErrTimeout, d.timeout(), d.info.Name)
@@ -448,18 +468,19 @@ func (p *Program) await(ctx context.Context) error {
 // Close frees the program's command buffer, descriptors, fence and staging
 // buffers, waiting for a pending run first. Safe to call twice.
 func (p *Program) Close() {
+	d := p.d
+	if d.enter() != nil {
+		return // Device.Close destroys it
+	}
+	defer d.leave()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return
 	}
 	p.closed = true
-	d := p.d
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.closed.Load() {
-		return // Device.Close destroyed it
-	}
 	if p.pending {
 		_ = p.await(context.Background())
 	}
