@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // The on-disk pipeline cache: the driver's VkPipelineCache data wrapped in a
@@ -46,19 +50,50 @@ func (d *Device) pipeCacheKey() []byte {
 // maxPipeCacheFile bounds what is read back (driver caches are small).
 const maxPipeCacheFile = 256 << 20
 
+// readCacheFile reads a cache file that something else may have replaced:
+// it does not follow a symbolic link (O_NOFOLLOW), does not block on a FIFO
+// or device (O_NONBLOCK), refuses anything fstat does not call a regular
+// file, and never reads more than limit bytes, whatever the size claims.
+func readCacheFile(path string, limit int64) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("not a regular file (mode %s)", st.Mode())
+	}
+	if st.Size() > limit {
+		return nil, fmt.Errorf("%d B, over the %d B limit", st.Size(), limit)
+	}
+	raw, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(raw)) > limit {
+		return nil, fmt.Errorf("grew past the %d B limit while read", limit)
+	}
+	return raw, nil
+}
+
 // loadPipeCache returns the driver data of a valid cache file, or nil. A
-// damaged or foreign file is reported, removed and ignored.
+// damaged or foreign file is reported, removed and ignored; anything at the
+// path that is not a regular file (a symbolic link, FIFO, device,
+// directory) is reported and left alone, and nothing is saved over it.
 func (d *Device) loadPipeCache() []byte {
 	path := d.pipeCachePath()
 	if path == "" {
 		return nil
 	}
-	st, err := os.Stat(path)
-	if err != nil || st.Size() > maxPipeCacheFile {
-		return nil
-	}
-	raw, err := os.ReadFile(path)
+	raw, err := readCacheFile(path, maxPipeCacheFile)
 	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			d.log.Warn("vkinfer: ignoring pipeline cache file", "path", path, "reason", err)
+		}
 		return nil
 	}
 	key := d.pipeCacheKey()
@@ -86,6 +121,9 @@ func (d *Device) savePipeCache() {
 	path := d.pipeCachePath()
 	if path == "" || d.pipes.created == 0 {
 		return
+	}
+	if st, err := os.Lstat(path); err == nil && !st.Mode().IsRegular() {
+		return // not ours: loadPipeCache said so; never replace it
 	}
 	data, err := d.dev.PipelineCacheData(d.pipes.cache)
 	if err != nil || len(data) == 0 {

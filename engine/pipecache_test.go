@@ -3,6 +3,7 @@ package engine_test
 import (
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -71,4 +72,52 @@ func TestPipelineCacheOnDisk(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, d.Close())
 	require.NotEmpty(t, cacheFile(t, filepath.Join(home, "vkinfer", "pipelines")), "default cache not written")
+}
+
+// Whatever sits at the cache path, opening a device neither blocks (a FIFO),
+// nor reads without bound (a symbolic link to /dev/zero, a huge sparse
+// file), nor replaces or removes what is not a regular file.
+func TestPipelineCacheHostilePath(t *testing.T) {
+	dir := t.TempDir()
+	use := func() {
+		d := gputest.Open(t, engine.Options{PipelineCacheDir: dir})
+		_, err := d.Pipeline("relu", engine.Spec{"local_size_x": 32})
+		require.NoError(t, err)
+		require.NoError(t, d.Close())
+	}
+	use()
+	path := cacheFile(t, dir)
+	require.NotEmpty(t, path)
+	require.NoError(t, os.Remove(path))
+
+	cases := []struct {
+		name string
+		make func() error
+		kind os.FileMode // what must still be there afterwards
+	}{
+		{"fifo", func() error { return syscall.Mkfifo(path, 0o644) }, os.ModeNamedPipe},
+		{"symlink to /dev/zero", func() error { return os.Symlink("/dev/zero", path) }, os.ModeSymlink},
+		{"directory", func() error { return os.Mkdir(path, 0o755) }, os.ModeDir},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			require.NoError(t, c.make())
+			defer os.RemoveAll(path)
+			use()
+			st, err := os.Lstat(path)
+			require.NoError(t, err, "the %s was removed", c.name)
+			require.Equal(t, c.kind, st.Mode().Type(), "the %s was replaced", c.name)
+		})
+	}
+
+	t.Run("oversized", func(t *testing.T) {
+		f, err := os.Create(path)
+		require.NoError(t, err)
+		require.NoError(t, f.Truncate(1<<30)) // sparse: claims 1 GiB
+		require.NoError(t, f.Close())
+		use()
+		st, err := os.Stat(path)
+		require.NoError(t, err)
+		require.Less(t, st.Size(), int64(1<<20), "an oversized cache file is replaced by a valid one")
+	})
 }
