@@ -18,6 +18,8 @@ const (
 	BinaryMul                   // a * b
 	BinaryDiv                   // a / b
 	BinaryAxpby                 // Alpha*a + Beta*b
+	BinaryMax                   // a < b ? b : a (NaN in a stays, NaN in b is ignored: Clip's comparison)
+	BinaryMin                   // a > b ? b : a (likewise)
 	numBinaryOps
 )
 
@@ -33,6 +35,10 @@ func (op BinaryOp) String() string {
 		return "Div"
 	case BinaryAxpby:
 		return "Axpby"
+	case BinaryMax:
+		return "Max"
+	case BinaryMin:
+		return "Min"
 	}
 	return fmt.Sprintf("BinaryOp(%d)", uint32(op))
 }

@@ -212,6 +212,8 @@ func TestBinaryDifferential(t *testing.T) {
 		{layers.BinarySub, ref.Sub, exactTol},
 		{layers.BinaryMul, ref.Mul, exactTol},
 		{layers.BinaryDiv, ref.Div, divRelTol},
+		{layers.BinaryMax, ref.Max, exactTol},
+		{layers.BinaryMin, ref.Min, exactTol},
 	}
 	for _, c := range binaryShapes {
 		a := withSpecials(r, c.a.Elems(), 10)
@@ -260,7 +262,8 @@ func TestBinarySpecialValues(t *testing.T) {
 		op    layers.BinaryOp
 		refOp ref.BinaryOp
 		rel   float64
-	}{{layers.BinaryAdd, ref.Add, 0}, {layers.BinarySub, ref.Sub, 0}, {layers.BinaryMul, ref.Mul, 0}, {layers.BinaryDiv, ref.Div, divRelTol}} {
+	}{{layers.BinaryAdd, ref.Add, 0}, {layers.BinarySub, ref.Sub, 0}, {layers.BinaryMul, ref.Mul, 0}, {layers.BinaryDiv, ref.Div, divRelTol},
+		{layers.BinaryMax, ref.Max, 0}, {layers.BinaryMin, ref.Min, 0}} {
 		got := run(t, d, Y, n, func(rec *engine.Recorder) error {
 			return layers.RecordBinary(rec, d, layers.Binary{Op: op.op, A: layers.Shape{n}, B: layers.Shape{n}}, A, B, Y)
 		})
@@ -580,6 +583,53 @@ func TestOpLayers(t *testing.T) {
 	}
 }
 
+// Clip whose bounds are computed at run time (scalar runtime inputs), alone
+// or with a constant other bound, matches ref.Unary's Clip at awkward sizes,
+// with NaN/Inf inputs and lo > hi (hi wins, as ONNX Runtime).
+func TestClipRuntimeBounds(t *testing.T) {
+	d := gputest.Open(t, engine.Options{})
+	r := rand.New(rand.NewSource(18))
+	inf := float32(math.Inf(1))
+	for _, n := range []int{1, 7, 13, 127, 257, 7 * 1031} {
+		x := withSpecials(r, n, 5)
+		xs := layers.Shape{n}
+		for _, c := range []struct {
+			ins    []string
+			lo, hi float32 // the values of "lo"/"hi" (runtime) or "clo"/"chi" (constant)
+		}{
+			{[]string{"x", "lo", "hi"}, -0.5, 0.75},
+			{[]string{"x", "lo", "hi"}, 1, -1},
+			{[]string{"x", "lo", "chi"}, -0.25, 2},
+			{[]string{"x", "clo", "hi"}, -2, 0.25},
+			{[]string{"x", "lo", "inf"}, 0.1, inf},
+			{[]string{"x", "ninf", "hi"}, -inf, -0.1},
+		} {
+			t.Run(fmt.Sprintf("%d_%v_%v_%v", n, c.ins, c.lo, c.hi), func(t *testing.T) {
+				scalar := func(name string, v float32) *model.Tensor {
+					return &model.Tensor{Name: name, Shape: []int{}, Data: []float32{v}}
+				}
+				l, err := buildNode(t, d, model.Node{Op: "Clip", Inputs: c.ins},
+					scalar("clo", c.lo), scalar("chi", c.hi), scalar("inf", inf), scalar("ninf", -inf))
+				require.NoError(t, err)
+				rt, shapes := [][]float32{x}, []layers.Shape{xs}
+				for i, name := range c.ins[1:] {
+					if name == "lo" || name == "hi" {
+						rt = append(rt, []float32{[]float32{c.lo, c.hi}[i]})
+						shapes = append(shapes, layers.Shape{})
+					}
+				}
+				got, shape := runLayer(t, d, l, rt, shapes)
+				require.Equal(t, xs, shape)
+				requireClose(t, got, ref.Unary(ref.UnaryClip, x, c.lo, c.hi), 0, 0, "Clip", x)
+			})
+		}
+	}
+	l, err := buildNode(t, d, model.Node{Op: "Clip", Name: "c", Inputs: []string{"x", "lo"}})
+	require.NoError(t, err)
+	_, err = l.Infer([]layers.Shape{{3}, {2}})
+	require.ErrorContains(t, err, "scalar")
+}
+
 func TestBinaryLayers(t *testing.T) {
 	d := gputest.Open(t, engine.Options{})
 	r := rand.New(rand.NewSource(16))
@@ -672,7 +722,6 @@ func TestBuilderErrors(t *testing.T) {
 		{model.Node{Op: "LeakyRelu", Inputs: []string{"x"}, Attrs: map[string]model.Attr{"alpha": model.StringAttr("big")}}, false},
 		{model.Node{Op: "Sigmoid", Inputs: []string{"w"}}, true},
 		{model.Node{Op: "Tanh", Inputs: []string{"x"}, Attrs: map[string]model.Attr{"foo": model.IntAttr(1)}}, true},
-		{model.Node{Op: "Clip", Inputs: []string{"x", "lo"}}, true},
 		{model.Node{Op: "Clip", Inputs: []string{"x", "w"}}, false},
 		{model.Node{Op: "Clip", Inputs: []string{"x", "one"}, Attrs: map[string]model.Attr{"min": model.FloatAttr(0)}}, false},
 		{model.Node{Op: "Dropout", Inputs: []string{"x", "", "one"}}, true},

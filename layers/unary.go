@@ -140,8 +140,10 @@ func buildLeakyRelu(b *Build, mn *model.Node) (Layer, error) {
 }
 
 // buildClip takes min and max as float attributes (the importer's form for
-// every opset) or, as ONNX opset 11 and later write them, as optional
-// constant scalar inputs 1 and 2.
+// constant bounds) or, as ONNX opset 11 and later write them, as optional
+// scalar inputs 1 and 2, constant or computed at run time. A bound given at
+// run time is applied by binary.comp's max/min (one more dispatch each);
+// constant ones by the unary kernel.
 func buildClip(b *Build, mn *model.Node) (Layer, error) {
 	n := node{mn, b}
 	if err := n.inputs(1, 3); err != nil {
@@ -158,6 +160,7 @@ func buildClip(b *Build, mn *model.Node) (Layer, error) {
 	if err != nil {
 		return nil, err
 	}
+	var runtime [2]bool
 	for i, bound := range []*float32{&lo, &hi} {
 		name := n.input(i + 1)
 		if name == "" {
@@ -168,7 +171,8 @@ func buildClip(b *Build, mn *model.Node) (Layer, error) {
 		}
 		t := n.constant(i + 1)
 		if t == nil {
-			return nil, n.errorf("bound %q is computed at run time: %w (only constant bounds)", name, ErrUnsupported)
+			runtime[i] = true
+			continue
 		}
 		if len(t.Data) != 1 {
 			return nil, n.errorf("bound %q has shape %v, want a scalar", name, t.Shape)
@@ -178,8 +182,78 @@ func buildClip(b *Build, mn *model.Node) (Layer, error) {
 		}
 		*bound = t.Data[0]
 	}
-	return newUnary(n, Unary{Op: UnaryClip, Alpha: lo, Beta: hi})
+	if n.input(0) == "" || n.constant(0) != nil {
+		return nil, n.errorf("input %q must be computed at run time", n.input(0))
+	}
+	if err := n.outputs(1); err != nil {
+		return nil, err
+	}
+	if !runtime[0] && !runtime[1] {
+		return newUnary(n, Unary{Op: UnaryClip, Alpha: lo, Beta: hi})
+	}
+	return &clipLayer{d: b.Dev, name: n.Name, lo: lo, hi: hi, runtime: runtime}, nil
 }
+
+// clipLayer is Clip with at least one bound computed at run time (a scalar
+// runtime input): y = min(max(x, lo), hi), as ONNX Runtime computes it (so
+// hi wins when lo > hi), each bound from its constant or its input.
+type clipLayer struct {
+	d       *engine.Device
+	name    string
+	lo, hi  float32 // the constant bounds (±Inf when absent)
+	runtime [2]bool // min, max given at run time
+}
+
+func (l *clipLayer) rt() int {
+	n := 1
+	for _, r := range l.runtime {
+		if r {
+			n++
+		}
+	}
+	return n
+}
+
+func (l *clipLayer) Infer(in []Shape) ([]Shape, error) {
+	if err := checkRuntime(OpClip, l.name, in, l.rt()); err != nil {
+		return nil, err
+	}
+	for _, s := range in[1:] {
+		if s.Elems() != 1 {
+			return nil, fmt.Errorf("layers: Clip %q: a bound has shape %v, want a scalar", l.name, s)
+		}
+	}
+	return []Shape{append(Shape{}, in[0]...)}, nil
+}
+
+// Record writes y in steps, each reading the previous result in place:
+// max with the lower bound, then min with the upper, each by the unary
+// kernel when constant or binary.comp when given at run time.
+func (l *clipLayer) Record(r *engine.Recorder, in []*engine.Buffer, shapes []Shape, out []*engine.Buffer) error {
+	n := shapes[0].Elems()
+	src, next := in[0], 1
+	for i, c := range []Unary{{Op: UnaryClip, Alpha: l.lo, Beta: float32(math.Inf(1))}, {Op: UnaryClip, Alpha: float32(math.Inf(-1)), Beta: l.hi}} {
+		if !l.runtime[i] && math.IsInf(float64([]float32{l.lo, l.hi}[i]), 0) {
+			continue // no bound
+		}
+		var err error
+		if l.runtime[i] {
+			op := []BinaryOp{BinaryMax, BinaryMin}[i]
+			err = RecordBinary(r, l.d, Binary{Op: op, A: shapes[0], B: shapes[next]}, src, in[next], out[0])
+			next++
+		} else {
+			c.N = n
+			err = RecordUnary(r, l.d, c, src, out[0])
+		}
+		if err != nil {
+			return fmt.Errorf("layers: Clip %q: %w", l.name, err)
+		}
+		src = out[0]
+	}
+	return nil
+}
+
+func (l *clipLayer) Close() {}
 
 // buildDropout is the inference form of Dropout: the identity. The ratio
 // (attribute or input 1) is ignored; training_mode (input 2, opset 12+)

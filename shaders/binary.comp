@@ -4,7 +4,9 @@
 // broadcasting of a and b to y's shape.
 //
 // OP (spec constant): 0 add, 1 sub, 2 mul, 3 div, 4 axpby (y = alpha*a + beta*b,
-// alpha and beta from push constants; Gemm's epilogue). Each op is the plain
+// alpha and beta from push constants; Gemm's epilogue), 5 max (u < v ? v : u),
+// 6 min (u > v ? v : u) -- Clip's comparisons: NaN in a stays NaN, a NaN b is
+// ignored (Clip with bounds computed at run time). Each op is the plain
 // IEEE expression, so NaN and infinities follow IEEE rules (x/0 = inf,
 // 0/0 = NaN, inf - inf = NaN) as far as the driver's arithmetic does; see
 // divide() for division by huge values.
@@ -36,6 +38,8 @@ const uint OP_SUB = 1;
 const uint OP_MUL = 2;
 const uint OP_DIV = 3;
 const uint OP_AXPBY = 4;
+const uint OP_MAX = 5;
+const uint OP_MIN = 6;
 
 const uint MODE_GENERAL = 0;
 const uint MODE_SAME = 1;
@@ -84,6 +88,10 @@ float apply(float u, float v) {
         return u * v;
     } else if (OP == OP_DIV) {
         return divide(u, v);
+    } else if (OP == OP_MAX) {
+        return u < v ? v : u;
+    } else if (OP == OP_MIN) {
+        return u > v ? v : u;
     }
     return pc.alpha * u + pc.beta * v;
 }

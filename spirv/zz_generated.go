@@ -41,7 +41,7 @@ var shaders = map[string]*Shader{
 			{ID: 1, Name: "OP", Default: 0},            // uint
 			{ID: 2, Name: "MODE", Default: 0},          // uint
 		},
-		SourceSHA256: "153dc45b8bf02b0cfc024e2da6b7fa6f38ef5f74fc84ba586c885a723408b8cb",
+		SourceSHA256: "fa581f10c3f079b737111a98c3bd126d8746401c0472dfd80ce3c243fb81118c",
 	},
 	"dense_chain": {
 		Name:         "dense_chain",
@@ -269,7 +269,7 @@ var shaders = map[string]*Shader{
 // manifest holds the sha256 of every file under shaders/ that spirv/ was generated from.
 var manifest = []manifestEntry{
 	{Path: "bias.comp", SHA256: "307588e80aa96c0785edb34ba54060c8b41a54e52222ae51c18474cc334cea99"},
-	{Path: "binary.comp", SHA256: "153dc45b8bf02b0cfc024e2da6b7fa6f38ef5f74fc84ba586c885a723408b8cb"},
+	{Path: "binary.comp", SHA256: "fa581f10c3f079b737111a98c3bd126d8746401c0472dfd80ce3c243fb81118c"},
 	{Path: "common.glsl", SHA256: "a87d2c1771cdea144f8de841b086d4a516357b7af35c7484a678fcbbf40ba2ea"},
 	{Path: "dense_chain.comp", SHA256: "02c01f0648c18f1dc8d373cec9fc96af2b2e5dfd564795fa4e2822bd9e44d55a"},
 	{Path: "dense_chain.glsl", SHA256: "df17a9f0b6345a73439ba123bfae3940dc4cfe966960f3d0bef36afe6e277970"},

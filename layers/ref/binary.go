@@ -6,7 +6,7 @@ import (
 )
 
 // BinaryOp is an element-wise arithmetic op of two tensors (ONNX Add, Sub,
-// Mul, Div).
+// Mul, Div; Max and Min with Clip's comparisons).
 type BinaryOp int
 
 // The binary ops.
@@ -15,6 +15,11 @@ const (
 	Sub                 // a - b
 	Mul                 // a * b
 	Div                 // a / b
+	// Max is a < b ? b : a: NaN in a stays NaN, a NaN b is ignored (Clip's
+	// lower bound; ONNX's Max op would propagate either NaN).
+	Max
+	// Min is a > b ? b : a, NaN as Max (Clip's upper bound).
+	Min
 )
 
 // String returns the op's ONNX name.
@@ -28,6 +33,10 @@ func (op BinaryOp) String() string {
 		return "Mul"
 	case Div:
 		return "Div"
+	case Max:
+		return "Max"
+	case Min:
+		return "Min"
 	}
 	return fmt.Sprintf("BinaryOp(%d)", int(op))
 }
@@ -44,6 +53,16 @@ func (op BinaryOp) apply(a, b float32) float32 {
 		return a * b
 	case Div:
 		return a / b
+	case Max:
+		if a < b {
+			return b
+		}
+		return a
+	case Min:
+		if a > b {
+			return b
+		}
+		return a
 	}
 	panic(fmt.Sprintf("ref: unknown binary op %d", int(op)))
 }
@@ -143,7 +162,7 @@ func broadcastStrides(s, out []int) []int {
 // Errors: shapes that do not broadcast, data lengths that do not match their
 // shapes, an unknown op.
 func Binary(op BinaryOp, a []float32, aShape []int, b []float32, bShape []int) ([]float32, []int, error) {
-	if op < Add || op > Div {
+	if op < Add || op > Min {
 		return nil, nil, fmt.Errorf("ref.Binary: unknown op %d", int(op))
 	}
 	if err := checkTensor("Binary", "a", a, aShape); err != nil {

@@ -79,6 +79,12 @@ func normConstant(imp *importer, n *node) (bool, error) {
 	return false, nil
 }
 
+// isConst reports whether the value name is a constant or absent ("").
+func (imp *importer) isConst(name string) bool {
+	_, ok := imp.consts[name]
+	return ok || name == ""
+}
+
 func hasAttr(n *node, name string) bool {
 	_, ok := n.Attrs[name]
 	return ok
@@ -110,8 +116,22 @@ func normSoftmax(imp *importer, n *node) (bool, error) {
 
 // normClip makes Clip's bounds float attributes "min" and "max", absent
 // when unbounded: attributes before opset 11, optional constant inputs
-// from 11 on.
+// from 11 on. A bound computed at run time (opset 11+) stays an input; the
+// other bound is then an input too (a scalar constant, -Inf or +Inf when
+// absent), so the inputs keep their positions.
 func normClip(imp *importer, n *node) (bool, error) {
+	if imp.opset >= 11 && (!imp.isConst(n.in(1)) || !imp.isConst(n.in(2))) {
+		n.Inputs = append([]string{}, n.in(0), n.in(1), n.in(2))
+		for i, name := range []string{"min", "max"} {
+			delete(n.Attrs, name)
+			if n.Inputs[i+1] == "" {
+				c := imp.fresh(n.Name + "_" + name)
+				imp.addConst(c, &Tensor{DType: Float, Float: []float32{float32(math.Inf(2*i - 1))}})
+				n.Inputs[i+1] = c
+			}
+		}
+		return true, nil
+	}
 	if imp.opset >= 11 {
 		for i, name := range []string{"min", "max"} {
 			t, err := imp.needConst(n, i+1, name)
