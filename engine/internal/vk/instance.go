@@ -49,16 +49,20 @@ func vkinferGoDebugMessage(severity C.int, types C.int, id *C.char, msg *C.char,
 
 // Instance is a VkInstance with its optional debug messenger.
 type Instance struct {
-	h         vulkan.Instance
-	API       uint32 // the API version the instance was created with
-	messenger C.VkDebugUtilsMessengerEXT
-	handle    cgo.Handle
+	h   vulkan.Instance
+	API uint32 // the API version the instance was created with
+	// Extensions are the instance extensions enabled.
+	Extensions []string
+	messenger  C.VkDebugUtilsMessengerEXT
+	handle     cgo.Handle
 }
 
 // CreateInstance creates an instance requesting api (clamped by the caller to
 // what the loader offers), with the given layers and extensions. If onMessage is
 // non-nil and VK_EXT_debug_utils is among exts, a messenger forwards warnings
-// and errors to it.
+// and errors to it. With VK_KHR_portability_enumeration among exts the
+// instance also enumerates portability (non-conformant) implementations
+// such as MoltenVK.
 func CreateInstance(app string, api uint32, layers, exts []string, onMessage MessageFunc) (*Instance, error) {
 	appInfo := &vulkan.ApplicationInfo{
 		SType:            vulkan.StructureTypeApplicationInfo,
@@ -74,6 +78,9 @@ func CreateInstance(app string, api uint32, layers, exts []string, onMessage Mes
 		EnabledExtensionCount:   uint32(len(exts)),
 		PpEnabledExtensionNames: cstrs(exts),
 	}
+	if contains(exts, PortabilityEnumeration) {
+		ci.Flags = vulkan.InstanceCreateFlags(instanceCreateEnumeratePortability)
+	}
 	var h vulkan.Instance
 	r := vulkan.CreateInstance(ci, nil, &h)
 	ci.Free()
@@ -85,7 +92,7 @@ func CreateInstance(app string, api uint32, layers, exts []string, onMessage Mes
 		vulkan.DestroyInstance(h, nil)
 		return nil, &Error{Op: "vkInitInstance", Result: ErrorInitializationFail}
 	}
-	inst := &Instance{h: h, API: api}
+	inst := &Instance{h: h, API: api, Extensions: append([]string(nil), exts...)}
 	if onMessage != nil && contains(exts, "VK_EXT_debug_utils") {
 		inst.handle = cgo.NewHandle(onMessage)
 		var m C.VkDebugUtilsMessengerEXT
@@ -98,6 +105,17 @@ func CreateInstance(app string, api uint32, layers, exts []string, onMessage Mes
 	}
 	return inst, nil
 }
+
+// Portability extensions: the loader hides portability implementations
+// (MoltenVK) unless the instance enables VK_KHR_portability_enumeration with
+// VK_INSTANCE_CREATE_ENUMERATE_PORTABILITY_BIT_KHR, and a device that offers
+// VK_KHR_portability_subset must have it enabled.
+const (
+	PortabilityEnumeration = "VK_KHR_portability_enumeration"
+	PortabilitySubset      = "VK_KHR_portability_subset"
+
+	instanceCreateEnumeratePortability = 0x00000001 // VK_INSTANCE_CREATE_ENUMERATE_PORTABILITY_BIT_KHR
+)
 
 func contains(ss []string, s string) bool {
 	for _, x := range ss {
@@ -173,12 +191,25 @@ type DeviceProperties struct {
 	MaxMemoryAllocationCount            uint32
 	MaxBoundDescriptorSets              uint32
 	MaxPerStageDescriptorStorageBuffers uint32
-	MinStorageBufferOffsetAlignment     uint64
-	MinTexelBufferOffsetAlignment       uint64
-	NonCoherentAtomSize                 uint64
-	MaxMemoryAllocationSize             uint64
-	TimestampPeriod                     float32
-	TimestampComputeAndGraphics         bool
+	MaxPerStageDescriptorUniformBuffers uint32
+	MaxPerStageDescriptorSampledImages  uint32
+	MaxPerStageDescriptorStorageImages  uint32
+	MaxPerStageResources                uint32
+	MaxDescriptorSetStorageBuffers      uint32
+	MaxDescriptorSetUniformBuffers      uint32
+	MaxDescriptorSetSampledImages       uint32
+	MaxDescriptorSetStorageImages       uint32
+	MaxPerSetDescriptors                uint32 // 0 when the device does not say (Vulkan 1.0)
+	// FloatControls: VkPhysicalDeviceFloatControlsProperties were read
+	// (Vulkan 1.2 or VK_KHR_shader_float_controls).
+	FloatControls                   bool
+	SignedZeroInfNanPreserveFloat32 bool
+	MinStorageBufferOffsetAlignment uint64
+	MinTexelBufferOffsetAlignment   uint64
+	NonCoherentAtomSize             uint64
+	MaxMemoryAllocationSize         uint64
+	TimestampPeriod                 float32
+	TimestampComputeAndGraphics     bool
 }
 
 // Properties reads the device's properties through the shim.
@@ -214,6 +245,17 @@ func (p PhysicalDevice) Properties() DeviceProperties {
 		MaxMemoryAllocationCount:            uint32(o.max_memory_allocation_count),
 		MaxBoundDescriptorSets:              uint32(o.max_bound_descriptor_sets),
 		MaxPerStageDescriptorStorageBuffers: uint32(o.max_per_stage_descriptor_storage_buffers),
+		MaxPerStageDescriptorUniformBuffers: uint32(o.max_per_stage_descriptor_uniform_buffers),
+		MaxPerStageDescriptorSampledImages:  uint32(o.max_per_stage_descriptor_sampled_images),
+		MaxPerStageDescriptorStorageImages:  uint32(o.max_per_stage_descriptor_storage_images),
+		MaxPerStageResources:                uint32(o.max_per_stage_resources),
+		MaxDescriptorSetStorageBuffers:      uint32(o.max_descriptor_set_storage_buffers),
+		MaxDescriptorSetUniformBuffers:      uint32(o.max_descriptor_set_uniform_buffers),
+		MaxDescriptorSetSampledImages:       uint32(o.max_descriptor_set_sampled_images),
+		MaxDescriptorSetStorageImages:       uint32(o.max_descriptor_set_storage_images),
+		MaxPerSetDescriptors:                uint32(o.max_per_set_descriptors),
+		FloatControls:                       o.float_controls != 0,
+		SignedZeroInfNanPreserveFloat32:     o.signed_zero_inf_nan_preserve_float32 != 0,
 		MinStorageBufferOffsetAlignment:     uint64(o.min_storage_buffer_offset_alignment),
 		MinTexelBufferOffsetAlignment:       uint64(o.min_texel_buffer_offset_alignment),
 		NonCoherentAtomSize:                 uint64(o.non_coherent_atom_size),
@@ -272,6 +314,22 @@ func (p PhysicalDevice) Memory() ([]MemoryType, []MemoryHeap) {
 		heaps[i] = MemoryHeap{Size: uint64(h.Size), Flags: uint32(h.Flags)}
 	}
 	return types, heaps
+}
+
+// HeapBudgets returns each heap's budget and current usage in bytes from
+// VK_EXT_memory_budget; the caller checks that the device has the extension.
+// It returns nil when the query is not available.
+func (p PhysicalDevice) HeapBudgets() (budget, usage []uint64) {
+	var b, u [16]C.uint64_t // VK_MAX_MEMORY_HEAPS
+	n := C.vkinfer_heap_budgets(p.inst.c(), C.VkPhysicalDevice(unsafe.Pointer(p.h)), &b[0], &u[0], 16)
+	if n == 0 {
+		return nil, nil
+	}
+	budget, usage = make([]uint64, n), make([]uint64, n)
+	for i := range budget {
+		budget[i], usage[i] = uint64(b[i]), uint64(u[i])
+	}
+	return budget, usage
 }
 
 // QueueFamily is one VkQueueFamilyProperties.

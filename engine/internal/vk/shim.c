@@ -1,6 +1,7 @@
 #include "shim.h"
 
 #include <dlfcn.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -53,15 +54,20 @@ static int has_extension(VkInstance instance, VkPhysicalDevice pd, const char* n
 	if (f == NULL || f(pd, NULL, &n, NULL) != VK_SUCCESS || n == 0) {
 		return 0;
 	}
-	VkExtensionProperties props[512];
-	if (n > 512) n = 512;
-	if (f(pd, NULL, &n, props) < 0) {
+	// On the heap: hundreds of properties are ~130 KB, more than some
+	// platforms' thread stacks.
+	VkExtensionProperties* props = malloc(n * sizeof(*props));
+	if (props == NULL) {
 		return 0;
 	}
-	for (uint32_t i = 0; i < n; i++) {
-		if (strcmp(props[i].extensionName, name) == 0) return 1;
+	int found = 0;
+	if (f(pd, NULL, &n, props) >= 0) {
+		for (uint32_t i = 0; i < n && !found; i++) {
+			found = strcmp(props[i].extensionName, name) == 0;
+		}
 	}
-	return 0;
+	free(props);
+	return found;
 }
 
 void vkinfer_query_device(VkInstance instance, uint32_t instance_api, VkPhysicalDevice pd, vkinfer_device_info* out) {
@@ -80,12 +86,14 @@ void vkinfer_query_device(VkInstance instance, uint32_t instance_api, VkPhysical
 	int v12 = api >= VK_API_VERSION_1_2;
 	int driver_ext = v12 || has_extension(instance, pd, VK_KHR_DRIVER_PROPERTIES_EXTENSION_NAME);
 	int f16_ext = v12 || has_extension(instance, pd, VK_KHR_SHADER_FLOAT16_INT8_EXTENSION_NAME);
+	int fc_ext = v12 || has_extension(instance, pd, VK_KHR_SHADER_FLOAT_CONTROLS_EXTENSION_NAME);
 
 	VkPhysicalDeviceProperties2 p2 = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
 	VkPhysicalDeviceSubgroupProperties sub = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
 	VkPhysicalDeviceDriverProperties drv = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES};
 	VkPhysicalDeviceMaintenance3Properties m3 = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES};
 	VkPhysicalDeviceIDProperties idp = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_ID_PROPERTIES};
+	VkPhysicalDeviceFloatControlsProperties fc = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FLOAT_CONTROLS_PROPERTIES};
 	VkPhysicalDeviceFeatures2 f2 = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
 	VkPhysicalDeviceShaderFloat16Int8Features f16 = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES};
 	VkPhysicalDevice16BitStorageFeatures s16 = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES};
@@ -102,7 +110,13 @@ void vkinfer_query_device(VkInstance instance, uint32_t instance_api, VkPhysical
 			*tail = &m3; tail = &m3.pNext;
 			*tail = &idp; tail = &idp.pNext;
 			if (driver_ext) { *tail = &drv; tail = &drv.pNext; }
+			if (fc_ext) { *tail = &fc; tail = &fc.pNext; }
 			props2(pd, &p2);
+			out->max_per_set_descriptors = m3.maxPerSetDescriptors;
+			if (fc_ext) {
+				out->float_controls = 1;
+				out->signed_zero_inf_nan_preserve_float32 = fc.shaderSignedZeroInfNanPreserveFloat32;
+			}
 			out->subgroup_size = sub.subgroupSize;
 			out->subgroup_stages = sub.supportedStages;
 			out->subgroup_ops = sub.supportedOperations;
@@ -156,11 +170,38 @@ void vkinfer_query_device(VkInstance instance, uint32_t instance_api, VkPhysical
 	out->max_memory_allocation_count = l->maxMemoryAllocationCount;
 	out->max_bound_descriptor_sets = l->maxBoundDescriptorSets;
 	out->max_per_stage_descriptor_storage_buffers = l->maxPerStageDescriptorStorageBuffers;
+	out->max_per_stage_descriptor_uniform_buffers = l->maxPerStageDescriptorUniformBuffers;
+	out->max_per_stage_descriptor_sampled_images = l->maxPerStageDescriptorSampledImages;
+	out->max_per_stage_descriptor_storage_images = l->maxPerStageDescriptorStorageImages;
+	out->max_per_stage_resources = l->maxPerStageResources;
+	out->max_descriptor_set_storage_buffers = l->maxDescriptorSetStorageBuffers;
+	out->max_descriptor_set_uniform_buffers = l->maxDescriptorSetUniformBuffers;
+	out->max_descriptor_set_sampled_images = l->maxDescriptorSetSampledImages;
+	out->max_descriptor_set_storage_images = l->maxDescriptorSetStorageImages;
 	out->min_storage_buffer_offset_alignment = l->minStorageBufferOffsetAlignment;
 	out->min_texel_buffer_offset_alignment = l->minTexelBufferOffsetAlignment;
 	out->non_coherent_atom_size = l->nonCoherentAtomSize;
 	out->timestamp_period = l->timestampPeriod;
 	out->timestamp_compute_and_graphics = l->timestampComputeAndGraphics;
+}
+
+uint32_t vkinfer_heap_budgets(VkInstance instance, VkPhysicalDevice pd, uint64_t* budget, uint64_t* usage, uint32_t max) {
+	PFN_vkGetPhysicalDeviceMemoryProperties2 f =
+		(PFN_vkGetPhysicalDeviceMemoryProperties2)gipa(instance, "vkGetPhysicalDeviceMemoryProperties2");
+	if (f == NULL) {
+		return 0;
+	}
+	VkPhysicalDeviceMemoryBudgetPropertiesEXT b = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_BUDGET_PROPERTIES_EXT};
+	VkPhysicalDeviceMemoryProperties2 mp = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_PROPERTIES_2};
+	mp.pNext = &b;
+	f(pd, &mp);
+	uint32_t n = mp.memoryProperties.memoryHeapCount;
+	if (n > max) n = max;
+	for (uint32_t i = 0; i < n; i++) {
+		budget[i] = b.heapBudget[i];
+		usage[i] = b.heapUsage[i];
+	}
+	return n;
 }
 
 static VKAPI_ATTR VkBool32 VKAPI_CALL debug_callback(
@@ -238,14 +279,19 @@ VkResult vkinfer_map_range(const vkinfer_queue* q, VkDeviceMemory mem, uint64_t 
 uint32_t vkinfer_instance_layers(char (*names)[256], uint32_t max, VkResult* res) {
 	PFN_vkEnumerateInstanceLayerProperties f =
 		(PFN_vkEnumerateInstanceLayerProperties)gipa(NULL, "vkEnumerateInstanceLayerProperties");
-	VkLayerProperties props[256];
-	uint32_t n = max < 256 ? max : 256;
+	uint32_t n = max;
+	VkLayerProperties* props = malloc((size_t)n * sizeof(*props));
+	if (props == NULL) {
+		*res = VK_ERROR_OUT_OF_HOST_MEMORY;
+		return 0;
+	}
 	*res = f(&n, props);
-	if (*res < 0) return 0;
+	if (*res < 0) n = 0;
 	for (uint32_t i = 0; i < n; i++) {
 		memcpy(names[i], props[i].layerName, 256);
 		names[i][255] = 0;
 	}
+	free(props);
 	return n;
 }
 
@@ -261,21 +307,31 @@ static uint32_t copy_names(const VkExtensionProperties* props, uint32_t n, char 
 uint32_t vkinfer_instance_extensions(const char* layer, char (*names)[256], uint32_t max, VkResult* res) {
 	PFN_vkEnumerateInstanceExtensionProperties f =
 		(PFN_vkEnumerateInstanceExtensionProperties)gipa(NULL, "vkEnumerateInstanceExtensionProperties");
-	VkExtensionProperties props[512];
-	uint32_t n = max < 512 ? max : 512;
+	uint32_t n = max;
+	VkExtensionProperties* props = malloc((size_t)n * sizeof(*props));
+	if (props == NULL) {
+		*res = VK_ERROR_OUT_OF_HOST_MEMORY;
+		return 0;
+	}
 	*res = f(layer, &n, props);
-	if (*res < 0) return 0;
-	return copy_names(props, n, names);
+	n = *res < 0 ? 0 : copy_names(props, n, names);
+	free(props);
+	return n;
 }
 
 uint32_t vkinfer_device_extensions(VkInstance instance, VkPhysicalDevice pd, char (*names)[256], uint32_t max, VkResult* res) {
 	PFN_vkEnumerateDeviceExtensionProperties f =
 		(PFN_vkEnumerateDeviceExtensionProperties)gipa(instance, "vkEnumerateDeviceExtensionProperties");
-	VkExtensionProperties props[512];
-	uint32_t n = max < 512 ? max : 512;
+	uint32_t n = max;
+	VkExtensionProperties* props = malloc((size_t)n * sizeof(*props));
+	if (props == NULL) {
+		*res = VK_ERROR_OUT_OF_HOST_MEMORY;
+		return 0;
+	}
 	*res = f(pd, NULL, &n, props);
-	if (*res < 0) return 0;
-	return copy_names(props, n, names);
+	n = *res < 0 ? 0 : copy_names(props, n, names);
+	free(props);
+	return n;
 }
 
 uint32_t vkinfer_queue_families(VkInstance instance, VkPhysicalDevice pd, uint32_t* flags, uint32_t* counts,

@@ -49,6 +49,18 @@ typedef struct {
 	uint32_t max_memory_allocation_count;
 	uint32_t max_bound_descriptor_sets;
 	uint32_t max_per_stage_descriptor_storage_buffers;
+	uint32_t max_per_stage_descriptor_uniform_buffers;
+	uint32_t max_per_stage_descriptor_sampled_images; // also counts uniform texel buffers
+	uint32_t max_per_stage_descriptor_storage_images; // also counts storage texel buffers
+	uint32_t max_per_stage_resources;
+	uint32_t max_descriptor_set_storage_buffers;
+	uint32_t max_descriptor_set_uniform_buffers;
+	uint32_t max_descriptor_set_sampled_images;
+	uint32_t max_descriptor_set_storage_images;
+	uint32_t max_per_set_descriptors; // 0 when unknown (Vulkan 1.0 device)
+	// VkPhysicalDeviceFloatControlsProperties (Vulkan 1.2 or VK_KHR_shader_float_controls)
+	uint32_t float_controls;                        // the properties were read
+	uint32_t signed_zero_inf_nan_preserve_float32;
 	uint64_t min_storage_buffer_offset_alignment;
 	uint64_t min_texel_buffer_offset_alignment;
 	uint64_t non_coherent_atom_size;
@@ -60,6 +72,11 @@ typedef struct {
 // vkinfer_query_device fills out for one physical device. instance_api is the
 // API version the instance was created with.
 void vkinfer_query_device(VkInstance instance, uint32_t instance_api, VkPhysicalDevice pd, vkinfer_device_info* out);
+
+// vkinfer_heap_budgets fills budget[i] and usage[i] for each memory heap from
+// VK_EXT_memory_budget (the caller checked that the device has it). Returns
+// the heap count, or 0 when vkGetPhysicalDeviceMemoryProperties2 is missing.
+uint32_t vkinfer_heap_budgets(VkInstance instance, VkPhysicalDevice pd, uint64_t* budget, uint64_t* usage, uint32_t max);
 
 // vkinfer_create_messenger installs a debug-utils messenger that forwards
 // warnings and errors to the Go function vkinferGoDebugMessage with user.
