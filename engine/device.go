@@ -84,57 +84,66 @@ type Heap struct {
 	DeviceLocal bool
 }
 
-// Limits are the device limits the engine reads; none are assumed.
-type Limits struct {
-	MaxComputeWorkGroupInvocations  uint32
-	MaxComputeWorkGroupSize         [3]uint32
-	MaxComputeWorkGroupCount        [3]uint32
-	MaxComputeSharedMemorySize      uint32
-	MaxStorageBufferRange           uint32
-	MaxTexelBufferElements          uint32
-	MaxPushConstantsSize            uint32
-	MaxMemoryAllocationCount        uint32
-	MaxMemoryAllocationSize         uint64 // 0 when the device does not say (Vulkan 1.0)
-	MinStorageBufferOffsetAlignment uint64
-	MinTexelBufferOffsetAlignment   uint64
-	NonCoherentAtomSize             uint64
-	TimestampPeriodNs               float32
-}
-
 // DeviceInfo describes one physical device.
 type DeviceInfo struct {
-	Index             int // position in enumeration order; VKINFER_DEVICE=<index> picks it
-	Name              string
-	Type              DeviceType
-	VendorID          uint32
-	DeviceID          uint32
-	DriverID          uint32 // VkDriverId, 0 when unknown
-	DriverName        string
-	DriverInfo        string
-	DriverVersion     uint32
-	APIVersion        string
-	SubgroupOps       uint32 // VkSubgroupFeatureFlags usable in compute shaders; 0 when none
-	SubgroupSize      uint32
-	FP16              bool // shaderFloat16
-	Int8              bool // shaderInt8
-	Storage16         bool // 16-bit storage buffer access
-	FP64              bool
-	Int64             bool
-	Timestamps        bool // compute queue supports timestamps
-	UnifiedMemory     bool // device-local memory the host can map (integrated GPUs, CPU drivers)
-	Heaps             []Heap
-	Limits            Limits
+	Index         int // position in enumeration order; VKINFER_DEVICE=<index> picks it
+	Name          string
+	Type          DeviceType
+	VendorID      uint32
+	DeviceID      uint32
+	DriverID      uint32 // VkDriverId, 0 when unknown
+	DriverName    string
+	DriverInfo    string
+	DriverVersion uint32
+	APIVersion    string
+	SubgroupOps   uint32 // VkSubgroupFeatureFlags usable in compute shaders; 0 when none
+	SubgroupSize  uint32
+	FP16          bool // shaderFloat16
+	Int8          bool // shaderInt8
+	Storage16     bool // 16-bit storage buffer access
+	FP64          bool
+	Int64         bool
+	Timestamps    bool // compute queue supports timestamps
+	UnifiedMemory bool // device-local memory the host can map (integrated GPUs, CPU drivers); false under LimitsMin
+	// SignedZeroInfNanPreserve: the device promises to keep the sign of
+	// zero, infinities and NaNs through fp32 arithmetic for shaders that
+	// declare the SignedZeroInfNanPreserve execution mode
+	// (shaderSignedZeroInfNanPreserveFloat32), and the engine declares it in
+	// every shader. When false, kernels may flush -0 to +0 and NaN/Inf
+	// results are not guaranteed (fast-math drivers).
+	SignedZeroInfNanPreserve bool
+	Heaps                    []Heap
+	// Limits are the limits the engine works within: the device's own, or
+	// the spec minimums when EmulatedLimits.
+	Limits Limits
+	// EmulatedLimits: Limits are clamped to SpecMinimumLimits and
+	// device-local memory is treated as not host-visible (LimitsMin).
+	EmulatedLimits bool
+	// Staging: tensors (Weights and Activations buffers) live in memory the
+	// host cannot map, so uploads, downloads and Program inputs and outputs
+	// go through staging buffers and copy commands (discrete GPUs,
+	// Options.ForceStaging, LimitsMin). Known once the device is open.
+	Staging bool
+	// Unsupported says why vkinfer cannot use the device (e.g. Vulkan 1.0
+	// only); empty when it can.
+	Unsupported       string
 	PipelineCacheUUID [16]byte
 	DriverUUID        [16]byte
 
 	pd     vk.PhysicalDevice
 	family int // compute queue family, -1 when none
 	tsBits uint32
+	api    uint32   // the API version usable: min(device, instance)
+	exts   []string // device extensions
 }
 
 // String is a one-line summary.
 func (i DeviceInfo) String() string {
-	return fmt.Sprintf("#%d %s (%s, %s, Vulkan %s, subgroup %d)", i.Index, i.Name, i.Type, i.Driver(), i.APIVersion, i.SubgroupSize)
+	s := fmt.Sprintf("#%d %s (%s, %s, Vulkan %s, subgroup %d)", i.Index, i.Name, i.Type, i.Driver(), i.APIVersion, i.SubgroupSize)
+	if i.EmulatedLimits {
+		s += " [limits: Vulkan spec minimums]"
+	}
+	return s
 }
 
 // Driver names the driver and its version string.
@@ -176,6 +185,12 @@ type Options struct {
 	// BlockSize is the size of each device memory block buffers are
 	// suballocated from. Zero means 64 MiB (clamped by device limits).
 	BlockSize int64
+	// Limits chooses the limits the engine works within: LimitsNative (the
+	// device's own) or LimitsMin (the Vulkan spec's required minimums, with
+	// device memory treated as not host-visible, so CPU drivers exercise
+	// what the least capable GPU allows). Empty means $VKINFER_LIMITS
+	// ("min" or "native"), else native.
+	Limits LimitsMode
 	// PipelineCacheDir is where compiled pipelines are kept between runs,
 	// one file per device and driver version (checksummed; a damaged or
 	// stale file is ignored and replaced). Empty means
@@ -216,6 +231,11 @@ func newInstance(opts *Options, onMsg vk.MessageFunc) (*vk.Instance, error) {
 			exts = append(exts, "VK_EXT_debug_utils")
 		}
 	}
+	// Current loaders list portability implementations (MoltenVK on Apple
+	// devices) only to instances that enable this and set its flag.
+	if all, _ := vk.InstanceExtensions(""); contains(all, vk.PortabilityEnumeration) {
+		exts = append(exts, vk.PortabilityEnumeration)
+	}
 	inst, err := vk.CreateInstance("vkinfer", api, layers, exts, onMsg)
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w: create instance: %v; %s", ErrNoVulkan, err, noVulkanHelp)
@@ -232,7 +252,22 @@ func contains(ss []string, s string) bool {
 	return false
 }
 
-func describe(idx int, pd vk.PhysicalDevice) DeviceInfo {
+// minAPI is the Vulkan version vkinfer needs: its SPIR-V is 1.3 (Vulkan 1.1).
+var minAPI = vk.MakeVersion(1, 1, 0)
+
+// unsupportedAPI says why a device of API version device, seen through an
+// instance of version instance, cannot run vkinfer ("" when it can).
+func unsupportedAPI(device, instance uint32) string {
+	switch {
+	case device < minAPI:
+		return fmt.Sprintf("supports only Vulkan %s; vkinfer's shaders are SPIR-V 1.3 and need Vulkan 1.1 (update the driver)", vk.VersionString(device))
+	case instance < minAPI:
+		return fmt.Sprintf("is reached through a Vulkan loader that offers only Vulkan %s; vkinfer needs 1.1 (update the loader, libvulkan1)", vk.VersionString(instance))
+	}
+	return ""
+}
+
+func describe(idx int, pd vk.PhysicalDevice, instanceAPI uint32) DeviceInfo {
 	p := pd.Properties()
 	types, heaps := pd.Memory()
 	info := DeviceInfo{
@@ -257,9 +292,29 @@ func describe(idx int, pd vk.PhysicalDevice) DeviceInfo {
 			MinTexelBufferOffsetAlignment:   p.MinTexelBufferOffsetAlignment,
 			NonCoherentAtomSize:             p.NonCoherentAtomSize,
 			TimestampPeriodNs:               p.TimestampPeriod,
+			MaxUniformBufferRange:           p.MaxUniformBufferRange,
+
+			MaxBoundDescriptorSets:              p.MaxBoundDescriptorSets,
+			MaxPerStageDescriptorStorageBuffers: p.MaxPerStageDescriptorStorageBuffers,
+			MaxPerStageDescriptorUniformBuffers: p.MaxPerStageDescriptorUniformBuffers,
+			MaxPerStageDescriptorSampledImages:  p.MaxPerStageDescriptorSampledImages,
+			MaxPerStageDescriptorStorageImages:  p.MaxPerStageDescriptorStorageImages,
+			MaxPerStageResources:                p.MaxPerStageResources,
+			MaxDescriptorSetStorageBuffers:      p.MaxDescriptorSetStorageBuffers,
+			MaxDescriptorSetUniformBuffers:      p.MaxDescriptorSetUniformBuffers,
+			MaxDescriptorSetSampledImages:       p.MaxDescriptorSetSampledImages,
+			MaxDescriptorSetStorageImages:       p.MaxDescriptorSetStorageImages,
+			MaxPerSetDescriptors:                p.MaxPerSetDescriptors,
 		},
-		pd: pd, family: -1,
+		pd: pd, family: -1, api: min(p.APIVersion, instanceAPI),
 	}
+	info.exts, _ = pd.Extensions()
+	// The execution mode is declared only where the device promises it
+	// (and can accept the SPV_KHR_float_controls module: Vulkan 1.2, or the
+	// extension, which Open enables).
+	info.SignedZeroInfNanPreserve = p.FloatControls && p.SignedZeroInfNanPreserveFloat32 &&
+		(info.api >= vk.MakeVersion(1, 2, 0) || contains(info.exts, floatControlsExt))
+	info.Unsupported = unsupportedAPI(p.APIVersion, instanceAPI)
 	for _, h := range heaps {
 		info.Heaps = append(info.Heaps, Heap{Size: h.Size, DeviceLocal: h.Flags&vk.HeapDeviceLocal != 0})
 	}
@@ -288,22 +343,29 @@ func describe(idx int, pd vk.PhysicalDevice) DeviceInfo {
 // ListDevices enumerates every Vulkan device. It returns ErrNoVulkan when
 // there is no loader or driver.
 func ListDevices() ([]DeviceInfo, error) {
+	mode, err := limitsMode("")
+	if err != nil {
+		return nil, err
+	}
 	inst, err := newInstance(&Options{}, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer inst.Destroy()
-	return enumerate(inst)
+	return enumerate(inst, mode)
 }
 
-func enumerate(inst *vk.Instance) ([]DeviceInfo, error) {
+// enumerate describes every device as the engine would use it under mode
+// (ListDevices and `vkinfer devices` report emulated limits as such).
+func enumerate(inst *vk.Instance, mode LimitsMode) ([]DeviceInfo, error) {
 	pds, err := inst.PhysicalDevices()
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w: enumerate devices: %v; %s", ErrNoVulkan, err, noVulkanHelp)
 	}
 	infos := make([]DeviceInfo, len(pds))
 	for i, pd := range pds {
-		infos[i] = describe(i, pd)
+		infos[i] = describe(i, pd, inst.API)
+		infos[i].applyLimits(mode)
 	}
 	return infos, nil
 }
@@ -312,13 +374,23 @@ func enumerate(inst *vk.Instance) ([]DeviceInfo, error) {
 // substring; empty for automatic) picks among infos.
 func Choose(infos []DeviceInfo, selector string) (int, error) {
 	var usable []DeviceInfo
+	var skipped []string
 	for _, d := range infos {
-		if d.family >= 0 {
+		switch {
+		case d.Unsupported != "":
+			skipped = append(skipped, fmt.Sprintf("#%d %s %s", d.Index, d.Name, d.Unsupported))
+		case d.family < 0:
+			skipped = append(skipped, fmt.Sprintf("#%d %s has no compute queue", d.Index, d.Name))
+		default:
 			usable = append(usable, d)
 		}
 	}
 	if len(usable) == 0 {
-		return -1, fmt.Errorf("engine: %w: no device with a compute queue; %s", ErrNoVulkan, noVulkanHelp)
+		why := "no device with a compute queue"
+		if len(skipped) > 0 {
+			why = "no usable device: " + strings.Join(skipped, "; ")
+		}
+		return -1, fmt.Errorf("engine: %w: %s; %s", ErrNoVulkan, why, noVulkanHelp)
 	}
 	if selector = strings.TrimSpace(selector); selector != "" {
 		if n, err := strconv.Atoi(selector); err == nil {
@@ -327,11 +399,21 @@ func Choose(infos []DeviceInfo, selector string) (int, error) {
 					return n, nil
 				}
 			}
+			for _, d := range infos {
+				if d.Index == n && d.Unsupported != "" {
+					return -1, fmt.Errorf("engine: %w: device %d (%s) %s", ErrUnsupported, n, d.Name, d.Unsupported)
+				}
+			}
 			return -1, fmt.Errorf("engine: device %d does not exist (%d devices: %s); run `vkinfer devices` to list them", n, len(infos), names(infos))
 		}
 		for _, d := range usable {
 			if strings.Contains(strings.ToLower(d.Name), strings.ToLower(selector)) {
 				return d.Index, nil
+			}
+		}
+		for _, d := range infos {
+			if d.Unsupported != "" && strings.Contains(strings.ToLower(d.Name), strings.ToLower(selector)) {
+				return -1, fmt.Errorf("engine: %w: device %d (%s) %s", ErrUnsupported, d.Index, d.Name, d.Unsupported)
 			}
 		}
 		return -1, fmt.Errorf("engine: no device name contains %q (devices: %s); run `vkinfer devices` to list them", selector, names(infos))
@@ -351,6 +433,25 @@ func names(infos []DeviceInfo) string {
 		s = append(s, fmt.Sprintf("%d=%q", d.Index, d.Name))
 	}
 	return strings.Join(s, ", ")
+}
+
+// floatControlsExt declares the float-controls properties and the
+// SignedZeroInfNanPreserve execution mode before Vulkan 1.2.
+const floatControlsExt = "VK_KHR_shader_float_controls"
+
+// deviceExtensions are the extensions Open enables on the device described
+// by info: VK_KHR_portability_subset wherever offered (the spec requires it
+// then), float controls on Vulkan 1.1 when shaders declare the
+// preservation mode.
+func deviceExtensions(info DeviceInfo) []string {
+	var exts []string
+	if contains(info.exts, vk.PortabilitySubset) {
+		exts = append(exts, vk.PortabilitySubset)
+	}
+	if info.SignedZeroInfNanPreserve && info.api < vk.MakeVersion(1, 2, 0) {
+		exts = append(exts, floatControlsExt)
+	}
+	return exts
 }
 
 // cpuNoticeGiven makes the "using a CPU driver" notice appear once per
@@ -385,6 +486,14 @@ type Device struct {
 
 // Open opens the device opts selects.
 func Open(opts Options) (*Device, error) {
+	mode, err := limitsMode(opts.Limits)
+	if err != nil {
+		return nil, err
+	}
+	if mode == LimitsMin {
+		// The discrete-GPU path: tensors in memory the host cannot map.
+		opts.ForceStaging = true
+	}
 	d := &Device{opts: opts, log: opts.logger(), progs: map[*Program]struct{}{}}
 	d.idle.L = &d.useMu
 	onMsg := vk.MessageFunc(func(sev vk.Severity, id, msg string) {
@@ -400,7 +509,7 @@ func Open(opts Options) (*Device, error) {
 	if err != nil {
 		return nil, err
 	}
-	infos, err := enumerate(inst)
+	infos, err := enumerate(inst, mode)
 	if err != nil {
 		inst.Destroy()
 		return nil, err
@@ -418,13 +527,14 @@ func Open(opts Options) (*Device, error) {
 	if d.info.Type == TypeCPU && sel == "" && !cpuNoticeGiven.Swap(true) {
 		d.log.Info("vkinfer: no GPU found; using the CPU Vulkan driver "+d.info.Name+" (set VKINFER_DEVICE or --device to choose)", "device", d.info.Name)
 	}
-	dev, err := vk.CreateDevice(d.info.pd, uint32(d.info.family), nil)
+	dev, err := vk.CreateDevice(d.info.pd, uint32(d.info.family), deviceExtensions(d.info))
 	if err != nil {
 		inst.Destroy()
 		return nil, wrap(err, "create device on %s", d.info.Name)
 	}
 	d.inst, d.dev = inst, dev
 	d.mem = newMemory(d)
+	d.info.Staging = d.mem.staged()
 	if err := d.oneOff.init(d); err != nil {
 		d.Close()
 		return nil, err

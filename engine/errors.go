@@ -24,6 +24,10 @@ var (
 	ErrTooLarge = errors.New("tensor too large for the device")
 	// ErrClosed: the Device, Buffer or Program was used after Close.
 	ErrClosed = errors.New("use after Close")
+	// ErrUnsupported: a kernel or buffer does not fit the device's limits
+	// (descriptor counts, push constants, workgroup size); choose another
+	// plan.
+	ErrUnsupported = errors.New("not supported by the device")
 )
 
 // noVulkanHelp tells a user what to install.

@@ -167,6 +167,22 @@ func (m *memory) memoryType(arena Arena, typeBits uint32) (uint32, bool, error) 
 	return 0, false, fmt.Errorf("engine: no memory type for %s buffers (allowed types %#x)", arena, typeBits)
 }
 
+// staged reports whether tensor blocks will not be mapped: ForceStaging, or
+// the memory type chosen for them (probed with a small buffer) is not
+// host-visible.
+func (m *memory) staged() bool {
+	if m.d.opts.ForceStaging {
+		return true
+	}
+	buf, req, err := m.d.dev.CreateBuffer(m.align, m.usage)
+	if err != nil {
+		return true
+	}
+	defer m.d.dev.DestroyBuffer(buf)
+	_, hostVisible, err := m.memoryType(Weights, req.TypeBits)
+	return err != nil || !hostVisible
+}
+
 // newBlock allocates a block of at least size bytes for arena.
 func (m *memory) newBlock(arena Arena, size uint64) (*block, error) {
 	dev := m.d.dev

@@ -130,8 +130,10 @@ func (c *pipelineCache) kernel(d *Device, name string) (*kernel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
-	if sh.PushConstantSize > d.info.Limits.MaxPushConstantsSize {
-		return nil, fmt.Errorf("engine: shader %s needs %d B of push constants; %s allows %d", name, sh.PushConstantSize, d.info.Name, d.info.Limits.MaxPushConstantsSize)
+	// Every descriptor-count and push-constant limit, before any layout is
+	// created: past them creation is undefined behaviour, not an error.
+	if err := d.kernelFits(sh); err != nil {
+		return nil, err
 	}
 	k := &kernel{shader: sh}
 	if k.module, err = d.dev.CreateShaderModule(sh.Words()); err != nil {
@@ -139,10 +141,6 @@ func (c *pipelineCache) kernel(d *Device, name string) (*kernel, error) {
 	}
 	var lb []vk.LayoutBinding
 	for _, b := range sh.Bindings {
-		if b.Set != 0 {
-			d.dev.DestroyShaderModule(k.module)
-			return nil, fmt.Errorf("engine: shader %s uses descriptor set %d; only set 0 is supported", name, b.Set)
-		}
 		lb = append(lb, vk.LayoutBinding{Binding: b.Binding, Kind: descKind(b.Kind)})
 	}
 	if k.setLayout, err = d.dev.CreateDescriptorSetLayout(lb); err != nil {
@@ -218,8 +216,8 @@ func (d *Device) Pipeline(name string, spec Spec) (*Pipeline, error) {
 	inv := uint64(local[0]) * uint64(local[1]) * uint64(local[2])
 	if inv == 0 || inv > uint64(lim.MaxComputeWorkGroupInvocations) || local[0] > lim.MaxComputeWorkGroupSize[0] ||
 		local[1] > lim.MaxComputeWorkGroupSize[1] || local[2] > lim.MaxComputeWorkGroupSize[2] {
-		return nil, fmt.Errorf("engine: %s: workgroup %v exceeds %s's limits (%d invocations, size %v)",
-			key.String(), local, d.info.Name, lim.MaxComputeWorkGroupInvocations, lim.MaxComputeWorkGroupSize)
+		return nil, fmt.Errorf("engine: %w: %s: workgroup %v exceeds %s's limits (%d invocations, size %v)%s",
+			ErrUnsupported, key.String(), local, d.info.Name, lim.MaxComputeWorkGroupInvocations, lim.MaxComputeWorkGroupSize, d.limitsNote())
 	}
 	ids := make([]uint32, 0, len(values))
 	for id := range values {
