@@ -119,7 +119,9 @@ func TestSmallBatchChain(t *testing.T) {
 	m, err := dev.LoadModel(spec)
 	require.NoError(t, err)
 	defer m.Close()
-	chained := dev.Info().DriverID != engine.DriverSwiftShader // the chain is slower there: off
+	chained := dev.Info().DriverID != engine.DriverSwiftShader && // the chain is slower there: off
+		// and it binds more descriptors than the spec minimums (VKINFER_LIMITS=min) allow
+		dev.Engine().KernelFits("dense_chain") == nil && dev.Engine().KernelFits("dense_chain_texel") == nil
 	r := rand.New(rand.NewSource(6))
 	for _, batch := range []int{1, 3, 64} {
 		x := make([]float32, batch*64)
@@ -203,7 +205,11 @@ func TestTenLayersFewAllocations(t *testing.T) {
 	require.NoError(t, err)
 	calls := dev.Stats().AllocateCalls - before
 	t.Logf("10 Dense layers: 20 weight tensors + activations in %d vkAllocateMemory calls", calls)
-	require.LessOrEqual(t, calls, int64(3), "one block per arena (weights, activations, staging at most)")
+	most := int64(3)
+	if dev.Info().Staging {
+		most++ // the staging arena's block
+	}
+	require.LessOrEqual(t, calls, most, "a block per arena (weights, compacted weights, activations, staging when staged)")
 }
 
 func TestConcurrentRuns(t *testing.T) {

@@ -68,6 +68,12 @@ func NewDenseChain(d *engine.Device, ls []Layer) (*DenseChain, int) {
 	}
 	info := d.Info()
 	c.texel = chainTexel(info, c.dense)
+	// The chain binds ten buffers; devices with few descriptors per stage
+	// (the spec minimum is 4 storage buffers, common on phones) run the
+	// layers as separate GEMMs instead.
+	if d.KernelFits(c.kernel()) != nil {
+		return nil, 0
+	}
 	c.ls = 256
 	if info.Type == engine.TypeCPU && info.SubgroupSize > 0 {
 		// One SIMD vector: a CPU driver runs a workgroup on one thread
@@ -112,6 +118,14 @@ func chainTexel(info engine.DeviceInfo, ds []*dense) bool {
 		}
 	}
 	return true
+}
+
+// kernel is the chain's shader.
+func (c *DenseChain) kernel() string {
+	if c.texel {
+		return "dense_chain_texel"
+	}
+	return "dense_chain"
 }
 
 // Layers is how many of the layers given to NewDenseChain the chain runs.
@@ -238,11 +252,7 @@ func (c *DenseChain) Record(r *engine.Recorder, x *engine.Buffer, in Shape, y *e
 		return fmt.Errorf("layers: dense chain: buffers of %d and %d floats for %d x %d in, %d x %d out",
 			x.Len(), y.Len(), p.m, c.dense[0].in, p.m, last)
 	}
-	name := "dense_chain"
-	if c.texel {
-		name = "dense_chain_texel"
-	}
-	pipe, err := c.d.Pipeline(name, p.spec)
+	pipe, err := c.d.Pipeline(c.kernel(), p.spec)
 	if err != nil {
 		return fmt.Errorf("layers: dense chain: %w", err)
 	}
