@@ -190,11 +190,15 @@ run_suite() {
 }
 
 # cmd_test [go test args]: the suite once on lavapipe and once on SwiftShader,
-# then the concurrency tests of the root package under the race detector.
+# once more on lavapipe with VKINFER_LIMITS=min (every limit clamped to the
+# Vulkan spec's required minimum and device memory not host-visible, as on
+# the least capable GPU: kernels must choose variants that fit), then the
+# concurrency tests of the root package under the race detector.
 cmd_test() {
 	cmd_swiftshader >/dev/null
-	run_suite lavapipe "$LAVAPIPE_ICD" llvmpipe "$@"
-	run_suite swiftshader "$SWIFTSHADER_ICD" swiftshader "$@"
+	VKINFER_LIMITS=native run_suite lavapipe "$LAVAPIPE_ICD" llvmpipe "$@"
+	VKINFER_LIMITS=native run_suite swiftshader "$SWIFTSHADER_ICD" swiftshader "$@"
+	VKINFER_LIMITS=min run_suite "lavapipe with VKINFER_LIMITS=min" "$LAVAPIPE_ICD" llvmpipe "$@"
 	echo "=== go test -race (lavapipe)"
 	VK_ICD_FILENAMES="$LAVAPIPE_ICD" VK_DRIVER_FILES="$LAVAPIPE_ICD" VKINFER_REQUIRE_DEVICE=1 \
 		go test -count=1 -race -run 'Concurrent' .
@@ -242,7 +246,9 @@ commands:
   check          verify that the committed spirv/ is byte-for-byte what the
                  sources produce (no stale, missing or extra files)
   test [ARGS]    run the whole suite on lavapipe, then on SwiftShader (fetched
-                 by `swiftshader` if missing), each with VKINFER_REQUIRE_DEVICE=1
+                 by `swiftshader` if missing), then on lavapipe again with
+                 VKINFER_LIMITS=min (the Vulkan spec's minimum limits, tensors
+                 staged as on a discrete GPU), each with VKINFER_REQUIRE_DEVICE=1
                  and the validation layer incl. synchronization checks; then the
                  concurrency tests under -race. ARGS go to go test.
   deps           install the Debian packages (Vulkan loader and headers, lavapipe,

@@ -139,6 +139,14 @@ func printDevices(w io.Writer, infos []engine.DeviceInfo, chosen int, how string
 			bytesString(uint64(l.MaxComputeSharedMemorySize)), bytesString(uint64(l.MaxStorageBufferRange)),
 			l.MaxPushConstantsSize, maxAlloc, l.MaxMemoryAllocationCount)
 		row("alignment", "storage buffer offset %d B, non-coherent atom %d B", l.MinStorageBufferOffsetAlignment, l.NonCoherentAtomSize)
+		row("descriptors", "per stage: %d storage buffers, %d uniform texel buffers, %d resources",
+			l.MaxPerStageDescriptorStorageBuffers, l.MaxPerStageDescriptorSampledImages, l.MaxPerStageResources)
+		if d.EmulatedLimits {
+			row("emulated", "limits above are the Vulkan spec minimums (VKINFER_LIMITS=min), device memory treated as not host-visible")
+		}
+		if d.Unsupported != "" {
+			row("unusable", "%s", d.Unsupported)
+		}
 	}
 }
 
@@ -161,6 +169,8 @@ type deviceJSON struct {
 	Int64             bool       `json:"int64"`
 	Timestamps        bool       `json:"timestamps"`
 	UnifiedMemory     bool       `json:"unified_memory"`
+	EmulatedLimits    bool       `json:"emulated_limits"`
+	Unsupported       string     `json:"unsupported,omitempty"`
 	Heaps             []heapJSON `json:"heaps"`
 	Limits            limitsJSON `json:"limits"`
 	PipelineCacheUUID string     `json:"pipeline_cache_uuid"`
@@ -178,6 +188,10 @@ type limitsJSON struct {
 	MaxMemoryAllocationSize         uint64    `json:"max_memory_allocation_size"`
 	MinStorageBufferOffsetAlignment uint64    `json:"min_storage_buffer_offset_alignment"`
 	NonCoherentAtomSize             uint64    `json:"non_coherent_atom_size"`
+	MaxPerStageStorageBuffers       uint32    `json:"max_per_stage_descriptor_storage_buffers"`
+	MaxPerStageSampledImages        uint32    `json:"max_per_stage_descriptor_sampled_images"`
+	MaxPerStageResources            uint32    `json:"max_per_stage_resources"`
+	MaxTexelBufferElements          uint32    `json:"max_texel_buffer_elements"`
 	TimestampPeriodNs               float32   `json:"timestamp_period_ns"`
 }
 
@@ -194,7 +208,8 @@ func printDevicesJSON(w io.Writer, infos []engine.DeviceInfo, chosen int) error 
 			VendorID: d.VendorID, DeviceID: d.DeviceID, DriverID: d.DriverID, Driver: d.Driver(),
 			DriverVersion: d.DriverVersion, APIVersion: d.APIVersion, SubgroupSize: d.SubgroupSize,
 			FP16: d.FP16, Int8: d.Int8, Storage16: d.Storage16, FP64: d.FP64, Int64: d.Int64,
-			Timestamps: d.Timestamps, UnifiedMemory: d.UnifiedMemory, Heaps: []heapJSON{},
+			Timestamps: d.Timestamps, UnifiedMemory: d.UnifiedMemory, EmulatedLimits: d.EmulatedLimits, Unsupported: d.Unsupported,
+			Heaps:             []heapJSON{},
 			PipelineCacheUUID: hex.EncodeToString(d.PipelineCacheUUID[:]), DriverUUID: hex.EncodeToString(d.DriverUUID[:]),
 		}
 		l := d.Limits
@@ -205,6 +220,8 @@ func printDevicesJSON(w io.Writer, infos []engine.DeviceInfo, chosen int) error 
 			MaxPushConstantsSize: l.MaxPushConstantsSize, MaxMemoryAllocationCount: l.MaxMemoryAllocationCount,
 			MaxMemoryAllocationSize: l.MaxMemoryAllocationSize, MinStorageBufferOffsetAlignment: l.MinStorageBufferOffsetAlignment,
 			NonCoherentAtomSize: l.NonCoherentAtomSize, TimestampPeriodNs: l.TimestampPeriodNs,
+			MaxPerStageStorageBuffers: l.MaxPerStageDescriptorStorageBuffers, MaxPerStageSampledImages: l.MaxPerStageDescriptorSampledImages,
+			MaxPerStageResources: l.MaxPerStageResources, MaxTexelBufferElements: l.MaxTexelBufferElements,
 		}
 		for _, h := range d.Heaps {
 			j.Heaps = append(j.Heaps, heapJSON{Size: h.Size, DeviceLocal: h.DeviceLocal})

@@ -64,8 +64,8 @@ func OpenWithMessages(t testing.TB, opts engine.Options) (*engine.Device, *Messa
 	t.Helper()
 	// The Vulkan loader reads these in C; reading them here also makes go
 	// test's cache tell one driver's results from another's.
-	t.Logf("VK_ICD_FILENAMES=%q VK_DRIVER_FILES=%q VKINFER_DEVICE=%q",
-		os.Getenv("VK_ICD_FILENAMES"), os.Getenv("VK_DRIVER_FILES"), os.Getenv("VKINFER_DEVICE"))
+	t.Logf("VK_ICD_FILENAMES=%q VK_DRIVER_FILES=%q VKINFER_DEVICE=%q VKINFER_LIMITS=%q",
+		os.Getenv("VK_ICD_FILENAMES"), os.Getenv("VK_DRIVER_FILES"), os.Getenv("VKINFER_DEVICE"), os.Getenv("VKINFER_LIMITS"))
 	msgs := &Messages{}
 	opts.Validation = Validation()
 	opts.OnMessage = msgs.add
