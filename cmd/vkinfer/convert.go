@@ -18,7 +18,7 @@ func init() { addCommand(newConvertCmd) }
 type convertOptions struct {
 	name, description, labels, image, color, mean, std string
 	scale                                              float64
-	invert                                             bool
+	invert, softmax                                    bool
 }
 
 func newConvertCmd(e *env) *cobra.Command {
@@ -35,8 +35,12 @@ differences normalised (docs/OPS.md).
 An ONNX file says nothing about labels or images; give them with flags:
 --labels names the classes of the first output (a text file, one label a
 line), --image makes the model take images (vkinfer predict) and sets how an
-image becomes its input. Ops no layer runs are kept: OUT is written, and
-loading it on a device names them. Nothing runs on the device.`,
+image becomes its input. --softmax appends a Softmax to the first output, so
+that a model exported without one (its output is raw scores, logits) reports
+probabilities.
+
+Ops no layer runs are kept: OUT is written, a warning on standard error
+names them, and loading OUT on a device fails. Nothing runs on the device.`,
 		ValidArgsFunction: func(_ *cobra.Command, args []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
 			if len(args) == 0 {
 				return []cobra.Completion{"onnx", "bin"}, cobra.ShellCompDirectiveFilterFileExt
@@ -55,6 +59,7 @@ loading it on a device names them. Nothing runs on the device.`,
 	fs.StringVar(&o.mean, "mean", "", "with --image: per-channel `values` subtracted after scaling, comma-separated")
 	fs.StringVar(&o.std, "std", "", "with --image: per-channel `values` divided by after the mean, comma-separated")
 	fs.BoolVar(&o.invert, "invert", false, "with --image: use 255-v, for dark digits on light paper")
+	fs.BoolVar(&o.softmax, "softmax", false, "append a Softmax to the first output, making its scores probabilities")
 	c.MarkFlagFilename("labels")
 	c.RegisterFlagCompletionFunc("color", cobra.FixedCompletions([]cobra.Completion{"gray", "rgb"}, cobra.ShellCompDirectiveNoFileComp))
 	return c
@@ -81,10 +86,15 @@ func runConvert(e *env, c *cobra.Command, o *convertOptions, pos []string) error
 		}
 	}
 
+	// Reading and writing a large model takes seconds: show the step.
+	bar := newProgress(e, 3, "read "+in, "steps")
+	defer bar.stop()
 	m, err := readModel(in)
 	if err != nil {
 		return err
 	}
+	bar.add(1)
+	bar.describe("check")
 	if o.name != "" {
 		m.Name = o.name
 	}
@@ -99,12 +109,20 @@ func runConvert(e *env, c *cobra.Command, o *convertOptions, pos []string) error
 			return err
 		}
 	}
+	if o.softmax {
+		if err := appendSoftmax(m); err != nil {
+			return &cliError{msg: fmt.Sprintf("%s: --softmax: %v", in, err)}
+		}
+	}
 	if err := m.Validate(); err != nil {
 		return &cliError{msg: fmt.Sprintf("%s: %s", in, trimPrefixes(err.Error(), "model: ", "invalid model: ")), err: err}
 	}
+	bar.add(1)
+	bar.describe("write " + out)
 	if err := m.WriteFile(out); err != nil {
 		return fileError(out, err, "")
 	}
+	bar.stop()
 	var ops []string
 	seen := map[string]bool{}
 	for _, n := range m.Nodes {
@@ -115,6 +133,9 @@ func runConvert(e *env, c *cobra.Command, o *convertOptions, pos []string) error
 	}
 	fmt.Fprintf(e.stdout, "wrote %s: %q, %d nodes (%s), %s parameters\n",
 		out, m.Name, len(m.Nodes), strings.Join(ops, ", "), commas(m.ParamCount()))
+	if nodes := unsupported(m); len(nodes) > 0 {
+		fmt.Fprintf(e.stderr, "vkinfer: warning: %s: %s\n", out, unsupportedSummary(m, nodes))
+	}
 	return nil
 }
 

@@ -116,11 +116,8 @@ func runEval(e *env, o *evalOptions, pos []string) error {
 		Model: o.model, Name: m.Name, Images: o.images, Labels: o.labels,
 		Device: s.dev.Info().String(), Count: n, Batch: o.batch, Rows: rows, Cols: cols,
 	}
-	var bar *progress
-	if isTerminal(e.stderr) {
-		bar = &progress{w: e.stderr, total: n}
-		defer bar.clear()
-	}
+	bar := newProgress(e, int64(n), "eval", "images")
+	defer bar.stop()
 	var classes int
 	for lo := 0; lo < n; lo += o.batch {
 		hi := min(lo+o.batch, n)
@@ -179,9 +176,9 @@ func runEval(e *env, o *evalOptions, pos []string) error {
 				res.Reference.MaxAbsDiff = math.Max(res.Reference.MaxAbsDiff, maxAbsDiff(row, wrow))
 			}
 		}
-		bar.update(hi)
+		bar.add(hi - lo)
 	}
-	bar.clear()
+	bar.stop()
 	res.finish(o.reference)
 	if o.asJSON {
 		enc := json.NewEncoder(e.stdout)
@@ -351,35 +348,4 @@ func (r *evalResult) print(w io.Writer) {
 		}
 	}
 	io.WriteString(w, b.String())
-}
-
-// progress is a one-line progress bar redrawn in place; nil draws nothing.
-type progress struct {
-	w       io.Writer
-	total   int
-	last    time.Time
-	drawn   bool
-	cleared bool
-}
-
-func (p *progress) update(done int) {
-	if p == nil || p.cleared || (time.Since(p.last) < 100*time.Millisecond && done < p.total) {
-		return
-	}
-	p.last, p.drawn = time.Now(), true
-	const width = 30
-	fill := width * done / p.total
-	fmt.Fprintf(p.w, "\r[%s%s] %d/%d %3d%%", strings.Repeat("=", fill), strings.Repeat(" ", width-fill), done, p.total, 100*done/p.total)
-}
-
-// clear erases the bar; later calls do nothing.
-func (p *progress) clear() {
-	if p == nil || p.cleared {
-		return
-	}
-	p.cleared = true
-	if !p.drawn {
-		return
-	}
-	fmt.Fprintf(p.w, "\r%s\r", strings.Repeat(" ", 60))
 }

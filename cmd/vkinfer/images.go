@@ -5,7 +5,11 @@ import (
 	"fmt"
 	"image"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -28,6 +32,92 @@ const (
 
 const formats = "PNG/JPEG/GIF/BMP/WebP"
 
+// imageExts are the file name extensions of the formats predict reads.
+var imageExts = []string{"png", "jpg", "jpeg", "gif", "bmp", "webp"}
+
+// isImageName reports whether name has the extension of an image format
+// predict reads.
+func isImageName(name string) bool {
+	ext := strings.TrimPrefix(strings.ToLower(filepath.Ext(name)), ".")
+	return slices.Contains(imageExts, ext)
+}
+
+// expandImages returns the image files args name: a file as given, a
+// directory as the image files (by extension) in it and its subdirectories,
+// in lexical order. A directory without images is an error.
+func expandImages(args []string) ([]string, error) {
+	var files []string
+	for _, a := range args {
+		st, err := os.Stat(a)
+		if err != nil || !st.IsDir() {
+			files = append(files, a) // checkImage names what is wrong
+			continue
+		}
+		n := len(files)
+		err = filepath.WalkDir(a, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if path != a && strings.HasPrefix(d.Name(), ".") {
+				if d.IsDir() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if !d.IsDir() && isImageName(d.Name()) {
+				files = append(files, path)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fileError(a, err, "")
+		}
+		if len(files) == n {
+			return nil, &cliError{msg: fmt.Sprintf("%s: no image files (%s) in the folder", a, strings.Join(imageExts, ", "))}
+		}
+	}
+	return files, nil
+}
+
+// checkImage reads the header of the image at path and checks its size,
+// without decoding the pixels. Errors name the file.
+func checkImage(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fileError(path, err, "")
+	}
+	defer f.Close()
+	_, err = checkHeader(path, f)
+	return err
+}
+
+// checkHeader checks the header of the image file f (at path), leaving f
+// positioned at its start.
+func checkHeader(path string, f *os.File) (image.Config, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return image.Config{}, fileError(path, err, "")
+	}
+	if st.IsDir() {
+		return image.Config{}, &cliError{msg: path + ": is a directory, not an image"}
+	}
+	cfg, format, err := image.DecodeConfig(f)
+	if err != nil {
+		return cfg, notImage(path, err)
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 {
+		return cfg, &cliError{msg: fmt.Sprintf("%s: the %s header says %dx%d pixels: the file is damaged", path, format, cfg.Width, cfg.Height)}
+	}
+	if cfg.Width > maxImageSide || cfg.Height > maxImageSide || int64(cfg.Width)*int64(cfg.Height) > maxImagePixels {
+		return cfg, &cliError{msg: fmt.Sprintf("%s: %dx%d pixels is too large (at most %d per side and %d megapixels); scale the image down first",
+			path, cfg.Width, cfg.Height, maxImageSide, maxImagePixels/1_000_000)}
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return cfg, fileError(path, err, "")
+	}
+	return cfg, nil
+}
+
 // decodeImage reads the image at path. Errors name the file.
 func decodeImage(path string) (image.Image, error) {
 	f, err := os.Open(path)
@@ -35,26 +125,8 @@ func decodeImage(path string) (image.Image, error) {
 		return nil, fileError(path, err, "")
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fileError(path, err, "")
-	}
-	if st.IsDir() {
-		return nil, &cliError{msg: path + ": is a directory, not an image"}
-	}
-	cfg, format, err := image.DecodeConfig(f)
-	if err != nil {
-		return nil, notImage(path, err)
-	}
-	if cfg.Width <= 0 || cfg.Height <= 0 {
-		return nil, &cliError{msg: fmt.Sprintf("%s: the %s header says %dx%d pixels: the file is damaged", path, format, cfg.Width, cfg.Height)}
-	}
-	if cfg.Width > maxImageSide || cfg.Height > maxImageSide || int64(cfg.Width)*int64(cfg.Height) > maxImagePixels {
-		return nil, &cliError{msg: fmt.Sprintf("%s: %dx%d pixels is too large (at most %d per side and %d megapixels); scale the image down first",
-			path, cfg.Width, cfg.Height, maxImageSide, maxImagePixels/1_000_000)}
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, fileError(path, err, "")
+	if _, err := checkHeader(path, f); err != nil {
+		return nil, err
 	}
 	img, _, err := image.Decode(f)
 	if err != nil {
@@ -75,5 +147,5 @@ func notImage(path string, err error) error {
 
 // imageFiles completes the image arguments of predict with image files.
 func imageFiles(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
-	return []cobra.Completion{"png", "jpg", "jpeg", "gif", "bmp", "webp"}, cobra.ShellCompDirectiveFilterFileExt
+	return imageExts, cobra.ShellCompDirectiveFilterFileExt
 }

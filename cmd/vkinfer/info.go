@@ -64,11 +64,16 @@ type modelInfoJSON struct {
 	Labels      []string       `json:"labels"`
 	Weights     []weightJSON   `json:"weights"`
 	Notes       []string       `json:"notes,omitempty"`
+	// Unsupported names the nodes ("name (Op)") whose op no layer runs.
+	Unsupported []string `json:"unsupported"`
 }
 
 type valueJSON struct {
 	Name  string `json:"name"`
 	Shape []int  `json:"shape"`
+	// Probability is set for outputs: whether they hold probabilities
+	// (model.IsProbability) or raw scores.
+	Probability *bool `json:"probability,omitempty"`
 }
 
 type weightJSON struct {
@@ -83,6 +88,8 @@ type nodeJSON struct {
 	Outputs []string       `json:"outputs"`
 	Attrs   map[string]any `json:"attrs"`
 	Weights []weightJSON   `json:"weights"`
+	// Supported says whether a layer of this build runs the node's op.
+	Supported bool `json:"supported"`
 }
 
 type inputSpecJSON struct {
@@ -101,21 +108,26 @@ func infoOf(path string, m *model.Model) *modelInfoJSON {
 		File: path, Name: m.Name, Producer: m.Producer, ID: m.ID.String(), Description: m.Description,
 		Parameters: m.ParamCount(), Labels: m.Labels, Notes: m.Notes,
 		Inputs: []valueJSON{}, Outputs: []valueJSON{}, Nodes: []nodeJSON{}, Weights: []weightJSON{},
+		Unsupported: unsupported(m),
+	}
+	if j.Unsupported == nil {
+		j.Unsupported = []string{}
 	}
 	if j.Labels == nil {
 		j.Labels = []string{}
 	}
 	for _, v := range m.Inputs {
-		j.Inputs = append(j.Inputs, valueJSON{v.Name, v.Shape})
+		j.Inputs = append(j.Inputs, valueJSON{Name: v.Name, Shape: v.Shape})
 	}
 	for _, v := range m.Outputs {
-		j.Outputs = append(j.Outputs, valueJSON{v.Name, v.Shape})
+		p := m.IsProbability(v.Name)
+		j.Outputs = append(j.Outputs, valueJSON{Name: v.Name, Shape: v.Shape, Probability: &p})
 	}
 	for _, t := range m.Initializers {
 		j.Weights = append(j.Weights, weightJSON{t.Name, t.Shape})
 	}
 	for _, n := range m.Nodes {
-		nj := nodeJSON{Name: n.Name, Op: n.Op, Inputs: n.Inputs, Outputs: n.Outputs, Attrs: map[string]any{}, Weights: []weightJSON{}}
+		nj := nodeJSON{Name: n.Name, Op: n.Op, Inputs: n.Inputs, Outputs: n.Outputs, Attrs: map[string]any{}, Weights: []weightJSON{}, Supported: supportedOp(n.Op)}
 		for k, a := range n.Attrs {
 			nj.Attrs[k] = attrValue(a)
 		}
@@ -228,7 +240,15 @@ func printInfo(w io.Writer, path string, m *model.Model) {
 		return strings.Join(s, ", ")
 	}
 	row("inputs", "%s", vals(m.Inputs))
-	row("outputs", "%s", vals(m.Outputs))
+	var outs []string
+	for _, v := range m.Outputs {
+		kind := "scores, not probabilities"
+		if m.IsProbability(v.Name) {
+			kind = "probabilities"
+		}
+		outs = append(outs, fmt.Sprintf("%s %s (%s)", v.Name, shapeString(v.Shape), kind))
+	}
+	row("outputs", "%s", strings.Join(outs, ", "))
 	if s := m.Input; s != nil {
 		desc := fmt.Sprintf("%s %d×%d %s, scale %g", s.Color, s.Width, s.Height, s.Layout, s.Scale)
 		if len(s.Mean) > 0 {
@@ -283,7 +303,12 @@ func printInfo(w io.Writer, path string, m *model.Model) {
 			}
 			details += strings.Join(attrs, " ")
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s -> %s\t%s\n", n.Name, n.Op, strings.Join(ins, ", "), strings.Join(n.Outputs, ", "), details)
+		mark := " "
+		if !supportedOp(n.Op) {
+			mark = "!"
+			details = strings.TrimPrefix(details+"; ", "; ") + "<- unsupported op"
+		}
+		fmt.Fprintf(tw, "%s %s\t%s\t%s -> %s\t%s\n", mark, n.Name, n.Op, strings.Join(ins, ", "), strings.Join(n.Outputs, ", "), details)
 	}
 	tw.Flush()
 	for _, line := range strings.SplitAfter(buf.String(), "\n") {
@@ -291,5 +316,10 @@ func printInfo(w io.Writer, path string, m *model.Model) {
 		if strings.HasSuffix(line, "\n") {
 			io.WriteString(w, "\n")
 		}
+	}
+	if nodes := unsupported(m); len(nodes) > 0 {
+		fmt.Fprintf(w, "\nunsupported: %s\n", unsupportedSummary(m, nodes))
+	} else {
+		fmt.Fprintf(w, "\nsupported: a layer runs every node's op (attributes and shapes are checked at load)\n")
 	}
 }

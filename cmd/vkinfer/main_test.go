@@ -378,7 +378,9 @@ func TestPredict(t *testing.T) {
 	for i, r := range res {
 		assert.Equal(t, imgs[i], r.File)
 		require.Len(t, r.Top, 2)
-		assert.GreaterOrEqual(t, r.Top[0].Probability, r.Top[1].Probability)
+		require.NotNil(t, r.Top[0].Probability, "the model ends in Softmax")
+		assert.Nil(t, r.Top[0].Score)
+		assert.GreaterOrEqual(t, *r.Top[0].Probability, *r.Top[1].Probability)
 		assert.Equal(t, r.Top[0].Label, string(rune('0'+r.Top[0].Index)))
 		if r.Top[0].Label == digitOf(r.File) {
 			right++

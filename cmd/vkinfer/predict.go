@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ func init() { addCommand(newPredictCmd) }
 type predictOptions struct {
 	model  string
 	top    int
+	batch  int
 	asJSON bool
 	dev    deviceFlags
 }
@@ -29,34 +31,49 @@ func newPredictCmd(e *env) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "predict IMAGE...",
 		Short: "classify images with a model",
-		Long: `Decodes every IMAGE (PNG, JPEG, GIF, BMP or WebP), turns each into the
-model's input with the model's input spec (resize, gray or RGB, scaling) and
-runs all of them on the device as one batch. Prints the K most likely labels
-of each image with their probabilities, or JSON with --json:
+		Long: `Decodes every IMAGE (PNG, JPEG, GIF, BMP or WebP; a folder stands for the
+image files in it and its subfolders), turns each into the model's input with
+the model's input spec (resize, gray or RGB, scaling) and runs them on the
+device in batches of --batch. Prints the K most likely labels of each image
+with their probabilities, or JSON with --json:
 
   [{"file": "a.png", "top": [{"label": "7", "index": 7, "probability": 0.99}]}]
 
-If any image cannot be read, nothing is run: every broken file is named and
-the exit status is 1.`,
+The model's output is a probability only when the graph ends in a Softmax
+(or Sigmoid); otherwise predict prints the raw scores as plain numbers,
+called "score" in JSON ('vkinfer convert --softmax' adds a Softmax).
+
+Every file's header is checked before anything runs: if any image cannot be
+read, nothing is run, every broken file is named and the exit status is 1.
+(A file damaged after its header is found when its batch is decoded: then
+predict stops with nothing printed.) On a terminal, long work shows a progress bar.`,
 		ValidArgsFunction: imageFiles,
-		RunE:              func(_ *cobra.Command, files []string) error { return runPredict(e, &o, files) },
+		RunE:              func(_ *cobra.Command, args []string) error { return runPredict(e, &o, args) },
 	}
 	fs := c.Flags()
 	modelFlag(c, &o.model)
 	fs.IntVar(&o.top, "top", 3, "print the `K` most likely labels of each image")
+	fs.IntVar(&o.batch, "batch", 256, "decode and run `N` images at a time")
 	fs.BoolVar(&o.asJSON, "json", false, "print JSON instead of text")
 	o.dev.register(fs)
 	return c
 }
 
-func runPredict(e *env, o *predictOptions, files []string) error {
+func runPredict(e *env, o *predictOptions, args []string) error {
 	if o.model == "" {
 		return usagef("--model is required")
 	}
-	if len(files) == 0 {
+	if len(args) == 0 {
 		return usagef("no images given")
 	}
 	if err := positive("top", o.top); err != nil {
+		return err
+	}
+	if err := positive("batch", o.batch); err != nil {
+		return err
+	}
+	files, err := expandImages(args)
+	if err != nil {
 		return err
 	}
 
@@ -67,20 +84,10 @@ func runPredict(e *env, o *predictOptions, files []string) error {
 	if m.Input == nil {
 		return &cliError{msg: fmt.Sprintf("%s: model %q has no input spec, so it does not take images; use 'vkinfer run' with .npy tensors", o.model, m.Name)}
 	}
-	// Decode everything before touching the device; report every broken
+	// Check every file before touching the device; report every broken
 	// file, and run nothing if there is one.
-	imgs := make([]image.Image, len(files))
-	var errs []error
-	for i, f := range files {
-		if imgs[i], err = decodeImage(f); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if len(errs) > 0 {
-		if len(errs) > 1 {
-			errs = append(errs, fmt.Errorf("%d of %d images could not be read; nothing was run", len(errs), len(files)))
-		}
-		return errors.Join(errs...)
+	if err := brokenImages(checkImages(files), len(files), "nothing was run"); err != nil {
+		return err
 	}
 
 	s, err := load(e, o.dev, o.model, m)
@@ -88,15 +95,80 @@ func runPredict(e *env, o *predictOptions, files []string) error {
 		return err
 	}
 	defer s.Close()
-	res, err := s.model.Classify(e.ctx, imgs, o.top)
-	if err != nil {
-		return fileError(o.model, err, "")
+	bar := newProgress(e, int64(len(files)), "predict", "images")
+	defer bar.stop()
+	res := make([][]vkinfer.Class, 0, len(files))
+	for lo := 0; lo < len(files); lo += o.batch {
+		hi := min(lo+o.batch, len(files))
+		var errs []error
+		imgs := make([]image.Image, 0, hi-lo)
+		for _, f := range files[lo:hi] {
+			img, err := decodeImage(f)
+			if err != nil {
+				errs = append(errs, err)
+			}
+			imgs = append(imgs, img)
+		}
+		if err := brokenImages(errs, len(files), "nothing was printed"); err != nil {
+			return err
+		}
+		r, err := s.model.Classify(e.ctx, imgs, o.top)
+		if err != nil {
+			if errors.Is(err, context.Canceled) {
+				return err
+			}
+			return fileError(o.model, err, "")
+		}
+		res = append(res, r...)
+		bar.add(hi - lo)
 	}
+	bar.stop()
+	probs := m.IsProbability(m.Outputs[0].Name)
 	if o.asJSON {
-		return printPredictJSON(e.stdout, files, res)
+		return printPredictJSON(e.stdout, files, res, probs)
 	}
-	printPredict(e.stdout, files, res)
+	if !probs {
+		fmt.Fprintf(e.stderr, "vkinfer: note: %s ends without a Softmax, so these are raw scores, not probabilities; 'vkinfer convert --softmax' adds one\n", o.model)
+	}
+	printPredict(e.stdout, files, res, probs)
 	return nil
+}
+
+// checkImages checks the header of every file; when one is broken, it also
+// decodes the others, so that every broken file is named. It returns the
+// errors in file order.
+func checkImages(files []string) []error {
+	errs := make([]error, len(files))
+	broken := false
+	for i, f := range files {
+		errs[i] = checkImage(f)
+		broken = broken || errs[i] != nil
+	}
+	if !broken {
+		return nil
+	}
+	var out []error
+	for i, f := range files {
+		if errs[i] == nil {
+			_, errs[i] = decodeImage(f)
+		}
+		if errs[i] != nil {
+			out = append(out, errs[i])
+		}
+	}
+	return out
+}
+
+// brokenImages joins the errors of unreadable images, if any, with a last
+// line counting them when there are several.
+func brokenImages(errs []error, total int, consequence string) error {
+	switch len(errs) {
+	case 0:
+		return nil
+	case 1:
+		return errs[0]
+	}
+	return errors.Join(append(errs, fmt.Errorf("%d of %d images could not be read; %s", len(errs), total, consequence))...)
 }
 
 // probability is a float32 that is written to JSON as null when it is not
@@ -116,18 +188,28 @@ type predictionJSON struct {
 	Top  []classJSON `json:"top"`
 }
 
+// classJSON is one class of a prediction: Probability when the model's
+// output is one, else Score.
 type classJSON struct {
-	Label       string      `json:"label"`
-	Index       int         `json:"index"`
-	Probability probability `json:"probability"`
+	Label       string       `json:"label"`
+	Index       int          `json:"index"`
+	Probability *probability `json:"probability,omitempty"`
+	Score       *probability `json:"score,omitempty"`
 }
 
-func printPredictJSON(w io.Writer, files []string, res [][]vkinfer.Class) error {
+func printPredictJSON(w io.Writer, files []string, res [][]vkinfer.Class, probs bool) error {
 	out := make([]predictionJSON, len(files))
 	for i, f := range files {
 		out[i] = predictionJSON{File: f, Top: []classJSON{}}
 		for _, c := range res[i] {
-			out[i].Top = append(out[i].Top, classJSON{Label: c.Label, Index: c.Index, Probability: probability(c.Score)})
+			v := probability(c.Score)
+			cj := classJSON{Label: c.Label, Index: c.Index}
+			if probs {
+				cj.Probability = &v
+			} else {
+				cj.Score = &v
+			}
+			out[i].Top = append(out[i].Top, cj)
 		}
 	}
 	enc := json.NewEncoder(w)
@@ -136,8 +218,8 @@ func printPredictJSON(w io.Writer, files []string, res [][]vkinfer.Class) error 
 }
 
 // printPredict prints each file name followed by its top classes, one per
-// line: label and probability in percent.
-func printPredict(w io.Writer, files []string, res [][]vkinfer.Class) {
+// line: the label and the probability in percent, or the raw score.
+func printPredict(w io.Writer, files []string, res [][]vkinfer.Class, probs bool) {
 	width := 0
 	for _, cs := range res {
 		for _, c := range cs {
@@ -148,7 +230,11 @@ func printPredict(w io.Writer, files []string, res [][]vkinfer.Class) {
 		fmt.Fprintln(w, f)
 		for _, c := range res[i] {
 			pad := width - utf8.RuneCountInString(c.Label)
-			fmt.Fprintf(w, "  %s%*s  %7.2f%%\n", c.Label, pad, "", 100*c.Score)
+			if probs {
+				fmt.Fprintf(w, "  %s%*s  %7.2f%%\n", c.Label, pad, "", 100*c.Score)
+			} else {
+				fmt.Fprintf(w, "  %s%*s  %10.4g\n", c.Label, pad, "", c.Score)
+			}
 		}
 	}
 }

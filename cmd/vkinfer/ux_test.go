@@ -1,0 +1,236 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"image"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vkinfer/vkinfer/model"
+)
+
+// withOp writes the shipped MNIST model with its first Relu's op replaced
+// by op and returns the file's path.
+func withOp(t *testing.T, op string) string {
+	t.Helper()
+	m, err := model.ReadFile(mnistModel)
+	require.NoError(t, err)
+	for i := range m.Nodes {
+		if m.Nodes[i].Op == model.OpRelu {
+			m.Nodes[i].Op = op
+			break
+		}
+	}
+	path := filepath.Join(t.TempDir(), "odd.bin")
+	require.NoError(t, m.WriteFile(path))
+	return path
+}
+
+// info marks a node no layer runs and ends with a line naming it; convert
+// writes the file but warns.
+func TestUnsupportedOpsReported(t *testing.T) {
+	t.Setenv("VKINFER_VULKAN_LIBRARY", "/nonexistent/libvulkan.so.1") // no Vulkan needed
+	odd := withOp(t, "NonMaxSuppression")
+	code, stdout, stderr := cli(t, "info", odd)
+	require.Equal(t, exitOK, code, stderr)
+	assert.Regexp(t, `(?m)^! relu1 +NonMaxSuppression +fc1 -> relu1 +<- unsupported op$`, stdout)
+	assert.Regexp(t, `(?m)^  fc1 +Dense`, stdout)
+	assert.Contains(t, stdout, "\nunsupported: 1 of 6 nodes use an op no layer of vkinfer runs: relu1 (NonMaxSuppression); loading the model on a device fails (docs/OPS.md")
+
+	code, stdout, stderr = cli(t, "info", "--json", odd)
+	require.Equal(t, exitOK, code, stderr)
+	var info modelInfoJSON
+	require.NoError(t, json.Unmarshal([]byte(stdout), &info))
+	assert.Equal(t, []string{"relu1 (NonMaxSuppression)"}, info.Unsupported)
+	assert.True(t, info.Nodes[0].Supported)
+	assert.False(t, info.Nodes[1].Supported)
+
+	code, stdout, stderr = cli(t, "info", mnistModel)
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stdout, "\nsupported: a layer runs every node's op")
+	assert.NotContains(t, stdout, "\n!")
+
+	out := filepath.Join(t.TempDir(), "out.bin")
+	code, stdout, stderr = cli(t, "convert", odd, out)
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stdout, "wrote "+out)
+	assert.Contains(t, stderr, "vkinfer: warning: "+out+": 1 of 6 nodes use an op no layer of vkinfer runs: relu1 (NonMaxSuppression)")
+	_, err := os.Stat(out)
+	require.NoError(t, err)
+
+	code, _, stderr = cli(t, "convert", mnistModel, out)
+	require.Equal(t, exitOK, code, stderr)
+	assert.NotContains(t, stderr, "warning")
+}
+
+// convert --softmax turns a model whose output is logits into one whose
+// output is probabilities, under the same output name.
+func TestConvertSoftmax(t *testing.T) {
+	t.Setenv("VKINFER_VULKAN_LIBRARY", "/nonexistent/libvulkan.so.1")
+	dir := t.TempDir()
+	out := filepath.Join(dir, "probs.bin")
+	code, stdout, stderr := cli(t, "convert", "--softmax", onnxModel, out)
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stdout, "4 nodes (Dense, Relu, Softmax)")
+	m, err := model.ReadFile(out)
+	require.NoError(t, err)
+	assert.Equal(t, "preds", m.Outputs[0].Name)
+	assert.True(t, m.IsProbability("preds"))
+	last := m.Nodes[len(m.Nodes)-1]
+	assert.Equal(t, []string{"preds_logits"}, last.Inputs)
+	assert.Equal(t, "preds_logits", m.Nodes[len(m.Nodes)-2].Outputs[0])
+
+	plain, err := readModel(onnxModel)
+	require.NoError(t, err)
+	assert.False(t, plain.IsProbability("preds"))
+
+	code, stdout, _ = cli(t, "info", out)
+	require.Equal(t, exitOK, code)
+	assert.Contains(t, stdout, "preds [N 2] (probabilities)")
+
+	// Twice is a mistake.
+	code, _, stderr = cli(t, "convert", "--softmax", out, filepath.Join(dir, "twice.bin"))
+	assert.Equal(t, exitError, code)
+	assert.Contains(t, stderr, `output "preds" already ends in a Softmax`)
+	_, err = os.Stat(filepath.Join(dir, "twice.bin"))
+	assert.True(t, os.IsNotExist(err))
+}
+
+// writePNG writes a w×h gray PNG with the given pixel values.
+func writePNG(t *testing.T, path string, w, h int, pix ...uint8) {
+	t.Helper()
+	img := image.NewGray(image.Rect(0, 0, w, h))
+	copy(img.Pix, pix)
+	var b bytes.Buffer
+	require.NoError(t, png.Encode(&b, img))
+	require.NoError(t, os.WriteFile(path, b.Bytes(), 0o644))
+}
+
+// A model without a final Softmax prints scores, not percentages, and its
+// JSON says "score"; with --softmax it says "probability".
+func TestPredictScores(t *testing.T) {
+	flags := gpu(t)
+	dir := t.TempDir()
+	logits, probs := filepath.Join(dir, "logits.bin"), filepath.Join(dir, "probs.bin")
+	for _, args := range [][]string{{onnxModel, logits}, {"--softmax", onnxModel, probs}} {
+		code, _, stderr := cli(t, append([]string{"convert", "--image", "3x1", "--scale", "1"}, args...)...)
+		require.Equal(t, exitOK, code, stderr)
+	}
+	img := filepath.Join(dir, "x.png")
+	writePNG(t, img, 3, 1, 200, 30, 90)
+
+	code, stdout, stderr := cli(t, append([]string{"predict", "--model", logits, img}, flags...)...)
+	require.Equal(t, exitOK, code, stderr)
+	assert.NotContains(t, stdout, "%")
+	assert.Regexp(t, `(?m)^  [01] +-?\d`, stdout)
+	assert.Contains(t, stderr, "raw scores, not probabilities")
+
+	stdout = gpuCLI(t, flags, "predict", "--json", "--model", logits, img)
+	assert.Contains(t, stdout, `"score"`)
+	assert.NotContains(t, stdout, `"probability"`)
+
+	code, stdout, stderr = cli(t, append([]string{"predict", "--model", probs, img}, flags...)...)
+	require.Equal(t, exitOK, code, stderr)
+	assert.Regexp(t, `(?m)^  [01] +\d+\.\d\d%$`, stdout)
+	assert.NotContains(t, stderr, "raw scores")
+	stdout = gpuCLI(t, flags, "predict", "--json", "--model", probs, img)
+	assert.Contains(t, stdout, `"probability"`)
+	assert.NotContains(t, stdout, `"score"`)
+}
+
+// predict DIR classifies the images in the folder (and its subfolders),
+// in batches of --batch with the same results as one batch.
+func TestPredictDirectory(t *testing.T) {
+	flags := gpu(t)
+	dir := t.TempDir()
+	pngs, err := filepath.Glob(filepath.Join(imagesDir, "*.png"))
+	require.NoError(t, err)
+	sub := filepath.Join(dir, "more")
+	require.NoError(t, os.Mkdir(sub, 0o755))
+	var want []string
+	for i, p := range pngs {
+		b, err := os.ReadFile(p)
+		require.NoError(t, err)
+		to := filepath.Join(dir, filepath.Base(p))
+		if i%2 == 1 {
+			to = filepath.Join(sub, filepath.Base(p))
+		}
+		require.NoError(t, os.WriteFile(to, b, 0o644))
+		want = append(want, to)
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("not an image"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, ".hidden.png"), []byte("skipped"), 0o644))
+
+	var results [2][]predictionJSON
+	for i, batch := range []string{"256", "3"} {
+		stdout := gpuCLI(t, flags, "predict", "--json", "--batch", batch, "--model", mnistModel, dir+"/")
+		require.NoError(t, json.Unmarshal([]byte(stdout), &results[i]), stdout)
+	}
+	require.Len(t, results[0], len(want))
+	var got []string
+	for i, r := range results[0] {
+		got = append(got, r.File)
+		assert.Equal(t, digitOf(r.File), r.Top[0].Label, r.File)
+		assert.Equal(t, r.File, results[1][i].File)
+		assert.Equal(t, r.Top[0].Index, results[1][i].Top[0].Index)
+		assert.InDelta(t, float64(*r.Top[0].Probability), float64(*results[1][i].Top[0].Probability), 1e-5)
+	}
+	assert.ElementsMatch(t, want, got)
+
+	empty := t.TempDir()
+	code, _, stderr := cli(t, "predict", "--model", mnistModel, empty)
+	assert.Equal(t, exitError, code)
+	assert.Contains(t, stderr, empty+": no image files (png, jpg, jpeg, gif, bmp, webp) in the folder")
+}
+
+// The progress bar appears only after progressDelay, counts, and is erased.
+func TestProgress(t *testing.T) {
+	var nilBar *progress // what a pipe gets: every call is a no-op
+	nilBar.add(1)
+	nilBar.describe("x")
+	nilBar.stop()
+
+	var b syncBuffer
+	p := startProgress(&b, 10, "predict", "images")
+	p.stop()
+	time.Sleep(2 * progressDelay) // the timer was stopped: no bar
+	assert.Empty(t, b.String())
+
+	p = startProgress(&b, 10, "predict", "images")
+	p.show() // as the timer does after progressDelay
+	p.add(4)
+	p.describe("predict more")
+	p.add(6)
+	p.stop()
+	p.stop()
+	out := b.String()
+	assert.Contains(t, out, "predict more")
+	assert.Contains(t, out, "10/10")
+	assert.True(t, strings.HasSuffix(out, "\r"), "the bar is erased: %q", out)
+}
+
+// syncBuffer is a bytes.Buffer safe for the progress bar's timer.
+type syncBuffer struct {
+	w syncWriter
+	b bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.w.mu.Lock()
+	defer s.w.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.w.mu.Lock()
+	defer s.w.mu.Unlock()
+	return s.b.String()
+}
