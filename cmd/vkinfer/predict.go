@@ -171,11 +171,11 @@ func brokenImages(errs []error, total int, consequence string) error {
 	return errors.Join(append(errs, fmt.Errorf("%d of %d images could not be read; %s", len(errs), total, consequence))...)
 }
 
-// probability is a float32 that is written to JSON as null when it is not
+// jsonFloat is a float32 that is written to JSON as null when it is not
 // finite (JSON has no NaN).
-type probability float32
+type jsonFloat float32
 
-func (p probability) MarshalJSON() ([]byte, error) {
+func (p jsonFloat) MarshalJSON() ([]byte, error) {
 	f := float64(p)
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return []byte("null"), nil
@@ -191,10 +191,10 @@ type predictionJSON struct {
 // classJSON is one class of a prediction: Probability when the model's
 // output is one, else Score.
 type classJSON struct {
-	Label       string       `json:"label"`
-	Index       int          `json:"index"`
-	Probability *probability `json:"probability,omitempty"`
-	Score       *probability `json:"score,omitempty"`
+	Label       string     `json:"label"`
+	Index       int        `json:"index"`
+	Probability *jsonFloat `json:"probability,omitempty"`
+	Score       *jsonFloat `json:"score,omitempty"`
 }
 
 func printPredictJSON(w io.Writer, files []string, res [][]vkinfer.Class, probs bool) error {
@@ -202,7 +202,7 @@ func printPredictJSON(w io.Writer, files []string, res [][]vkinfer.Class, probs 
 	for i, f := range files {
 		out[i] = predictionJSON{File: f, Top: []classJSON{}}
 		for _, c := range res[i] {
-			v := probability(c.Score)
+			v := jsonFloat(c.Score)
 			cj := classJSON{Label: c.Label, Index: c.Index}
 			if probs {
 				cj.Probability = &v

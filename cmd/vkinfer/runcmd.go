@@ -1,9 +1,13 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -18,6 +22,8 @@ func init() { addCommand(newRunCmd) }
 type runOptions struct {
 	model             string
 	inSpecs, outSpecs []string
+	batch             int
+	asJSON            bool
 	dev               deviceFlags
 }
 
@@ -27,14 +33,20 @@ func newRunCmd(e *env) *cobra.Command {
 		Use:   "run",
 		Short: "run a model on tensors read from and written to .npy files",
 		Long: `Reads each model input from a NumPy .npy file (float32 or float64, C
-order), runs the model once and writes each requested output as a float32
-.npy file. Give inputs as --input NAME=FILE, one per model input; a model
-with a single input may take --input FILE. Likewise --output NAME=FILE for
-each output to write, or --output FILE for a model with a single output.
-'vkinfer info MODEL' lists the input and output names and shapes (N is any
-size, usually the batch).
+order), runs the model and writes each requested output as a float32 .npy
+file. Give inputs as --input NAME=FILE, one per model input; a model with a
+single input may take --input FILE. Likewise --output NAME=FILE for each
+output to write, or --output FILE for a model with a single output; FILE '-'
+is standard output. Without --output, run prints the outputs (at most
+65536 values) as text, or as JSON with --json. 'vkinfer info MODEL' lists the
+input and output names and shapes (N is any size, usually the batch).
 
-  vkinfer run --model m.bin --input x=in.npy --output out.npy`,
+Inputs whose first dimension is the batch run --batch rows at a time (the
+device may split further: vkinfer.Model.Run), with a progress bar on a
+terminal for long work.
+
+  vkinfer run --model m.bin --input x=in.npy --output out.npy
+  vkinfer run --model m.bin --input in.npy --json`,
 		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE:              func(_ *cobra.Command, args []string) error { return runRun(e, &o, args) },
 	}
@@ -42,6 +54,8 @@ size, usually the batch).
 	modelFlag(c, &o.model)
 	fs.StringArrayVar(&o.inSpecs, "input", nil, "an input as `NAME=FILE.npy` (or FILE.npy for a single-input model); repeat for each input")
 	fs.StringArrayVar(&o.outSpecs, "output", nil, "an output to write as `NAME=FILE.npy` (or FILE.npy for a single-output model); repeat for each")
+	fs.IntVar(&o.batch, "batch", 4096, "run at most `N` rows (the first dimension) at a time")
+	fs.BoolVar(&o.asJSON, "json", false, "without --output: print the outputs as JSON instead of text")
 	c.MarkFlagFilename("input", "npy")
 	c.MarkFlagFilename("output", "npy")
 	o.dev.register(fs)
@@ -56,8 +70,11 @@ func runRun(e *env, o *runOptions, pos []string) error {
 		return usagef("--model is required")
 	case len(o.inSpecs) == 0:
 		return usagef("no --input given")
-	case len(o.outSpecs) == 0:
-		return usagef("no --output given")
+	case len(o.outSpecs) > 0 && o.asJSON:
+		return usagef("--json prints the outputs; it does not go with --output")
+	}
+	if err := positive("batch", o.batch); err != nil {
+		return err
 	}
 	m, err := readModel(o.model)
 	if err != nil {
@@ -87,12 +104,22 @@ func runRun(e *env, o *runOptions, pos []string) error {
 		}
 	}
 
+	toStdout := 0
+	for _, f := range outFiles {
+		if f == "-" {
+			toStdout++
+		}
+	}
+	if toStdout > 1 {
+		return usagef("only one --output can be '-' (standard output)")
+	}
+
 	s, err := load(e, o.dev, o.model, m)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	outs, err := s.model.Run(e.ctx, inputs...)
+	outs, err := runBatches(e, s, inputs, o.batch)
 	if err != nil {
 		if errors.Is(err, vkinfer.ErrShape) {
 			var from []string
@@ -101,19 +128,133 @@ func runRun(e *env, o *runOptions, pos []string) error {
 			}
 			return &cliError{msg: fmt.Sprintf("%s: %s (%s)", o.model, trimPrefixes(err.Error(), "vkinfer: "), strings.Join(from, ", ")), err: err}
 		}
+		if errors.Is(err, context.Canceled) {
+			return err
+		}
 		return fileError(o.model, err, "")
 	}
-	for i, o := range m.Outputs {
-		path := outFiles[o.Name]
+	if len(outFiles) == 0 {
+		return printOutputs(e.stdout, m.Outputs, outs, o.asJSON)
+	}
+	report := e.stdout
+	if toStdout > 0 {
+		report = e.stderr // standard output carries the .npy
+	}
+	for i, v := range m.Outputs {
+		path := outFiles[v.Name]
 		if path == "" {
 			continue
 		}
-		if err := writeNpy(path, outs[i]); err != nil {
+		if path == "-" {
+			if err := npy.Write(e.stdout, outs[i].Shape, outs[i].Data); err != nil {
+				return fmt.Errorf("write %s to standard output: %w", v.Name, err)
+			}
+		} else if err := writeNpy(path, outs[i]); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "%s %s -> %s\n", o.Name, shapeString(outs[i].Shape), path)
+		fmt.Fprintf(report, "%s %s -> %s\n", v.Name, shapeString(outs[i].Shape), path)
 	}
 	return nil
+}
+
+// runBatches runs inputs on s in runs of at most batch rows when every
+// input's first dimension is the model's dynamic batch dimension (and the
+// same), joining the outputs; otherwise in one run. A terminal shows the
+// progress.
+func runBatches(e *env, s *session, inputs []vkinfer.Tensor, batch int) ([]vkinfer.Tensor, error) {
+	n := -1
+	for i, t := range inputs {
+		spec := s.model.Spec().Inputs[i].Shape
+		if len(t.Shape) == 0 || len(spec) == 0 || spec[0] >= 0 || (n >= 0 && t.Shape[0] != n) {
+			n = -1
+			break
+		}
+		n = t.Shape[0]
+	}
+	if n <= batch {
+		return s.model.Run(e.ctx, inputs...)
+	}
+	bar := newProgress(e, int64(n), "run", "rows")
+	defer bar.stop()
+	var outs []vkinfer.Tensor
+	for lo := 0; lo < n; lo += batch {
+		hi := min(lo+batch, n)
+		part := make([]vkinfer.Tensor, len(inputs))
+		for i, t := range inputs {
+			per := len(t.Data) / n
+			if per*n != len(t.Data) {
+				return s.model.Run(e.ctx, inputs...) // Run names the wrong length
+			}
+			part[i] = vkinfer.Tensor{Shape: append([]int{hi - lo}, t.Shape[1:]...), Data: t.Data[lo*per : hi*per]}
+		}
+		res, err := s.model.Run(e.ctx, part...)
+		if err != nil {
+			return nil, err
+		}
+		if outs == nil {
+			outs = make([]vkinfer.Tensor, len(res))
+			for i, r := range res {
+				if len(r.Shape) == 0 || r.Shape[0] != hi-lo {
+					return s.model.Run(e.ctx, inputs...) // the outputs do not keep the batch axis: one run
+				}
+				outs[i] = vkinfer.Tensor{Shape: append([]int{n}, r.Shape[1:]...), Data: make([]float32, 0, len(r.Data)/(hi-lo)*n)}
+			}
+		}
+		for i, r := range res {
+			outs[i].Data = append(outs[i].Data, r.Data...)
+		}
+		bar.add(hi - lo)
+	}
+	return outs, nil
+}
+
+// maxPrinted is the most output values run prints without --output.
+const maxPrinted = 1 << 16
+
+// printOutputs prints the outputs as text (the name and shape, then one
+// line per row of the last dimension) or as JSON.
+func printOutputs(w io.Writer, vals []model.ValueInfo, outs []vkinfer.Tensor, asJSON bool) error {
+	for i, t := range outs {
+		if len(t.Data) > maxPrinted {
+			return usagef("output %q has %d values %s, too many to print (at most %d); write it with --output %s=FILE.npy",
+				vals[i].Name, len(t.Data), shapeString(t.Shape), maxPrinted, vals[i].Name)
+		}
+	}
+	if asJSON {
+		type outputJSON struct {
+			Name  string      `json:"name"`
+			Shape []int       `json:"shape"`
+			Data  []jsonFloat `json:"data"` // row-major; NaN and ±Inf are null
+		}
+		js := make([]outputJSON, len(outs))
+		for i, t := range outs {
+			js[i] = outputJSON{Name: vals[i].Name, Shape: t.Shape, Data: make([]jsonFloat, len(t.Data))}
+			for k, v := range t.Data {
+				js[i].Data[k] = jsonFloat(v)
+			}
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(js)
+	}
+	var b strings.Builder
+	for i, t := range outs {
+		fmt.Fprintf(&b, "%s %s\n", vals[i].Name, shapeString(t.Shape))
+		cols := len(t.Data)
+		if len(t.Shape) > 0 && t.Shape[len(t.Shape)-1] > 0 {
+			cols = t.Shape[len(t.Shape)-1]
+		}
+		for lo := 0; lo < len(t.Data); lo += cols {
+			b.WriteString(" ")
+			for _, v := range t.Data[lo:min(lo+cols, len(t.Data))] {
+				b.WriteString(" ")
+				b.WriteString(strconv.FormatFloat(float64(v), 'g', 7, 32))
+			}
+			b.WriteString("\n")
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
 // bind matches NAME=FILE (or FILE alone when there is one value) specs to

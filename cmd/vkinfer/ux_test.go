@@ -7,6 +7,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vkinfer/vkinfer/internal/npy"
 	"github.com/vkinfer/vkinfer/model"
 )
 
@@ -233,4 +235,73 @@ func (s *syncBuffer) String() string {
 	s.w.mu.Lock()
 	defer s.w.mu.Unlock()
 	return s.b.String()
+}
+
+// run writes an output to standard output with --output -, prints small
+// outputs as text or JSON without --output, and gives the same results in
+// runs of --batch rows as in one run.
+func TestRunOutputs(t *testing.T) {
+	flags := gpu(t)
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.npy")
+	x := randomData(3, 5*784)
+	for i := range x {
+		x[i] = (x[i] + 1) / 2
+	}
+	writeNpyFile(t, in, []int{5, 784}, x)
+	out := filepath.Join(dir, "out.npy")
+	gpuCLI(t, flags, "run", "--model", mnistModel, "--input", in, "--output", out)
+	_, want := readNpyFile(t, out)
+
+	// .npy on standard output; the report goes to standard error.
+	code, stdout, stderr := cli(t, append([]string{"run", "--model", mnistModel, "--input", in, "--output", "-"}, flags...)...)
+	require.Equal(t, exitOK, code, stderr)
+	shape, got, err := npy.Read(strings.NewReader(stdout))
+	require.NoError(t, err)
+	assert.Equal(t, []int{5, 10}, shape)
+	assert.Equal(t, want, got)
+	assert.Contains(t, stderr, "probs [5 10] -> -")
+	_, err = os.Stat("-")
+	assert.True(t, os.IsNotExist(err), "no file named -")
+
+	// Text: the name and shape, then a row per line.
+	stdout = gpuCLI(t, flags, "run", "--model", mnistModel, "--input", in)
+	lines := strings.Split(strings.TrimRight(stdout, "\n"), "\n")
+	require.Len(t, lines, 1+5)
+	assert.Equal(t, "probs [5 10]", lines[0])
+	row := strings.Fields(lines[1])
+	require.Len(t, row, 10)
+	v, err := strconv.ParseFloat(row[3], 32)
+	require.NoError(t, err)
+	assert.InDelta(t, want[3], v, 1e-6)
+
+	// JSON.
+	stdout = gpuCLI(t, flags, "run", "--model", mnistModel, "--input", in, "--json")
+	var js []struct {
+		Name  string    `json:"name"`
+		Shape []int     `json:"shape"`
+		Data  []float32 `json:"data"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(stdout), &js), stdout)
+	require.Len(t, js, 1)
+	assert.Equal(t, "probs", js[0].Name)
+	assert.Equal(t, []int{5, 10}, js[0].Shape)
+	assert.Equal(t, want, js[0].Data)
+
+	// Runs of 2 rows (2, 2, 1) give what one run gives.
+	gpuCLI(t, flags, "run", "--model", mnistModel, "--input", in, "--output", out, "--batch", "2")
+	_, got = readNpyFile(t, out)
+	require.Len(t, got, len(want))
+	for i := range want {
+		assert.InDelta(t, want[i], got[i], 1e-6, "value %d", i)
+	}
+
+	// Too much to print.
+	big := filepath.Join(dir, "big.npy")
+	writeNpyFile(t, big, []int{maxPrinted/10 + 1, 784}, make([]float32, (maxPrinted/10+1)*784))
+	code, stdout, stderr = cli(t, append([]string{"run", "--model", mnistModel, "--input", big}, flags...)...)
+	assert.Equal(t, exitUsage, code)
+	assert.Empty(t, stdout)
+	assert.Contains(t, stderr, "too many to print")
+	assert.Contains(t, stderr, "--output probs=FILE.npy")
 }
