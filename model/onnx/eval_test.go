@@ -8,6 +8,10 @@ import (
 	"github.com/vkinfer/vkinfer/model"
 )
 
+// evalArity is the least number of inputs of the ops evalModel runs
+// (1 for the others).
+var evalArity = map[string]int{model.OpDense: 2, "Add": 2, "Sub": 2, "Mul": 2, "Div": 2, "MatMul": 2, "Gemm": 2}
+
 // value is a tensor during evalModel.
 type value struct {
 	shape []int
@@ -46,12 +50,20 @@ func evalModel(m *model.Model, inputs map[string]value) (map[string]value, error
 			}
 			return def
 		}
+		if need := evalArity[n.Op]; len(in) < need || len(n.Outputs) == 0 || len(in) == 0 {
+			return nil, fmt.Errorf("node %s: %d inputs, %d outputs", n.Name, len(in), len(n.Outputs))
+		}
 		var out value
 		var err error
 		unary := func(op ref.UnaryOp, a, b float32) value { return value{in[0].shape, ref.Unary(op, in[0].data, a, b)} }
 		switch n.Op {
 		case model.OpDense:
 			w := in[1]
+			x := in[0].shape
+			if len(w.shape) != 2 || len(x) == 0 || x[len(x)-1] != w.shape[1] || w.shape[1] == 0 ||
+				(len(in) == 3 && len(in[2].data) != w.shape[0]) {
+				return nil, fmt.Errorf("node %s: Dense of %v by %v", n.Name, x, w.shape)
+			}
 			rows := len(in[0].data) / w.shape[1]
 			var bias []float32
 			if len(in) == 3 {

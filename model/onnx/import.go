@@ -463,6 +463,52 @@ var attrTypes = map[string]pb.AttributeProto_AttributeType{
 	"is_test": pb.AttributeProto_INT, "broadcast": pb.AttributeProto_INT,
 }
 
+// arity is the number of inputs ONNX gives the ops the importer reads
+// itself: the first min are required (non-empty), at most max (-1: any).
+type arity struct{ min, max int }
+
+var arities = map[string]arity{
+	"Constant": {0, 0}, "Clip": {1, 3}, "Reshape": {1, 2}, "Dropout": {1, 3}, "Gemm": {2, 3}, "Squeeze": {1, 2},
+	"Unsqueeze": {1, 2}, "MatMul": {2, 2}, "Shape": {1, 1}, "Size": {1, 1}, "Gather": {2, 2}, "Concat": {1, -1},
+	"Cast": {1, 1}, "Transpose": {1, 1}, "Slice": {1, 5}, "ConstantOfShape": {1, 1}, "Range": {3, 3}, "Flatten": {1, 1},
+}
+
+// checkArity checks the input count of a default-domain op the importer
+// reads (arities, unaryOps: 1, binaryOps: 2) and that it has an output.
+func checkArity(n *node) error {
+	if !n.Default || !knownOp(n.Op) {
+		return nil
+	}
+	a, ok := arities[n.Op]
+	switch {
+	case ok:
+	case unaryOps[n.Op]:
+		a = arity{1, 1}
+	case binaryOps[n.Op]:
+		a = arity{2, 2}
+	default:
+		return nil
+	}
+	if len(n.Inputs) < a.min || (a.max >= 0 && len(n.Inputs) > a.max) {
+		want := fmt.Sprintf("%d to %d", a.min, a.max)
+		if a.max < 0 {
+			want = fmt.Sprintf("at least %d", a.min)
+		} else if a.min == a.max {
+			want = fmt.Sprint(a.min)
+		}
+		return fmt.Errorf("onnx: %s takes %s inputs, has %d: %w", n.where(), want, len(n.Inputs), ErrMalformed)
+	}
+	for i := 0; i < a.min; i++ {
+		if n.Inputs[i] == "" {
+			return fmt.Errorf("onnx: %s: required input %d is empty: %w", n.where(), i, ErrMalformed)
+		}
+	}
+	if len(n.Outputs) == 0 || n.Outputs[0] == "" {
+		return fmt.Errorf("onnx: %s has no output: %w", n.where(), ErrMalformed)
+	}
+	return nil
+}
+
 // knownOp reports whether the importer reads attributes of op (of the
 // default domain) itself.
 func knownOp(op string) bool {
@@ -491,6 +537,9 @@ func (imp *importer) addNode(n *node) error {
 		if imp.defined[out] {
 			return fmt.Errorf("onnx: %s: output %q is already defined (ONNX graphs are SSA): %w", n.where(), out, ErrMalformed)
 		}
+	}
+	if err := checkArity(n); err != nil {
+		return err
 	}
 	delete(n.Attrs, "consumed_inputs") // legacy (opset < 6), meaningless here
 	keep := true

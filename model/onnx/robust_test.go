@@ -68,3 +68,14 @@ func TestTopologicalOrder(t *testing.T) {
 	b = newBuilder(13).input("x", -1, 3).output("y", -1, 3).node("Add", []string{"x", "y"}, []string{"y"}).named("self")
 	decodeErr(t, b, ErrMalformed, `"self"`, "cycle")
 }
+
+// Ops the importer reads itself are checked for their input count first
+// (a Dropout without inputs was an index out of range).
+func TestArity(t *testing.T) {
+	b := newBuilder(13).input("x", -1, 3).output("y", -1, 3).node("Dropout", nil, []string{"y"}).named("d")
+	decodeErr(t, b, ErrMalformed, `"d"`, "takes 1 to 3 inputs, has 0")
+	b = newBuilder(13).input("x", -1, 3).output("y", -1, 3).node("Add", []string{"", "x"}, []string{"y"}).named("a")
+	decodeErr(t, b, ErrMalformed, `"a"`, "required input 0")
+	b = newBuilder(4).input("x", -1, 3).output("y", -1, 3).node("Reshape", nil, []string{"y"}, aInts("shape", -1, 3)).named("r")
+	decodeErr(t, b, ErrMalformed, `"r"`, "inputs, has 0")
+}
