@@ -234,6 +234,49 @@ cmd_onnx() {
 	echo "wrote $ONNX_PB_DIR/${ONNX_PROTO%.proto}.pb.go from $ONNX_PROTO_DIR/$ONNX_PROTO ($(protoc --version))"
 }
 
+# ---------------------------------------------------------------------------
+# cmd_serveproto: regenerate the Go types of package serve from the two
+# committed protos: the Open Inference Protocol's gRPC service
+# (serve/internal/oippb/open_inference_grpc.proto, Apache-2.0, from
+# github.com/kserve/open-inference-protocol) and Triton's model configuration
+# (serve/internal/tritonpb/model_config.proto, BSD-3, from
+# github.com/triton-inference-server/common). protoc-gen-go is pinned to the
+# protobuf runtime in go.mod, protoc-gen-go-grpc to PROTOC_GEN_GO_GRPC.
+PROTOC_GEN_GO_GRPC=v1.6.2
+SERVE_PB=github.com/vkinfer/vkinfer/serve/internal
+
+# pinned_plugin NAME MODULE VERSION: echo the path of protoc plugin NAME at
+# VERSION, installing it into GOPATH/bin when missing or of another version.
+pinned_plugin() {
+	local name="$1" mod="$2" ver="$3" gen
+	gen="$(go env GOPATH)/bin/$name"
+	if [[ ! -x "$gen" ]] || [[ "$("$gen" --version 2>/dev/null)" != *"${ver#v}" ]]; then
+		echo "installing $name $ver" >&2
+		GOBIN="$(go env GOPATH)/bin" go install "$mod@$ver" >&2 || die "go install $mod@$ver failed"
+	fi
+	echo "$gen"
+}
+
+cmd_serveproto() {
+	local ver gen grpcgen
+	command -v protoc >/dev/null 2>&1 || die "missing protoc: install with 'apt-get install protobuf-compiler'"
+	ver="$(go list -m -f '{{.Version}}' google.golang.org/protobuf)" || die "google.golang.org/protobuf is not in go.mod"
+	gen="$(pinned_plugin protoc-gen-go google.golang.org/protobuf/cmd/protoc-gen-go "$ver")"
+	grpcgen="$(pinned_plugin protoc-gen-go-grpc google.golang.org/grpc/cmd/protoc-gen-go-grpc "$PROTOC_GEN_GO_GRPC")"
+	(cd serve/internal/oippb && protoc -I. --plugin=protoc-gen-go="$gen" --plugin=protoc-gen-go-grpc="$grpcgen" \
+		--go_out=. --go_opt=paths=source_relative \
+		--go_opt="Mopen_inference_grpc.proto=$SERVE_PB/oippb;oippb" \
+		--go-grpc_out=. --go-grpc_opt=paths=source_relative \
+		--go-grpc_opt="Mopen_inference_grpc.proto=$SERVE_PB/oippb;oippb" \
+		open_inference_grpc.proto) || die "protoc failed on open_inference_grpc.proto"
+	(cd serve/internal/tritonpb && protoc -I. --plugin=protoc-gen-go="$gen" \
+		--go_out=. --go_opt=paths=source_relative \
+		--go_opt="Mmodel_config.proto=$SERVE_PB/tritonpb;tritonpb" \
+		model_config.proto) || die "protoc failed on model_config.proto"
+	gofmt -w serve/internal/oippb/*.go serve/internal/tritonpb/*.go
+	echo "wrote serve/internal/oippb and serve/internal/tritonpb ($(protoc --version))"
+}
+
 cmd_help() {
 	cat <<'USAGE'
 usage: ./build.sh COMMAND [ARGS]
@@ -257,12 +300,17 @@ commands:
   onnx           regenerate model/onnx/internal/pb/onnx.pb.go from
                  /usr/include/onnx/onnx.proto (protoc + protoc-gen-go at the
                  protobuf version in go.mod, then gofmt)
+  serveproto     regenerate serve/internal/oippb (the Open Inference Protocol's
+                 gRPC service) and serve/internal/tritonpb (Triton's
+                 model_config.proto) with protoc, protoc-gen-go (at the
+                 protobuf version in go.mod) and protoc-gen-go-grpc (pinned)
   swiftshader    unpack SwiftShader's Vulkan ICD from the npm package
                  @sparticuz/chromium into ~/.cache/vkinfer/swiftshader
   help           show this text
 
 shaders and check need: apt-get install glslang-tools spirv-tools
 onnx needs: apt-get install libonnx-dev protobuf-compiler
+serveproto needs: apt-get install protobuf-compiler
 USAGE
 }
 
@@ -275,6 +323,7 @@ main() {
 	test) cmd_test "$@" ;;
 	deps) cmd_deps "$@" ;;
 	onnx) cmd_onnx "$@" ;;
+	serveproto) cmd_serveproto "$@" ;;
 	swiftshader) cmd_swiftshader "$@" ;;
 	help | -h | --help) cmd_help ;;
 	*)

@@ -1,0 +1,286 @@
+package serve
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/vkinfer/vkinfer"
+)
+
+// request is one inference request waiting for, or in, a batch.
+type request struct {
+	ctx    context.Context
+	rows   int              // batch rows (1 when the model has max_batch_size 0)
+	inputs []vkinfer.Tensor // in the order of the model's inputs
+	enq    time.Time
+	done   chan result // buffered: the batcher never blocks on it
+}
+
+// result is what a request gets back: its own rows of every output.
+type result struct {
+	outs    []vkinfer.Tensor
+	err     error
+	queue   time.Duration // from enqueue to the start of its batch's run
+	compute time.Duration // the batch's Model.Run
+}
+
+// batcher runs one model version's requests, one Model.Run at a time. With
+// dynamic batching it coalesces queued requests into one run of up to
+// maxRows rows (waiting at most delay after the first for more); without,
+// it runs them one by one.
+type batcher struct {
+	run       func(ctx context.Context, in []vkinfer.Tensor) ([]vkinfer.Tensor, error)
+	batchable bool // requests carry a batch dimension (max_batch_size > 0)
+	dynamic   bool
+	maxRows   int
+	delay     time.Duration
+	preferred []int // ascending
+	maxQueue  int
+	observe   func(rows int) // batch-size metric
+
+	runCtx context.Context // cancelled when a drain runs out of time
+
+	mu      sync.Mutex
+	queue   []*request
+	closed  bool
+	hurry   bool          // draining: run what is queued without waiting out the delay
+	wake    chan struct{} // buffered 1: something was queued or closed
+	stopped chan struct{} // closed when the worker has exited
+}
+
+func newBatcher(b *batcher) *batcher {
+	b.wake = make(chan struct{}, 1)
+	b.stopped = make(chan struct{})
+	slices.Sort(b.preferred)
+	go b.loop()
+	return b
+}
+
+func (b *batcher) signal() {
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+// submit queues r and waits for its result or for r.ctx to end; a request
+// whose context ends while queued leaves the queue.
+func (b *batcher) submit(r *request) result {
+	r.enq = time.Now()
+	r.done = make(chan result, 1)
+	b.mu.Lock()
+	switch {
+	case b.closed:
+		b.mu.Unlock()
+		return result{err: fmt.Errorf("%w: the server is shutting down", ErrUnavailable)}
+	case len(b.queue) >= b.maxQueue:
+		b.mu.Unlock()
+		return result{err: fmt.Errorf("%w: %d requests are queued for this model, the most it queues (max_queue_size); retry later", ErrQueueFull, b.maxQueue)}
+	}
+	b.queue = append(b.queue, r)
+	b.mu.Unlock()
+	b.signal()
+	select {
+	case res := <-r.done:
+		return res
+	case <-r.ctx.Done():
+		b.mu.Lock()
+		if i := slices.Index(b.queue, r); i >= 0 {
+			b.queue = slices.Delete(b.queue, i, i+1)
+		}
+		b.mu.Unlock()
+		return result{err: r.ctx.Err()}
+	}
+}
+
+// flush makes the batcher run what is queued at once from now on, without
+// waiting out max_queue_delay (the start of a drain).
+func (b *batcher) flush() {
+	b.mu.Lock()
+	b.hurry = true
+	b.mu.Unlock()
+	b.signal()
+}
+
+// close stops taking requests; the worker finishes those queued, then exits.
+func (b *batcher) close() {
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+	b.signal()
+}
+
+func (b *batcher) loop() {
+	defer close(b.stopped)
+	for {
+		batch := b.next()
+		if batch == nil {
+			return
+		}
+		b.runBatch(batch)
+	}
+}
+
+// queuedRows is the rows queued, up to the first request that would not fit
+// into one run. Called with b.mu held.
+func (b *batcher) queuedRows() int {
+	n := 0
+	for _, r := range b.queue {
+		if n+r.rows > b.maxRows {
+			break
+		}
+		n += r.rows
+	}
+	return n
+}
+
+// next waits for the next batch; nil once closed and drained.
+func (b *batcher) next() []*request {
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		b.mu.Lock()
+		b.dropEnded()
+		if len(b.queue) == 0 {
+			closed := b.closed
+			b.mu.Unlock()
+			if closed {
+				return nil
+			}
+			<-b.wake
+			continue
+		}
+		if b.dynamic && b.delay > 0 && !b.closed && !b.hurry {
+			rows := b.queuedRows()
+			wait := b.delay - time.Since(b.queue[0].enq)
+			full := rows >= b.maxRows || (len(b.preferred) > 0 && rows >= b.preferred[len(b.preferred)-1])
+			if !full && wait > 0 {
+				b.mu.Unlock()
+				if timer == nil {
+					timer = time.NewTimer(wait)
+				} else {
+					timer.Reset(wait)
+				}
+				select {
+				case <-b.wake:
+				case <-timer.C:
+				}
+				continue
+			}
+		}
+		batch := b.take()
+		b.mu.Unlock()
+		return batch
+	}
+}
+
+// dropEnded answers and removes queued requests whose context has ended.
+// Called with b.mu held.
+func (b *batcher) dropEnded() {
+	b.queue = slices.DeleteFunc(b.queue, func(r *request) bool {
+		if err := r.ctx.Err(); err != nil {
+			r.done <- result{err: err}
+			return true
+		}
+		return false
+	})
+}
+
+// take removes the next batch from the queue: one request without dynamic
+// batching; else requests in order while they fit into maxRows, cut at the
+// largest preferred batch size they reach, if any. Called with b.mu held.
+func (b *batcher) take() []*request {
+	n := 1
+	if b.dynamic {
+		rows := 0
+		cut := 0
+		for n = 0; n < len(b.queue) && rows+b.queue[n].rows <= b.maxRows; n++ {
+			rows += b.queue[n].rows
+			if slices.Contains(b.preferred, rows) {
+				cut = n + 1
+			}
+		}
+		if cut > 0 {
+			n = cut
+		}
+		n = max(n, 1)
+	}
+	batch := slices.Clone(b.queue[:n])
+	b.queue = slices.Delete(b.queue, 0, n)
+	return batch
+}
+
+// runBatch runs the requests as one Model.Run and gives each its rows. If
+// the joint run fails, each request is run alone, so that one request
+// cannot fail the others.
+func (b *batcher) runBatch(batch []*request) {
+	start := time.Now()
+	if len(batch) == 1 || !b.batchable {
+		for _, r := range batch {
+			t0 := time.Now()
+			outs, err := b.run(b.runCtx, r.inputs)
+			if b.observe != nil {
+				b.observe(r.rows)
+			}
+			r.done <- result{outs: outs, err: err, queue: t0.Sub(r.enq), compute: time.Since(t0)}
+		}
+		return
+	}
+	rows := 0
+	for _, r := range batch {
+		rows += r.rows
+	}
+	ins := make([]vkinfer.Tensor, len(batch[0].inputs))
+	for i := range ins {
+		t := batch[0].inputs[i]
+		ins[i].Shape = append([]int{rows}, t.Shape[1:]...)
+		ins[i].Data = make([]float32, 0, rows*len(t.Data)/t.Shape[0])
+		for _, r := range batch {
+			ins[i].Data = append(ins[i].Data, r.inputs[i].Data...)
+		}
+	}
+	outs, err := b.run(b.runCtx, ins)
+	compute := time.Since(start)
+	if err == nil {
+		for _, o := range outs {
+			if len(o.Shape) == 0 || o.Shape[0] != rows {
+				err = fmt.Errorf("%w: output of shape %v does not have the batch (%d rows) as its first dimension", ErrInternal, o.Shape, rows)
+			}
+		}
+	}
+	if err != nil {
+		// Alone, each request gets its own answer.
+		for _, r := range batch {
+			t0 := time.Now()
+			o, err := b.run(b.runCtx, r.inputs)
+			if b.observe != nil {
+				b.observe(r.rows)
+			}
+			r.done <- result{outs: o, err: err, queue: t0.Sub(r.enq), compute: time.Since(t0)}
+		}
+		return
+	}
+	if b.observe != nil {
+		b.observe(rows)
+	}
+	row := 0
+	for _, r := range batch {
+		mine := make([]vkinfer.Tensor, len(outs))
+		for i, o := range outs {
+			per := len(o.Data) / rows
+			mine[i] = vkinfer.Tensor{
+				Shape: append([]int{r.rows}, o.Shape[1:]...),
+				Data:  o.Data[row*per : (row+r.rows)*per : (row+r.rows)*per],
+			}
+		}
+		row += r.rows
+		r.done <- result{outs: mine, queue: start.Sub(r.enq), compute: compute}
+	}
+}

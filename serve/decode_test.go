@@ -1,0 +1,273 @@
+package serve
+
+import (
+	"context"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/encoding/prototext"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/vkinfer/vkinfer"
+	"github.com/vkinfer/vkinfer/serve/internal/oippb"
+	"github.com/vkinfer/vkinfer/serve/internal/tritonpb"
+)
+
+// fakeVersion is a served model without a device: for the decoders.
+func fakeVersion() *version {
+	return &version{model: "m", num: 1, maxBatch: 4,
+		inputs:  []tensorSpec{{name: "a", dims: []int64{3}}, {name: "b", dims: []int64{2, 2}}},
+		outputs: []tensorSpec{{name: "y", dims: []int64{1}}, {name: "z", dims: []int64{5}}}}
+}
+
+func TestParseData(t *testing.T) {
+	for _, c := range []struct {
+		raw, dt string
+		n       int
+		want    []float32
+		err     string
+	}{
+		{`[1, 2.5, -3e2]`, "FP32", 3, []float32{1, 2.5, -300}, ""},
+		{`[[1],[2],[3]]`, "INT32", 3, []float32{1, 2, 3}, ""},
+		{` [ [ [true , false] ] ] `, "BOOL", 2, []float32{1, 0}, ""},
+		{`[1e39, -1e39]`, "FP32", 2, []float32{float32(math.Inf(1)), float32(math.Inf(-1))}, ""},
+		{`[1, 2]`, "FP32", 3, nil, "data has 2 values, its shape gives 3"},
+		{`[1, 2, 3, 4]`, "FP32", 3, nil, "more than the 3 values"},
+		{`[1, "x", 3]`, "FP32", 3, nil, `data holds '"'`},
+		{`[1, true, 3]`, "FP32", 3, nil, "true/false in data of datatype FP32"},
+		{`[1, 2, 3`, "FP32", 3, nil, "unbalanced '['"},
+		{`[1, 2]], 3`, "FP32", 3, nil, "unbalanced ']'"},
+		{`[1, 2, 1.2.3]`, "FP32", 3, nil, "bad number"},
+		{`[1, 0, 1]`, "BOOL", 3, nil, "number in data of datatype BOOL"},
+		{``, "FP32", 3, nil, "has no data"},
+	} {
+		dst := make([]float32, c.n)
+		err := parseData(dst, []byte(c.raw), "in", c.dt)
+		if c.err != "" {
+			require.ErrorIs(t, err, ErrInvalid, c.raw)
+			require.ErrorContains(t, err, c.err, c.raw)
+			continue
+		}
+		require.NoError(t, err, c.raw)
+		require.Equal(t, c.want, dst, c.raw)
+	}
+}
+
+func TestDecodeRaw(t *testing.T) {
+	b := []byte{0xff, 0x01, 0x80, 0x7f}
+	for dt, want := range map[string][]float32{
+		"UINT8": {255, 1, 128, 127}, "INT8": {-1, 1, -128, 127}, "BOOL": {255, 1, 128, 127},
+		"UINT16": {0x01ff, 0x7f80}, "INT16": {0x01ff, 0x7f80}, "INT32": {0x7f8001ff}, "UINT32": {0x7f8001ff},
+	} {
+		dst := make([]float32, len(want))
+		decodeRaw(dst, b, dt)
+		require.Equal(t, want, dst, dt)
+	}
+	dst := make([]float32, 1)
+	decodeRaw(dst, []byte{0, 0, 0, 0, 0, 0, 0xf8, 0xbf}, "FP64")
+	require.Equal(t, []float32{-1.5}, dst)
+	decodeRaw(dst, []byte{0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, "INT64")
+	require.Equal(t, []float32{-2}, dst)
+}
+
+func TestDecodeRESTShapesBeforeAllocation(t *testing.T) {
+	v := fakeVersion()
+	_, err := decodeREST(v, 1<<20, []byte(`{"inputs":[{"name":"a","shape":[100000000,3],"datatype":"FP32","data":[1]}]}`), "")
+	require.ErrorIs(t, err, ErrTooLarge)
+	_, err = decodeREST(v, 1<<20, []byte(`{"inputs":[{"name":"a","shape":[9223372036854775807,3],"datatype":"FP32","data":[1]}]}`), "")
+	require.ErrorIs(t, err, ErrTooLarge)
+	_, err = decodeREST(v, 1<<20, []byte(`{"inputs":[{"name":"a","shape":[2,3],"datatype":"FP32","data":[1,2,3,4,5,6]},
+		{"name":"b","shape":[3,2,2],"datatype":"FP32","data":[1,2,3,4,5,6,7,8,9,10,11,12]}]}`), "")
+	require.ErrorContains(t, err, "has a batch of 3 but another input has 2")
+	d, err := decodeREST(v, 1<<20, []byte(`{"id":"q","inputs":[{"name":"b","shape":[1,2,2],"datatype":"INT8","data":[[1,2],[3,4]]},
+		{"name":"a","shape":[1,3],"datatype":"FP32","data":[5,6,7]}],"outputs":[{"name":"z","parameters":{"binary_data":true}}]}`), "")
+	require.NoError(t, err)
+	require.Equal(t, "q", d.id)
+	require.Equal(t, []int{1}, d.sel)
+	require.Equal(t, []bool{true}, d.binOut)
+	require.Equal(t, []float32{5, 6, 7}, d.inputs.ins[0].Data)
+	require.Equal(t, []float32{1, 2, 3, 4}, d.inputs.ins[1].Data)
+}
+
+// fuzzSeeds are REST bodies the fuzzers start from.
+var fuzzSeeds = []string{
+	`{"inputs":[{"name":"a","shape":[1,3],"datatype":"FP32","data":[1,2,3]},{"name":"b","shape":[1,2,2],"datatype":"INT8","data":[[1,2],[3,4]]}]}`,
+	`{"inputs":[{"name":"a","shape":[2,3],"datatype":"UINT8","parameters":{"binary_data_size":6}},{"name":"b","shape":[2,2,2],"datatype":"BOOL","data":[true,false,true,false,true,false,true,false]}],"outputs":[{"name":"y"}]}` + "\x01\x02\x03\x04\x05\x06",
+	`{"inputs":[{"name":"a","shape":[1,3],"datatype":"FP64","parameters":{"binary_data_size":24}}]}`,
+}
+
+// FuzzDecodeREST: no body, JSON or binary, makes the REST decoder panic or
+// hand the batcher inputs that do not match the model.
+func FuzzDecodeREST(f *testing.F) {
+	for _, s := range fuzzSeeds {
+		f.Add([]byte(s), -1)
+	}
+	f.Add([]byte(fuzzSeeds[1]), len(fuzzSeeds[1])-6)
+	f.Fuzz(func(t *testing.T, body []byte, hdr int) {
+		v := fakeVersion()
+		h := ""
+		if hdr >= 0 {
+			h = strconv.Itoa(hdr)
+		}
+		d, err := decodeREST(v, 1<<16, body, h)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrTooLarge) {
+				t.Fatalf("error of no request kind: %v", err)
+			}
+			return
+		}
+		checkInputs(t, v, d.inputs)
+	})
+}
+
+// FuzzDecodeGRPC: the same for gRPC messages (as decoded by protobuf).
+func FuzzDecodeGRPC(f *testing.F) {
+	seed, _ := proto.Marshal(&oippb.ModelInferRequest{ModelName: "m", Inputs: []*oippb.ModelInferRequest_InferInputTensor{
+		{Name: "a", Datatype: "FP32", Shape: []int64{1, 3}, Contents: &oippb.InferTensorContents{Fp32Contents: []float32{1, 2, 3}}},
+		{Name: "b", Datatype: "INT32", Shape: []int64{1, 2, 2}, Contents: &oippb.InferTensorContents{IntContents: []int32{1, 2, 3, 4}}}}})
+	f.Add(seed)
+	seed, _ = proto.Marshal(&oippb.ModelInferRequest{ModelName: "m", Inputs: []*oippb.ModelInferRequest_InferInputTensor{
+		{Name: "a", Datatype: "UINT8", Shape: []int64{1, 3}}, {Name: "b", Datatype: "FP32", Shape: []int64{1, 2, 2}}},
+		RawInputContents: [][]byte{{1, 2, 3}, make([]byte, 16)}})
+	f.Add(seed)
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		r := &oippb.ModelInferRequest{}
+		if proto.Unmarshal(msg, r) != nil {
+			return
+		}
+		v := fakeVersion()
+		is, sel, err := decodeGRPC(v, 1<<16, r)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrTooLarge) {
+				t.Fatalf("error of no request kind: %v", err)
+			}
+			return
+		}
+		checkInputs(t, v, is)
+		for _, i := range sel {
+			if i < 0 || i >= len(v.outputs) {
+				t.Fatalf("output index %d", i)
+			}
+		}
+	})
+}
+
+// checkInputs: every input there, of a shape the model takes, with as many
+// values as the shape gives, all of one batch.
+func checkInputs(t *testing.T, v *version, is *inputSet) {
+	for i, in := range is.ins {
+		n := 1
+		for _, d := range in.Shape {
+			n *= d
+		}
+		if len(in.Data) != n || len(in.Shape) != len(v.inputs[i].dims)+1 || in.Shape[0] != is.rows || is.rows < 1 || is.rows > v.maxBatch {
+			t.Fatalf("input %d: shape %v with %d values, rows %d", i, in.Shape, len(in.Data), is.rows)
+		}
+		for k, d := range v.inputs[i].dims {
+			if int64(in.Shape[k+1]) != d {
+				t.Fatalf("input %d: shape %v", i, in.Shape)
+			}
+		}
+	}
+}
+
+// TestBatcherIsolation: a request that fails its batch's run is retried
+// alone, so its batch-mates still get their rows; each gets exactly its
+// own rows back.
+func TestBatcherIsolation(t *testing.T) {
+	var mu sync.Mutex
+	var runs []int
+	b := newBatcher(&batcher{
+		run: func(_ context.Context, in []vkinfer.Tensor) ([]vkinfer.Tensor, error) {
+			mu.Lock()
+			runs = append(runs, in[0].Shape[0])
+			mu.Unlock()
+			out := make([]float32, len(in[0].Data))
+			for i, x := range in[0].Data {
+				if math.IsNaN(float64(x)) {
+					return nil, errors.New("poisoned")
+				}
+				out[i] = 2 * x
+			}
+			return []vkinfer.Tensor{{Shape: in[0].Shape, Data: out}}, nil
+		},
+		batchable: true, dynamic: true, maxRows: 6, delay: time.Minute, preferred: []int{6}, maxQueue: 10,
+		runCtx: context.Background(),
+	})
+	rows := []int{1, 2, 1, 2}
+	res := make([]result, len(rows))
+	var wg sync.WaitGroup
+	for i, n := range rows {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			x := make([]float32, n)
+			for k := range x {
+				x[k] = float32(10*i + k)
+			}
+			if i == 2 {
+				x[0] = float32(math.NaN())
+			}
+			res[i] = b.submit(&request{ctx: context.Background(), rows: n, inputs: []vkinfer.Tensor{{Shape: []int{n}, Data: x}}})
+		}()
+	}
+	wg.Wait()
+	b.close()
+	<-b.stopped
+	require.Equal(t, []int{6, 1, 2, 1, 2}[:1], runs[:1]) // one joint run of all 6 rows first
+	require.Len(t, runs, 5)                              // then each alone
+	for i, n := range rows {
+		if i == 2 {
+			require.ErrorContains(t, res[i].err, "poisoned")
+			continue
+		}
+		require.NoError(t, res[i].err)
+		want := make([]float32, n)
+		for k := range want {
+			want[k] = 2 * float32(10*i+k)
+		}
+		require.Equal(t, want, res[i].outs[0].Data, "request %d", i)
+		require.Equal(t, []int{n}, res[i].outs[0].Shape)
+	}
+}
+
+func TestConfig(t *testing.T) {
+	cfg := &tritonpb.ModelConfig{}
+	require.NoError(t, prototext.Unmarshal([]byte(`name: "m" max_batch_size: 8
+input [ { name: "x" data_type: TYPE_FP32 dims: [ 1 ] reshape { shape: [ 1 ] } } ]
+output [ { name: "y" data_type: TYPE_FP32 dims: [ 1 ] } ]
+instance_group [ { count: 2 kind: KIND_GPU } ]
+dynamic_batching { max_queue_delay_microseconds: 100 preferred_batch_size: [ 4 ] preserve_ordering: true
+  default_queue_policy { max_queue_size: 3 timeout_action: DELAY } }`), cfg))
+	require.Equal(t, []string{"dynamic_batching.default_queue_policy.timeout_action", "dynamic_batching.preserve_ordering",
+		"input.reshape.shape", "instance_group"}, unhonoured(cfg))
+
+	dir := t.TempDir()
+	for _, d := range []string{"1", "3", "12", "x", ".git"} {
+		require.NoError(t, os.Mkdir(filepath.Join(dir, d), 0o755))
+	}
+	pol := func(s string) *tritonpb.ModelVersionPolicy {
+		p := &tritonpb.ModelVersionPolicy{}
+		require.NoError(t, prototext.Unmarshal([]byte(s), p))
+		return p
+	}
+	for s, want := range map[string][]int64{
+		"": {12}, "latest { num_versions: 2 }": {12, 3}, "latest { num_versions: 9 }": {12, 3, 1},
+		"all {}": {12, 3, 1}, "specific { versions: [ 1, 3 ] }": {3, 1},
+	} {
+		got, err := versionsToLoad(dir, pol(s))
+		require.NoError(t, err, s)
+		require.Equal(t, want, got, s)
+	}
+	_, err := versionsToLoad(dir, pol("specific { versions: [ 2 ] }"))
+	require.ErrorContains(t, err, "names version 2")
+	_, err = versionsToLoad(t.TempDir(), nil)
+	require.ErrorContains(t, err, "no version directory")
+}

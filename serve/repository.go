@@ -1,0 +1,375 @@
+package serve
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/encoding/prototext"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/vkinfer/vkinfer"
+	"github.com/vkinfer/vkinfer/serve/internal/tritonpb"
+)
+
+// maxConfigBytes bounds config.pbtxt: a configuration is a few kB.
+const maxConfigBytes = 1 << 20
+
+// modelEntry is one directory of the repository: a model and its versions.
+type modelEntry struct {
+	name     string
+	platform string
+	err      error              // why the model (or one of its versions) failed to load
+	versions map[int64]*version // loaded versions
+	latest   int64              // highest loaded version
+}
+
+// version is one loaded version of a model, as served.
+type version struct {
+	model    string
+	num      int64
+	m        *vkinfer.Model
+	maxBatch int // config max_batch_size: 0 = requests give the whole shape
+	inputs   []tensorSpec
+	outputs  []tensorSpec
+	b        *batcher
+}
+
+// tensorSpec is one input or output as the protocol sees it.
+type tensorSpec struct {
+	name string
+	// dims is the configured shape without the batch dimension when
+	// max_batch_size > 0 (a -1 only as a model's first dimension when
+	// max_batch_size is 0).
+	dims []int64
+}
+
+// shape is the shape metadata reports: -1 for the batch dimension.
+func (t tensorSpec) shape(maxBatch int) []int64 {
+	if maxBatch > 0 {
+		return append([]int64{-1}, t.dims...)
+	}
+	return append([]int64(nil), t.dims...)
+}
+
+// readConfig reads DIR/config.pbtxt, or makes the configuration Triton's
+// auto-complete would from the model when there is none.
+func readConfig(dir string) (*tritonpb.ModelConfig, bool, error) {
+	path := filepath.Join(dir, "config.pbtxt")
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return &tritonpb.ModelConfig{}, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, false, err
+	}
+	if st.Size() > maxConfigBytes {
+		return nil, false, fmt.Errorf("%s is %d bytes, more than the %d a configuration may have", path, st.Size(), maxConfigBytes)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, false, err
+	}
+	cfg := &tritonpb.ModelConfig{}
+	if err := prototext.Unmarshal(data, cfg); err != nil {
+		return nil, false, fmt.Errorf("%s: %w (the file is Triton's ModelConfig in protobuf text format)", path, err)
+	}
+	return cfg, true, nil
+}
+
+// versionsToLoad lists the numeric version directories of dir the
+// version policy selects (default: the latest one), highest first.
+func versionsToLoad(dir string, policy *tritonpb.ModelVersionPolicy) ([]int64, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var all []int64
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		n, err := strconv.ParseInt(e.Name(), 10, 64)
+		if err != nil || n < 0 {
+			continue
+		}
+		all = append(all, n)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i] > all[j] })
+	if len(all) == 0 {
+		return nil, fmt.Errorf("no version directory (DIR/<model>/<n>/) in %s", dir)
+	}
+	switch p := policy.GetPolicyChoice().(type) {
+	case *tritonpb.ModelVersionPolicy_All_:
+		return all, nil
+	case *tritonpb.ModelVersionPolicy_Specific_:
+		var out []int64
+		for _, v := range p.Specific.GetVersions() {
+			if !slices.Contains(all, v) {
+				return nil, fmt.Errorf("version_policy names version %d, which %s does not have", v, dir)
+			}
+			out = append(out, v)
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i] > out[j] })
+		return out, nil
+	case *tritonpb.ModelVersionPolicy_Latest_:
+		n := int(p.Latest.GetNumVersions())
+		if n < 1 {
+			n = 1
+		}
+		return all[:min(n, len(all))], nil
+	}
+	return all[:1], nil
+}
+
+// unhonoured lists the fields set in cfg that the server does not act on.
+func unhonoured(cfg *tritonpb.ModelConfig) []string {
+	c := proto.Clone(cfg).(*tritonpb.ModelConfig)
+	c.Name, c.MaxBatchSize, c.VersionPolicy, c.DefaultModelFilename = "", 0, nil, ""
+	c.Platform, c.Backend = "", ""
+	var out []string
+	for _, in := range c.Input {
+		in.Name, in.DataType, in.Dims = "", 0, nil
+		out = append(out, setFields(in.ProtoReflect(), "input.")...)
+	}
+	for _, o := range c.Output {
+		o.Name, o.DataType, o.Dims = "", 0, nil
+		out = append(out, setFields(o.ProtoReflect(), "output.")...)
+	}
+	c.Input, c.Output = nil, nil
+	if db := c.GetDynamicBatching(); db != nil {
+		db.MaxQueueDelayMicroseconds, db.PreferredBatchSize = 0, nil
+		if q := db.DefaultQueuePolicy; q != nil {
+			q.MaxQueueSize = 0
+		}
+	}
+	out = append(out, setFields(c.ProtoReflect(), "")...)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// setFields lists the paths of the non-default scalar fields of m (messages
+// are descended into; lists and maps count as one field).
+func setFields(m protoreflect.Message, prefix string) []string {
+	var out []string
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		path := prefix + string(fd.Name())
+		if fd.Kind() == protoreflect.MessageKind && !fd.IsList() && !fd.IsMap() {
+			sub := setFields(v.Message(), path+".")
+			if len(sub) == 0 {
+				sub = []string{path}
+			}
+			out = append(out, sub...)
+			return true
+		}
+		out = append(out, path)
+		return true
+	})
+	return out
+}
+
+// loadModel loads the versions of one repository directory. Errors are
+// recorded in the entry, which serves whatever versions did load.
+func (s *Server) loadModel(dir string) *modelEntry {
+	name := filepath.Base(dir)
+	e := &modelEntry{name: name, versions: map[int64]*version{}}
+	cfg, found, err := readConfig(dir)
+	if err != nil {
+		e.err = err
+		return e
+	}
+	if cfg.Name != "" && cfg.Name != name {
+		e.err = fmt.Errorf("%s/config.pbtxt names the model %q but its directory is %q; they must agree", dir, cfg.Name, name)
+		return e
+	}
+	e.platform = cfg.Platform
+	if e.platform == "" {
+		e.platform = "vkinfer"
+	}
+	if found {
+		for _, f := range unhonoured(cfg) {
+			s.log.Warn("config.pbtxt field not honoured, ignored", "model", name, "field", f)
+		}
+	}
+	nums, err := versionsToLoad(dir, cfg.VersionPolicy)
+	if err != nil {
+		e.err = err
+		return e
+	}
+	var errs []error
+	for _, n := range nums {
+		v, err := s.loadVersion(dir, name, n, cfg)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("version %d: %w", n, err))
+			continue
+		}
+		e.versions[n] = v
+		e.latest = max(e.latest, n)
+	}
+	e.err = errors.Join(errs...)
+	return e
+}
+
+// modelFile finds the model file of a version directory.
+func modelFile(vdir, configured string) (string, error) {
+	names := []string{"model.onnx", "model.bin"}
+	if configured != "" {
+		names = []string{configured}
+	}
+	for _, n := range names {
+		p := filepath.Join(vdir, n)
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("no %s in %s", strings.Join(names, " or "), vdir)
+}
+
+func (s *Server) loadVersion(dir, name string, num int64, cfg *tritonpb.ModelConfig) (*version, error) {
+	path, err := modelFile(filepath.Join(dir, strconv.FormatInt(num, 10)), cfg.DefaultModelFilename)
+	if err != nil {
+		return nil, err
+	}
+	m, err := s.dev.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	v, err := newVersion(name, num, m, cfg)
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
+	s.startBatcher(v, cfg)
+	s.log.Info("model loaded", "model", name, "version", num, "file", path, "max_batch_size", v.maxBatch,
+		"dynamic_batching", cfg.GetDynamicBatching() != nil)
+	return v, nil
+}
+
+// newVersion checks the configuration against the model and returns the
+// version as served. With no input/output in the configuration, the
+// model's own are served.
+func newVersion(name string, num int64, m *vkinfer.Model, cfg *tritonpb.ModelConfig) (*version, error) {
+	v := &version{model: name, num: num, m: m, maxBatch: int(cfg.MaxBatchSize)}
+	if v.maxBatch < 0 {
+		return nil, fmt.Errorf("config max_batch_size is %d; it must be >= 0", v.maxBatch)
+	}
+	check := func(kind string, model []namedShape, conf []confTensor) ([]tensorSpec, error) {
+		var out []tensorSpec
+		for _, mt := range model {
+			shape := mt.shape
+			if v.maxBatch > 0 {
+				if len(shape) == 0 || shape[0] != -1 {
+					return nil, fmt.Errorf("config max_batch_size %d needs the model's %s %q to have a dynamic first (batch) dimension, but its shape is %v; set max_batch_size: 0 or export the model with a dynamic batch",
+						v.maxBatch, kind, mt.name, shape)
+				}
+				shape = shape[1:]
+			}
+			dims := make([]int64, len(shape))
+			for i, d := range shape {
+				dims[i] = int64(d)
+			}
+			out = append(out, tensorSpec{name: mt.name, dims: dims})
+		}
+		if len(conf) == 0 {
+			return out, nil
+		}
+		if len(conf) != len(out) {
+			return nil, fmt.Errorf("config lists %d %s(s) %v but the model has %d: %v", len(conf), kind, confNames(conf), len(out), specNames(out))
+		}
+		for _, c := range conf {
+			i := slices.IndexFunc(out, func(t tensorSpec) bool { return t.name == c.name })
+			if i < 0 {
+				return nil, fmt.Errorf("config %s %q is not a %s of the model, which has %v", kind, c.name, kind, specNames(out))
+			}
+			if c.dt != tritonpb.DataType_TYPE_FP32 {
+				return nil, fmt.Errorf("config %s %q has data_type %s; vkinfer models take and give TYPE_FP32", kind, c.name, c.dt)
+			}
+			if !slices.Equal(c.dims, out[i].dims) {
+				return nil, fmt.Errorf("config %s %q has dims %v but the model's is %v (without the batch dimension when max_batch_size > 0)", kind, c.name, c.dims, out[i].dims)
+			}
+		}
+		return out, nil
+	}
+	ins, outs := specIO(m)
+	var err error
+	if v.inputs, err = check("input", ins, inputsOf(cfg)); err != nil {
+		return nil, err
+	}
+	if v.outputs, err = check("output", outs, outputsOf(cfg)); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+type confTensor struct {
+	name string
+	dt   tritonpb.DataType
+	dims []int64
+}
+
+func inputsOf(cfg *tritonpb.ModelConfig) []confTensor {
+	var out []confTensor
+	for _, in := range cfg.Input {
+		out = append(out, confTensor{in.Name, in.DataType, in.Dims})
+	}
+	return out
+}
+
+func outputsOf(cfg *tritonpb.ModelConfig) []confTensor {
+	var out []confTensor
+	for _, o := range cfg.Output {
+		out = append(out, confTensor{o.Name, o.DataType, o.Dims})
+	}
+	return out
+}
+
+func confNames(c []confTensor) []string {
+	var s []string
+	for _, t := range c {
+		s = append(s, t.name)
+	}
+	return s
+}
+
+func specNames(c []tensorSpec) []string {
+	var s []string
+	for _, t := range c {
+		s = append(s, t.name)
+	}
+	return s
+}
+
+// namedShape is a model input or output: its name and shape.
+type namedShape struct {
+	name  string
+	shape []int
+}
+
+// specIO lists the model's inputs and outputs.
+func specIO(m *vkinfer.Model) (ins, outs []namedShape) {
+	spec := m.Spec()
+	for _, v := range spec.Inputs {
+		ins = append(ins, namedShape{v.Name, v.Shape})
+	}
+	for _, v := range spec.Outputs {
+		outs = append(outs, namedShape{v.Name, v.Shape})
+	}
+	return ins, outs
+}
+
+// queueDelay is the configured max_queue_delay_microseconds.
+func queueDelay(db *tritonpb.ModelDynamicBatching) time.Duration {
+	return time.Duration(db.GetMaxQueueDelayMicroseconds()) * time.Microsecond
+}

@@ -1,0 +1,95 @@
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/reflection"
+)
+
+// Listeners are where Serve answers; Metrics may be nil (no metrics port).
+type Listeners struct {
+	HTTP, GRPC, Metrics net.Listener
+}
+
+// Serve answers REST on l.HTTP, gRPC on l.GRPC and /metrics on l.Metrics
+// until ctx ends (SIGTERM, in the command), then drains: readiness fails
+// at once, the listeners close, requests in flight and queued finish, and
+// the models are closed. drain bounds all of that; what is still running
+// then is cancelled and Serve returns an error wrapping
+// context.DeadlineExceeded. It also returns when a listener fails. The
+// gRPC server has server reflection on (for grpcurl).
+func (s *Server) Serve(ctx context.Context, l Listeners, drain time.Duration) error {
+	hs := &http.Server{Handler: s.HTTPHandler(), ReadHeaderTimeout: 30 * time.Second, ErrorLog: nil}
+	gs := grpc.NewServer(grpc.MaxRecvMsgSize(s.GRPCMaxMessageBytes()), grpc.MaxSendMsgSize(1<<30))
+	s.RegisterGRPC(gs)
+	reflection.Register(gs)
+	var ms *http.Server
+	if l.Metrics != nil {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", s.MetricsHandler())
+		ms = &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second}
+	}
+	failed := make(chan error, 3)
+	go func() { failed <- fmt.Errorf("serve: HTTP: %w", hs.Serve(l.HTTP)) }()
+	go func() { failed <- fmt.Errorf("serve: gRPC: %w", gs.Serve(l.GRPC)) }()
+	if ms != nil {
+		go func() { failed <- fmt.Errorf("serve: metrics: %w", ms.Serve(l.Metrics)) }()
+	}
+	s.log.Info("serving", "http", l.HTTP.Addr().String(), "grpc", l.GRPC.Addr().String(),
+		"metrics", addrOf(l.Metrics), "ready", s.Ready())
+
+	var cause error
+	select {
+	case <-ctx.Done():
+		s.log.Info("draining", "bound", drain)
+	case cause = <-failed:
+		s.log.Error("listener failed; shutting down", "err", cause)
+	}
+	s.beginDrain()
+	dctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	stopped := make(chan struct{})
+	go func() {
+		gs.GracefulStop()
+		close(stopped)
+	}()
+	herr := hs.Shutdown(dctx)
+	select {
+	case <-stopped:
+	case <-dctx.Done():
+		gs.Stop()
+	}
+	if herr != nil {
+		hs.Close()
+	}
+	serr := s.Shutdown(dctx)
+	if ms != nil {
+		mctx, mcancel := context.WithTimeout(context.Background(), time.Second)
+		ms.Shutdown(mctx)
+		mcancel()
+	}
+	if dctx.Err() != nil && serr == nil {
+		serr = fmt.Errorf("serve: drain: %w", dctx.Err())
+	}
+	if cause != nil && !errors.Is(cause, http.ErrServerClosed) && !errors.Is(cause, grpc.ErrServerStopped) {
+		return errors.Join(cause, serr)
+	}
+	if serr != nil {
+		return serr
+	}
+	s.log.Info("drained")
+	return nil
+}
+
+func addrOf(l net.Listener) string {
+	if l == nil {
+		return ""
+	}
+	return l.Addr().String()
+}
