@@ -106,15 +106,32 @@ func runEval(e *env, o *evalOptions, pos []string) error {
 		return &cliError{msg: o.images + ": no images"}
 	}
 
+	t0 := time.Now()
 	s, err := load(e, o.dev, o.model, m)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
+	loadTime := time.Since(t0)
+	// The first run at each batch size compiles pipelines and records a
+	// program: do it here, on zeros, so the timed runs measure throughput.
+	t0 = time.Now()
+	sizes := []int{min(o.batch, n)}
+	if r := n % o.batch; n > o.batch && r != 0 {
+		sizes = append(sizes, r)
+	}
+	for _, b := range sizes {
+		zero := vkinfer.Tensor{Shape: append([]int{b}, inShape...), Data: make([]float32, b*m.Input.Size())}
+		if _, err := s.run(e.ctx, zero); err != nil {
+			return err
+		}
+	}
+	compileTime := time.Since(t0)
 
 	res := &evalResult{
 		Model: o.model, Name: m.Name, Images: o.images, Labels: o.labels,
 		Device: s.dev.Info().String(), Count: n, Batch: o.batch, Rows: rows, Cols: cols,
+		LoadSeconds: loadTime.Seconds(), CompileSeconds: compileTime.Seconds(),
 	}
 	bar := newProgress(e, int64(n), "eval", "images")
 	defer bar.stop()
@@ -254,22 +271,27 @@ func maxAbsDiff(a, b []float32) float64 {
 
 // evalResult is what eval measured; it is also the --json output.
 type evalResult struct {
-	Model     string        `json:"model"`
-	Name      string        `json:"name"`
-	Images    string        `json:"images"`
-	Labels    string        `json:"labels"`
-	Device    string        `json:"device"`
-	Count     int           `json:"count"`
-	Batch     int           `json:"batch"`
-	Rows      int           `json:"rows"`
-	Cols      int           `json:"cols"`
-	Correct   int           `json:"correct"`
-	Accuracy  float64       `json:"accuracy"`
-	Classes   []string      `json:"classes"`
-	Confusion [][]int       `json:"confusion"`   // [true label][predicted]
-	NaNRows   int           `json:"nan_outputs"` // rows of only NaN: wrong, in no column
-	Seconds   float64       `json:"device_seconds"`
-	Reference *referenceRes `json:"reference,omitempty"`
+	Model     string   `json:"model"`
+	Name      string   `json:"name"`
+	Images    string   `json:"images"`
+	Labels    string   `json:"labels"`
+	Device    string   `json:"device"`
+	Count     int      `json:"count"`
+	Batch     int      `json:"batch"`
+	Rows      int      `json:"rows"`
+	Cols      int      `json:"cols"`
+	Correct   int      `json:"correct"`
+	Accuracy  float64  `json:"accuracy"`
+	Classes   []string `json:"classes"`
+	Confusion [][]int  `json:"confusion"`      // [true label][predicted]
+	NaNRows   int      `json:"nan_outputs"`    // rows of only NaN: wrong, in no column
+	Seconds   float64  `json:"device_seconds"` // the timed runs only
+	// LoadSeconds is opening the device and loading the model;
+	// CompileSeconds the first run at each batch size (pipeline compiles,
+	// program recording), on zeros before the timed runs.
+	LoadSeconds    float64       `json:"load_seconds"`
+	CompileSeconds float64       `json:"compile_seconds"`
+	Reference      *referenceRes `json:"reference,omitempty"`
 
 	deviceTime, refTime time.Duration
 }
@@ -315,6 +337,8 @@ func (r *evalResult) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "time       %.3f s on the device in batches of %d, %.0f images/s (upload, run, download)\n",
 		r.Seconds, r.Batch, float64(r.Count)/r.Seconds)
+	fmt.Fprintf(w, "load       %.3f s to open the device and load the model, %.3f s to compile (first run of each batch size; not in the time above)\n",
+		r.LoadSeconds, r.CompileSeconds)
 	if ref := r.Reference; ref != nil {
 		fmt.Fprintf(w, "reference  agreement %.2f%% (%d of %d predictions match the CPU reference), max |Δprobability| %.3g, %.2f s on the CPU\n",
 			100*ref.Agreement, ref.Agreed, r.Count, ref.MaxAbsDiff, ref.Seconds)

@@ -305,3 +305,17 @@ func TestRunOutputs(t *testing.T) {
 	assert.Contains(t, stderr, "too many to print")
 	assert.Contains(t, stderr, "--output probs=FILE.npy")
 }
+
+// eval reports loading and compiling apart from the timed runs.
+func TestEvalLoadTimeApart(t *testing.T) {
+	flags := gpu(t)
+	images, labels := mnistData(t)
+	stdout := gpuCLI(t, flags, "eval", "--model", mnistModel, "--images", images, "--labels", labels, "--limit", "300", "--batch", "128", "--json")
+	var res evalResult
+	require.NoError(t, json.Unmarshal([]byte(stdout), &res), stdout)
+	assert.Greater(t, res.LoadSeconds, 0.0)
+	assert.Greater(t, res.CompileSeconds, 0.0)
+	assert.Greater(t, res.Seconds, 0.0)
+	stdout = gpuCLI(t, flags, "eval", "--model", mnistModel, "--images", images, "--labels", labels, "--limit", "300")
+	assert.Regexp(t, `(?m)^load +\d+\.\d+ s to open the device and load the model, \d+\.\d+ s to compile`, stdout)
+}
