@@ -81,6 +81,9 @@ type Options struct {
 	SpinWait time.Duration
 	// OnMessage receives validation-layer and driver messages; nil logs them.
 	OnMessage func(severity, message string)
+	// Timeout bounds one submission to the GPU; past it a run fails with
+	// engine.ErrTimeout (0 = the engine's default, 2 minutes).
+	Timeout time.Duration
 	// PipelineCacheDir keeps compiled pipelines between runs ("" = the user
 	// cache dir, "-" = off); see engine.Options.
 	PipelineCacheDir string
@@ -103,6 +106,7 @@ func Open(opts Options) (*Device, error) {
 		Logger:     opts.Logger,
 		SpinWait:   opts.SpinWait,
 		OnMessage:  opts.OnMessage,
+		Timeout:    opts.Timeout,
 
 		PipelineCacheDir: opts.PipelineCacheDir,
 	})

@@ -460,7 +460,7 @@ func (p *Program) await(ctx context.Context) error {
 			return fmt.Errorf("engine: wait for GPU: %w", err)
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("engine: %w: GPU work did not finish within %v on %s (raise Options.Timeout for very large work)", ErrTimeout, d.timeout(), d.info.Name)
+			return fmt.Errorf("engine: %w: GPU work did not finish within %v on %s (raise vkinfer.Options.Timeout or engine.Options.Timeout for very large work)", ErrTimeout, d.timeout(), d.info.Name)
 		}
 	}
 }

@@ -28,8 +28,10 @@ func newDevicesCmd(e *env) *cobra.Command {
 		Long: `Lists every Vulkan device the loader finds: index, name, type, driver,
 Vulkan version, subgroup size, fp16/int8 support, memory heaps and the compute
 limits vkinfer relies on. The device the other commands would use is marked
-with '*': the one --device names, else $VKINFER_DEVICE, else the best one
-(discrete > integrated > virtual GPU > CPU driver).
+with '*' and the reason: the one --device names, else $VKINFER_DEVICE, else
+the best one (discrete > integrated > virtual GPU > CPU driver; of the CPU
+drivers, lavapipe before SwiftShader, which runs vkinfer several times
+slower; else the first listed).
 
 Without a Vulkan loader or driver, says what to install and exits with 1.`,
 		ValidArgsFunction: cobra.NoFileCompletions,
@@ -57,6 +59,11 @@ func runDevices(e *env, o *devicesOptions, pos []string) error {
 		}
 	}
 	chosen, chooseErr := engine.Choose(infos, sel)
+	if how == "chosen automatically" {
+		if why := engine.ChoiceReason(infos, chosen); why != "" {
+			how += ": " + why
+		}
+	}
 	if o.asJSON {
 		if err := printDevicesJSON(e.stdout, infos, chosen); err != nil {
 			return err
