@@ -194,8 +194,10 @@ type Options struct {
 	Limits LimitsMode
 	// PipelineCacheDir is where compiled pipelines are kept between runs,
 	// one file per device and driver version (checksummed; a damaged or
-	// stale file is ignored and replaced). Empty means
-	// $XDG_CACHE_HOME/vkinfer/pipelines (os.UserCacheDir); "-" disables it.
+	// stale file is ignored and replaced; anything but a regular file
+	// there is left alone). Empty means $XDG_CACHE_HOME/vkinfer/pipelines
+	// (os.UserCacheDir); "-" disables it. SwiftShader gets no file: its
+	// cache data holds no compiled pipelines.
 	PipelineCacheDir string
 }
 
@@ -232,16 +234,45 @@ func newInstance(opts *Options, onMsg vk.MessageFunc) (*vk.Instance, error) {
 			exts = append(exts, "VK_EXT_debug_utils")
 		}
 	}
+	var pinExts []string
 	// Current loaders list portability implementations (MoltenVK on Apple
 	// devices) only to instances that enable this and set its flag.
 	if all, _ := vk.InstanceExtensions(""); contains(all, vk.PortabilityEnumeration) {
 		exts = append(exts, vk.PortabilityEnumeration)
+		pinExts = append(pinExts, vk.PortabilityEnumeration)
 	}
+	pinDrivers(api, pinExts)
 	inst, err := vk.CreateInstance("vkinfer", api, layers, exts, onMsg)
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w: create instance: %v; %s", ErrNoVulkan, err, noVulkanHelp)
 	}
 	return inst, nil
+}
+
+// pinned is a Vulkan instance made once per process and never destroyed
+// (nil if it could not be made).
+//
+// The Vulkan loader unloads a driver's shared library when the last
+// instance is destroyed and loads it afresh for the next one. Drivers do not
+// all survive that: SwiftShader keeps its JIT code in a memfd
+// ("memfd:swiftshader_jit") held by a static of the library, which is
+// forgotten, never closed, on unload, so every Open/Close cycle leaked one
+// descriptor and the code pages behind it (about 1 MiB of RSS a cycle);
+// lavapipe's LLVM leaks memory on each load too. With this instance alive
+// the libraries stay loaded, their statics are reused, and a process that
+// opens and closes devices for ever does not grow (see ./build.sh soak).
+var (
+	pinOnce sync.Once
+	pinned  *vk.Instance
+)
+
+func pinDrivers(api uint32, exts []string) {
+	pinOnce.Do(func() {
+		if os.Getenv("VKINFER_NO_DRIVER_PIN") == "1" {
+			return // for measuring what the pin saves
+		}
+		pinned, _ = vk.CreateInstance("vkinfer (keeps drivers loaded)", api, nil, exts, nil)
+	})
 }
 
 func contains(ss []string, s string) bool {

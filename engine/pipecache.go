@@ -24,7 +24,14 @@ import (
 // never share a file.
 const pipeCacheMagic = "VKIPC001"
 
+// pipeCachePath is the cache file of the device, or "" when there is none:
+// the cache is off, or the driver is SwiftShader, whose cache data holds no
+// compiled pipelines and which, given its own data back, returns it behind
+// one more 32-byte header (the file grew by 32 B per open and saved nothing).
 func (d *Device) pipeCachePath() string {
+	if d.info.DriverID == DriverSwiftShader {
+		return ""
+	}
 	dir := d.opts.PipelineCacheDir
 	if dir == "" {
 		base, err := os.UserCacheDir()
