@@ -466,7 +466,12 @@ func (p *plan) close() {
 // are independent, as in any inference graph that keeps the batch axis; a
 // model whose outputs do not keep it (output dimension 0 is not the batch)
 // is not split and returns the error.
+//
+// An input with a default value (Spec().Defaults: an ONNX initializer that
+// is also a graph input) may be given as a zero Tensor, or left out at the
+// end of the list, to run with its default.
 func (m *Model) Run(ctx context.Context, inputs ...Tensor) ([]Tensor, error) {
+	inputs = withDefaults(m.spec, inputs)
 	shapes, err := m.checkInputs(inputs)
 	if err != nil {
 		return nil, err

@@ -155,6 +155,9 @@ func (m *Model) marshal() ([]byte, error) {
 	if err := m.validate(); err != nil {
 		return nil, fmt.Errorf("model: encode: %w", err)
 	}
+	if len(m.Defaults) > 0 {
+		return nil, fmt.Errorf("model: encode: input %q has a default value, which mlp.bin version %d does not store", m.Defaults[0].Name, Version)
+	}
 	meta := metaJSON{
 		Name:        m.Name,
 		Producer:    m.Producer,

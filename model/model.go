@@ -156,6 +156,12 @@ type Model struct {
 	// Labels are the class names of the output, may be empty.
 	Labels []string
 
+	// Defaults are values of graph inputs that a caller may leave out
+	// (ONNX initializers also listed as graph inputs, IR >= 4): each is
+	// named after its input and has a shape the input takes. They are not
+	// stored in mlp.bin (Encode refuses a model that has them).
+	Defaults []*Tensor
+
 	// Notes are what an importer changed while reading the model that a
 	// user should know (for example DOUBLE or FLOAT16 weights converted to
 	// float32), one sentence each. They are not stored in mlp.bin.
@@ -165,6 +171,16 @@ type Model struct {
 // Initializer returns the initializer called name, or nil.
 func (m *Model) Initializer(name string) *Tensor {
 	for _, t := range m.Initializers {
+		if t != nil && t.Name == name {
+			return t
+		}
+	}
+	return nil
+}
+
+// Default returns the default value of the input called name, or nil.
+func (m *Model) Default(name string) *Tensor {
+	for _, t := range m.Defaults {
 		if t != nil && t.Name == name {
 			return t
 		}

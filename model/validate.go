@@ -133,6 +133,23 @@ func (m *Model) validate() error {
 			}
 		}
 	}
+	for i, t := range m.Defaults {
+		if t == nil {
+			return bad("default %d is nil", i)
+		}
+		var in *ValueInfo
+		for j := range m.Inputs {
+			if m.Inputs[j].Name == t.Name {
+				in = &m.Inputs[j]
+			}
+		}
+		if in == nil || m.Default(t.Name) != t {
+			return bad("default %q: not the one default of a graph input", t.Name)
+		}
+		if n, ok := elements(t.Shape); !ok || n != len(t.Data) || !compatible(in.Shape, t.Shape) {
+			return bad("default %q: shape %v with %d values for input shape %v", t.Name, t.Shape, len(t.Data), in.Shape)
+		}
+	}
 	outNames := make(map[string]bool)
 	for _, v := range m.Outputs {
 		if err := checkName("output", v.Name); err != nil {

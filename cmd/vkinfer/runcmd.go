@@ -86,7 +86,7 @@ func runRun(e *env, o *runOptions, pos []string) error {
 	}
 	var missing []string
 	for _, v := range m.Inputs {
-		if inFiles[v.Name] == "" {
+		if inFiles[v.Name] == "" && m.Default(v.Name) == nil {
 			missing = append(missing, fmt.Sprintf("%q %s", v.Name, shapeString(v.Shape)))
 		}
 	}
@@ -99,6 +99,9 @@ func runRun(e *env, o *runOptions, pos []string) error {
 	}
 	inputs := make([]vkinfer.Tensor, len(m.Inputs))
 	for i, v := range m.Inputs {
+		if inFiles[v.Name] == "" {
+			continue // its default (a zero Tensor)
+		}
 		if inputs[i], err = readNpy(inFiles[v.Name]); err != nil {
 			return err
 		}

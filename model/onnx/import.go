@@ -62,6 +62,7 @@ func (n *node) where() string { return fmt.Sprintf("node %q (%s)", n.Name, n.Op)
 // importer holds the state of one import.
 type importer struct {
 	opset int64 // of the default domain
+	ir    int64 // the file's IR version
 
 	consts     map[string]*Tensor  // constant values: initializers, Constant outputs, folded results
 	constOrder []string            // the order constants were defined, for the output
@@ -72,6 +73,7 @@ type importer struct {
 	defined    map[string]bool  // every value defined so far
 	dropped    map[string]string
 	inputs     []model.ValueInfo
+	defaults   []*model.Tensor // of inputs that are initializers too (IR >= 4)
 	isInput    map[string]bool
 	nodes      []*node
 	names      map[string]bool // value and node names in use
@@ -80,6 +82,7 @@ type importer struct {
 func importModel(mp *pb.ModelProto, opts Options) (*model.Model, error) {
 	imp := &importer{
 		opset:     1,
+		ir:        mp.GetIrVersion(),
 		consts:    map[string]*Tensor{},
 		sym:       map[string][]symDim{},
 		symScalar: map[string]bool{},
@@ -128,6 +131,18 @@ func (imp *importer) addConst(name string, t *Tensor) {
 	imp.consts[name] = t
 	imp.defined[name] = true
 	imp.names[name] = true
+}
+
+// unConst forgets the constant name (an initializer that is an input).
+func (imp *importer) unConst(name string) {
+	delete(imp.consts, name)
+	delete(imp.defined, name)
+	for i, n := range imp.constOrder {
+		if n == name {
+			imp.constOrder = append(imp.constOrder[:i:i], imp.constOrder[i+1:]...)
+			break
+		}
+	}
 }
 
 // fresh returns a name based on base that is not used yet, and reserves it.
@@ -179,8 +194,14 @@ func (imp *importer) readGraph(g *pb.GraphProto, opts Options) error {
 	bound := map[string]bool{}
 	for _, vi := range g.GetInput() {
 		name := vi.GetName()
-		if _, ok := imp.consts[name]; ok {
-			continue // an initializer listed as an input too (IR < 4): a constant
+		var def *Tensor // the default of an overridable initializer
+		if c, ok := imp.consts[name]; ok {
+			if imp.ir < 4 || !c.DType.isFloat() || DataType(vi.GetType().GetTensorType().GetElemType()) != Float {
+				continue // an initializer listed as an input too (IR < 4): a constant
+			}
+			// IR >= 4: a default the caller may override, so an input.
+			def = c
+			imp.unConst(name)
 		}
 		if name == "" || imp.defined[name] {
 			return fmt.Errorf("onnx: graph input %q: empty or duplicate name: %w", name, ErrMalformed)
@@ -200,6 +221,19 @@ func (imp *importer) readGraph(g *pb.GraphProto, opts Options) error {
 		}
 		if err != nil {
 			return err
+		}
+		if def != nil {
+			if shape == nil {
+				shape = def.Shape
+			}
+			if !compatible(shape, def.Shape) {
+				return fmt.Errorf("onnx: graph input %q takes shape %v, its initializer has %v: %w", name, shape, def.Shape, ErrMalformed)
+			}
+			t, err := def.Float32()
+			if err != nil {
+				return err
+			}
+			imp.defaults = append(imp.defaults, t)
 		}
 		if shape == nil {
 			return fmt.Errorf("onnx: graph input %q has no shape (its rank is needed): %w", name, ErrUnsupported)
@@ -631,18 +665,23 @@ func (imp *importer) finish(g *pb.GraphProto, m *model.Model) error {
 	imp.fuseDense(isOutput)
 	imp.removeDead(isOutput)
 	for i, o := range outputs {
-		if _, ok := imp.consts[o.Name]; ok {
-			return fmt.Errorf("onnx: graph output %q is a constant (computable at load time); "+
-				"vkinfer needs every output computed by a node from the inputs: %w", o.Name, ErrUnsupported)
-		}
-		if imp.isInput[o.Name] {
-			return fmt.Errorf("onnx: graph output %q is a graph input passed through: %w", o.Name, ErrUnsupported)
+		if c, ok := imp.consts[o.Name]; ok {
+			imp.constOutput(o.Name, c)
 		}
 		if s := imp.shapes[o.Name]; outputs[i].Shape == nil && s != nil {
 			outputs[i].Shape = append([]int(nil), s...)
 		}
 	}
 	m.Inputs = imp.inputs
+	m.Defaults = imp.defaults
+	if len(imp.defaults) > 0 {
+		var names []string
+		for _, t := range imp.defaults {
+			names = append(names, t.Name)
+		}
+		m.Notes = append(m.Notes, fmt.Sprintf("%d initializer(s) are graph inputs too (IR >= 4): inputs with a default value "+
+			"a caller may override, so not folded into the graph: %s", len(names), listNames(names, 5)))
+	}
 	m.Outputs = outputs
 	used := map[string]bool{}
 	for _, n := range imp.nodes {
@@ -653,10 +692,10 @@ func (imp *importer) finish(g *pb.GraphProto, m *model.Model) error {
 	}
 	converted := map[DataType][]string{}
 	for _, name := range imp.constOrder {
-		if !used[name] {
+		c := imp.consts[name]
+		if !used[name] || c == nil {
 			continue
 		}
-		c := imp.consts[name]
 		if c.DType.isFloat() && c.DType != Float {
 			converted[c.DType] = append(converted[c.DType], name)
 		}
@@ -672,6 +711,28 @@ func (imp *importer) finish(g *pb.GraphProto, m *model.Model) error {
 		}
 	}
 	return nil
+}
+
+// constOutput makes the graph output name, a constant, the output of a node
+// (the runtime computes outputs; ONNX Runtime returns such constants as
+// they are): Mul(value, 1), exact for every float including -0 and NaN.
+// The constant moves to a new name, which its other readers read too.
+func (imp *importer) constOutput(name string, c *Tensor) {
+	moved := imp.fresh(name + "_value")
+	for _, n := range imp.nodes {
+		for i, in := range n.Inputs {
+			if in == name {
+				n.Inputs[i] = moved
+			}
+		}
+	}
+	delete(imp.consts, name)
+	imp.addConst(moved, c)
+	one := imp.fresh(name + "_one")
+	imp.addConst(one, &Tensor{DType: Float, Float: []float32{1}})
+	imp.nodes = append(imp.nodes, &node{Name: imp.fresh(name + "_const"), Op: "Mul", Default: true,
+		Inputs: []string{moved, one}, Outputs: []string{name}, Attrs: map[string]model.Attr{}})
+	imp.shapes[name] = append([]int{}, c.Shape...)
 }
 
 // removeIdentities takes Identity nodes out of the graph by renaming: the

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand"
 	"os"
@@ -213,17 +214,34 @@ func TestTensors(t *testing.T) {
 	}
 }
 
-// The graph: inputs that are initializers are constants; dim_param and
-// missing dims are -1; inputs of other types are refused.
+// The graph: inputs that are initializers are constants before IR 4 and
+// inputs with a default value since; dim_param and missing dims are -1;
+// inputs of other types are refused.
 func TestGraphInputs(t *testing.T) {
 	b := newBuilder(13).input("x", -1, 3).input("w", 3, 3).output("y", -1, 3).
 		init(floatTensor("w", []int64{3, 3}, make([]float32, 9))).
 		node("Add", []string{"x", "w"}, []string{"y"})
 	b.g.Input[0].Type.GetTensorType().Shape.Dim[0].Value = nil // a dim with neither value nor param
+	b.m.IrVersion = proto.Int64(3)
 	m := decode(t, b)
-	if fmt.Sprint(m.Inputs) != "[{x [-1 3]}]" {
-		t.Errorf("inputs %v, want only x [-1 3]", m.Inputs)
+	if fmt.Sprint(m.Inputs) != "[{x [-1 3]}]" || len(m.Defaults) != 0 {
+		t.Errorf("IR 3: inputs %v, want only x [-1 3]", m.Inputs)
 	}
+	b.m.IrVersion = proto.Int64(4)
+	m = decode(t, b)
+	if fmt.Sprint(m.Inputs) != "[{x [-1 3]} {w [3 3]}]" || len(m.Defaults) != 1 || m.Default("w") == nil ||
+		len(m.Initializers) != 0 || len(m.Notes) != 1 {
+		t.Errorf("IR 4: inputs %v, defaults %v, initializers %v, notes %q", m.Inputs, m.Defaults, m.Initializers, m.Notes)
+	}
+	if err := m.Encode(io.Discard); err == nil || !strings.Contains(err.Error(), "default") {
+		t.Errorf("Encode of a model with defaults: %v", err)
+	}
+	m, err := DecodeOptions(b.bytes(t), Options{Constants: map[string]*Tensor{"w": {DType: Float, Shape: []int{3, 3}, Float: make([]float32, 9)}}})
+	if err != nil || len(m.Inputs) != 1 || len(m.Defaults) != 0 {
+		t.Errorf("IR 4, w bound: %v %v %v", err, m.Inputs, m.Defaults)
+	}
+	b.g.Input[1].Type.GetTensorType().Shape.Dim[0].Value = &pb.TensorShapeProto_Dimension_DimValue{DimValue: 2}
+	decodeErr(t, b, ErrMalformed, `"w"`, "initializer has [3 3]")
 	b = newBuilder(13).output("y", 3).node("Relu", []string{"i"}, []string{"y"})
 	b.g.Input = append(b.g.Input, valueInfo("i", pb.TensorProto_INT64, 3))
 	decodeErr(t, b, ErrUnsupported, `graph input "i"`, "INT64")
@@ -529,11 +547,20 @@ func evalPlain(t *testing.T, b *builder, x []float32) []float32 {
 	return out["y"].data
 }
 
-// A model whose output is a constant, or a graph input, cannot run.
+// A graph output that is a constant becomes Mul(value, 1) (the runtime
+// computes outputs); one that is a graph input stays the input.
 func TestConstantOutput(t *testing.T) {
-	b := newBuilder(13).input("x", 2).output("y", 2).
-		init(floatTensor("a", []int64{2}, []float32{1, 2})).node("Relu", []string{"a"}, []string{"y"})
-	decodeErr(t, b, ErrUnsupported, `"y"`, "constant")
+	b := newBuilder(13).input("x", 2).output("y", 2).output("z", 2).output("x", 2).
+		init(floatTensor("a", []int64{2}, []float32{-1, 2})).node("Relu", []string{"a"}, []string{"y"}).
+		node("Add", []string{"x", "y"}, []string{"z"})
+	m := decode(t, b)
+	if ops(m) != "Add Mul" || fmt.Sprint(m.Outputs) != "[{y [2]} {z [2]} {x [2]}]" {
+		t.Fatalf("ops %s, outputs %v", ops(m), m.Outputs)
+	}
+	out, err := evalModel(m, map[string]value{"x": {[]int{2}, []float32{10, 20}}})
+	if err != nil || fmt.Sprint(out["y"].data, out["z"].data, out["x"].data) != "[0 2] [10 22] [10 20]" {
+		t.Errorf("%v %v", out, err)
+	}
 }
 
 // FuzzDecode: no input makes Decode panic, and what it accepts validates.
