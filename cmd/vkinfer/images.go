@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"image/color"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -148,4 +150,49 @@ func notImage(path string, err error) error {
 // imageFiles completes the image arguments of predict with image files.
 func imageFiles(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
 	return imageExts, cobra.ShellCompDirectiveFilterFileExt
+}
+
+// autoContrast returns img with its levels stretched so that its darkest
+// pixel becomes black and its lightest white, by the pixels' luma (BT.601,
+// what a gray input spec uses). With gray set it returns the stretched luma
+// as a gray image; otherwise it applies the same affine map to every
+// channel, clipped to 0..255. An image of one level is returned as it is.
+func autoContrast(img image.Image, gray bool) image.Image {
+	b := img.Bounds()
+	luma := func(x, y int) (l float64, r, g, bl uint32) {
+		r, g, bl, _ = img.At(x, y).RGBA()
+		return 0.299*float64(r) + 0.587*float64(g) + 0.114*float64(bl), r, g, bl
+	}
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			l, _, _, _ := luma(x, y)
+			lo, hi = min(lo, l), max(hi, l)
+		}
+	}
+	if hi-lo < 1 {
+		return img
+	}
+	scale := 0xffff / (hi - lo)
+	stretch := func(v float64) uint16 {
+		return uint16(math.Round(min(max((v-lo)*scale, 0), 0xffff)))
+	}
+	if gray {
+		out := image.NewGray16(b)
+		for y := b.Min.Y; y < b.Max.Y; y++ {
+			for x := b.Min.X; x < b.Max.X; x++ {
+				l, _, _, _ := luma(x, y)
+				out.SetGray16(x, y, color.Gray16{Y: stretch(l)})
+			}
+		}
+		return out
+	}
+	out := image.NewRGBA64(b)
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			_, r, g, bl := luma(x, y)
+			out.SetRGBA64(x, y, color.RGBA64{stretch(float64(r)), stretch(float64(g)), stretch(float64(bl)), 0xffff})
+		}
+	}
+	return out
 }

@@ -14,16 +14,18 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vkinfer/vkinfer"
+	"github.com/vkinfer/vkinfer/model"
 )
 
 func init() { addCommand(newPredictCmd) }
 
 type predictOptions struct {
-	model  string
-	top    int
-	batch  int
-	asJSON bool
-	dev    deviceFlags
+	model        string
+	top          int
+	batch        int
+	asJSON       bool
+	autoContrast bool
+	dev          deviceFlags
 }
 
 func newPredictCmd(e *env) *cobra.Command {
@@ -38,6 +40,10 @@ device in batches of --batch. Prints the K most likely labels of each image
 with their probabilities, or JSON with --json:
 
   [{"file": "a.png", "top": [{"label": "7", "index": 7, "probability": 0.99}]}]
+
+A model trained on MNIST-style images (white digit on a black background)
+scores a photo or a digit on a coloured background lower: --autocontrast
+stretches each image's levels to full black..white first.
 
 The model's output is a probability only when the graph ends in a Softmax
 (or Sigmoid); otherwise predict prints the raw scores as plain numbers,
@@ -55,6 +61,7 @@ predict stops with nothing printed.) On a terminal, long work shows a progress b
 	fs.IntVar(&o.top, "top", 3, "print the `K` most likely labels of each image")
 	fs.IntVar(&o.batch, "batch", 256, "decode and run `N` images at a time")
 	fs.BoolVar(&o.asJSON, "json", false, "print JSON instead of text")
+	fs.BoolVar(&o.autoContrast, "autocontrast", false, "stretch each image's levels to full black..white first (photos, coloured or gray backgrounds)")
 	o.dev.register(fs)
 	return c
 }
@@ -106,6 +113,8 @@ func runPredict(e *env, o *predictOptions, args []string) error {
 			img, err := decodeImage(f)
 			if err != nil {
 				errs = append(errs, err)
+			} else if o.autoContrast {
+				img = autoContrast(img, m.Input.Color == model.Gray)
 			}
 			imgs = append(imgs, img)
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"image"
+	"image/color"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -318,4 +319,45 @@ func TestEvalLoadTimeApart(t *testing.T) {
 	assert.Greater(t, res.Seconds, 0.0)
 	stdout = gpuCLI(t, flags, "eval", "--model", mnistModel, "--images", images, "--labels", labels, "--limit", "300")
 	assert.Regexp(t, `(?m)^load +\d+\.\d+ s to open the device and load the model, \d+\.\d+ s to compile`, stdout)
+}
+
+// autoContrast maps the darkest luma to black and the lightest to white.
+func TestAutoContrast(t *testing.T) {
+	img := image.NewRGBA(image.Rect(0, 0, 3, 1))
+	img.Set(0, 0, color.RGBA{20, 30, 90, 255})   // luma ~36
+	img.Set(1, 0, color.RGBA{255, 200, 40, 255}) // luma ~198
+	img.Set(2, 0, color.RGBA{137, 115, 65, 255}) // in between
+	out := autoContrast(img, true)
+	luma := func(x int) float64 {
+		return float64(color.GrayModel.Convert(out.At(x, 0)).(color.Gray).Y)
+	}
+	assert.InDelta(t, 0, luma(0), 1)
+	assert.InDelta(t, 255, luma(1), 1)
+	assert.Greater(t, luma(2), 50.0)
+	assert.Less(t, luma(2), 200.0)
+	flat := image.NewGray(image.Rect(0, 0, 2, 2))
+	assert.Same(t, image.Image(flat), autoContrast(flat, true))
+	rgb := autoContrast(img, false) // the same map on each channel, clipped
+	r, g, b, _ := rgb.At(1, 0).RGBA()
+	assert.Equal(t, uint32(0xffff), r)
+	assert.Equal(t, uint32(0xffff), g)
+	assert.Less(t, b, uint32(0x1000))
+}
+
+// The coloured example digit (orange on dark blue: luma ~201 on ~34) scores
+// lower than its PNG because of its levels, not its JPEG compression or the
+// gray conversion; --autocontrast brings it back.
+func TestPredictAutoContrast(t *testing.T) {
+	flags := gpu(t)
+	jpg := filepath.Join(imagesDir, "digit-3-t10k-0018-rgb.jpg")
+	score := func(args ...string) float64 {
+		stdout := gpuCLI(t, flags, append([]string{"predict", "--json", "--top", "1", "--model", mnistModel, jpg}, args...)...)
+		var res []predictionJSON
+		require.NoError(t, json.Unmarshal([]byte(stdout), &res), stdout)
+		require.Equal(t, "3", res[0].Top[0].Label)
+		return float64(*res[0].Top[0].Probability)
+	}
+	plain, stretched := score(), score("--autocontrast")
+	assert.Greater(t, stretched, 0.95)
+	assert.Greater(t, stretched, plain)
 }
