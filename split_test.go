@@ -126,3 +126,34 @@ func TestRunSplitsBatchOverDeviceLimit(t *testing.T) {
 	require.ErrorIs(t, err, engine.ErrTooLarge)
 	require.ErrorContains(t, err, "maxStorageBufferRange")
 }
+
+// Errors after Close say what was closed; a wrong shape or length says
+// what to do.
+func TestClosedAndShapeMessages(t *testing.T) {
+	dev := openDevice(t)
+	m, err := dev.LoadModel(mlp(1, 8, 4))
+	require.NoError(t, err)
+	fixed := mlp(2, 8, 4)
+	fixed.Inputs[0].Shape[0] = 1
+	fm, err := dev.LoadModel(fixed)
+	require.NoError(t, err)
+	_, err = fm.Run(context.Background(), vkinfer.Tensor{Shape: []int{2, 8}, Data: make([]float32, 16)})
+	require.ErrorIs(t, err, vkinfer.ErrShape)
+	require.ErrorContains(t, err, `first (batch) dimension is fixed at 1: export it with a dynamic batch, e.g. torch.onnx.export(..., dynamic_axes={"x": {0: "batch"}})`)
+	_, err = m.Run(context.Background(), vkinfer.Tensor{Shape: []int{2, 8}, Data: make([]float32, 56)})
+	require.ErrorIs(t, err, vkinfer.ErrShape)
+	require.ErrorContains(t, err, `input "x": shape [2 8] needs 16 values, but Data holds 56`)
+
+	require.NoError(t, fm.Close())
+	_, err = fm.Run(context.Background(), vkinfer.Tensor{Shape: []int{1, 8}, Data: make([]float32, 8)})
+	require.ErrorIs(t, err, vkinfer.ErrClosed)
+	require.ErrorContains(t, err, "the Model was closed")
+
+	dev.Close()
+	_, err = m.Run(context.Background(), vkinfer.Tensor{Shape: []int{1, 8}, Data: make([]float32, 8)})
+	require.ErrorIs(t, err, vkinfer.ErrClosed)
+	require.ErrorContains(t, err, "the Device was closed, which closes its models")
+	_, err = dev.LoadModel(mlp(3, 8, 4))
+	require.ErrorIs(t, err, vkinfer.ErrClosed)
+	require.ErrorContains(t, err, "the Device was closed")
+}

@@ -98,6 +98,13 @@ type Device struct {
 	closed bool
 }
 
+// isClosed reports whether Close was called.
+func (d *Device) isClosed() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.closed
+}
+
 // Open opens a Vulkan device.
 func Open(opts Options) (*Device, error) {
 	d, err := engine.Open(engine.Options{
@@ -246,6 +253,9 @@ type node struct {
 // compiles every node and uploads the weights. A model with unsupported ops
 // fails here, naming every such node, before anything runs.
 func (d *Device) LoadModel(m *model.Model) (*Model, error) {
+	if d.isClosed() {
+		return nil, fmt.Errorf("vkinfer: load %q: the Device was closed: %w", m.Name, ErrClosed)
+	}
 	if err := m.Validate(); err != nil {
 		return nil, fmt.Errorf("vkinfer: %w", err)
 	}
@@ -621,10 +631,14 @@ func (m *Model) checkInputs(inputs []Tensor) ([]layers.Shape, error) {
 			n *= t.Shape[j]
 		}
 		if !ok {
-			return nil, fmt.Errorf("vkinfer: %w: input %q takes shape %v (-1 = any size), got %v", ErrShape, want[i].Name, w, t.Shape)
+			hint := ""
+			if len(t.Shape) == len(w) && len(w) > 0 && w[0] >= 0 && t.Shape[0] != w[0] {
+				hint = fmt.Sprintf("; the model's first (batch) dimension is fixed at %d: export it with a dynamic batch, e.g. torch.onnx.export(..., dynamic_axes={%q: {0: \"batch\"}})", w[0], want[i].Name)
+			}
+			return nil, fmt.Errorf("vkinfer: %w: input %q takes shape %v (-1 = any size), got %v%s", ErrShape, want[i].Name, w, t.Shape, hint)
 		}
 		if n != len(t.Data) {
-			return nil, fmt.Errorf("vkinfer: %w: input %q has shape %v (%d values) but %d values", ErrShape, want[i].Name, t.Shape, n, len(t.Data))
+			return nil, fmt.Errorf("vkinfer: %w: input %q: shape %v needs %d values, but Data holds %d", ErrShape, want[i].Name, t.Shape, n, len(t.Data))
 		}
 		shapes[i] = append(layers.Shape(nil), t.Shape...)
 	}
@@ -650,7 +664,10 @@ func (m *Model) acquire(shapes []layers.Shape) (*plan, error) {
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
-		return nil, fmt.Errorf("vkinfer: run %s: %w", m.spec.Name, ErrClosed)
+		if m.owner != nil && m.owner.isClosed() {
+			return nil, fmt.Errorf("vkinfer: run %s: the Device was closed, which closes its models: %w", m.spec.Name, ErrClosed)
+		}
+		return nil, fmt.Errorf("vkinfer: run %s: the Model was closed: %w", m.spec.Name, ErrClosed)
 	}
 	p := m.plans[key]
 	if p != nil {

@@ -40,3 +40,21 @@ func TestChooseRanksDriversOfOneType(t *testing.T) {
 	_, err = Choose(list(lvp, swift), "3")
 	require.ErrorContains(t, err, "(2 devices: 0=")
 }
+
+// With no device, a set VK_ICD_FILENAMES that names a missing file is the
+// first thing the help names.
+func TestNoVulkanHelpNamesDriverVariables(t *testing.T) {
+	t.Setenv("VK_ICD_FILENAMES", "/nonexistent.json")
+	t.Setenv("VK_DRIVER_FILES", "")
+	h := noVulkanHelp()
+	require.Contains(t, h, "VK_ICD_FILENAMES=/nonexistent.json names driver manifest(s) that do not exist (/nonexistent.json): fix or unset VK_ICD_FILENAMES")
+	require.Contains(t, h, "apt-get install")
+
+	existing := t.TempDir()
+	t.Setenv("VK_ICD_FILENAMES", "")
+	t.Setenv("VK_DRIVER_FILES", existing)
+	require.Contains(t, noVulkanHelp(), "VK_DRIVER_FILES="+existing+" limits the loader to the driver(s) it names")
+
+	t.Setenv("VK_DRIVER_FILES", "")
+	require.Equal(t, installHelp, noVulkanHelp())
+}

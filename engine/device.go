@@ -211,7 +211,7 @@ func (o *Options) logger() *slog.Logger {
 // instance creates a Vulkan instance, with validation when asked.
 func newInstance(opts *Options, onMsg vk.MessageFunc) (*vk.Instance, error) {
 	if err := vk.Load(); err != nil {
-		return nil, fmt.Errorf("engine: %w: %v; %s", ErrNoVulkan, err, noVulkanHelp)
+		return nil, fmt.Errorf("engine: %w: %v; %s", ErrNoVulkan, err, noVulkanHelp())
 	}
 	api := vk.InstanceVersion()
 	if max := vk.MakeVersion(1, 3, 0); api > max {
@@ -244,7 +244,7 @@ func newInstance(opts *Options, onMsg vk.MessageFunc) (*vk.Instance, error) {
 	pinDrivers(api, pinExts)
 	inst, err := vk.CreateInstance("vkinfer", api, layers, exts, onMsg)
 	if err != nil {
-		return nil, fmt.Errorf("engine: %w: create instance: %v; %s", ErrNoVulkan, err, noVulkanHelp)
+		return nil, fmt.Errorf("engine: %w: create instance: %v; %s", ErrNoVulkan, err, noVulkanHelp())
 	}
 	return inst, nil
 }
@@ -392,7 +392,7 @@ func ListDevices() ([]DeviceInfo, error) {
 func enumerate(inst *vk.Instance, mode LimitsMode) ([]DeviceInfo, error) {
 	pds, err := inst.PhysicalDevices()
 	if err != nil {
-		return nil, fmt.Errorf("engine: %w: enumerate devices: %v; %s", ErrNoVulkan, err, noVulkanHelp)
+		return nil, fmt.Errorf("engine: %w: enumerate devices: %v; %s", ErrNoVulkan, err, noVulkanHelp())
 	}
 	infos := make([]DeviceInfo, len(pds))
 	for i, pd := range pds {
@@ -422,7 +422,7 @@ func Choose(infos []DeviceInfo, selector string) (int, error) {
 		if len(skipped) > 0 {
 			why = "no usable device: " + strings.Join(skipped, "; ")
 		}
-		return -1, fmt.Errorf("engine: %w: %s; %s", ErrNoVulkan, why, noVulkanHelp)
+		return -1, fmt.Errorf("engine: %w: %s; %s", ErrNoVulkan, why, noVulkanHelp())
 	}
 	if selector = strings.TrimSpace(selector); selector != "" {
 		if n, err := strconv.Atoi(selector); err == nil {

@@ -3,6 +3,9 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/vkinfer/vkinfer/engine/internal/vk"
 )
@@ -30,9 +33,37 @@ var (
 	ErrUnsupported = errors.New("not supported by the device")
 )
 
-// noVulkanHelp tells a user what to install.
-const noVulkanHelp = "install a Vulkan loader and driver: on Debian/Ubuntu `apt-get install libvulkan1 mesa-vulkan-drivers` " +
+// installHelp tells a user what to install.
+const installHelp = "install a Vulkan loader and driver: on Debian/Ubuntu `apt-get install libvulkan1 mesa-vulkan-drivers` " +
 	"(lavapipe runs on any CPU), or your GPU vendor's driver; check with `vulkaninfo --summary`"
+
+// noVulkanHelp tells a user what to do when no device is found: check the
+// loader's driver variables when they are set (a wrong path there hides
+// every driver), else install a loader and driver.
+func noVulkanHelp() string {
+	var notes []string
+	for _, v := range []string{"VK_ICD_FILENAMES", "VK_DRIVER_FILES"} {
+		val := os.Getenv(v)
+		if val == "" {
+			continue
+		}
+		var missing []string
+		for _, p := range filepath.SplitList(val) {
+			if _, err := os.Stat(p); p != "" && err != nil {
+				missing = append(missing, p)
+			}
+		}
+		if len(missing) > 0 {
+			notes = append(notes, fmt.Sprintf("%s=%s names driver manifest(s) that do not exist (%s): fix or unset %s", v, val, strings.Join(missing, ", "), v))
+		} else {
+			notes = append(notes, fmt.Sprintf("%s=%s limits the loader to the driver(s) it names: check them or unset %s", v, val, v))
+		}
+	}
+	if len(notes) > 0 {
+		return strings.Join(notes, "; ") + "; otherwise " + installHelp
+	}
+	return installHelp
+}
 
 // vkErr wraps a failed Vulkan call with the operation and a sentinel where one fits.
 type vkErr struct {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -131,7 +132,7 @@ type deviceFlags struct {
 
 func (d *deviceFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&d.device, "device", "", "the Vulkan `device`: an index or a name substring from 'vkinfer devices' (default $VKINFER_DEVICE, else the best device)")
-	fs.BoolVar(&d.validation, "validation", false, "enable the Khronos validation layer and print its messages (for development; slow)")
+	fs.BoolVar(&d.validation, "validation", os.Getenv("VKINFER_VALIDATION") == "1", "enable the Khronos validation layer and print its messages (for development; slow; default $VKINFER_VALIDATION=1)")
 }
 
 // modelFlag registers the --model flag, completed with model files.

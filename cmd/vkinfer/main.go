@@ -234,9 +234,16 @@ Run 'vkinfer COMMAND -h' for the flags of a command. Flags may come before or
 after the arguments.
 
 Environment:
-  VKINFER_DEVICE     the device to use (index or name substring), as --device
-  VK_ICD_FILENAMES   the Vulkan driver manifest(s) to load (a Vulkan loader setting)
-  VKINFER_TRACEBACK  set to print the stack trace with an internal error
+  VKINFER_DEVICE          the device to use (index or name substring), as --device
+  VKINFER_VALIDATION      1: enable the Khronos validation layer, as --validation
+  VKINFER_VULKAN_LIBRARY  the Vulkan loader library to open (default libvulkan.so.1)
+  VKINFER_LIMITS          min: use the Vulkan spec's minimum limits (for testing)
+  VKINFER_TRACEBACK       set to print the stack trace with an internal error
+  VK_ICD_FILENAMES, VK_DRIVER_FILES
+                          the Vulkan driver manifest(s) to load (Vulkan loader
+                          settings); unset, the loader finds the installed drivers
+  XDG_CACHE_HOME          compiled pipelines are kept in $XDG_CACHE_HOME/vkinfer/pipelines
+                          (default ~/.cache/vkinfer/pipelines); delete it to clear them
 
 Exit status: 0 success, 1 error, 2 usage error, 3 internal error (please report).
 `)

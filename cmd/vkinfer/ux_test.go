@@ -361,3 +361,18 @@ func TestPredictAutoContrast(t *testing.T) {
 	assert.Greater(t, stretched, 0.95)
 	assert.Greater(t, stretched, plain)
 }
+
+// The help lists every environment variable vkinfer reads.
+func TestHelpEnvironment(t *testing.T) {
+	code, stdout, _ := cli(t, "help")
+	require.Equal(t, exitOK, code)
+	for _, v := range []string{"VKINFER_DEVICE", "VKINFER_VALIDATION", "VKINFER_VULKAN_LIBRARY", "VKINFER_LIMITS",
+		"VKINFER_TRACEBACK", "VK_ICD_FILENAMES", "VK_DRIVER_FILES", "XDG_CACHE_HOME", "~/.cache/vkinfer/pipelines"} {
+		assert.Contains(t, stdout, v)
+	}
+	t.Setenv("VKINFER_VALIDATION", "1")
+	c := newPredictCmd(&env{})
+	v, err := c.Flags().GetBool("validation")
+	require.NoError(t, err)
+	assert.True(t, v, "VKINFER_VALIDATION=1 turns --validation on")
+}
