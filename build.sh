@@ -127,7 +127,7 @@ cmd_deps() {
 	local sudo=""
 	[[ "$(id -u)" == 0 ]] || sudo="sudo"
 	local pkgs=(gcc libc6-dev libvulkan1 libvulkan-dev mesa-vulkan-drivers vulkan-validationlayers
-		vulkan-tools glslang-tools spirv-tools brotli ca-certificates libonnx-testdata)
+		vulkan-tools glslang-tools spirv-tools brotli ca-certificates libonnx-testdata curl)
 	local missing=()
 	for p in "${pkgs[@]}"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -297,6 +297,25 @@ cmd_serveproto() {
 	echo "wrote serve/internal/oippb and serve/internal/tritonpb ($(protoc --version))"
 }
 
+# cmd_serve_check: `vkinfer serve` against independent clients on loopback
+# (deploy/client-check.sh: curl for REST, grpcurl for gRPC), on lavapipe.
+GRPCURL_VERSION=v1.9.4
+
+cmd_serve_check() {
+	local grpcurl bin
+	command -v curl >/dev/null 2>&1 || die "serve-check needs curl (apt-get install curl)"
+	grpcurl="$(go env GOPATH)/bin/grpcurl"
+	if [[ ! -x "$grpcurl" ]] || ! go version -m "$grpcurl" | grep -q "mod[[:space:]]*github.com/fullstorydev/grpcurl[[:space:]]*$GRPCURL_VERSION"; then
+		echo "installing grpcurl $GRPCURL_VERSION"
+		GOBIN="$(go env GOPATH)/bin" go install "github.com/fullstorydev/grpcurl/cmd/grpcurl@$GRPCURL_VERSION" ||
+			die "go install grpcurl@$GRPCURL_VERSION failed"
+	fi
+	WORK="$(mktemp -d)"
+	bin="$WORK/vkinfer"
+	go build -o "$bin" ./cmd/vkinfer || die "go build ./cmd/vkinfer failed"
+	VK_ICD_FILENAMES="$LAVAPIPE_ICD" VK_DRIVER_FILES="$LAVAPIPE_ICD" deploy/client-check.sh "$bin" "$grpcurl"
+}
+
 cmd_help() {
 	cat <<'USAGE'
 usage: ./build.sh COMMAND [ARGS]
@@ -328,6 +347,8 @@ commands:
                  (tools/soak): growth of fds, RSS and the pipeline cache file
                  per 1,000 cycles; not in `test` (minutes). ARGS go to soak
                  (-model FILE, ...); SOAK_CYCLES_LAVAPIPE/SWIFTSHADER set counts
+  serve-check    run `vkinfer serve` on lavapipe against curl (REST) and grpcurl
+                 (gRPC, installed at a pinned version): deploy/client-check.sh
   swiftshader    unpack SwiftShader's Vulkan ICD from the npm package
                  @sparticuz/chromium into ~/.cache/vkinfer/swiftshader
   help           show this text
@@ -349,6 +370,7 @@ main() {
 	onnx) cmd_onnx "$@" ;;
 	serveproto) cmd_serveproto "$@" ;;
 	soak) cmd_soak "$@" ;;
+	serve-check) cmd_serve_check "$@" ;;
 	swiftshader) cmd_swiftshader "$@" ;;
 	help | -h | --help) cmd_help ;;
 	*)
