@@ -88,16 +88,23 @@ func runEval(e *env, o *evalOptions, pos []string) error {
 			return &cliError{msg: fmt.Sprintf("%s: %v; run eval without --reference", o.model, err), err: err}
 		}
 	}
-	n, rows, cols, pixels, err := idx.ReadImages(o.images)
+	// Only the headers now: the counts must match before any data is read,
+	// and the images are read a batch at a time as they are evaluated.
+	const imagesHint, labelsHint = "--images takes an IDX image file such as t10k-images-idx3-ubyte.gz",
+		"--labels takes an IDX label file such as t10k-labels-idx1-ubyte.gz"
+	images, err := idx.Open(o.images, 3)
 	if err != nil {
-		return fileError(o.images, err, "--images takes an IDX image file such as t10k-images-idx3-ubyte.gz")
+		return fileError(o.images, err, imagesHint)
 	}
-	labels, err := idx.ReadLabels(o.labels)
+	defer images.Close()
+	labelFile, err := idx.Open(o.labels, 1)
 	if err != nil {
-		return fileError(o.labels, err, "--labels takes an IDX label file such as t10k-labels-idx1-ubyte.gz")
+		return fileError(o.labels, err, labelsHint)
 	}
-	if len(labels) != n {
-		return &cliError{msg: fmt.Sprintf("%s has %d images but %s has %d labels; give the matching pair of files", o.images, n, o.labels, len(labels))}
+	defer labelFile.Close()
+	n, rows, cols := images.Len(), images.Dims[1], images.Dims[2]
+	if labelFile.Len() != n {
+		return &cliError{msg: fmt.Sprintf("%s has %d images but %s has %d labels; give the matching pair of files", o.images, n, o.labels, labelFile.Len())}
 	}
 	if o.limit > 0 && o.limit < n {
 		n = o.limit
@@ -138,9 +145,17 @@ func runEval(e *env, o *evalOptions, pos []string) error {
 	var classes int
 	for lo := 0; lo < n; lo += o.batch {
 		hi := min(lo+o.batch, n)
+		pixels, err := images.Next(hi - lo)
+		if err != nil {
+			return fileError(o.images, err, imagesHint)
+		}
+		labels, err := labelFile.Next(hi - lo)
+		if err != nil {
+			return fileError(o.labels, err, labelsHint)
+		}
 		x := make([]float32, 0, (hi-lo)*m.Input.Size())
 		for k := lo; k < hi; k++ {
-			v, err := idxInput(m.Input, pixels, rows, cols, k)
+			v, err := idxInput(m.Input, pixels, rows, cols, k-lo)
 			if err != nil {
 				return fmt.Errorf("%s: image %d: %w", o.images, k, err)
 			}
@@ -172,7 +187,7 @@ func runEval(e *env, o *evalOptions, pos []string) error {
 		}
 		for k := lo; k < hi; k++ {
 			row := out.Data[(k-lo)*classes : (k-lo+1)*classes]
-			label := int(labels[k])
+			label := int(labels[k-lo])
 			if label >= classes {
 				return &cliError{msg: fmt.Sprintf("%s: label %d of image %d is outside the model's %d classes; is this the data set the model was trained for?", o.labels, label, k, classes)}
 			}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -589,4 +590,44 @@ func TestReferenceRejectsUnknownOps(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `node "c": op "Conv" has no CPU reference`)
 	assert.False(t, errors.Is(err, model.ErrInvalid))
+}
+
+// idxFile writes a gzipped IDX file of unsigned bytes.
+func idxFile(t *testing.T, name string, dims []uint32, data []byte) string {
+	t.Helper()
+	var raw bytes.Buffer
+	raw.Write([]byte{0, 0, 0x08, byte(len(dims))})
+	for _, d := range dims {
+		raw.Write([]byte{byte(d >> 24), byte(d >> 16), byte(d >> 8), byte(d)})
+	}
+	raw.Write(data)
+	var z bytes.Buffer
+	w := gzip.NewWriter(&z)
+	w.Write(raw.Bytes())
+	require.NoError(t, w.Close())
+	p := filepath.Join(t.TempDir(), name)
+	require.NoError(t, os.WriteFile(p, z.Bytes(), 0o644))
+	return p
+}
+
+// A small gzip whose header claims 5,000,000 images: eval compares the
+// counts of the headers before reading any data, and reads the images a
+// batch at a time, so a truncated pair fails at the first missing image
+// instead of reading (or allocating) what the header claims.
+func TestEvalHugeClaim(t *testing.T) {
+	images := idxFile(t, "images.gz", []uint32{5_000_000, 28, 28}, make([]byte, 10*28*28))
+	labels := idxFile(t, "labels.gz", []uint32{10}, make([]byte, 10))
+	code, stdout, stderr := cli(t, "eval", "--model", mnistModel, "--images", images, "--labels", labels)
+	assert.Equal(t, exitError, code)
+	assert.Empty(t, stdout)
+	assert.Contains(t, stderr, "has 5000000 images but")
+	assert.Contains(t, stderr, "has 10 labels")
+
+	flags := gpu(t)
+	labels = idxFile(t, "labels5m.gz", []uint32{5_000_000}, make([]byte, 10))
+	code, stdout, stderr = cli(t, append([]string{"eval", "--model", mnistModel, "--images", images, "--labels", labels, "--batch", "64"}, flags...)...)
+	assert.Equal(t, exitError, code)
+	assert.Empty(t, stdout)
+	assert.Contains(t, stderr, "truncated")
+	assert.Contains(t, stderr, "the file ends after 7840")
 }
