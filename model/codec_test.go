@@ -393,3 +393,47 @@ func TestReadFileErrors(t *testing.T) {
 		t.Errorf("truncated file: %v", err)
 	}
 }
+
+// allocated returns the bytes f allocates (runtime.MemStats.TotalAlloc).
+func allocated(f func()) uint64 {
+	var a, b runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&a)
+	f()
+	runtime.ReadMemStats(&b)
+	return b.TotalAlloc - a.TotalAlloc
+}
+
+// Small files (or readers) that claim huge sizes fail without allocating
+// what they claim: the size given to Decode, the header's file and section
+// sizes, a tensor's shape and length.
+func TestHugeClaims(t *testing.T) {
+	meta := []byte(`{"id":"00000000-0000-0000-0000-000000000000","tensors":[{"name":"t","dtype":"f32","shape":[1048576,1048576],"offset":0,"length":4398046511104}]}`)
+	small := encode(t, sampleModel())
+	files := map[string][]byte{
+		"tensor":   assemble(meta, make([]byte, 64), nil),
+		"fileSize": assemble([]byte(`{}`), nil, func(h *header) { h.fileSize = 1 << 62 }),
+		"metaLen":  assemble([]byte(`{}`), nil, func(h *header) { h.metaLen = 1 << 40 }),
+		"dataLen":  assemble([]byte(`{}`), nil, func(h *header) { h.dataLen = 1 << 40 }),
+	}
+	for name, b := range files {
+		var err error
+		got := allocated(func() { _, err = decode(b) })
+		if err == nil || got > 1<<20 {
+			t.Errorf("%s: %v, %d bytes allocated", name, err, got)
+		}
+		path := filepath.Join(t.TempDir(), "m.bin")
+		if err := writeBytes(path, b); err != nil {
+			t.Fatal(err)
+		}
+		got = allocated(func() { _, err = ReadFile(path) })
+		if err == nil || got > 1<<20 {
+			t.Errorf("%s: ReadFile: %v, %d bytes allocated", name, err, got)
+		}
+	}
+	var err error
+	got := allocated(func() { _, err = Decode(bytes.NewReader(small), 1<<40) })
+	if !errors.Is(err, ErrTruncated) || got > 1<<20 {
+		t.Errorf("Decode of %d bytes claimed as 2^40: %v, %d bytes allocated", len(small), err, got)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -125,5 +126,43 @@ func TestWriteRejects(t *testing.T) {
 	}
 	if err := Write(&b, []int{-1}, nil); err == nil {
 		t.Error("negative dim accepted")
+	}
+}
+
+// allocated returns the bytes f allocates (runtime.MemStats.TotalAlloc).
+func allocated(f func()) uint64 {
+	var a, b runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&a)
+	f()
+	runtime.ReadMemStats(&b)
+	return b.TotalAlloc - a.TotalAlloc
+}
+
+// Small files whose header claims a huge array (or a huge header) fail
+// without allocating what they claim.
+func TestHugeClaims(t *testing.T) {
+	v1 := func(header string, data []byte) []byte {
+		h := header + strings.Repeat(" ", 63-(10+len(header))%64) + "\n"
+		b := append([]byte("\x93NUMPY\x01\x00"), byte(len(h)), byte(len(h)>>8))
+		return append(append(b, h...), data...)
+	}
+	for _, c := range []struct {
+		name string
+		b    []byte
+		want string
+	}{
+		{"f4", v1("{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296,), }", make([]byte, 16)), "truncated"},
+		{"f8", v1("{'descr': '<f8', 'fortran_order': False, 'shape': (65536, 65536, 2), }", make([]byte, 16)), "truncated"},
+		{"header", append([]byte("\x93NUMPY\x02\x00"), 0xff, 0xff, 0xff, 0xff), "header of"},
+	} {
+		var err error
+		got := allocated(func() { _, _, err = Read(bytes.NewReader(c.b)) })
+		if !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v", c.name, err)
+		}
+		if got > 1<<20 {
+			t.Errorf("%s: a %d-byte file made Read allocate %d bytes", c.name, len(c.b), got)
+		}
 	}
 }

@@ -13,6 +13,15 @@ import (
 // whose result would be larger stays in the graph.
 const MaxFoldElements = 1 << 24
 
+// MaxFoldTotal caps the elements all values computed at load time may hold
+// together, beyond half an element per byte of the file: once it is spent,
+// nodes stay in the graph. So a small file cannot make the importer compute
+// and hold gigabytes (ConstantOfShape after ConstantOfShape).
+const MaxFoldTotal = 1 << 26
+
+// foldTotal is MaxFoldTotal, lowered by tests.
+var foldTotal = MaxFoldTotal
+
 // errNoFold: the node is left in the graph (a type or case the CPU
 // evaluation does not cover); not an error of the model.
 var errNoFold = errors.New("not folded")
@@ -67,7 +76,7 @@ func init() {
 // input's shape is fully known) and defines its outputs as constants.
 func (imp *importer) fold(n *node) (bool, error) {
 	f, ok := folders[n.Op]
-	if !ok {
+	if !ok || imp.foldLeft < 0 {
 		return false, nil
 	}
 	in := make([]*Tensor, len(n.Inputs))
@@ -92,6 +101,12 @@ func (imp *importer) fold(n *node) (bool, error) {
 	}
 	if len(out) != len(n.Outputs) {
 		return false, nil // optional outputs this evaluation does not make
+	}
+	for _, t := range out {
+		imp.foldLeft -= max(len(t.Float), len(t.Int))
+	}
+	if imp.foldLeft < 0 {
+		return false, nil
 	}
 	for i, t := range out {
 		imp.addConst(n.Outputs[i], t)

@@ -64,6 +64,8 @@ type importer struct {
 	opset int64 // of the default domain
 	ir    int64 // the file's IR version
 
+	foldLeft int // elements folding may still make (MaxFoldTotal)
+
 	consts     map[string]*Tensor  // constant values: initializers, Constant outputs, folded results
 	constOrder []string            // the order constants were defined, for the output
 	sym        map[string][]symDim // symbolic elements of shape values (see shapes.go)
@@ -79,8 +81,9 @@ type importer struct {
 	names      map[string]bool // value and node names in use
 }
 
-func importModel(mp *pb.ModelProto, opts Options) (*model.Model, error) {
+func importModel(mp *pb.ModelProto, size int, opts Options) (*model.Model, error) {
 	imp := &importer{
+		foldLeft:  foldTotal + size/2,
 		opset:     1,
 		ir:        mp.GetIrVersion(),
 		consts:    map[string]*Tensor{},

@@ -112,7 +112,7 @@ func DecodeOptions(data []byte, opts Options) (*model.Model, error) {
 	if mp.GetGraph() == nil || mp.GetIrVersion() <= 0 {
 		return nil, fmt.Errorf("onnx: %w: no graph or no IR version", ErrFormat)
 	}
-	m, err := importModel(&mp, opts)
+	m, err := importModel(&mp, len(data), opts)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,9 @@
 package onnx
 
 import (
+	"errors"
+	"fmt"
+	"runtime"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -78,4 +81,54 @@ func TestArity(t *testing.T) {
 	decodeErr(t, b, ErrMalformed, `"a"`, "required input 0")
 	b = newBuilder(4).input("x", -1, 3).output("y", -1, 3).node("Reshape", nil, []string{"y"}, aInts("shape", -1, 3)).named("r")
 	decodeErr(t, b, ErrMalformed, `"r"`, "inputs, has 0")
+}
+
+// allocated returns the bytes f allocates (runtime.MemStats.TotalAlloc).
+func allocated(f func()) uint64 {
+	var a, b runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&a)
+	f()
+	runtime.ReadMemStats(&b)
+	return b.TotalAlloc - a.TotalAlloc
+}
+
+// Small files that claim huge tensors fail before anything of the claimed
+// size is allocated; constants computed at load time are capped in total.
+func TestHugeClaims(t *testing.T) {
+	for _, tp := range []*pb.TensorProto{
+		{Name: proto.String("raw"), Dims: []int64{1 << 28}, DataType: proto.Int32(1), RawData: make([]byte, 4)},
+		{Name: proto.String("typed"), Dims: []int64{1 << 14, 1 << 14}, DataType: proto.Int32(1), FloatData: []float32{1}},
+		{Name: proto.String("int"), Dims: []int64{1 << 28}, DataType: proto.Int32(int32(pb.TensorProto_INT64)), Int64Data: []int64{1}},
+		{Name: proto.String("half"), Dims: []int64{1 << 28}, DataType: proto.Int32(int32(pb.TensorProto_FLOAT16)), Int32Data: []int32{1}},
+	} {
+		b := newBuilder(13).input("x", -1, 3).output("y", -1, 3).init(tp).node("Add", []string{"x", tp.GetName()}, []string{"y"})
+		data := b.bytes(t)
+		var err error
+		got := allocated(func() { _, err = Decode(data) })
+		if !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: %v", tp.GetName(), err)
+		}
+		if got > 1<<20 {
+			t.Errorf("%s: a %d-byte file claiming 2^28 elements made Decode allocate %d bytes", tp.GetName(), len(data), got)
+		}
+	}
+	// 64 ConstantOfShape of 2^18 elements each: 2^24 elements claimed, the
+	// total is lowered to 2^20 for the test. Folding stops when it is spent.
+	defer func(v int) { foldTotal = v }(foldTotal)
+	foldTotal = 1 << 20
+	b := newBuilder(13).input("x", -1, 3).output("y", -1, 3).init(intTensor("shape", 1<<18))
+	for i := 0; i < 64; i++ {
+		b.node("ConstantOfShape", []string{"shape"}, []string{fmt.Sprintf("c%d", i)})
+	}
+	b.node("Relu", []string{"x"}, []string{"y"})
+	data := b.bytes(t)
+	var err error
+	got := allocated(func() { _, err = Decode(data) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if claimed := uint64(64 << 18 * 4); got > claimed/4 {
+		t.Errorf("folding 64 ConstantOfShape of 2^18 allocated %d bytes, over a quarter of the %d claimed", got, claimed)
+	}
 }
