@@ -217,12 +217,24 @@ func (b *batcher) take() []*request {
 	return batch
 }
 
-// runBatch runs the requests as one Model.Run and gives each its rows. If
-// the joint run fails, each request is run alone, so that one request
-// cannot fail the others.
+// padTo is the batch size a run of rows rows is padded to: maxRows/32 (at
+// least 1) doubled until it reaches rows, at most maxRows. vkinfer
+// records one program per input shape and keeps a few per model (Model.Run),
+// so batches of every size from 1 to maxRows would record programs over and
+// over; padded, a model sees at most 7 batch sizes.
+func padTo(rows, maxRows int) int {
+	n := max(1, maxRows/32)
+	for n < rows {
+		n *= 2
+	}
+	return min(n, maxRows)
+}
+
+// runBatch runs the requests as one Model.Run (rows padded with zeros to
+// padTo) and gives each request its rows. If the joint run fails, each
+// request is run alone, so that one request cannot fail the others.
 func (b *batcher) runBatch(batch []*request) {
-	start := time.Now()
-	if len(batch) == 1 || !b.batchable {
+	if !b.batchable {
 		for _, r := range batch {
 			t0 := time.Now()
 			outs, err := b.run(b.runCtx, r.inputs)
@@ -233,48 +245,28 @@ func (b *batcher) runBatch(batch []*request) {
 		}
 		return
 	}
-	rows := 0
-	for _, r := range batch {
-		rows += r.rows
-	}
-	ins := make([]vkinfer.Tensor, len(batch[0].inputs))
-	for i := range ins {
-		t := batch[0].inputs[i]
-		ins[i].Shape = append([]int{rows}, t.Shape[1:]...)
-		ins[i].Data = make([]float32, 0, rows*len(t.Data)/t.Shape[0])
-		for _, r := range batch {
-			ins[i].Data = append(ins[i].Data, r.inputs[i].Data...)
-		}
-	}
-	outs, err := b.run(b.runCtx, ins)
+	start := time.Now()
+	outs, rows, err := b.runJoint(batch)
 	compute := time.Since(start)
-	if err == nil {
-		for _, o := range outs {
-			if len(o.Shape) == 0 || o.Shape[0] != rows {
-				err = fmt.Errorf("%w: output of shape %v does not have the batch (%d rows) as its first dimension", ErrInternal, o.Shape, rows)
-			}
-		}
-	}
-	if err != nil {
+	if err != nil && len(batch) > 1 {
 		// Alone, each request gets its own answer.
 		for _, r := range batch {
-			t0 := time.Now()
-			o, err := b.run(b.runCtx, r.inputs)
-			if b.observe != nil {
-				b.observe(r.rows)
-			}
-			r.done <- result{outs: o, err: err, queue: t0.Sub(r.enq), compute: time.Since(t0)}
+			b.runBatch([]*request{r})
 		}
 		return
 	}
-	if b.observe != nil {
+	if b.observe != nil && err == nil {
 		b.observe(rows)
 	}
 	row := 0
 	for _, r := range batch {
+		if err != nil {
+			r.done <- result{err: err, queue: start.Sub(r.enq), compute: compute}
+			continue
+		}
 		mine := make([]vkinfer.Tensor, len(outs))
 		for i, o := range outs {
-			per := len(o.Data) / rows
+			per := len(o.Data) / o.Shape[0]
 			mine[i] = vkinfer.Tensor{
 				Shape: append([]int{r.rows}, o.Shape[1:]...),
 				Data:  o.Data[row*per : (row+r.rows)*per : (row+r.rows)*per],
@@ -283,4 +275,38 @@ func (b *batcher) runBatch(batch []*request) {
 		row += r.rows
 		r.done <- result{outs: mine, queue: start.Sub(r.enq), compute: compute}
 	}
+}
+
+// runJoint runs the batch's rows, padded, as one Model.Run; rows is the
+// number of real rows.
+func (b *batcher) runJoint(batch []*request) (_ []vkinfer.Tensor, rows int, _ error) {
+	for _, r := range batch {
+		rows += r.rows
+	}
+	padded := padTo(rows, b.maxRows)
+	ins := make([]vkinfer.Tensor, len(batch[0].inputs))
+	for i := range ins {
+		t := batch[0].inputs[i]
+		per := len(t.Data) / t.Shape[0]
+		if len(batch) == 1 && padded == rows {
+			ins[i] = t
+			continue
+		}
+		ins[i].Shape = append([]int{padded}, t.Shape[1:]...)
+		ins[i].Data = make([]float32, 0, padded*per)
+		for _, r := range batch {
+			ins[i].Data = append(ins[i].Data, r.inputs[i].Data...)
+		}
+		ins[i].Data = ins[i].Data[:padded*per] // zeros after the real rows
+	}
+	outs, err := b.run(b.runCtx, ins)
+	if err != nil {
+		return nil, rows, err
+	}
+	for _, o := range outs {
+		if len(o.Shape) == 0 || o.Shape[0] != padded {
+			return nil, rows, fmt.Errorf("%w: output of shape %v does not have the batch (%d rows) as its first dimension", ErrInternal, o.Shape, padded)
+		}
+	}
+	return outs, rows, nil
 }

@@ -271,3 +271,9 @@ dynamic_batching { max_queue_delay_microseconds: 100 preferred_batch_size: [ 4 ]
 	_, err = versionsToLoad(t.TempDir(), nil)
 	require.ErrorContains(t, err, "no version directory")
 }
+
+func TestPadTo(t *testing.T) {
+	for _, c := range [][3]int{{1, 64, 2}, {2, 64, 2}, {3, 64, 4}, {33, 64, 64}, {64, 64, 64}, {1, 8, 1}, {5, 6, 6}, {100, 1000, 124}, {1, 1000, 31}} {
+		require.Equal(t, c[2], padTo(c[0], c[1]), "padTo(%d, %d)", c[0], c[1])
+	}
+}

@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -247,6 +248,9 @@ func (s *Server) loadVersion(dir, name string, num int64, cfg *tritonpb.ModelCon
 		return nil, err
 	}
 	v, err := newVersion(name, num, m, cfg)
+	if err == nil {
+		err = v.warmUp()
+	}
 	if err != nil {
 		m.Close()
 		return nil, err
@@ -349,6 +353,47 @@ func specNames(c []tensorSpec) []string {
 		s = append(s, t.name)
 	}
 	return s
+}
+
+// warmUp runs the model once with zeros at every batch size the batcher
+// pads to (padTo), so that no request pays for recording a program; a
+// model without a batch dimension runs once if its shapes are static.
+func (v *version) warmUp() error {
+	var sizes []int
+	if v.maxBatch > 0 {
+		for n := 1; n <= v.maxBatch; n++ {
+			if p := padTo(n, v.maxBatch); len(sizes) == 0 || sizes[len(sizes)-1] != p {
+				sizes = append(sizes, p)
+			}
+		}
+	} else {
+		sizes = []int{0}
+	}
+	for _, rows := range sizes {
+		ins := make([]vkinfer.Tensor, len(v.inputs))
+		for i, t := range v.inputs {
+			shape := t.shape(v.maxBatch)
+			n := 1
+			for k, d := range shape {
+				if k == 0 && v.maxBatch > 0 {
+					d = int64(rows)
+				}
+				if d < 1 {
+					return nil // a dynamic dimension: nothing to warm up
+				}
+				shape[k] = d
+				n *= int(d)
+			}
+			ins[i] = vkinfer.Tensor{Shape: make([]int, len(shape)), Data: make([]float32, n)}
+			for k, d := range shape {
+				ins[i].Shape[k] = int(d)
+			}
+		}
+		if _, err := v.m.Run(context.Background(), ins...); err != nil {
+			return fmt.Errorf("warm-up run of batch %d: %w", rows, err)
+		}
+	}
+	return nil
 }
 
 // namedShape is a model input or output: its name and shape.
