@@ -172,6 +172,30 @@ cmd_swiftshader() {
 	echo "SwiftShader: $SWIFTSHADER_ICD"
 }
 
+# with_progress LABEL COMMAND...: runs a `go test ./...` COMMAND, passing its
+# output through, and every 30 s prints how long it has run and how many of
+# the module's packages it has finished, so that minutes of compiling and
+# testing are not silent. Returns COMMAND's status.
+with_progress() {
+	local label="$1" log total hb rc=0
+	shift
+	log="$(mktemp)"
+	total="$(go list ./... 2>/dev/null | wc -l)"
+	(
+		start=$SECONDS
+		while sleep 30; do
+			done_pkgs="$(grep -cE '^(ok|FAIL|\?) ' "$log" || true)"
+			printf '... %s: %dm%02ds, %d of %d packages done\n' "$label" $(((SECONDS - start) / 60)) $(((SECONDS - start) % 60)) "$done_pkgs" "$total"
+		done
+	) &
+	hb=$!
+	"$@" 2>&1 | tee "$log" || rc=$?
+	kill "$hb" 2>/dev/null || true
+	wait "$hb" 2>/dev/null || true
+	rm -f "$log"
+	return "$rc"
+}
+
 # run_suite NAME ICD DEVICE-SUBSTRING [go test args]: the whole suite on one
 # driver, the validation layer (with synchronization checks) on, a missing or
 # different device a failure.
@@ -183,7 +207,7 @@ run_suite() {
 	VK_ICD_FILENAMES="$icd" VK_DRIVER_FILES="$icd" \
 		VKINFER_REQUIRE_DEVICE=1 VKINFER_EXPECT_DEVICE="$expect" \
 		VK_LAYER_ENABLES=VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT \
-		go test -count=1 "$@" ./...
+		with_progress "$name" go test -count=1 "$@" ./...
 	# The ONNX backend tests ran above; show their tally.
 	VK_ICD_FILENAMES="$icd" VK_DRIVER_FILES="$icd" VKINFER_REQUIRE_DEVICE=1 VKINFER_EXPECT_DEVICE="$expect" \
 		go test -count=1 -v -run 'TestONNXConformance$' ./internal/onnxconformance | grep -E '^\s*onnx conformance:' || true
