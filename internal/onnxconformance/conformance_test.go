@@ -202,6 +202,20 @@ func runCase(dev *vkinfer.Device, dir string) error {
 	return nil
 }
 
+// fits reports whether a tensor of shape got may feed an input declared
+// with shape want (-1: any size).
+func fits(got, want []int) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for i := range got {
+		if want[i] >= 0 && want[i] != got[i] {
+			return false
+		}
+	}
+	return true
+}
+
 // readTensors reads prefix0.pb, prefix1.pb, ... of a data set. A file that
 // is not a plain tensor (a sequence, an optional) makes the case skip.
 func readTensors(set, prefix string) ([]*onnx.Tensor, error) {
@@ -263,8 +277,14 @@ func runSet(dev *vkinfer.Device, data []byte, ins, want []*onnx.Tensor) error {
 		return skipError{errors.New("no run-time inputs once the integer inputs are constants (the case computes from constants only)")}
 	}
 	for _, in := range spec.Inputs {
-		if t := byName[in.Name]; t != nil && t.Len() == 0 {
+		t := byName[in.Name]
+		if t != nil && t.Len() == 0 {
 			return skipError{fmt.Errorf("input %q of shape %v: %w", in.Name, t.Shape, errEmpty)}
+		}
+		if t != nil && !fits(t.Shape, in.Shape) {
+			// ONNX 1.12's test_castlike_*_expanded feed "like" as [1]
+			// where the graph declares [3, 4].
+			return skipError{fmt.Errorf("input %q: the test data has shape %v, the graph declares %v", in.Name, t.Shape, in.Shape)}
 		}
 	}
 	m, err := dev.LoadModel(spec)

@@ -615,6 +615,18 @@ func foldCast(n *node, in []*Tensor) ([]*Tensor, error) {
 	return nil, errNoFold
 }
 
+// product returns the product of dims (>= 0), false when it overflows.
+func product(dims []int) (int, bool) {
+	n := 1
+	for _, d := range dims {
+		if d != 0 && n > math.MaxInt64/d {
+			return 0, false
+		}
+		n *= d
+	}
+	return n, true
+}
+
 // reshapeShape resolves Reshape's target against the input shape in: 0
 // copies the input's dimension (unless allowzero), one -1 takes what is
 // left. Dimensions of in may be -1 (unknown): the result then has -1 where
@@ -642,28 +654,28 @@ func reshapeShape(in []int, shape []int64, allowzero bool) ([]int, error) {
 		if out[i] < 0 {
 			known = -1
 		} else if known >= 0 {
+			if out[i] != 0 && known > math.MaxInt64/out[i] {
+				return nil, fmt.Errorf("shape %v has more elements than an int holds", shape)
+			}
 			known *= out[i]
 		}
 	}
-	if neg >= 0 && known > 0 && static(in) {
-		total := 1
-		for _, d := range in {
-			total *= d
+	if static(in) {
+		if _, ok := product(in); !ok {
+			return nil, fmt.Errorf("input shape %v has more elements than an int holds", in)
 		}
+	}
+	if neg >= 0 && known > 0 && static(in) {
+		total, _ := product(in)
 		if total%known != 0 {
 			return nil, fmt.Errorf("cannot reshape %v to %v", in, shape)
 		}
 		out[neg] = total / known
 	}
 	if static(in) && static(out) {
-		a, b := 1, 1
-		for _, d := range in {
-			a *= d
-		}
-		for _, d := range out {
-			b *= d
-		}
-		if a != b {
+		a, _ := product(in)
+		b, ok := product(out)
+		if !ok || a != b {
 			return nil, fmt.Errorf("cannot reshape %v (%d elements) to %v (%d)", in, a, shape, b)
 		}
 	}
@@ -844,9 +856,9 @@ func foldSlice(n *node, in []*Tensor) ([]*Tensor, error) {
 		}
 		c := int64(0)
 		if st > 0 && e > b {
-			c = (e - b + st - 1) / st
+			c = (e-b-1)/st + 1 // no overflow for any step
 		} else if st < 0 && b > e {
-			c = (b - e - st - 1) / -st
+			c = (b-e-1)/-max(st, -math.MaxInt64) + 1
 		}
 		lo[a], step[a], cnt[a] = int(b), int(st), int(c)
 	}

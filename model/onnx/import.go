@@ -136,6 +136,17 @@ func (imp *importer) addConst(name string, t *Tensor) {
 	imp.names[name] = true
 }
 
+// validShape reports whether s has no negative dims, rank <= MaxRank and
+// at most MaxElements elements.
+func validShape(s []int) bool {
+	dims := make([]int64, len(s))
+	for i, d := range s {
+		dims[i] = int64(d)
+	}
+	_, _, err := checkDims("", dims)
+	return err == nil
+}
+
 // unConst forgets the constant name (an initializer that is an input).
 func (imp *importer) unConst(name string) {
 	delete(imp.consts, name)
@@ -211,7 +222,8 @@ func (imp *importer) readGraph(g *pb.GraphProto, opts Options) error {
 		}
 		shape, err := valueShape("graph input", vi)
 		if t, ok := opts.Constants[name]; ok {
-			if t == nil || len(t.Float)+len(t.Int) != t.Len() || (!t.DType.isFloat() && !t.DType.isInt()) {
+			if t == nil || !validShape(t.Shape) || len(t.Float)+len(t.Int) != t.Len() || (!t.DType.isFloat() && !t.DType.isInt()) ||
+				(t.DType.isFloat() && t.Int != nil) || (t.DType.isInt() && t.Float != nil) {
 				return fmt.Errorf("onnx: Options.Constants[%q]: not a FLOAT or INT64 tensor whose data matches its shape", name)
 			}
 			if err == nil && shape != nil && !compatible(shape, t.Shape) {

@@ -132,3 +132,31 @@ func TestHugeClaims(t *testing.T) {
 		t.Errorf("folding 64 ConstantOfShape of 2^18 allocated %d bytes, over a quarter of the %d claimed", got, claimed)
 	}
 }
+
+// A Reshape target whose product wraps around int64 to the input's size
+// ((2^32+1)(2^32-1) twice is 1 mod 2^64) is refused, not folded into a
+// constant whose shape claims more than its data.
+func TestReshapeOverflow(t *testing.T) {
+	b := newBuilder(13).input("x", -1, 3).output("y", -1, 3).
+		init(floatTensor("c", []int64{2, 3}, []float32{1, 2, 3, 4, 5, 6})).
+		init(intTensor("s", 6, 1<<32+1, 1<<32-1, 1<<32+1, 1<<32-1)).
+		node("Reshape", []string{"c", "s"}, []string{"r"}).named("r").
+		node("Flatten", []string{"r"}, []string{"f"}).node("Add", []string{"x", "f"}, []string{"y"})
+	decodeErr(t, b, ErrMalformed, `"r"`, "more elements")
+}
+
+// Options.Constants are checked like tensors of the file.
+func TestBadConstants(t *testing.T) {
+	b := newBuilder(13).input("x", -1, 3).input("s").output("y", -1, 3).node("Reshape", []string{"x", "s"}, []string{"y"})
+	for _, c := range []*Tensor{
+		nil,
+		{DType: Int64, Shape: []int{-1, -1}, Int: []int64{3}},
+		{DType: Int64, Shape: []int{2}, Int: []int64{3}},
+		{DType: Int64, Shape: []int{1}, Float: []float32{3}},
+		{DType: DataType(8), Shape: []int{1}, Int: []int64{3}},
+	} {
+		if _, err := DecodeOptions(b.bytes(t), Options{Constants: map[string]*Tensor{"s": c}}); err == nil {
+			t.Errorf("Options.Constants %+v accepted", c)
+		}
+	}
+}

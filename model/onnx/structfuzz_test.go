@@ -162,7 +162,7 @@ func fuzzBases(f testing.TB) []*pb.ModelProto {
 const numMutations = 20
 
 // weird are the values mutations put into dims and ints.
-var weird = []int64{-1, 0, 1, 2, 3, -2, 1 << 31, 1 << 40, math.MaxInt64, math.MinInt64, 1 << 29, 1<<29 + 1, -1 << 40}
+var weird = []int64{-1, 0, 1, 2, 3, -2, 1 << 31, 1 << 40, math.MaxInt64, math.MinInt64, 1 << 29, 1<<29 + 1, -1 << 40, 1<<32 + 1, 1<<32 - 1}
 
 // prog reads the mutation program.
 type progReader struct{ b []byte }
