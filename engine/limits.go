@@ -53,9 +53,11 @@ const (
 	LimitsNative LimitsMode = "native"
 	// LimitsMin: every limit clamped to the minimum (or, for alignments,
 	// the maximum) the Vulkan specification requires of any device (see
-	// SpecMinimumLimits), and device-local memory treated as not
-	// host-visible, as on a discrete GPU. For tests and CI on CPU drivers:
-	// what passes this way fits every conformant device.
+	// SpecMinimumLimits), device-local memory treated as not host-visible,
+	// as on a discrete GPU (uploads and downloads through staging), and
+	// host-visible memory treated as not host-coherent (flushed and
+	// invalidated in nonCoherentAtomSize units). For tests and CI on CPU
+	// drivers: what passes this way fits every conformant device.
 	LimitsMin LimitsMode = "min"
 )
 

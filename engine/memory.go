@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -52,7 +53,12 @@ type block struct {
 	used   uint64
 	views  map[*Buffer]vk.BufferView // texel views of live buffers
 	live   map[*Buffer]struct{}      // buffers carved from the block
-	exact  bool                      // sized for one group of buffers: freed when they all are
+	exact  bool                      // sized for one group of buffers (or one large buffer): freed when they all are
+	// nonCoherent: host writes must be flushed and device writes
+	// invalidated (the memory type is not HOST_COHERENT, or LimitsMin).
+	nonCoherent bool
+	allocSize   uint64 // bytes of the VkDeviceMemory (>= size)
+	typeIndex   uint32
 }
 
 type span struct{ off, size uint64 }
@@ -104,14 +110,30 @@ type memory struct {
 	mu       sync.Mutex
 	blocks   [numArenas][]*block
 	types    []vk.MemoryType
+	heaps    []vk.MemoryHeap
+	budget   bool   // VK_EXT_memory_budget: heap room from the driver's budget
 	align    uint64 // suballocation alignment
+	atom     uint64 // nonCoherentAtomSize
 	blockSz  uint64
 	maxAlloc uint64
 	usage    uint32
+	// allNonCoherent treats every host-visible type as non-coherent
+	// (LimitsMin), so the flush and invalidate paths run on CPU drivers.
+	allNonCoherent bool
+	// allocMem is vkAllocateMemory (tests replace it to inject failures).
+	allocMem func(size uint64, typeIndex uint32) (vk.Memory, error)
+	// room overrides the heap room (tests); nil asks the device.
+	room func() []uint64
+	// anyType lets every memory type hold any buffer (tests that fake the
+	// types).
+	anyType bool
+	// Uploads queued by Buffer.Write (upload.go).
+	pending      []pendingUpload
+	pendingBytes uint64
 }
 
 func newMemory(d *Device) *memory {
-	types, _ := d.info.pd.Memory()
+	types, heaps := d.info.pd.Memory()
 	l := d.info.Limits
 	align := uint64(16)
 	for _, a := range []uint64{l.MinStorageBufferOffsetAlignment, l.MinTexelBufferOffsetAlignment, l.NonCoherentAtomSize} {
@@ -119,7 +141,9 @@ func newMemory(d *Device) *memory {
 			align = a
 		}
 	}
-	m := &memory{d: d, types: types, align: align, blockSz: defaultBlockSize, maxAlloc: l.MaxMemoryAllocationSize}
+	m := &memory{d: d, types: types, heaps: heaps, align: align, blockSz: defaultBlockSize, maxAlloc: l.MaxMemoryAllocationSize,
+		budget: contains(d.info.exts, memoryBudgetExt), atom: max(1, l.NonCoherentAtomSize), allNonCoherent: d.info.EmulatedLimits}
+	m.allocMem = d.dev.AllocateMemory
 	if d.opts.BlockSize > 0 {
 		m.blockSz = uint64(d.opts.BlockSize)
 	}
@@ -133,43 +157,97 @@ func newMemory(d *Device) *memory {
 	return m
 }
 
-// memoryType picks a memory type allowed by typeBits for arena.
-func (m *memory) memoryType(arena Arena, typeBits uint32) (uint32, bool, error) {
-	var want [][2]uint32 // (required flags, forbidden flags) in order of preference
-	switch arena {
-	case Staging:
-		want = [][2]uint32{
+// memoryBudgetExt reports each heap's budget and usage.
+const memoryBudgetExt = "VK_EXT_memory_budget"
+
+// typePreferences lists (required, forbidden) memory property flags for
+// arena, best first.
+func typePreferences(arena Arena, discrete bool) [][2]uint32 {
+	switch {
+	case arena == Staging:
+		return [][2]uint32{
 			{vk.MemoryHostVisible | vk.MemoryHostCoherent | vk.MemoryHostCached, 0},
 			{vk.MemoryHostVisible | vk.MemoryHostCoherent, 0},
 			{vk.MemoryHostVisible, 0},
 		}
-	default:
-		want = [][2]uint32{
-			{vk.MemoryDeviceLocal | vk.MemoryHostVisible | vk.MemoryHostCoherent, 0},
-			{vk.MemoryDeviceLocal, 0},
-			{vk.MemoryHostVisible | vk.MemoryHostCoherent, 0},
-			{0, 0},
-		}
-		if m.d.info.Type == TypeDiscrete {
-			// Small BAR windows are precious on discrete GPUs; put tensors in
-			// plain VRAM and go through staging.
-			want = [][2]uint32{{vk.MemoryDeviceLocal, vk.MemoryHostVisible}, {vk.MemoryDeviceLocal, 0}, {0, 0}}
-		}
+	case discrete:
+		// Small BAR windows are precious on discrete GPUs; put tensors in
+		// plain VRAM and go through staging.
+		return [][2]uint32{{vk.MemoryDeviceLocal, vk.MemoryHostVisible}, {vk.MemoryDeviceLocal, 0}, {0, 0}}
 	}
-	for _, w := range want {
-		for i, t := range m.types {
-			if typeBits&(1<<i) != 0 && t.Flags&w[0] == w[0] && t.Flags&w[1] == 0 {
-				hostVisible := t.Flags&vk.MemoryHostVisible != 0
-				return uint32(i), hostVisible, nil
+	return [][2]uint32{
+		{vk.MemoryDeviceLocal | vk.MemoryHostVisible | vk.MemoryHostCoherent, 0},
+		{vk.MemoryDeviceLocal, 0},
+		{vk.MemoryHostVisible | vk.MemoryHostCoherent, 0},
+		{0, 0},
+	}
+}
+
+// candidateTypes orders the memory types typeBits allows for arena: by
+// preference class, and within a class by the room left in the type's heap
+// (largest first), so an APU's small device-local carve-out is not chosen
+// over a large heap of the same kind. Types whose heap has less than size
+// bytes of room go last, in the same order: the budget is an estimate.
+func candidateTypes(types []vk.MemoryType, room []uint64, arena Arena, discrete bool, typeBits uint32, size uint64) []uint32 {
+	var fit, short []uint32
+	seen := map[uint32]bool{}
+	for _, w := range typePreferences(arena, discrete) {
+		var class []uint32
+		for i, t := range types {
+			if typeBits&(1<<i) != 0 && t.Flags&w[0] == w[0] && t.Flags&w[1] == 0 && !seen[uint32(i)] {
+				seen[uint32(i)] = true
+				class = append(class, uint32(i))
+			}
+		}
+		roomOf := func(ti uint32) uint64 {
+			if h := int(types[ti].HeapIndex); h < len(room) {
+				return room[h]
+			}
+			return 0
+		}
+		sort.SliceStable(class, func(a, b int) bool { return roomOf(class[a]) > roomOf(class[b]) })
+		for _, ti := range class {
+			if roomOf(ti) >= size {
+				fit = append(fit, ti)
+			} else {
+				short = append(short, ti)
 			}
 		}
 	}
-	return 0, false, fmt.Errorf("engine: no memory type for %s buffers (allowed types %#x)", arena, typeBits)
+	return append(fit, short...)
+}
+
+// heapRoom is the room left in each heap: budget minus usage with
+// VK_EXT_memory_budget, else the heap's size.
+func (m *memory) heapRoom() []uint64 {
+	if m.room != nil {
+		return m.room()
+	}
+	room := make([]uint64, len(m.heaps))
+	for i, h := range m.heaps {
+		room[i] = h.Size
+	}
+	if m.budget {
+		budget, usage := m.d.info.pd.HeapBudgets()
+		for i := range room {
+			if i < len(budget) && budget[i] > 0 {
+				room[i] = 0
+				if budget[i] > usage[i] {
+					room[i] = budget[i] - usage[i]
+				}
+			}
+		}
+	}
+	return room
+}
+
+func (m *memory) candidates(arena Arena, typeBits uint32, size uint64) []uint32 {
+	return candidateTypes(m.types, m.heapRoom(), arena, m.d.info.Type == TypeDiscrete, typeBits, size)
 }
 
 // staged reports whether tensor blocks will not be mapped: ForceStaging, or
-// the memory type chosen for them (probed with a small buffer) is not
-// host-visible.
+// the memory type first chosen for them (probed with a small buffer) is
+// not host-visible.
 func (m *memory) staged() bool {
 	if m.d.opts.ForceStaging {
 		return true
@@ -179,35 +257,55 @@ func (m *memory) staged() bool {
 		return true
 	}
 	defer m.d.dev.DestroyBuffer(buf)
-	_, hostVisible, err := m.memoryType(Weights, req.TypeBits)
-	return err != nil || !hostVisible
+	c := m.candidates(Weights, req.TypeBits, req.Size)
+	return len(c) == 0 || m.types[c[0]].Flags&vk.MemoryHostVisible == 0
 }
 
-// newBlock allocates a block of at least size bytes for arena.
+func isOutOfMemory(err error) bool {
+	var ve *vk.Error
+	return errors.As(err, &ve) && (ve.Result == vk.ErrorOutOfDeviceMemory || ve.Result == vk.ErrorOutOfHostMemory)
+}
+
+// newBlock allocates a block of at least size bytes for arena, trying the
+// candidate memory types in order: out of memory in one (a full heap) moves
+// on to the next.
 func (m *memory) newBlock(arena Arena, size uint64) (*block, error) {
 	dev := m.d.dev
 	buf, req, err := dev.CreateBuffer(size, m.usage)
 	if err != nil {
 		return nil, wrap(err, "create %d B %s buffer", size, arena)
 	}
-	ti, hostVisible, err := m.memoryType(arena, req.TypeBits)
-	if err != nil {
-		dev.DestroyBuffer(buf)
-		return nil, err
+	bits := req.TypeBits
+	if m.anyType {
+		bits = ^uint32(0)
 	}
-	mem, err := dev.AllocateMemory(req.Size, ti)
-	m.d.stats.allocCalls.Add(1)
+	cands := m.candidates(arena, bits, req.Size)
+	if len(cands) == 0 {
+		dev.DestroyBuffer(buf)
+		return nil, fmt.Errorf("engine: no memory type for %s buffers (allowed types %#x)", arena, req.TypeBits)
+	}
+	var mem vk.Memory
+	ti := cands[0]
+	for _, ti = range cands {
+		mem, err = m.allocMem(req.Size, ti)
+		m.d.stats.allocCalls.Add(1)
+		if err == nil || !isOutOfMemory(err) {
+			break
+		}
+	}
 	if err != nil {
 		dev.DestroyBuffer(buf)
-		return nil, wrap(err, "allocate %d B of device memory for %s", req.Size, arena)
+		return nil, wrap(err, "allocate %d B of device memory for %s (tried %d memory types)", req.Size, arena, len(cands))
 	}
 	if err := dev.BindBufferMemory(buf, mem, 0); err != nil {
 		dev.DestroyBuffer(buf)
 		dev.FreeMemory(mem)
 		return nil, wrap(err, "bind %s memory", arena)
 	}
-	b := &block{arena: arena, mem: mem, buf: buf, size: size, free: []span{{0, size}}, views: map[*Buffer]vk.BufferView{}, live: map[*Buffer]struct{}{}}
-	if hostVisible && (arena == Staging || !m.d.opts.ForceStaging) {
+	flags := m.types[ti].Flags
+	b := &block{arena: arena, mem: mem, buf: buf, size: size, free: []span{{0, size}}, views: map[*Buffer]vk.BufferView{}, live: map[*Buffer]struct{}{},
+		allocSize: req.Size, typeIndex: ti, nonCoherent: m.allNonCoherent || flags&vk.MemoryHostCoherent == 0}
+	if flags&vk.MemoryHostVisible != 0 && (arena == Staging || !m.d.opts.ForceStaging) {
 		p, err := dev.MapMemory(mem)
 		if err != nil {
 			dev.DestroyBuffer(buf)
@@ -219,6 +317,40 @@ func (m *memory) newBlock(arena Arena, size uint64) (*block, error) {
 	m.d.stats.liveAllocs.Add(1)
 	m.d.stats.bytesAllocated[arena].Add(int64(size))
 	return b, nil
+}
+
+// mappedRange returns the range of b's memory to flush or invalidate for
+// bytes [off, off+n): widened to nonCoherentAtomSize, or up to the end of
+// the allocation (what vkFlushMappedMemoryRanges requires).
+func (m *memory) mappedRange(b *block, off, n uint64) (uint64, uint64) {
+	start := off / m.atom * m.atom
+	end := (off + n + m.atom - 1) / m.atom * m.atom
+	if end > b.allocSize {
+		end = b.allocSize
+	}
+	return start, end - start
+}
+
+// flushHost makes host writes to the first n bytes of b visible to the
+// device when its memory is not host-coherent.
+func (b *Buffer) flushHost(n uint64) error {
+	if !b.blk.nonCoherent || b.blk.mapped == nil || n == 0 {
+		return nil
+	}
+	off, size := b.d.mem.mappedRange(b.blk, b.off, n)
+	b.d.stats.flushes.Add(1)
+	return wrap(b.d.dev.FlushMemory(b.blk.mem, off, size), "flush mapped memory")
+}
+
+// invalidateHost makes device writes to the first n bytes of b visible to
+// the host when its memory is not host-coherent.
+func (b *Buffer) invalidateHost(n uint64) error {
+	if !b.blk.nonCoherent || b.blk.mapped == nil || n == 0 {
+		return nil
+	}
+	off, size := b.d.mem.mappedRange(b.blk, b.off, n)
+	b.d.stats.invalidates.Add(1)
+	return wrap(b.d.dev.InvalidateMemory(b.blk.mem, off, size), "invalidate mapped memory")
 }
 
 // Buffer is a range of device memory holding a tensor. Close returns it to
@@ -268,14 +400,17 @@ func (m *memory) allocate(arena Arena, size uint64) (*Buffer, error) {
 			return m.carve(b, off, size, asize), nil
 		}
 	}
-	bs := m.blockSz
+	bs, own := m.blockSz, false
 	if asize > bs {
-		bs = asize // a tensor larger than a block gets a block of its own
+		// A tensor larger than a block gets a block of its own, freed with
+		// it (a large staging buffer must not stay held).
+		bs, own = asize, true
 	}
 	b, err := m.newBlock(arena, bs)
 	if err != nil {
 		return nil, err
 	}
+	b.exact = own
 	m.blocks[arena] = append(m.blocks[arena], b)
 	off, _ := b.alloc(asize, m.align)
 	return m.carve(b, off, size, asize), nil
@@ -404,6 +539,16 @@ func (b *Buffer) Close() {
 	m := b.d.mem
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if len(m.pending) > 0 {
+		m.dropUploadsLocked(b)
+	}
+	m.releaseLocked(b)
+}
+
+// releaseLocked returns b's range to its block (freeing an exact block with
+// its last buffer); the caller holds m.mu.
+func (m *memory) releaseLocked(b *Buffer) {
+	b.closed = true
 	if b.view != (vk.BufferView{}) {
 		b.d.dev.DestroyBufferView(b.view)
 		delete(b.blk.views, b)
@@ -431,8 +576,11 @@ func f32bytes(f []float32) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(&f[0])), 4*len(f))
 }
 
-// Write copies data to the start of the buffer and waits until the device
-// can see it (through a staging buffer when the buffer is not host-visible).
+// Write copies data to the start of the buffer. When the buffer is not
+// host-visible the data goes into a staging buffer and the copy is queued:
+// the queued uploads go to the device in one submission before any later
+// run, read or compaction sees the buffer (so loading a model's weights is
+// one submit, not one per tensor).
 func (b *Buffer) Write(data []float32) error {
 	if err := b.d.enter(); err != nil {
 		return fmt.Errorf("engine: write: %w", err)
@@ -443,9 +591,9 @@ func (b *Buffer) Write(data []float32) error {
 	}
 	if h := b.host(); h != nil {
 		copy(h, f32bytes(data))
-		return nil
+		return b.flushHost(4 * uint64(len(data)))
 	}
-	return b.d.oneOff.transfer(b, data, true)
+	return b.queueUpload(data)
 }
 
 // Read copies the start of the buffer into dst and returns once done.
@@ -458,10 +606,19 @@ func (b *Buffer) Read(dst []float32) error {
 		return fmt.Errorf("engine: read: %w", err)
 	}
 	if h := b.host(); h != nil {
+		// Every submission ends with a barrier that makes its writes
+		// available to the host (Program.finish, oneOff), and the fence
+		// was waited for: what is left is non-coherent memory.
+		if err := b.invalidateHost(4 * uint64(len(dst))); err != nil {
+			return err
+		}
 		copy(f32bytes(dst), h)
 		return nil
 	}
-	return b.d.oneOff.transfer(b, dst, false)
+	if err := b.d.flushUploads(); err != nil {
+		return err
+	}
+	return b.d.oneOff.download(b, dst)
 }
 
 func (b *Buffer) usable(n int) error {
@@ -498,8 +655,9 @@ func (b *Buffer) texelView() (vk.BufferView, error) {
 	return v, nil
 }
 
-// Compact moves every buffer of arena that sits in a shared block into one
-// block of exactly their aligned total and frees the shared blocks, so the
+// Compact moves every buffer of arena that sits in a shared block into
+// blocks of exactly their aligned total (one, or chunks of at most
+// maxMemoryAllocationSize) and frees the shared blocks, so the
 // device memory the arena holds is what its buffers need. Buffers keep their
 // identity and contents (copied on the device).
 //
@@ -514,6 +672,9 @@ func (d *Device) Compact(arena Arena) error {
 	m := d.mem
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.flushUploadsLocked(); err != nil { // queued uploads land before buffers move
+		return err
+	}
 	var old []*block
 	var bufs []*Buffer
 	var total uint64
@@ -539,24 +700,42 @@ func (d *Device) Compact(arena Arena) error {
 		}
 		return nil
 	}
-	nb, err := m.newBlock(arena, total)
-	if err != nil {
-		return err
-	}
-	nb.exact = true
+	// Chunks of at most maxMemoryAllocationSize (2 GiB on some drivers),
+	// each exactly its buffers' total.
+	var chunks []*block
+	dsts := make([]*block, len(bufs))
 	offs := make([]uint64, len(bufs))
-	for i, buf := range bufs {
-		offs[i], _ = nb.alloc(buf.asize, m.align)
-	}
-	if err := d.oneOff.copies(d, bufs, nb, offs); err != nil {
-		m.freeBlock(nb)
+	fail := func(err error) error {
+		for _, nb := range chunks {
+			m.freeBlock(nb)
+		}
 		return err
 	}
-	m.blocks[arena] = append(m.blocks[arena], nb)
+	for i := 0; i < len(bufs); {
+		var size uint64
+		j := i
+		for ; j < len(bufs) && size+bufs[j].asize <= m.maxAlloc; j++ {
+			size += bufs[j].asize
+		}
+		nb, err := m.newBlock(arena, size)
+		if err != nil {
+			return fail(err)
+		}
+		nb.exact = true
+		chunks = append(chunks, nb)
+		for ; i < j; i++ {
+			dsts[i] = nb
+			offs[i], _ = nb.alloc(bufs[i].asize, m.align)
+		}
+	}
+	if err := d.oneOff.copies(d, bufs, dsts, offs); err != nil {
+		return fail(err)
+	}
+	m.blocks[arena] = append(m.blocks[arena], chunks...)
 	for i, buf := range bufs {
 		delete(buf.blk.live, buf)
-		buf.blk, buf.off = nb, offs[i]
-		nb.live[buf] = struct{}{}
+		buf.blk, buf.off = dsts[i], offs[i]
+		dsts[i].live[buf] = struct{}{}
 	}
 	for _, b := range old {
 		m.freeBlock(b)

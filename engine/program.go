@@ -224,6 +224,9 @@ type Program struct {
 	closed    bool
 	barriers  int
 	noBarrier bool
+	// hostBarrier: the commands end with a barrier making their writes
+	// available to the host.
+	hostBarrier bool
 }
 
 // Finish records the command buffer. The Recorder must not be used after.
@@ -316,8 +319,11 @@ func (r *Recorder) finish(noBarriers bool) (*Program, error) {
 			cb.Dispatch(o.groups[0], o.groups[1], o.groups[2])
 		}
 	}
-	if len(p.outputs) > 0 {
+	if len(ops) > 0 {
+		// Always, not only with declared outputs: Buffer.Read of a mapped
+		// buffer after a run reads device writes on the host.
 		d.dev.MemoryBarrier(cb, allStages, vk.StageHost, writes, vk.AccessHostRead)
+		p.hostBarrier = true
 	}
 	if err := cb.End(); err != nil {
 		return fail(wrap(err, "end command buffer"))
@@ -389,16 +395,23 @@ func (p *Program) Run(ctx context.Context, inputs, outputs []IO) error {
 		return err
 	}
 	for _, in := range inputs {
-		h, err := p.hostOf(in, p.inputs, "input")
+		hb, err := p.hostOf(in, p.inputs, "input")
 		if err != nil {
 			return err
 		}
-		copy(h, f32bytes(in.Data))
+		copy(hb.host(), f32bytes(in.Data))
+		if err := hb.flushHost(4 * uint64(len(in.Data))); err != nil {
+			return err
+		}
 	}
 	for _, out := range outputs {
 		if _, err := p.hostOf(out, p.outputs, "output"); err != nil {
 			return err
 		}
+	}
+	// Weights written since the last submission reach the device first.
+	if err := d.flushUploads(); err != nil {
+		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("engine: run: %w", err)
@@ -415,23 +428,27 @@ func (p *Program) Run(ctx context.Context, inputs, outputs []IO) error {
 		return err
 	}
 	for _, out := range outputs {
-		h, _ := p.hostOf(out, p.outputs, "output")
-		copy(f32bytes(out.Data), h)
+		hb, _ := p.hostOf(out, p.outputs, "output")
+		if err := hb.invalidateHost(4 * uint64(len(out.Data))); err != nil {
+			return err
+		}
+		copy(f32bytes(out.Data), hb.host())
 	}
 	return nil
 }
 
-// hostOf returns the host bytes through which io.Buf is written or read.
-func (p *Program) hostOf(io IO, declared []*Buffer, what string) ([]byte, error) {
+// hostOf returns the mapped buffer through which io.Buf is written or read
+// (its staging buffer, or itself).
+func (p *Program) hostOf(io IO, declared []*Buffer, what string) (*Buffer, error) {
 	for _, b := range declared {
 		if b == io.Buf {
 			if 4*uint64(len(io.Data)) > b.size {
 				return nil, fmt.Errorf("engine: %s of %d floats does not fit its buffer of %d", what, len(io.Data), b.size/4)
 			}
 			if st := p.staging[b]; st != nil {
-				return st.host(), nil
+				return st, nil
 			}
-			return b.host(), nil
+			return b, nil
 		}
 	}
 	return nil, fmt.Errorf("engine: buffer was not declared as a program %s when recording", what)
@@ -552,45 +569,44 @@ func (o *oneOff) destroy(d *Device) {
 	d.dev.DestroyCommandPool(o.pool)
 }
 
-// transfer copies data into b (toDevice) or b into data, through staging.
-func (o *oneOff) transfer(b *Buffer, data []float32, toDevice bool) error {
+// download copies the start of b (not host-visible) into data through a
+// staging buffer and waits.
+func (o *oneOff) download(b *Buffer, data []float32) error {
 	d := b.d
-	st, err := d.NewBuffer(Staging, int64(b.size))
+	n := 4 * uint64(len(data))
+	if n == 0 {
+		return nil
+	}
+	st, err := d.NewBuffer(Staging, int64(n))
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if toDevice {
-		copy(st.host(), f32bytes(data))
-	}
 	cb := o.cb
 	if err := cb.Begin(true); err != nil {
 		return wrap(err, "begin transfer")
 	}
-	// Earlier compute work may still write or read b.
+	// Earlier compute work or copies may still write b.
 	d.dev.MemoryBarrier(cb, vk.StageCompute|vk.StageTransfer, vk.StageTransfer, vk.AccessShaderWrite|vk.AccessTransferWrite, vk.AccessTransferRead|vk.AccessTransferWrite)
-	if toDevice {
-		d.dev.CopyBuffer(cb, st.blk.buf, st.off, b.blk.buf, b.off, b.size)
-	} else {
-		d.dev.CopyBuffer(cb, b.blk.buf, b.off, st.blk.buf, st.off, b.size)
-		d.dev.MemoryBarrier(cb, vk.StageTransfer, vk.StageHost, vk.AccessTransferWrite, vk.AccessHostRead)
-	}
+	d.dev.CopyBuffer(cb, b.blk.buf, b.off, st.blk.buf, st.off, n)
+	d.dev.MemoryBarrier(cb, vk.StageTransfer, vk.StageHost, vk.AccessTransferWrite, vk.AccessHostRead)
 	if err := cb.End(); err != nil {
 		return wrap(err, "end transfer")
 	}
 	if err := o.submitWait(d); err != nil {
 		return err
 	}
-	if !toDevice {
-		copy(f32bytes(data), st.host())
+	if err := st.invalidateHost(n); err != nil {
+		return err
 	}
+	copy(f32bytes(data), st.host())
 	return nil
 }
 
-// copies moves each of bufs to offs[i] in block dst on the device and waits.
-func (o *oneOff) copies(d *Device, bufs []*Buffer, dst *block, offs []uint64) error {
+// copies moves each of bufs to offs[i] in block dsts[i] on the device and waits.
+func (o *oneOff) copies(d *Device, bufs []*Buffer, dsts []*block, offs []uint64) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	cb := o.cb
@@ -600,7 +616,7 @@ func (o *oneOff) copies(d *Device, bufs []*Buffer, dst *block, offs []uint64) er
 	d.dev.MemoryBarrier(cb, vk.StageCompute|vk.StageTransfer|vk.StageHost, vk.StageTransfer,
 		vk.AccessShaderWrite|vk.AccessTransferWrite|vk.AccessHostWrite, vk.AccessTransferRead|vk.AccessTransferWrite)
 	for i, b := range bufs {
-		d.dev.CopyBuffer(cb, b.blk.buf, b.off, dst.buf, offs[i], b.asize)
+		d.dev.CopyBuffer(cb, b.blk.buf, b.off, dsts[i].buf, offs[i], b.asize)
 	}
 	d.dev.MemoryBarrier(cb, vk.StageTransfer, vk.StageCompute|vk.StageTransfer|vk.StageHost,
 		vk.AccessTransferWrite, vk.AccessShaderRead|vk.AccessShaderWrite|vk.AccessTransferRead|vk.AccessTransferWrite|vk.AccessHostRead)

@@ -38,6 +38,8 @@ type counters struct {
 	bytesAllocated, bytesInUse          [numArenas]atomic.Int64
 	pipelines, recorded, descriptorSets atomic.Int64
 	submits, validation                 atomic.Int64
+	flushes, invalidates                atomic.Int64 // of non-coherent mapped memory
+	uploadBatches                       atomic.Int64 // submissions of queued uploads
 }
 
 // Stats returns a snapshot of the device's counters.
