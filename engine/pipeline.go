@@ -136,7 +136,13 @@ func (c *pipelineCache) kernel(d *Device, name string) (*kernel, error) {
 		return nil, err
 	}
 	k := &kernel{shader: sh}
-	if k.module, err = d.dev.CreateShaderModule(sh.Words()); err != nil {
+	words := sh.Words()
+	if d.info.SignedZeroInfNanPreserve {
+		if words, err = declarePreserve(words); err != nil {
+			return nil, fmt.Errorf("engine: shader %s: %w", name, err)
+		}
+	}
+	if k.module, err = d.dev.CreateShaderModule(words); err != nil {
 		return nil, wrap(err, "create shader module %s", name)
 	}
 	var lb []vk.LayoutBinding
