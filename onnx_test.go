@@ -11,32 +11,23 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vkinfer/vkinfer"
-	"github.com/vkinfer/vkinfer/layers/ref"
 	"github.com/vkinfer/vkinfer/model"
 	"github.com/vkinfer/vkinfer/model/onnx"
+	"github.com/vkinfer/vkinfer/ops"
 )
 
 // gonnxMLP is PyTorch's Linear(3,5)-ReLU-Linear(5,2) exported to ONNX
 // (opset 13, input [batch_size, 3]) as shipped by gonnx v1.1.0.
 const gonnxMLP = "model/onnx/testdata/mlp.onnx"
 
-// forward runs an imported Dense/Relu model on the CPU with layers/ref.
+// forward runs an imported model on the CPU with package ops (ops.Run).
 func forward(t *testing.T, m *model.Model, x []float32, batch int) []float32 {
 	t.Helper()
-	vals := map[string][]float32{m.Inputs[0].Name: x}
-	for _, n := range m.Nodes {
-		in := vals[n.Inputs[0]]
-		switch n.Op {
-		case model.OpDense:
-			w, b := m.Initializer(n.Inputs[1]), m.Initializer(n.Inputs[2])
-			vals[n.Outputs[0]] = ref.Gemm(in, w.Data, b.Data, batch, w.Shape[0], w.Shape[1], false, true, ref.ActNone)
-		case model.OpRelu:
-			vals[n.Outputs[0]] = ref.ReLU(in)
-		default:
-			t.Fatalf("forward: op %s", n.Op)
-		}
+	outs, err := ops.Run(m, ops.F32([]int{batch, len(x) / batch}, x))
+	if err != nil {
+		t.Fatal(err)
 	}
-	return vals[m.Outputs[0].Name]
+	return outs[0].Data
 }
 
 // An ONNX model with a dynamic batch loads through Device.Load and

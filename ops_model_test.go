@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vkinfer/vkinfer"
-	"github.com/vkinfer/vkinfer/layers/ref"
 	"github.com/vkinfer/vkinfer/model"
+	"github.com/vkinfer/vkinfer/ops"
 )
 
 // onnxStyle builds a model from ONNX-named ops as the importer emits them:
@@ -79,19 +79,19 @@ func onnxStyle(seed int64) (*model.Model, func(x []float32, batch int) []float32
 			}
 			return y
 		}
-		h := must(ref.GemmONNX(x, []int{batch, 784}, w1.Data, w1.Shape, b1.Data, b1.Shape, 1, 1, false, true))
-		h = ref.Unary(ref.UnaryRelu, h, 0, 0)
-		h = must(ref.MatMul(h, []int{batch, 32}, w2.Data, w2.Shape))
-		h = must(ref.Binary(ref.Add, h, []int{batch, 16}, b2.Data, b2.Shape))
-		h = ref.Unary(ref.UnaryLeakyRelu, h, 0.1, 0)
-		h = ref.Unary(ref.UnaryClip, h, -0.5, 3)
-		h = must(ref.GemmONNX(h, []int{batch, 16}, w3.Data, w3.Shape, c3.Data, c3.Shape, 0.5, 2, false, false))
-		h = ref.Unary(ref.UnarySigmoid, h, 0, 0)
-		h = must(ref.Binary(ref.Mul, h, []int{batch, 10}, h, []int{batch, 10}))
-		h = ref.Unary(ref.UnaryTanh, h, 0, 0)
-		h = must(ref.Binary(ref.Sub, h, []int{batch, 10}, rows.Data, rows.Shape))
-		h = must(ref.Binary(ref.Div, h, []int{batch, 10}, two.Data, two.Shape))
-		y, err := ref.SoftmaxAxis(h, []int{batch, 10}, 1, true, false)
+		h := must(ops.GemmONNX(x, []int{batch, 784}, w1.Data, w1.Shape, b1.Data, b1.Shape, 1, 1, false, true))
+		h = ops.Unary(ops.UnaryRelu, h, 0, 0)
+		h = must(ops.MatMul(h, []int{batch, 32}, w2.Data, w2.Shape))
+		h = must(ops.Binary(ops.Add, h, []int{batch, 16}, b2.Data, b2.Shape))
+		h = ops.Unary(ops.UnaryLeakyRelu, h, 0.1, 0)
+		h = ops.Unary(ops.UnaryClip, h, -0.5, 3)
+		h = must(ops.GemmONNX(h, []int{batch, 16}, w3.Data, w3.Shape, c3.Data, c3.Shape, 0.5, 2, false, false))
+		h = ops.Unary(ops.UnarySigmoid, h, 0, 0)
+		h = must(ops.Binary(ops.Mul, h, []int{batch, 10}, h, []int{batch, 10}))
+		h = ops.Unary(ops.UnaryTanh, h, 0, 0)
+		h = must(ops.Binary(ops.Sub, h, []int{batch, 10}, rows.Data, rows.Shape))
+		h = must(ops.Binary(ops.Div, h, []int{batch, 10}, two.Data, two.Shape))
+		y, err := ops.SoftmaxAxis(h, []int{batch, 10}, 1, true, false)
 		if err != nil {
 			panic(err)
 		}

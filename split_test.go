@@ -11,6 +11,7 @@ import (
 	"github.com/vkinfer/vkinfer"
 	"github.com/vkinfer/vkinfer/engine"
 	"github.com/vkinfer/vkinfer/model"
+	"github.com/vkinfer/vkinfer/ops"
 )
 
 // A batch split into runs (forced by a small limit) gives what the
@@ -47,8 +48,8 @@ func reluPair(a, b int) *model.Model {
 		Inputs:  []model.ValueInfo{{Name: "a", Shape: []int{-1, a}}, {Name: "b", Shape: []int{-1, b}}},
 		Outputs: []model.ValueInfo{{Name: "ra", Shape: []int{-1, a}}, {Name: "rb", Shape: []int{-1, b}}},
 		Nodes: []model.Node{
-			{Name: "relu_a", Op: model.OpRelu, Inputs: []string{"a"}, Outputs: []string{"ra"}},
-			{Name: "relu_b", Op: model.OpRelu, Inputs: []string{"b"}, Outputs: []string{"rb"}},
+			{Name: "relu_a", Op: ops.OpRelu, Inputs: []string{"a"}, Outputs: []string{"ra"}},
+			{Name: "relu_b", Op: ops.OpRelu, Inputs: []string{"b"}, Outputs: []string{"rb"}},
 		},
 	}
 }

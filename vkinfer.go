@@ -51,6 +51,7 @@ import (
 	"github.com/vkinfer/vkinfer/layers"
 	"github.com/vkinfer/vkinfer/model"
 	"github.com/vkinfer/vkinfer/model/onnx"
+	"github.com/vkinfer/vkinfer/ops"
 )
 
 // Errors users can test for with errors.Is, besides those of package engine
@@ -256,7 +257,7 @@ func (d *Device) LoadModel(m *model.Model) (*Model, error) {
 	if d.isClosed() {
 		return nil, fmt.Errorf("vkinfer: load %q: the Device was closed: %w", m.Name, ErrClosed)
 	}
-	if err := m.Validate(); err != nil {
+	if err := ops.Validate(m); err != nil {
 		return nil, fmt.Errorf("vkinfer: %w", err)
 	}
 	if len(m.Inputs) == 0 || len(m.Outputs) == 0 {
@@ -369,16 +370,16 @@ func fuse(m *model.Model) []model.Node {
 		if skip[i] {
 			continue
 		}
-		if n.Op == model.OpDense && len(n.Outputs) == 1 && consumers[n.Outputs[0]] == 1 && i+1 < len(m.Nodes) {
-			if _, has := n.Attrs[model.AttrActivation]; !has {
+		if n.Op == ops.OpDense && len(n.Outputs) == 1 && consumers[n.Outputs[0]] == 1 && i+1 < len(m.Nodes) {
+			if _, has := n.Attrs[ops.AttrActivation]; !has {
 				next := m.Nodes[i+1]
-				if next.Op == model.OpRelu && len(next.Inputs) == 1 && next.Inputs[0] == n.Outputs[0] {
+				if next.Op == ops.OpRelu && len(next.Inputs) == 1 && next.Inputs[0] == n.Outputs[0] {
 					f := n
 					f.Attrs = map[string]model.Attr{}
 					for k, v := range n.Attrs {
 						f.Attrs[k] = v
 					}
-					f.Attrs[model.AttrActivation] = model.StringAttr(model.ActivationRelu)
+					f.Attrs[ops.AttrActivation] = model.StringAttr(ops.ActivationRelu)
 					f.Outputs = next.Outputs
 					f.Name = n.Name + "+" + next.Name
 					out = append(out, f)
@@ -798,7 +799,7 @@ func (m *Model) compile(inShapes []layers.Shape) (_ *plan, err error) {
 			ins[j] = s
 		}
 		nodeIn[i] = ins
-		outs, err := n.layer.Infer(ins)
+		outs, err := m.inferNode(&n.n, shapes)
 		if err != nil {
 			return nil, fmt.Errorf("vkinfer: node %s (%s) with inputs %v: %w", n.n.Name, n.n.Op, ins, err)
 		}
@@ -938,6 +939,39 @@ func (m *Model) compile(inShapes []layers.Shape) (_ *plan, err error) {
 	}
 	p.prog = prog
 	return p, nil
+}
+
+// inferNode returns n's output shapes from its op's definition (ops.Infer),
+// given the shapes computed so far; initializers are constants.
+func (m *Model) inferNode(n *model.Node, shapes map[string]layers.Shape) ([]layers.Shape, error) {
+	in := make([]ops.Value, len(n.Inputs))
+	for i, name := range n.Inputs {
+		switch t := m.spec.Initializer(name); {
+		case name == "":
+			in[i].Absent = true
+		case t != nil:
+			in[i] = ops.Value{Shape: t.Shape, Const: ops.F32(t.Shape, t.Data)}
+		default:
+			in[i] = ops.Value{Shape: shapes[name]}
+		}
+	}
+	outs, err := ops.Infer(n, in)
+	if err != nil {
+		return nil, err
+	}
+	res := make([]layers.Shape, len(outs))
+	for i, s := range outs {
+		if s == nil {
+			return nil, fmt.Errorf("output %d: %w (its rank is not known)", i, ErrUnsupportedOp)
+		}
+		for _, d := range s {
+			if d < 0 {
+				return nil, fmt.Errorf("output %d has shape %v: %w (a dimension is not known)", i, s, ErrUnsupportedOp)
+			}
+		}
+		res[i] = s
+	}
+	return res, nil
 }
 
 // Class is one label with its score.

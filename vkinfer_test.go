@@ -20,8 +20,8 @@ import (
 	"github.com/vkinfer/vkinfer"
 	"github.com/vkinfer/vkinfer/engine"
 	"github.com/vkinfer/vkinfer/internal/gputest"
-	"github.com/vkinfer/vkinfer/layers/ref"
 	"github.com/vkinfer/vkinfer/model"
+	"github.com/vkinfer/vkinfer/ops"
 )
 
 // mlp builds a Dense/Relu/.../Softmax model with random weights.
@@ -45,35 +45,27 @@ func mlp(seed int64, sizes ...int) *model.Model {
 		}
 		m.Initializers = append(m.Initializers, w, b)
 		y := fmt.Sprintf("y%d", i)
-		m.Nodes = append(m.Nodes, model.Node{Name: fmt.Sprintf("dense%d", i), Op: model.OpDense, Inputs: []string{prev, w.Name, b.Name}, Outputs: []string{y}})
+		m.Nodes = append(m.Nodes, model.Node{Name: fmt.Sprintf("dense%d", i), Op: ops.OpDense, Inputs: []string{prev, w.Name, b.Name}, Outputs: []string{y}})
 		prev = y
 		if i+2 < len(sizes) {
 			a := fmt.Sprintf("a%d", i)
-			m.Nodes = append(m.Nodes, model.Node{Name: fmt.Sprintf("relu%d", i), Op: model.OpRelu, Inputs: []string{prev}, Outputs: []string{a}})
+			m.Nodes = append(m.Nodes, model.Node{Name: fmt.Sprintf("relu%d", i), Op: ops.OpRelu, Inputs: []string{prev}, Outputs: []string{a}})
 			prev = a
 		}
 	}
-	m.Nodes = append(m.Nodes, model.Node{Name: "softmax", Op: model.OpSoftmax, Inputs: []string{prev}, Outputs: []string{"probs"}})
+	m.Nodes = append(m.Nodes, model.Node{Name: "softmax", Op: ops.OpSoftmax, Inputs: []string{prev}, Outputs: []string{"probs"}})
 	m.Outputs = []model.ValueInfo{{Name: "probs", Shape: []int{-1, sizes[len(sizes)-1]}}}
 	return m
 }
 
-// reference runs the model with layers/ref.
+// reference runs the model on the CPU with package ops (ops.Run), the
+// oracle the GPU is compared with.
 func reference(m *model.Model, x []float32, batch int) []float32 {
-	vals := map[string][]float32{"x": x}
-	for _, n := range m.Nodes {
-		in := vals[n.Inputs[0]]
-		switch n.Op {
-		case model.OpDense:
-			w, b := m.Initializer(n.Inputs[1]), m.Initializer(n.Inputs[2])
-			vals[n.Outputs[0]] = ref.Gemm(in, w.Data, b.Data, batch, w.Shape[0], w.Shape[1], false, true, ref.ActNone)
-		case model.OpRelu:
-			vals[n.Outputs[0]] = ref.ReLU(in)
-		case model.OpSoftmax:
-			vals[n.Outputs[0]] = ref.Softmax(in, batch, len(in)/batch)
-		}
+	outs, err := ops.Run(m, ops.F32([]int{batch, len(x) / batch}, x))
+	if err != nil {
+		panic(err)
 	}
-	return vals[m.Outputs[0].Name]
+	return outs[0].Data
 }
 
 func openDevice(t *testing.T) *vkinfer.Device {
@@ -162,7 +154,7 @@ func TestSmallBatchChain(t *testing.T) {
 		require.InDelta(t, want[i], out[0].Data[i], 1e-5, "[%d]", i)
 	}
 	w0, b0 := spec.Initializer("w0"), spec.Initializer("b0")
-	y0 := ref.Gemm(x, w0.Data, b0.Data, 1, 8, 16, false, true, ref.ActNone)
+	y0 := ops.Gemm(x, w0.Data, b0.Data, 1, 8, 16, false, true, ops.ActNone)
 	for i := range y0 {
 		require.InDelta(t, y0[i], out[1].Data[i], 1e-5, "y0[%d]", i)
 	}

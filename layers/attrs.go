@@ -7,6 +7,7 @@ import (
 
 	"github.com/vkinfer/vkinfer/engine"
 	"github.com/vkinfer/vkinfer/model"
+	"github.com/vkinfer/vkinfer/ops"
 )
 
 // node wraps a model node for builders: errors that name it, attribute
@@ -19,6 +20,16 @@ type node struct {
 // errorf returns an error naming the node: "layers: Op "name": ...".
 func (n node) errorf(format string, args ...any) error {
 	return fmt.Errorf("layers: %s %q: %w", n.Op, n.Name, fmt.Errorf(format, args...))
+}
+
+// resolve checks the node against its op's definition (arity, attributes)
+// and returns its attributes with defaults.
+func (n node) resolve() (ops.Attrs, error) {
+	_, a, err := ops.Resolve(n.Node)
+	if err != nil {
+		return a, fmt.Errorf("layers: %w", err)
+	}
+	return a, nil
 }
 
 // allow rejects attributes outside names (ErrUnsupported): an attribute

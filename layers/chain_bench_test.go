@@ -14,6 +14,7 @@ import (
 	"github.com/vkinfer/vkinfer/internal/gputest"
 	"github.com/vkinfer/vkinfer/layers"
 	"github.com/vkinfer/vkinfer/model"
+	"github.com/vkinfer/vkinfer/ops"
 )
 
 // BenchmarkDenseChain times the chain kernel alone (one dispatch, data
@@ -36,14 +37,14 @@ func BenchmarkDenseChain(b *testing.B) {
 		for i := 0; i+1 < len(widths); i++ {
 			w := &model.Tensor{Name: "W", Shape: []int{widths[i+1], widths[i]}, Data: randSlice(r, widths[i]*widths[i+1])}
 			bias := &model.Tensor{Name: "b", Shape: []int{widths[i+1]}, Data: randSlice(r, widths[i+1])}
-			l, err := buildNode(b, d, model.Node{Op: model.OpDense, Inputs: []string{"x", "W", "b"},
-				Attrs: map[string]model.Attr{model.AttrActivation: model.StringAttr(model.ActivationRelu)}}, w, bias)
+			l, err := buildNode(b, d, model.Node{Op: ops.OpDense, Inputs: []string{"x", "W", "b"},
+				Attrs: map[string]model.Attr{ops.AttrActivation: model.StringAttr(ops.ActivationRelu)}}, w, bias)
 			if err != nil {
 				b.Fatal(err)
 			}
 			ls = append(ls, l)
 		}
-		sm, err := buildNode(b, d, model.Node{Op: model.OpSoftmax, Inputs: []string{"x"}})
+		sm, err := buildNode(b, d, model.Node{Op: ops.OpSoftmax, Inputs: []string{"x"}})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -70,7 +71,7 @@ func BenchmarkDenseChain(b *testing.B) {
 				rec = d.NewRecorder()
 				x, shape := X, in
 				for i, l := range ls {
-					outs, err := l.Infer([]layers.Shape{shape})
+					outs, err := inferLayer(l, []layers.Shape{shape})
 					if err != nil {
 						b.Fatal(err)
 					}

@@ -11,8 +11,8 @@ import (
 	"github.com/vkinfer/vkinfer/engine"
 	"github.com/vkinfer/vkinfer/internal/gputest"
 	"github.com/vkinfer/vkinfer/layers"
-	"github.com/vkinfer/vkinfer/layers/ref"
 	"github.com/vkinfer/vkinfer/model"
+	"github.com/vkinfer/vkinfer/ops"
 )
 
 // chainLayer is one Dense layer of a chain test with its host weights.
@@ -31,14 +31,14 @@ func buildChainDense(t *testing.T, d *engine.Device, r *rand.Rand, in, out int, 
 		cl.w[i] /= float32(math.Sqrt(float64(in)))
 	}
 	consts := []*model.Tensor{{Name: "W", Shape: []int{out, in}, Data: cl.w}}
-	n := model.Node{Op: model.OpDense, Inputs: []string{"x", "W"}}
+	n := model.Node{Op: ops.OpDense, Inputs: []string{"x", "W"}}
 	if bias {
 		cl.b = randSlice(r, out)
 		consts = append(consts, &model.Tensor{Name: "b", Shape: []int{out}, Data: cl.b})
 		n.Inputs = append(n.Inputs, "b")
 	}
 	if relu {
-		n.Attrs = map[string]model.Attr{model.AttrActivation: model.StringAttr(model.ActivationRelu)}
+		n.Attrs = map[string]model.Attr{ops.AttrActivation: model.StringAttr(ops.ActivationRelu)}
 	}
 	l, err := buildNode(t, d, n, consts...)
 	require.NoError(t, err)
@@ -52,11 +52,11 @@ func buildChainDense(t *testing.T, d *engine.Device, r *rand.Rand, in, out int, 
 func chainWant(x []float32, m int, ls []chainLayer) (want []float32, tol []float64) {
 	tol = make([]float64, len(x))
 	for _, l := range ls {
-		act := ref.ActNone
+		act := ops.ActNone
 		if l.relu {
-			act = ref.ActReLU
+			act = ops.ActReLU
 		}
-		y := ref.Gemm(x, l.w, l.b, m, l.out, l.in, false, true, act)
+		y := ops.Gemm(x, l.w, l.b, m, l.out, l.in, false, true, act)
 		next := make([]float64, m*l.out)
 		for i := 0; i < m; i++ {
 			for n := 0; n < l.out; n++ {
@@ -173,7 +173,7 @@ func TestDenseChainDifferential(t *testing.T) {
 				}
 				want, tol := chainWant(x, m, cls)
 				if c.final != "" {
-					sm, err := ref.SoftmaxAxis(want, []int{m, last}, -1, c.final == "LogSoftmax", false)
+					sm, err := ops.SoftmaxAxis(want, []int{m, last}, -1, c.final == "LogSoftmax", false)
 					require.NoError(t, err)
 					// softmax moves by at most twice its inputs' error.
 					for row := 0; row < m; row++ {
@@ -213,7 +213,7 @@ func chainKernelFits(d *engine.Device) bool {
 func recordSeparately(rec *engine.Recorder, ls []layers.Layer, x *engine.Buffer, in layers.Shape, y *engine.Buffer) error {
 	cur, shape := x, in
 	for i, l := range ls {
-		outs, err := l.Infer([]layers.Shape{shape})
+		outs, err := inferLayer(l, []layers.Shape{shape})
 		if err != nil {
 			return err
 		}

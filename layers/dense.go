@@ -5,9 +5,10 @@ import (
 
 	"github.com/vkinfer/vkinfer/engine"
 	"github.com/vkinfer/vkinfer/model"
+	"github.com/vkinfer/vkinfer/ops"
 )
 
-func init() { Register(model.OpDense, buildDense) }
+func init() { Register(ops.OpDense, buildDense) }
 
 // dense is y = act(x·Wᵀ + b), one fused GEMM dispatch that reads x in place.
 // The weight is laid out for the device's GEMM kernel once, at build time
@@ -34,9 +35,9 @@ func buildDense(b *Build, n *model.Node) (Layer, error) {
 		return nil, fmt.Errorf("layers: Dense %q: weight %q has shape %v, want [out, in]", n.Name, w.Name, w.Shape)
 	}
 	l := &dense{d: b.Dev, name: n.Name, out: w.Shape[0], in: w.Shape[1]}
-	if a, ok := n.Attr(model.AttrActivation); ok {
-		if a.Kind != model.AttrString || a.String != model.ActivationRelu {
-			return nil, fmt.Errorf("layers: Dense %q: activation %q: %w (only %q)", n.Name, a.String, ErrUnsupported, model.ActivationRelu)
+	if a, ok := n.Attr(ops.AttrActivation); ok {
+		if a.Kind != model.AttrString || a.String != ops.ActivationRelu {
+			return nil, fmt.Errorf("layers: Dense %q: activation %q: %w (only %q)", n.Name, a.String, ErrUnsupported, ops.ActivationRelu)
 		}
 		l.relu = true
 	}

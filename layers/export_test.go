@@ -1,5 +1,46 @@
 package layers
 
+import (
+	"fmt"
+
+	"github.com/vkinfer/vkinfer/model"
+	"github.com/vkinfer/vkinfer/ops"
+)
+
 // SetChainLocalSize sets the workgroup size c records with, so tests run
 // the wide-workgroup path (GPUs) on CPU drivers too.
 func SetChainLocalSize(c *DenseChain, n int) { c.ls = n }
+
+// InferNode returns n's output shapes for its runtime input shapes, through
+// package ops (the op's definition), for tests that build layers by hand:
+// constant inputs are read from consts.
+func InferNode(n *model.Node, consts func(string) *model.Tensor, in []Shape) ([]Shape, error) {
+	vals := make([]ops.Value, len(n.Inputs))
+	rt := 0
+	for i, name := range n.Inputs {
+		switch t := consts(name); {
+		case name == "":
+			vals[i].Absent = true
+		case t != nil:
+			vals[i] = ops.Value{Shape: t.Shape, Const: ops.F32(t.Shape, t.Data)}
+		default:
+			if rt >= len(in) {
+				return nil, fmt.Errorf("layers: %s %q: %d runtime input shape(s) for more inputs", n.Op, n.Name, len(in))
+			}
+			vals[i] = ops.Value{Shape: in[rt]}
+			rt++
+		}
+	}
+	if rt != len(in) {
+		return nil, fmt.Errorf("layers: %s %q takes %d runtime input(s), got %d", n.Op, n.Name, rt, len(in))
+	}
+	outs, err := ops.Infer(n, vals)
+	if err != nil {
+		return nil, err
+	}
+	res := make([]Shape, len(outs))
+	for i, s := range outs {
+		res[i] = s
+	}
+	return res, nil
+}

@@ -10,7 +10,7 @@ import (
 	"github.com/vkinfer/vkinfer/engine"
 	"github.com/vkinfer/vkinfer/internal/gputest"
 	"github.com/vkinfer/vkinfer/layers"
-	"github.com/vkinfer/vkinfer/layers/ref"
+	"github.com/vkinfer/vkinfer/ops"
 )
 
 // gemmBenchShapes are the GEMM benchmark shapes (M x N x K): aligned cubes,
@@ -117,7 +117,7 @@ func checkGemmSample(tb testing.TB, a, w, got []float32, m, n, k int, transB boo
 		}
 	}
 	if m*n*k <= 1<<27 {
-		want := ref.Gemm(a, w, nil, m, n, k, false, transB, ref.ActNone)
+		want := ops.Gemm(a, w, nil, m, n, k, false, transB, ops.ActNone)
 		for i := range want {
 			check(i/n, i%n, float64(want[i]))
 		}

@@ -12,8 +12,8 @@ import (
 	"github.com/vkinfer/vkinfer/engine"
 	"github.com/vkinfer/vkinfer/internal/gputest"
 	"github.com/vkinfer/vkinfer/layers"
-	"github.com/vkinfer/vkinfer/layers/ref"
 	"github.com/vkinfer/vkinfer/model"
+	"github.com/vkinfer/vkinfer/ops"
 )
 
 // Tolerances, per kernel. GEMM: fp32 accumulation over K terms against a
@@ -81,7 +81,7 @@ func gemmBound(a, b []float32, m, n, k int, ta, tb bool) []float64 {
 		}
 		return o
 	}
-	s := ref.Gemm(abs(a), abs(b), nil, m, n, k, ta, tb, ref.ActNone)
+	s := ops.Gemm(abs(a), abs(b), nil, m, n, k, ta, tb, ops.ActNone)
 	out := make([]float64, len(s))
 	for i, v := range s {
 		out[i] = float64(v)
@@ -112,11 +112,11 @@ func TestGemmDifferential(t *testing.T) {
 					C := newBuf(t, d, make([]float32, c.m*c.n))
 					g := layers.Gemm{M: c.m, N: c.n, K: c.k, TransA: tr.a, TransB: tr.b, Bias: Bias, ReLU: act}
 					got := run(t, d, C, c.m*c.n, func(rec *engine.Recorder) error { return layers.RecordGemm(rec, d, g, A, B, C) })
-					refAct := ref.ActNone
+					refAct := ops.ActNone
 					if act {
-						refAct = ref.ActReLU
+						refAct = ops.ActReLU
 					}
-					want := ref.Gemm(a, b, bias, c.m, c.n, c.k, tr.a, tr.b, refAct)
+					want := ops.Gemm(a, b, bias, c.m, c.n, c.k, tr.a, tr.b, refAct)
 					bound := gemmBound(a, b, c.m, c.n, c.k, tr.a, tr.b)
 					for i := range want {
 						tol := gemmRelTol * (bound[i] + math.Abs(float64(bias[i%c.n])) + 1)
@@ -139,7 +139,7 @@ func TestGemmTileShapes(t *testing.T) {
 	m, n, k := 37, 53, 29
 	a, b := randSlice(r, m*k), randSlice(r, k*n)
 	A, B := newBuf(t, d, a), newBuf(t, d, b)
-	want := ref.Gemm(a, b, nil, m, n, k, false, true, ref.ActNone)
+	want := ops.Gemm(a, b, nil, m, n, k, false, true, ops.ActNone)
 	bound := gemmBound(a, b, m, n, k, false, true)
 	for _, cfg := range []layers.GemmConfig{{1, 1, 1, 1}, {8, 8, 4, 4}, {16, 1, 4, 8}, {8, 4, 8, 8}, {3, 5, 3, 5}, {64, 1, 1, 8}, {16, 16, 2, 2}} {
 		if cfg.LX*cfg.LY > max {
@@ -170,7 +170,7 @@ func TestGemmSpecialValues(t *testing.T) {
 	got := run(t, d, C, 4, func(rec *engine.Recorder) error {
 		return layers.RecordGemm(rec, d, layers.Gemm{M: 2, N: 2, K: 3, ReLU: true}, A, B, C)
 	})
-	want := ref.Gemm(a, b, nil, 2, 2, 3, false, false, ref.ActReLU)
+	want := ops.Gemm(a, b, nil, 2, 2, 3, false, false, ops.ActReLU)
 	for i := range want {
 		if math.IsNaN(float64(want[i])) {
 			require.True(t, math.IsNaN(float64(got[i])), "C[%d] = %v, want NaN", i, got[i])
@@ -193,7 +193,7 @@ func TestReLUAndBias(t *testing.T) {
 			X := newBuf(t, d, x)
 			Y := newBuf(t, d, make([]float32, n))
 			got := run(t, d, Y, n, func(rec *engine.Recorder) error { return layers.RecordReLU(rec, d, X, Y, n) })
-			want := ref.ReLU(x)
+			want := ops.ReLU(x)
 			exact := preservesSpecials(d)
 			for i := range want {
 				if !exact && isSpecial(x[i]) {
@@ -215,7 +215,7 @@ func TestReLUAndBias(t *testing.T) {
 			bias := randSlice(r, cols)
 			Bb := newBuf(t, d, bias)
 			got = run(t, d, Y, n, func(rec *engine.Recorder) error { return layers.RecordBias(rec, d, X, Bb, Y, n, cols) })
-			want = ref.BiasAdd(x, bias)
+			want = ops.BiasAdd(x, bias)
 			for i := range want {
 				if math.IsNaN(float64(want[i])) {
 					require.True(t, math.IsNaN(float64(got[i])), "bias[%d]", i)
@@ -261,7 +261,7 @@ func TestSoftmaxDifferential(t *testing.T) {
 			X := newBuf(t, d, c.x)
 			Y := newBuf(t, d, make([]float32, len(c.x)))
 			got := run(t, d, Y, len(c.x), func(rec *engine.Recorder) error { return layers.RecordSoftmax(rec, d, X, Y, c.rows, c.cols) })
-			want := ref.Softmax(c.x, c.rows, c.cols)
+			want := ops.Softmax(c.x, c.rows, c.cols)
 			for i := range want {
 				w, g := float64(want[i]), float64(got[i])
 				if math.IsNaN(w) {
@@ -277,11 +277,11 @@ func TestSoftmaxDifferential(t *testing.T) {
 // checkGemm compares a GEMM result with the reference within gemmRelTol.
 func checkGemm(t *testing.T, got, a, b, bias []float32, m, n, k int, ta, tb, relu bool, what string) {
 	t.Helper()
-	act := ref.ActNone
+	act := ops.ActNone
 	if relu {
-		act = ref.ActReLU
+		act = ops.ActReLU
 	}
-	want := ref.Gemm(a, b, bias, m, n, k, ta, tb, act)
+	want := ops.Gemm(a, b, bias, m, n, k, ta, tb, act)
 	bound := gemmBound(a, b, m, n, k, ta, tb)
 	for i := range want {
 		tol := gemmRelTol * (bound[i] + 1)
@@ -442,7 +442,7 @@ func TestGemmKernelsSpecialValues(t *testing.T) {
 			C := newBuf(t, d, make([]float32, m*n))
 			g := layers.Gemm{M: m, N: n, K: k, ReLU: true, Kernel: kernel}
 			got := run(t, d, C, m*n, func(rec *engine.Recorder) error { return layers.RecordGemm(rec, d, g, A, B, C) })
-			want := ref.Gemm(a, b, nil, m, n, k, false, false, ref.ActReLU)
+			want := ops.Gemm(a, b, nil, m, n, k, false, false, ops.ActReLU)
 			for i := range want {
 				w, g := float64(want[i]), float64(got[i])
 				switch {
@@ -464,22 +464,24 @@ func TestGemmKernelsSpecialValues(t *testing.T) {
 func TestDenseLayer(t *testing.T) {
 	d := gputest.Open(t, engine.Options{})
 	r := rand.New(rand.NewSource(9))
-	build, ok := layers.Lookup(model.OpDense)
+	build, ok := layers.Lookup(ops.OpDense)
 	require.True(t, ok)
 	for _, s := range []struct{ in, out int }{{784, 10}, {65, 129}, {3, 1}} {
 		for _, withBias := range []bool{false, true} {
 			w := &model.Tensor{Name: "W", Shape: []int{s.out, s.in}, Data: randSlice(r, s.out*s.in)}
 			consts := map[string]*model.Tensor{"W": w}
-			node := &model.Node{Name: "dense", Op: model.OpDense, Inputs: []string{"x", "W"}, Outputs: []string{"y"},
-				Attrs: map[string]model.Attr{model.AttrActivation: model.StringAttr(model.ActivationRelu)}}
+			node := &model.Node{Name: "dense", Op: ops.OpDense, Inputs: []string{"x", "W"}, Outputs: []string{"y"},
+				Attrs: map[string]model.Attr{ops.AttrActivation: model.StringAttr(ops.ActivationRelu)}}
 			var bias []float32
 			if withBias {
 				bias = randSlice(r, s.out)
 				consts["b"] = &model.Tensor{Name: "b", Shape: []int{s.out}, Data: bias}
 				node.Inputs = append(node.Inputs, "b")
 			}
-			l, err := build(&layers.Build{Dev: d, Const: func(name string) *model.Tensor { return consts[name] }}, node)
+			cf := func(name string) *model.Tensor { return consts[name] }
+			l, err := build(&layers.Build{Dev: d, Const: cf}, node)
 			require.NoError(t, err)
+			builtNodes.Store(l, builtNode{*node, cf})
 			for _, m := range []int{1, 2, 3, 8, 33} {
 				name := fmt.Sprintf("%dx%d_bias%v_batch%d", s.in, s.out, withBias, m)
 				t.Run(name, func(t *testing.T) {
@@ -487,7 +489,7 @@ func TestDenseLayer(t *testing.T) {
 					X := newBuf(t, d, x)
 					Y := newBuf(t, d, make([]float32, m*s.out))
 					shapes := []layers.Shape{{m, s.in}}
-					outs, err := l.Infer(shapes)
+					outs, err := inferLayer(l, shapes)
 					require.NoError(t, err)
 					require.Equal(t, layers.Shape{m, s.out}, outs[0])
 					got := run(t, d, Y, m*s.out, func(rec *engine.Recorder) error {

@@ -1,8 +1,10 @@
-// Package layers holds vkinfer's ops: each file registers one op with its
-// shape inference, pipeline setup and dispatch recording. A model graph is
-// compiled by looking up each node's op here; there is no central switch.
-//
-// layers/ref holds the pure-Go reference of every op, the test oracle.
+// Package layers is the GPU side of vkinfer's ops: each file registers, under
+// the op's name in package ops, a Builder that uploads the node's weights,
+// and a Layer that chooses pipelines for concrete shapes and records the
+// dispatches. What an op means (attributes, output shapes, the reference)
+// is defined once, in package ops; a layer is built only for a node that
+// ops.Resolve accepted, and is given shapes ops.Infer computed. There is no
+// central switch over op names.
 //
 // Concurrency: Register is meant for init functions. Lookup and Ops are safe
 // for concurrent use. A Layer is built and recorded by one goroutine; once
@@ -10,7 +12,6 @@
 package layers
 
 import (
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -18,10 +19,12 @@ import (
 
 	"github.com/vkinfer/vkinfer/engine"
 	"github.com/vkinfer/vkinfer/model"
+	"github.com/vkinfer/vkinfer/ops"
 )
 
 // ErrUnsupported is returned for ops, attributes or shapes no layer handles.
-var ErrUnsupported = errors.New("unsupported")
+// It is ops.ErrUnsupported.
+var ErrUnsupported = ops.ErrUnsupported
 
 // Shape is a tensor shape, row-major.
 type Shape []int
@@ -57,11 +60,12 @@ func (s Shape) Equal(o Shape) bool {
 }
 
 // Layer is one node compiled for a device: weights uploaded, pipelines
-// chosen per shape at record time.
+// chosen per shape at record time. Output shapes are not the layer's
+// business: they come from the op's ops.Op.Infer.
 type Layer interface {
-	// Infer returns the output shapes for the runtime input shapes.
-	Infer(in []Shape) ([]Shape, error)
-	// Record records the computation of out from in for concrete shapes.
+	// Record records the computation of out from in for concrete shapes:
+	// in and inShapes are the node's runtime inputs (those not constant),
+	// in order; out are buffers of at least the output shapes' sizes.
 	Record(r *engine.Recorder, in []*engine.Buffer, inShapes []Shape, out []*engine.Buffer) error
 	// Close frees the layer's device memory. Safe to call twice.
 	Close()
@@ -84,9 +88,13 @@ var (
 	registry = map[string]Builder{}
 )
 
-// Register makes an op available. It panics on a duplicate (a programming
-// error).
+// Register makes an op runnable on the GPU. op must be defined in package
+// ops (the same name); it panics otherwise or on a duplicate (programming
+// errors).
 func Register(op string, b Builder) {
+	if ops.Lookup(op) == nil {
+		panic("layers: op " + op + " has no definition in package ops")
+	}
 	regMu.Lock()
 	defer regMu.Unlock()
 	if _, dup := registry[op]; dup {

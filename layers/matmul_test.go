@@ -12,8 +12,8 @@ import (
 	"github.com/vkinfer/vkinfer/engine"
 	"github.com/vkinfer/vkinfer/internal/gputest"
 	"github.com/vkinfer/vkinfer/layers"
-	"github.com/vkinfer/vkinfer/layers/ref"
 	"github.com/vkinfer/vkinfer/model"
+	"github.com/vkinfer/vkinfer/ops"
 )
 
 func absSlice(x []float32) []float32 {
@@ -24,7 +24,7 @@ func absSlice(x []float32) []float32 {
 	return o
 }
 
-// TestMatMulDifferential: MatMul against ref.MatMul, tolerance as GEMM's:
+// TestMatMulDifferential: MatMul against ops.MatMul, tolerance as GEMM's:
 // |got - want| <= gemmRelTol * (sum_k |a_ik b_kj| + 1).
 func TestMatMulDifferential(t *testing.T) {
 	d := gputest.Open(t, engine.Options{})
@@ -49,9 +49,9 @@ func TestMatMulDifferential(t *testing.T) {
 	}
 	for ci, c := range cases {
 		a, b := randSlice(r, c.a.Elems()), randSlice(r, c.b.Elems())
-		want, wantShape, err := ref.MatMul(a, c.a, b, c.b)
+		want, wantShape, err := ops.MatMul(a, c.a, b, c.b)
 		require.NoError(t, err)
-		bound, _, _ := ref.MatMul(absSlice(a), c.a, absSlice(b), c.b)
+		bound, _, _ := ops.MatMul(absSlice(a), c.a, absSlice(b), c.b)
 		ca := &model.Tensor{Name: "ca", Shape: c.a, Data: a}
 		cb := &model.Tensor{Name: "cb", Shape: c.b, Data: b}
 		for vi, in := range []struct {
@@ -82,7 +82,7 @@ func TestMatMulDifferential(t *testing.T) {
 	l, err := buildNode(t, d, model.Node{Op: "MatMul", Name: "mm", Inputs: []string{"a", "b"}})
 	require.NoError(t, err)
 	for _, bad := range [][2]layers.Shape{{{2, 3}, {2, 3}}, {{}, {3}}, {{2, 2, 3}, {3, 3, 2}}} {
-		_, err = l.Infer(bad[:])
+		_, err = inferLayer(l, bad[:])
 		require.ErrorContains(t, err, "mm")
 	}
 	_, err = buildNode(t, d, model.Node{Op: "MatMul", Name: "mm2", Inputs: []string{"ca", "cb"}},
@@ -123,13 +123,13 @@ func TestGemmONNXDifferential(t *testing.T) {
 					constA, constB, constC := idx%4 == 1, idx%2 == 0, idx%3 == 0
 					name := fmt.Sprintf("%dx%dx%d_t%v_C%v_a%v_b%v_const%v%v%v", s.m, s.n, s.k, tr, cs, sc[0], sc[1], constA, constB, constC)
 					t.Run(name, func(t *testing.T) {
-						want, _, err := ref.GemmONNX(a, as, b, bs, c, cs, sc[0], sc[1], tr[0], tr[1])
+						want, _, err := ops.GemmONNX(a, as, b, bs, c, cs, sc[0], sc[1], tr[0], tr[1])
 						require.NoError(t, err)
 						var absC []float32
 						if c != nil {
 							absC = absSlice(c)
 						}
-						bound, _, err := ref.GemmONNX(absSlice(a), as, absSlice(b), bs, absC, cs, float32(math.Abs(float64(sc[0]))), float32(math.Abs(float64(sc[1]))), tr[0], tr[1])
+						bound, _, err := ops.GemmONNX(absSlice(a), as, absSlice(b), bs, absC, cs, float32(math.Abs(float64(sc[0]))), float32(math.Abs(float64(sc[1]))), tr[0], tr[1])
 						require.NoError(t, err)
 						node := model.Node{Op: "Gemm", Inputs: []string{"A", "B"}, Attrs: map[string]model.Attr{
 							"alpha": model.FloatAttr(sc[0]), "beta": model.FloatAttr(sc[1]),
@@ -196,7 +196,7 @@ func TestGemmONNXErrors(t *testing.T) {
 	l, err := buildNode(t, d, model.Node{Op: "Gemm", Name: "g", Inputs: []string{"a", "b", "c"}})
 	require.NoError(t, err)
 	for _, bad := range [][]layers.Shape{{{2, 3}, {2, 4}, {4}}, {{2, 3}, {3, 4}, {3}}, {{2, 3}, {3, 4}, {2, 2}}, {{2, 3}, {3, 4}, {1, 2, 4}}, {{6}, {3, 4}, {4}}} {
-		_, err = l.Infer(bad)
+		_, err = inferLayer(l, bad)
 		require.ErrorContains(t, err, `"g"`, "%v", bad)
 	}
 }
@@ -215,7 +215,7 @@ func TestGemmOffsets(t *testing.T) {
 			C := newBuf(t, d, make([]float32, offC+m*n+5))
 			g := layers.Gemm{M: m, N: n, K: k, TransA: tr[0], TransB: tr[1], OffA: offA, OffB: offB, OffC: offC}
 			got := run(t, d, C, offC+m*n+5, func(rec *engine.Recorder) error { return layers.RecordGemm(rec, d, g, A, B, C) })
-			want := ref.Gemm(a[offA:offA+m*k], b[offB:offB+k*n], nil, m, n, k, tr[0], tr[1], ref.ActNone)
+			want := ops.Gemm(a[offA:offA+m*k], b[offB:offB+k*n], nil, m, n, k, tr[0], tr[1], ops.ActNone)
 			bound := gemmBound(a[offA:offA+m*k], b[offB:offB+k*n], m, n, k, tr[0], tr[1])
 			for i := range got {
 				if i < offC || i >= offC+m*n {

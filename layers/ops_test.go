@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -13,8 +14,8 @@ import (
 	"github.com/vkinfer/vkinfer/engine"
 	"github.com/vkinfer/vkinfer/internal/gputest"
 	"github.com/vkinfer/vkinfer/layers"
-	"github.com/vkinfer/vkinfer/layers/ref"
 	"github.com/vkinfer/vkinfer/model"
+	"github.com/vkinfer/vkinfer/ops"
 )
 
 // Tolerances of the element-wise kernels, |got - want| <= abs + rel*|want|
@@ -103,21 +104,21 @@ func TestUnaryDifferential(t *testing.T) {
 	r := rand.New(rand.NewSource(11))
 	inf := float32(math.Inf(1))
 	cases := []struct {
-		op          layers.UnaryOp
-		refOp       ref.UnaryOp
+		op          ops.UnaryOp
+		refOp       ops.UnaryOp
 		alpha, beta float32
 		abs, rel    float64
 	}{
-		{layers.UnaryIdentity, ref.UnaryIdentity, 0, 0, exactTol, 0},
-		{layers.UnaryRelu, ref.UnaryRelu, 0, 0, exactTol, 0},
-		{layers.UnaryLeakyRelu, ref.UnaryLeakyRelu, 0.01, 0, exactTol, 0},
-		{layers.UnaryLeakyRelu, ref.UnaryLeakyRelu, -3, 0, exactTol, 0},
-		{layers.UnarySigmoid, ref.UnarySigmoid, 0, 0, sigmoidAbsTol, sigmoidRelTol},
-		{layers.UnaryTanh, ref.UnaryTanh, 0, 0, tanhAbsTol, tanhRelTol},
-		{layers.UnaryClip, ref.UnaryClip, -1, 2, exactTol, 0},
-		{layers.UnaryClip, ref.UnaryClip, -inf, inf, exactTol, 0},
-		{layers.UnaryClip, ref.UnaryClip, 0, 6, exactTol, 0},
-		{layers.UnaryClip, ref.UnaryClip, 3, 1, exactTol, 0},
+		{ops.UnaryIdentity, ops.UnaryIdentity, 0, 0, exactTol, 0},
+		{ops.UnaryRelu, ops.UnaryRelu, 0, 0, exactTol, 0},
+		{ops.UnaryLeakyRelu, ops.UnaryLeakyRelu, 0.01, 0, exactTol, 0},
+		{ops.UnaryLeakyRelu, ops.UnaryLeakyRelu, -3, 0, exactTol, 0},
+		{ops.UnarySigmoid, ops.UnarySigmoid, 0, 0, sigmoidAbsTol, sigmoidRelTol},
+		{ops.UnaryTanh, ops.UnaryTanh, 0, 0, tanhAbsTol, tanhRelTol},
+		{ops.UnaryClip, ops.UnaryClip, -1, 2, exactTol, 0},
+		{ops.UnaryClip, ops.UnaryClip, -inf, inf, exactTol, 0},
+		{ops.UnaryClip, ops.UnaryClip, 0, 6, exactTol, 0},
+		{ops.UnaryClip, ops.UnaryClip, 3, 1, exactTol, 0},
 	}
 	for _, n := range awkward {
 		x := withSpecials(r, n, 10)
@@ -127,9 +128,9 @@ func TestUnaryDifferential(t *testing.T) {
 			t.Run(fmt.Sprintf("%v(%v,%v)/%d", c.op, c.alpha, c.beta, n), func(t *testing.T) {
 				u := layers.Unary{Op: c.op, Alpha: c.alpha, Beta: c.beta, N: n}
 				got := run(t, d, Y, n, func(rec *engine.Recorder) error { return layers.RecordUnary(rec, d, u, X, Y) })
-				want := ref.Unary(c.refOp, x, c.alpha, c.beta)
+				want := ops.Unary(c.refOp, x, c.alpha, c.beta)
 				requireClose(t, got, want, c.abs, c.rel, c.op.String(), x)
-				if c.op != layers.UnarySigmoid && c.op != layers.UnaryTanh && preservesSpecials(d) {
+				if c.op != ops.UnarySigmoid && c.op != ops.UnaryTanh && preservesSpecials(d) {
 					for i := range want { // -0 stays -0 where the reference keeps it (and the device promises it)
 						if want[i] == 0 && got[i] == 0 && math.Signbit(float64(want[i])) != math.Signbit(float64(got[i])) && math.Abs(float64(x[i])) >= minNormal {
 							t.Fatalf("%v[%d] of %v = %v, want %v", c.op, i, x[i], got[i], want[i])
@@ -148,14 +149,14 @@ func TestUnaryDifferential(t *testing.T) {
 		}
 		X, Y := newBuf(t, d, x), newBuf(t, d, make([]float32, n))
 		for _, c := range []struct {
-			op       layers.UnaryOp
-			refOp    ref.UnaryOp
+			op       ops.UnaryOp
+			refOp    ops.UnaryOp
 			abs, rel float64
-		}{{layers.UnarySigmoid, ref.UnarySigmoid, sigmoidAbsTol, sigmoidRelTol}, {layers.UnaryTanh, ref.UnaryTanh, tanhAbsTol, tanhRelTol}} {
+		}{{ops.UnarySigmoid, ops.UnarySigmoid, sigmoidAbsTol, sigmoidRelTol}, {ops.UnaryTanh, ops.UnaryTanh, tanhAbsTol, tanhRelTol}} {
 			got := run(t, d, Y, n, func(rec *engine.Recorder) error {
 				return layers.RecordUnary(rec, d, layers.Unary{Op: c.op, N: n}, X, Y)
 			})
-			requireClose(t, got, ref.Unary(c.refOp, x, 0, 0), c.abs, c.rel, c.op.String(), x)
+			requireClose(t, got, ops.Unary(c.refOp, x, 0, 0), c.abs, c.rel, c.op.String(), x)
 		}
 	})
 }
@@ -166,12 +167,12 @@ func TestUnaryOffsets(t *testing.T) {
 	X := newBuf(t, d, x)
 	Y := newBuf(t, d, make([]float32, 9))
 	got := run(t, d, Y, 9, func(rec *engine.Recorder) error {
-		return layers.RecordUnary(rec, d, layers.Unary{Op: layers.UnaryIdentity, N: 3, OffX: 4, OffY: 5}, X, Y)
+		return layers.RecordUnary(rec, d, layers.Unary{Op: ops.UnaryIdentity, N: 3, OffX: 4, OffY: 5}, X, Y)
 	})
 	require.Equal(t, []float32{0, 0, 0, 0, 0, 5, 6, 7, 0}, got)
 	rec := d.NewRecorder()
-	require.Error(t, layers.RecordUnary(rec, d, layers.Unary{Op: layers.UnaryIdentity, N: 4, OffX: 4}, X, Y), "past the end of x")
-	require.Error(t, layers.RecordUnary(rec, d, layers.Unary{Op: layers.UnaryOp(77), N: 1}, X, Y))
+	require.Error(t, layers.RecordUnary(rec, d, layers.Unary{Op: ops.UnaryIdentity, N: 4, OffX: 4}, X, Y), "past the end of x")
+	require.Error(t, layers.RecordUnary(rec, d, layers.Unary{Op: ops.UnaryOp(77), N: 1}, X, Y))
 }
 
 // binaryCase is a pair of shapes for the broadcasting tests.
@@ -203,17 +204,17 @@ var binaryShapes = []binaryCase{
 func TestBinaryDifferential(t *testing.T) {
 	d := gputest.Open(t, engine.Options{})
 	r := rand.New(rand.NewSource(12))
-	ops := []struct {
+	binOps := []struct {
 		op    layers.BinaryOp
-		refOp ref.BinaryOp
+		refOp ops.BinaryOp
 		rel   float64
 	}{
-		{layers.BinaryAdd, ref.Add, exactTol},
-		{layers.BinarySub, ref.Sub, exactTol},
-		{layers.BinaryMul, ref.Mul, exactTol},
-		{layers.BinaryDiv, ref.Div, divRelTol},
-		{layers.BinaryMax, ref.Max, exactTol},
-		{layers.BinaryMin, ref.Min, exactTol},
+		{layers.BinaryAdd, ops.Add, exactTol},
+		{layers.BinarySub, ops.Sub, exactTol},
+		{layers.BinaryMul, ops.Mul, exactTol},
+		{layers.BinaryDiv, ops.Div, divRelTol},
+		{layers.BinaryMax, ops.Max, exactTol},
+		{layers.BinaryMin, ops.Min, exactTol},
 	}
 	for _, c := range binaryShapes {
 		a := withSpecials(r, c.a.Elems(), 10)
@@ -221,12 +222,12 @@ func TestBinaryDifferential(t *testing.T) {
 		if len(b) > 3 {
 			b[len(b)-1], b[len(b)-2] = 3e-38, -5e37 // divisors at the ends of Vulkan's 2.5-ULP range
 		}
-		want0, _, err := ref.Binary(ref.Add, a, c.a, b, c.b)
+		want0, _, err := ops.Binary(ops.Add, a, c.a, b, c.b)
 		require.NoError(t, err)
 		n := len(want0)
 		A, B := newBuf(t, d, padEmpty(a)), newBuf(t, d, padEmpty(b))
 		Y := newBuf(t, d, make([]float32, max(n, 1)))
-		for _, op := range ops {
+		for _, op := range binOps {
 			for _, general := range []bool{false, true} {
 				if general && n > 1<<18 && op.op != layers.BinaryDiv {
 					continue
@@ -234,7 +235,7 @@ func TestBinaryDifferential(t *testing.T) {
 				t.Run(fmt.Sprintf("%v_%v_%v_general%v", op.op, c.a, c.b, general), func(t *testing.T) {
 					g := layers.Binary{Op: op.op, A: c.a, B: c.b, General: general}
 					got := run(t, d, Y, n, func(rec *engine.Recorder) error { return layers.RecordBinary(rec, d, g, A, B, Y) })
-					want, _, err := ref.Binary(op.refOp, a, c.a, b, c.b)
+					want, _, err := ops.Binary(op.refOp, a, c.a, b, c.b)
 					require.NoError(t, err)
 					requireClose(t, got, want, 0, op.rel, op.op.String())
 				})
@@ -260,14 +261,14 @@ func TestBinarySpecialValues(t *testing.T) {
 	A, B, Y := newBuf(t, d, a), newBuf(t, d, b), newBuf(t, d, make([]float32, n))
 	for _, op := range []struct {
 		op    layers.BinaryOp
-		refOp ref.BinaryOp
+		refOp ops.BinaryOp
 		rel   float64
-	}{{layers.BinaryAdd, ref.Add, 0}, {layers.BinarySub, ref.Sub, 0}, {layers.BinaryMul, ref.Mul, 0}, {layers.BinaryDiv, ref.Div, divRelTol},
-		{layers.BinaryMax, ref.Max, 0}, {layers.BinaryMin, ref.Min, 0}} {
+	}{{layers.BinaryAdd, ops.Add, 0}, {layers.BinarySub, ops.Sub, 0}, {layers.BinaryMul, ops.Mul, 0}, {layers.BinaryDiv, ops.Div, divRelTol},
+		{layers.BinaryMax, ops.Max, 0}, {layers.BinaryMin, ops.Min, 0}} {
 		got := run(t, d, Y, n, func(rec *engine.Recorder) error {
 			return layers.RecordBinary(rec, d, layers.Binary{Op: op.op, A: layers.Shape{n}, B: layers.Shape{n}}, A, B, Y)
 		})
-		want, _, _ := ref.Binary(op.refOp, a, []int{n}, b, []int{n})
+		want, _, _ := ops.Binary(op.refOp, a, []int{n}, b, []int{n})
 		requireClose(t, got, want, 0, op.rel, op.op.String(), a, b)
 	}
 }
@@ -336,7 +337,7 @@ func TestSoftmaxAxisDifferential(t *testing.T) {
 					s := sm
 					s.Log, s.Kernel = log, k
 					got := run(t, d, Y, n, func(rec *engine.Recorder) error { return layers.RecordSoftmaxAxis(rec, d, s, X, Y) })
-					want, err := ref.SoftmaxAxis(x, c.shape, c.axis, log, c.coerce)
+					want, err := ops.SoftmaxAxis(x, c.shape, c.axis, log, c.coerce)
 					require.NoError(t, err)
 					if log {
 						requireClose(t, got, want, logSoftmaxAbsTol, logSoftmaxRelTol, "logsoftmax")
@@ -392,7 +393,7 @@ func TestSoftmaxSpecialRows(t *testing.T) {
 		for _, k := range []layers.SoftmaxKernel{layers.SoftmaxWorkgroup, layers.SoftmaxSerial} {
 			s := layers.Softmax{Outer: 1, N: 4, Inner: 6, Log: log, Kernel: k}
 			got := run(t, d, Y, 24, func(rec *engine.Recorder) error { return layers.RecordSoftmaxAxis(rec, d, s, X, Y) })
-			want, _ := ref.SoftmaxAxis(x, []int{4, 6}, 0, log, false)
+			want, _ := ops.SoftmaxAxis(x, []int{4, 6}, 0, log, false)
 			requireClose(t, got, want, logSoftmaxAbsTol, logSoftmaxRelTol, fmt.Sprintf("log%v kernel%d", log, k), x)
 		}
 	}
@@ -420,8 +421,29 @@ func buildNode(t testing.TB, d *engine.Device, n model.Node, consts ...*model.Te
 	l, err := b(build, &n)
 	if err == nil {
 		t.Cleanup(l.Close)
+		builtNodes.Store(l, builtNode{n, build.Const})
 	}
 	return l, err
+}
+
+// builtNodes remembers the node each test layer was built from, for
+// inferLayer.
+var builtNodes sync.Map // layers.Layer -> builtNode
+
+type builtNode struct {
+	n      model.Node
+	consts func(string) *model.Tensor
+}
+
+// inferLayer returns the output shapes of the node l was built from, as
+// package ops infers them (layers do not infer shapes).
+func inferLayer(l layers.Layer, in []layers.Shape) ([]layers.Shape, error) {
+	v, ok := builtNodes.Load(l)
+	if !ok {
+		return nil, fmt.Errorf("layer %T was not built by buildNode", l)
+	}
+	b := v.(builtNode)
+	return layers.InferNode(&b.n, b.consts, in)
 }
 
 // runLayer infers, records and runs l on runtime inputs, returning the
@@ -429,7 +451,7 @@ func buildNode(t testing.TB, d *engine.Device, n model.Node, consts ...*model.Te
 // as the facade's reused buffers may be.
 func runLayer(t *testing.T, d *engine.Device, l layers.Layer, ins [][]float32, shapes []layers.Shape) ([]float32, layers.Shape) {
 	t.Helper()
-	outs, err := l.Infer(shapes)
+	outs, err := inferLayer(l, shapes)
 	require.NoError(t, err)
 	require.Len(t, outs, 1)
 	bufs := make([]*engine.Buffer, len(ins))
@@ -492,7 +514,7 @@ func TestReshapeFlatten(t *testing.T) {
 	// Shape from a constant input.
 	l, err = buildNode(t, d, model.Node{Op: "Reshape", Inputs: []string{"x", "s"}}, &model.Tensor{Name: "s", Shape: []int{2}, Data: []float32{0, -1}})
 	require.NoError(t, err)
-	outs, err := l.Infer([]layers.Shape{{3, 4, 5}})
+	outs, err := inferLayer(l, []layers.Shape{{3, 4, 5}})
 	require.NoError(t, err)
 	require.Equal(t, layers.Shape{3, 20}, outs[0])
 	// Infer errors.
@@ -502,45 +524,14 @@ func TestReshapeFlatten(t *testing.T) {
 	}{{[]int64{7, -1}, layers.Shape{2, 3}}, {[]int64{0, 0, 0}, layers.Shape{6, 1}}, {[]int64{4}, layers.Shape{2, 3}}} {
 		l, err := buildNode(t, d, model.Node{Op: "Reshape", Inputs: []string{"x"}, Attrs: map[string]model.Attr{"shape": model.IntsAttr(c.target...)}})
 		require.NoError(t, err)
-		_, err = l.Infer([]layers.Shape{c.in})
+		_, err = inferLayer(l, []layers.Shape{c.in})
 		require.Error(t, err, "reshape %v to %v", c.in, c.target)
 		require.Contains(t, err.Error(), "node_Reshape")
 	}
 	l, err = buildNode(t, d, model.Node{Op: "Flatten", Inputs: []string{"x"}, Attrs: map[string]model.Attr{"axis": model.IntAttr(3)}})
 	require.NoError(t, err)
-	_, err = l.Infer([]layers.Shape{{2, 3}})
+	_, err = inferLayer(l, []layers.Shape{{2, 3}})
 	require.Error(t, err)
-}
-
-func TestReshapeShape(t *testing.T) {
-	for _, c := range []struct {
-		in     layers.Shape
-		target []int
-		zero   bool
-		want   layers.Shape
-		bad    bool
-	}{
-		{layers.Shape{2, 3}, []int{3, 2}, false, layers.Shape{3, 2}, false},
-		{layers.Shape{2, 3}, []int{-1}, false, layers.Shape{6}, false},
-		{layers.Shape{0, 3}, []int{0, -1}, false, nil, true},
-		{layers.Shape{0, 3}, []int{3, 0}, true, layers.Shape{3, 0}, false},
-		{layers.Shape{0, 3}, []int{-1, 0}, true, nil, true},
-		{layers.Shape{2, 3}, []int{-1, -1}, false, nil, true},
-		{layers.Shape{2, 3}, []int{-2, 3}, false, nil, true},
-		{layers.Shape{2, 3}, []int{0, 0, 0}, false, nil, true},
-		{layers.Shape{2, 3}, []int{0, 0, 1}, false, layers.Shape{2, 3, 1}, false},
-		{layers.Shape{2, 3}, []int{5, -1}, false, nil, true},
-		{layers.Shape{}, []int{1, 1}, false, layers.Shape{1, 1}, false},
-		{layers.Shape{1, 1}, []int{}, false, layers.Shape{}, false},
-	} {
-		got, err := layers.ReshapeShape(c.in, c.target, c.zero)
-		if c.bad {
-			require.Error(t, err, "%v -> %v", c.in, c.target)
-			continue
-		}
-		require.NoError(t, err, "%v -> %v", c.in, c.target)
-		require.Equal(t, c.want, got)
-	}
 }
 
 func TestOpLayers(t *testing.T) {
@@ -554,15 +545,15 @@ func TestOpLayers(t *testing.T) {
 		want     []float32
 		abs, rel float64
 	}{
-		{model.Node{Op: "LeakyRelu"}, ref.Unary(ref.UnaryLeakyRelu, x, 0.01, 0), 0, 0},
-		{model.Node{Op: "LeakyRelu", Attrs: map[string]model.Attr{"alpha": model.FloatAttr(0.2)}}, ref.Unary(ref.UnaryLeakyRelu, x, 0.2, 0), 0, 0},
-		{model.Node{Op: "Sigmoid"}, ref.Unary(ref.UnarySigmoid, x, 0, 0), sigmoidAbsTol, sigmoidRelTol},
-		{model.Node{Op: "Tanh"}, ref.Unary(ref.UnaryTanh, x, 0, 0), tanhAbsTol, tanhRelTol},
+		{model.Node{Op: "LeakyRelu"}, ops.Unary(ops.UnaryLeakyRelu, x, 0.01, 0), 0, 0},
+		{model.Node{Op: "LeakyRelu", Attrs: map[string]model.Attr{"alpha": model.FloatAttr(0.2)}}, ops.Unary(ops.UnaryLeakyRelu, x, 0.2, 0), 0, 0},
+		{model.Node{Op: "Sigmoid"}, ops.Unary(ops.UnarySigmoid, x, 0, 0), sigmoidAbsTol, sigmoidRelTol},
+		{model.Node{Op: "Tanh"}, ops.Unary(ops.UnaryTanh, x, 0, 0), tanhAbsTol, tanhRelTol},
 		{model.Node{Op: "Clip"}, x, 0, 0},
-		{model.Node{Op: "Clip", Attrs: map[string]model.Attr{"min": model.FloatAttr(0), "max": model.FloatAttr(6)}}, ref.Unary(ref.UnaryClip, x, 0, 6), 0, 0},
-		{model.Node{Op: "Clip", Attrs: map[string]model.Attr{"max": model.FloatAttr(-2)}}, ref.Unary(ref.UnaryClip, x, -inf, -2), 0, 0},
-		{model.Node{Op: "Clip", Inputs: []string{"x", "", "hi"}}, ref.Unary(ref.UnaryClip, x, -inf, 1.5), 0, 0},
-		{model.Node{Op: "Relu"}, ref.Unary(ref.UnaryRelu, x, 0, 0), 0, 0},
+		{model.Node{Op: "Clip", Attrs: map[string]model.Attr{"min": model.FloatAttr(0), "max": model.FloatAttr(6)}}, ops.Unary(ops.UnaryClip, x, 0, 6), 0, 0},
+		{model.Node{Op: "Clip", Attrs: map[string]model.Attr{"max": model.FloatAttr(-2)}}, ops.Unary(ops.UnaryClip, x, -inf, -2), 0, 0},
+		{model.Node{Op: "Clip", Inputs: []string{"x", "", "hi"}}, ops.Unary(ops.UnaryClip, x, -inf, 1.5), 0, 0},
+		{model.Node{Op: "Relu"}, ops.Unary(ops.UnaryRelu, x, 0, 0), 0, 0},
 		{model.Node{Op: "Identity"}, x, 0, 0},
 		{model.Node{Op: "Dropout", Inputs: []string{"x", "ratio", "training"}}, x, 0, 0},
 	}
@@ -584,7 +575,7 @@ func TestOpLayers(t *testing.T) {
 }
 
 // Clip whose bounds are computed at run time (scalar runtime inputs), alone
-// or with a constant other bound, matches ref.Unary's Clip at awkward sizes,
+// or with a constant other bound, matches ops.Unary's Clip at awkward sizes,
 // with NaN/Inf inputs and lo > hi (hi wins, as ONNX Runtime).
 func TestClipRuntimeBounds(t *testing.T) {
 	d := gputest.Open(t, engine.Options{})
@@ -620,13 +611,13 @@ func TestClipRuntimeBounds(t *testing.T) {
 				}
 				got, shape := runLayer(t, d, l, rt, shapes)
 				require.Equal(t, xs, shape)
-				requireClose(t, got, ref.Unary(ref.UnaryClip, x, c.lo, c.hi), 0, 0, "Clip", x)
+				requireClose(t, got, ops.Unary(ops.UnaryClip, x, c.lo, c.hi), 0, 0, "Clip", x)
 			})
 		}
 	}
 	l, err := buildNode(t, d, model.Node{Op: "Clip", Name: "c", Inputs: []string{"x", "lo"}})
 	require.NoError(t, err)
-	_, err = l.Infer([]layers.Shape{{3}, {2}})
+	_, err = inferLayer(l, []layers.Shape{{3}, {2}})
 	require.ErrorContains(t, err, "scalar")
 }
 
@@ -637,9 +628,9 @@ func TestBinaryLayers(t *testing.T) {
 	as, bs := layers.Shape{2, 7, 13}, layers.Shape{7, 1}
 	for _, op := range []struct {
 		name string
-		ref  ref.BinaryOp
-	}{{"Add", ref.Add}, {"Sub", ref.Sub}, {"Mul", ref.Mul}, {"Div", ref.Div}} {
-		want, wantShape, err := ref.Binary(op.ref, a, as, b, bs)
+		ref  ops.BinaryOp
+	}{{"Add", ops.Add}, {"Sub", ops.Sub}, {"Mul", ops.Mul}, {"Div", ops.Div}} {
+		want, wantShape, err := ops.Binary(op.ref, a, as, b, bs)
 		require.NoError(t, err)
 		ca := &model.Tensor{Name: "ca", Shape: as, Data: a}
 		cb := &model.Tensor{Name: "cb", Shape: bs, Data: b}
@@ -659,7 +650,7 @@ func TestBinaryLayers(t *testing.T) {
 				got, shape := runLayer(t, d, l, in.rt, in.shapes)
 				require.Equal(t, layers.Shape(wantShape), shape)
 				rel := 0.0
-				if op.ref == ref.Div {
+				if op.ref == ops.Div {
 					rel = divRelTol
 				}
 				requireClose(t, got, want, 0, rel, op.name)
@@ -669,7 +660,7 @@ func TestBinaryLayers(t *testing.T) {
 	// Shapes that do not broadcast fail at Infer, naming the node.
 	l, err := buildNode(t, d, model.Node{Op: "Add", Name: "bad_add", Inputs: []string{"a", "b"}})
 	require.NoError(t, err)
-	_, err = l.Infer([]layers.Shape{{2, 3}, {2}})
+	_, err = inferLayer(l, []layers.Shape{{2, 3}, {2}})
 	require.ErrorContains(t, err, "bad_add")
 }
 
@@ -687,7 +678,7 @@ func TestSoftmaxLayers(t *testing.T) {
 					require.NoError(t, err)
 					got, s := runLayer(t, d, l, [][]float32{x}, []layers.Shape{shape})
 					require.Equal(t, shape, s)
-					want, err := ref.SoftmaxAxis(x, shape, axis, op == "LogSoftmax", coerce == 1)
+					want, err := ops.SoftmaxAxis(x, shape, axis, op == "LogSoftmax", coerce == 1)
 					require.NoError(t, err)
 					requireClose(t, got, want, logSoftmaxAbsTol, logSoftmaxRelTol, op)
 				})
@@ -698,10 +689,10 @@ func TestSoftmaxLayers(t *testing.T) {
 	l, err := buildNode(t, d, model.Node{Op: "Softmax", Inputs: []string{"x"}})
 	require.NoError(t, err)
 	got, _ := runLayer(t, d, l, [][]float32{x}, []layers.Shape{shape})
-	requireClose(t, got, ref.Softmax(x, 12, 5), softmaxAbsTol, softmaxRelTol, "softmax")
+	requireClose(t, got, ops.Softmax(x, 12, 5), softmaxAbsTol, softmaxRelTol, "softmax")
 	l, err = buildNode(t, d, model.Node{Op: "Softmax", Inputs: []string{"x"}, Attrs: map[string]model.Attr{"axis": model.IntAttr(3)}})
 	require.NoError(t, err)
-	_, err = l.Infer([]layers.Shape{shape})
+	_, err = inferLayer(l, []layers.Shape{shape})
 	require.Error(t, err)
 }
 

@@ -3,9 +3,10 @@ package layers
 import (
 	"github.com/vkinfer/vkinfer/engine"
 	"github.com/vkinfer/vkinfer/model"
+	"github.com/vkinfer/vkinfer/ops"
 )
 
-func init() { Register(model.OpRelu, buildRelu) }
+func init() { Register(ops.OpRelu, buildRelu) }
 
 // relu is y = x < 0 ? 0 : x elementwise (NaN stays NaN).
 type relu struct{ d *engine.Device }

@@ -5,13 +5,14 @@ import (
 
 	"github.com/vkinfer/vkinfer/engine"
 	"github.com/vkinfer/vkinfer/model"
+	"github.com/vkinfer/vkinfer/ops"
 )
 
-// OpLogSoftmax is ONNX LogSoftmax; Softmax is model.OpSoftmax.
+// OpLogSoftmax is ONNX LogSoftmax; Softmax is ops.OpSoftmax.
 const OpLogSoftmax = "LogSoftmax"
 
 func init() {
-	Register(model.OpSoftmax, buildSoftmax(false))
+	Register(ops.OpSoftmax, buildSoftmax(false))
 	Register(OpLogSoftmax, buildSoftmax(true))
 }
 
@@ -37,7 +38,7 @@ func buildSoftmax(log bool) Builder {
 		if err := n.inputs(1, 1); err != nil {
 			return nil, err
 		}
-		if err := n.allow(model.AttrAxis, AttrCoerce2D); err != nil {
+		if err := n.allow(ops.AttrAxis, AttrCoerce2D); err != nil {
 			return nil, err
 		}
 		if err := n.runtimeData(); err != nil {
@@ -46,7 +47,7 @@ func buildSoftmax(log bool) Builder {
 		if err := n.outputs(1); err != nil {
 			return nil, err
 		}
-		axis, err := n.int(model.AttrAxis, -1)
+		axis, err := n.int(ops.AttrAxis, -1)
 		if err != nil {
 			return nil, err
 		}

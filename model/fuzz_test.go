@@ -22,7 +22,7 @@ func FuzzDecode(f *testing.F) {
 	small := &Model{
 		Inputs:       []ValueInfo{{Name: "x", Shape: []int{-1, 2}}},
 		Outputs:      []ValueInfo{{Name: "y", Shape: []int{-1, 1}}},
-		Nodes:        []Node{{Op: OpDense, Inputs: []string{"x", "w"}, Outputs: []string{"y"}}},
+		Nodes:        []Node{{Op: "Dense", Inputs: []string{"x", "w"}, Outputs: []string{"y"}}},
 		Initializers: []*Tensor{{Name: "w", Shape: []int{1, 2}, Data: []float32{1, 2}}},
 	}
 	f.Add(encode(f, small))

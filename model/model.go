@@ -16,30 +16,6 @@ import (
 	"github.com/google/uuid"
 )
 
-// Op names known to this package. The file format accepts any op string, so
-// an op not listed here is stored and validated structurally only.
-const (
-	// OpDense is y = x·Wᵀ + b with x [N, in], W [out, in] (PyTorch layout) and
-	// an optional bias b [out]. The optional string attribute "activation"
-	// may be "relu" to fuse a Relu after the affine step.
-	OpDense = "Dense"
-	// OpRelu is y = max(x, 0), elementwise, one input, one output.
-	OpRelu = "Relu"
-	// OpSoftmax is a softmax along the int attribute "axis" (default -1).
-	OpSoftmax = "Softmax"
-)
-
-// Attribute names used by the known ops.
-const (
-	// AttrActivation is the optional string attribute of Dense: "relu".
-	AttrActivation = "activation"
-	// AttrAxis is the int attribute of Softmax.
-	AttrAxis = "axis"
-)
-
-// ActivationRelu is the only value of the Dense "activation" attribute.
-const ActivationRelu = "relu"
-
 // Tensor is a named float32 tensor stored row-major (C order).
 type Tensor struct {
 	Name  string

@@ -25,8 +25,8 @@ func (m *Model) IsProbability(name string) bool {
 			switch n.Op {
 			case "Sigmoid":
 				return true
-			case OpSoftmax:
-				a, ok := n.Attr(AttrAxis)
+			case "Softmax":
+				a, ok := n.Attr("axis")
 				return !ok || a.Kind == AttrInt && (a.Int == -1 || a.Int == int64(rank-1))
 			}
 			return false

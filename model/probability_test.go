@@ -15,18 +15,18 @@ func TestIsProbability(t *testing.T) {
 			Nodes:   []Node{n},
 		}
 	}
-	axis := func(a int64) map[string]Attr { return map[string]Attr{AttrAxis: IntAttr(a)} }
+	axis := func(a int64) map[string]Attr { return map[string]Attr{"axis": IntAttr(a)} }
 	tests := []struct {
 		name string
 		m    *Model
 		want bool
 	}{
-		{"softmax default axis", graph(2, Node{Op: OpSoftmax}), true},
-		{"softmax axis -1", graph(3, Node{Op: OpSoftmax, Attrs: axis(-1)}), true},
-		{"softmax last axis", graph(3, Node{Op: OpSoftmax, Attrs: axis(2)}), true},
-		{"softmax other axis", graph(3, Node{Op: OpSoftmax, Attrs: axis(1)}), false},
+		{"softmax default axis", graph(2, Node{Op: "Softmax"}), true},
+		{"softmax axis -1", graph(3, Node{Op: "Softmax", Attrs: axis(-1)}), true},
+		{"softmax last axis", graph(3, Node{Op: "Softmax", Attrs: axis(2)}), true},
+		{"softmax other axis", graph(3, Node{Op: "Softmax", Attrs: axis(1)}), false},
 		{"sigmoid", graph(2, Node{Op: "Sigmoid"}), true},
-		{"logits", graph(2, Node{Op: OpRelu}), false},
+		{"logits", graph(2, Node{Op: "Relu"}), false},
 	}
 	for _, tt := range tests {
 		if got := tt.m.IsProbability("y"); got != tt.want {

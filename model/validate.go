@@ -6,21 +6,13 @@ import (
 	"unicode/utf8"
 )
 
-// shapeInfo is what Validate knows about a value's shape: known is false
-// when the rank is unknown; a dim of -1 is unknown.
-type shapeInfo struct {
-	dims  []int
-	known bool
-}
-
 // Validate checks that m is a well-formed graph: names are unique and
 // non-empty, every node input is a graph input, an initializer or an output
 // of an earlier node, initializer data matches its shape, attributes are
-// well-formed, shapes of the known ops (Dense, Relu, Softmax) agree, the
-// declared graph outputs exist and match, and the input spec is consistent
-// with the first input. Unknown ops are checked only structurally, so a
-// model with ops this build does not run still validates. Errors wrap
-// ErrInvalid.
+// well-formed, the declared graph outputs exist, and the input spec is
+// consistent with the first input. Ops are checked structurally only: their
+// meaning (arity, attributes, shapes) is package ops' (ops.Validate runs
+// this and then every known op's checks). Errors wrap ErrInvalid.
 func (m *Model) Validate() error {
 	if err := m.validate(); err != nil {
 		return fmt.Errorf("model: %w", err)
@@ -51,15 +43,15 @@ func (m *Model) validate() error {
 		}
 		return nil
 	}
-	vals := make(map[string]shapeInfo)
-	define := func(what, name string, s shapeInfo) error {
+	vals := make(map[string]bool)
+	define := func(what, name string) error {
 		if err := checkName(what, name); err != nil {
 			return err
 		}
 		if _, dup := vals[name]; dup {
 			return bad("%s %q: the name is already defined", what, name)
 		}
-		vals[name] = s
+		vals[name] = true
 		return nil
 	}
 	for i, t := range m.Initializers {
@@ -73,7 +65,7 @@ func (m *Model) validate() error {
 		if n != len(t.Data) {
 			return bad("initializer %q: shape %v needs %d values, has %d", t.Name, t.Shape, n, len(t.Data))
 		}
-		if err := define("initializer", t.Name, shapeInfo{t.Shape, true}); err != nil {
+		if err := define("initializer", t.Name); err != nil {
 			return err
 		}
 	}
@@ -83,7 +75,7 @@ func (m *Model) validate() error {
 				return bad("input %q: dimension %d in shape %v (only -1 is dynamic)", v.Name, d, v.Shape)
 			}
 		}
-		if err := define("input", v.Name, shapeInfo{v.Shape, true}); err != nil {
+		if err := define("input", v.Name); err != nil {
 			return err
 		}
 	}
@@ -108,27 +100,16 @@ func (m *Model) validate() error {
 				return bad("%s: %v", where, err)
 			}
 		}
-		in := make([]shapeInfo, len(n.Inputs))
 		for j, name := range n.Inputs {
-			s, ok := vals[name]
-			if !ok {
+			if _, ok := vals[name]; !ok {
 				return bad("%s: input %d %q is not a graph input, an initializer or an earlier output", where, j, name)
 			}
-			in[j] = s
 		}
 		if len(n.Outputs) == 0 {
 			return bad("%s: no outputs", where)
 		}
-		out, err := inferShapes(n, in)
-		if err != nil {
-			return bad("%s: %v", where, err)
-		}
-		for j, name := range n.Outputs {
-			s := shapeInfo{}
-			if out != nil {
-				s = out[j]
-			}
-			if err := define(where+" output", name, s); err != nil {
+		for _, name := range n.Outputs {
+			if err := define(where+" output", name); err != nil {
 				return err
 			}
 		}
@@ -159,17 +140,13 @@ func (m *Model) validate() error {
 			return bad("output %q listed twice", v.Name)
 		}
 		outNames[v.Name] = true
-		s, ok := vals[v.Name]
-		if !ok {
+		if _, ok := vals[v.Name]; !ok {
 			return bad("output %q is not produced by any node", v.Name)
 		}
 		for _, d := range v.Shape {
 			if d < -1 {
 				return bad("output %q: dimension %d in shape %v (only -1 is dynamic)", v.Name, d, v.Shape)
 			}
-		}
-		if s.known && !compatible(s.dims, v.Shape) {
-			return bad("output %q: declared shape %v, the graph computes %v", v.Name, v.Shape, s.dims)
 		}
 	}
 	if m.Input != nil {
@@ -244,75 +221,4 @@ func compatible(a, b []int) bool {
 		}
 	}
 	return true
-}
-
-// inferShapes checks a known op's arity, attributes and input shapes and
-// returns its output shapes; nil for an op it does not know.
-func inferShapes(n *Node, in []shapeInfo) ([]shapeInfo, error) {
-	arity := func(lo, hi, outs int) error {
-		if len(in) < lo || len(in) > hi {
-			if lo == hi {
-				return fmt.Errorf("takes %d inputs, has %d", lo, len(in))
-			}
-			return fmt.Errorf("takes %d to %d inputs, has %d", lo, hi, len(in))
-		}
-		if len(n.Outputs) != outs {
-			return fmt.Errorf("makes %d outputs, has %d", outs, len(n.Outputs))
-		}
-		return nil
-	}
-	switch n.Op {
-	case OpDense:
-		if err := arity(2, 3, 1); err != nil {
-			return nil, err
-		}
-		if a, ok := n.Attrs[AttrActivation]; ok {
-			if a.Kind != AttrString || a.String != ActivationRelu {
-				return nil, fmt.Errorf("attribute %q must be the string %q", AttrActivation, ActivationRelu)
-			}
-		}
-		x, w := in[0], in[1]
-		if x.known && len(x.dims) != 2 {
-			return nil, fmt.Errorf("input x has shape %v, want [N, in]", x.dims)
-		}
-		if w.known && len(w.dims) != 2 {
-			return nil, fmt.Errorf("weight has shape %v, want [out, in]", w.dims)
-		}
-		out := []int{-1, -1}
-		if x.known {
-			out[0] = x.dims[0]
-		}
-		if w.known {
-			out[1] = w.dims[0]
-			if x.known && x.dims[1] >= 0 && w.dims[1] >= 0 && x.dims[1] != w.dims[1] {
-				return nil, fmt.Errorf("input x %v has %d features, weight %v takes %d", x.dims, x.dims[1], w.dims, w.dims[1])
-			}
-		}
-		if len(in) == 3 && in[2].known {
-			b := in[2].dims
-			if len(b) != 1 || (out[1] >= 0 && b[0] >= 0 && b[0] != out[1]) {
-				return nil, fmt.Errorf("bias has shape %v, want [%d]", b, out[1])
-			}
-		}
-		return []shapeInfo{{out, true}}, nil
-	case OpRelu:
-		if err := arity(1, 1, 1); err != nil {
-			return nil, err
-		}
-		return []shapeInfo{in[0]}, nil
-	case OpSoftmax:
-		if err := arity(1, 1, 1); err != nil {
-			return nil, err
-		}
-		if a, ok := n.Attrs[AttrAxis]; ok {
-			if a.Kind != AttrInt {
-				return nil, fmt.Errorf("attribute %q must be an int, is %s", AttrAxis, a.Kind)
-			}
-			if r := int64(len(in[0].dims)); in[0].known && (a.Int < -r || a.Int >= r) {
-				return nil, fmt.Errorf("axis %d is out of range for shape %v", a.Int, in[0].dims)
-			}
-		}
-		return []shapeInfo{in[0]}, nil
-	}
-	return nil, nil
 }

@@ -187,7 +187,7 @@ void finish(uint l, uint N, uint m, uint g, vec4 v, uint outBase) {
         v += vec4(biasAt(l, cc.x), biasAt(l, cc.y), biasAt(l, cc.z), biasAt(l, cc.w));
     }
     if ((RELU & (1u << l)) != 0) {
-        // A select, not max(v, 0): ReLU(NaN) is NaN as in layers/ref.
+        // A select, not max(v, 0): ReLU(NaN) is NaN as in ops.
         v = mix(v, vec4(0.0), lessThan(v, vec4(0.0)));
     }
     v = mix(vec4(0.0), v, valid);

@@ -24,7 +24,7 @@
 //                   SERIAL true: ceil(rows / local_size_x) workgroups, split
 //                   as for element-wise kernels (see linearIndex).
 //
-// Special values (the same rules as layers/ref.Softmax and SoftmaxAxis):
+// Special values (the same rules as ops.Softmax and SoftmaxAxis):
 //   - any NaN in a row makes the whole output row NaN (tested explicitly);
 //   - otherwise the IEEE result of the formula: a +inf in the row gives
 //     inf - inf = NaN, so the row is NaN; a row of only -inf gives

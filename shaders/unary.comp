@@ -2,13 +2,14 @@
 #extension GL_GOOGLE_include_directive : require
 // unary.comp: y[offY + i] = f(x[offX + i]) for i < count, element-wise.
 //
-// OP (spec constant), the same rules as layers/ref.Unary:
+// OP (spec constant): ops.UnaryOp, the same numbering and rules as ops.Unary:
 //   0 identity   x (also a copy of a range: Reshape, Flatten, Dropout)
 //   1 relu       x < 0 ? 0 : x
 //   2 leakyrelu  x < 0 ? alpha * x : x
 //   3 sigmoid    1 / (1 + exp(-x)), stable for any x (see below)
 //   4 tanh       tanh(x), stable for any x (see below)
 //   5 clip       x < alpha ? alpha : x, then > beta ? beta : x
+//   6 neg        -x (a sign flip: 0 gives -0, NaN stays NaN)
 // NaN in gives NaN out for every op: the comparisons are false for NaN, and
 // sigmoid and tanh test for NaN on the bits and pass it through. -0 stays -0
 // in relu, leakyrelu and identity.
@@ -36,6 +37,7 @@ const uint OP_LEAKY = 2;
 const uint OP_SIGMOID = 3;
 const uint OP_TANH = 4;
 const uint OP_CLIP = 5;
+const uint OP_NEG = 6;
 
 #include "common.glsl"
 
@@ -93,6 +95,8 @@ void main() {
     } else if (OP == OP_CLIP) {
         r = v < pc.alpha ? pc.alpha : v;
         r = r > pc.beta ? pc.beta : r;
+    } else if (OP == OP_NEG) {
+        r = -v;
     }
     y.data[pc.offY + i] = r;
 }

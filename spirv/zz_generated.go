@@ -246,7 +246,7 @@ var shaders = map[string]*Shader{
 			{ID: 1, Name: "LOG", Default: 0},           // bool
 			{ID: 2, Name: "SERIAL", Default: 0},        // bool
 		},
-		SourceSHA256: "3e7cbfdcb96d7b630b0a7d29d94022653bba47930d7b20e529ab9f3e117c2d92",
+		SourceSHA256: "de7d81520dcd8a39cd478a41d1736c290399838cdf8e0b0975820cf9570da625",
 	},
 	"unary": {
 		Name:         "unary",
@@ -262,7 +262,7 @@ var shaders = map[string]*Shader{
 			{ID: 0, Name: "local_size_x", Default: 64}, // uint
 			{ID: 1, Name: "OP", Default: 0},            // uint
 		},
-		SourceSHA256: "924075b0fec13e60ab80f7c69d972f6a6915b73693012d0bb2d18289333c61f7",
+		SourceSHA256: "80a37cd8e90d19a9aa3edd1a7c83439bddf19311cd7d66030f06cc6aad32583d",
 	},
 }
 
@@ -272,13 +272,13 @@ var manifest = []manifestEntry{
 	{Path: "binary.comp", SHA256: "fa581f10c3f079b737111a98c3bd126d8746401c0472dfd80ce3c243fb81118c"},
 	{Path: "common.glsl", SHA256: "a87d2c1771cdea144f8de841b086d4a516357b7af35c7484a678fcbbf40ba2ea"},
 	{Path: "dense_chain.comp", SHA256: "02c01f0648c18f1dc8d373cec9fc96af2b2e5dfd564795fa4e2822bd9e44d55a"},
-	{Path: "dense_chain.glsl", SHA256: "df17a9f0b6345a73439ba123bfae3940dc4cfe966960f3d0bef36afe6e277970"},
+	{Path: "dense_chain.glsl", SHA256: "8a6de7673e655852356840c1c735c68fb52f99d9007a1c096fb0277d0d44ba07"},
 	{Path: "dense_chain_texel.comp", SHA256: "2aca2aaf9e973a40713bd206c6aa44bfc18539e92045e0bced83c1e363d72531"},
 	{Path: "gemm.comp", SHA256: "1ed09ce648783db39c362009353396f30f778c741ce1eecfa9832cede0685dae"},
 	{Path: "gemm_pack.comp", SHA256: "cfcd79c81e39d761808af36c5d87298b4d0b536f694a218f02f70dfc24aadad4"},
 	{Path: "gemm_subgroup.comp", SHA256: "3804a6cd3287821fec46fcc33282b05e5ac89969dd368982f4df8711771b7ade"},
 	{Path: "gemm_texel.comp", SHA256: "81a67d9df8875222b21c2a4d295c3bd0106a50efece3e12498c8635752a20d2f"},
 	{Path: "relu.comp", SHA256: "c0fa032d4f087e675570b47877f92e8a2cf123d4826f8ab0cfc0d6ac19f42833"},
-	{Path: "softmax.comp", SHA256: "3e7cbfdcb96d7b630b0a7d29d94022653bba47930d7b20e529ab9f3e117c2d92"},
-	{Path: "unary.comp", SHA256: "924075b0fec13e60ab80f7c69d972f6a6915b73693012d0bb2d18289333c61f7"},
+	{Path: "softmax.comp", SHA256: "de7d81520dcd8a39cd478a41d1736c290399838cdf8e0b0975820cf9570da625"},
+	{Path: "unary.comp", SHA256: "80a37cd8e90d19a9aa3edd1a7c83439bddf19311cd7d66030f06cc6aad32583d"},
 }

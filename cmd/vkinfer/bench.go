@@ -12,6 +12,7 @@ import (
 
 	"github.com/vkinfer/vkinfer"
 	"github.com/vkinfer/vkinfer/model"
+	"github.com/vkinfer/vkinfer/ops"
 )
 
 func init() { addCommand(newBenchCmd) }
@@ -170,7 +171,7 @@ func randomInputs(m *model.Model, batch int) ([]vkinfer.Tensor, error) {
 func denseFlops(m *model.Model, batch int) int64 {
 	var n int64
 	for _, nd := range m.Nodes {
-		if nd.Op != model.OpDense || len(nd.Inputs) < 2 {
+		if nd.Op != ops.OpDense || len(nd.Inputs) < 2 {
 			continue
 		}
 		if w := m.Initializer(nd.Inputs[1]); w != nil && len(w.Shape) == 2 {
@@ -275,4 +276,13 @@ func (r *benchResult) print(w io.Writer) {
 		usString(1e3*r.LoadMs), usString(1e3*r.ReadMs), usString(1e3*r.PrepareMs), usString(1e3*r.FirstRunMs), usString(1e3*r.OpenMs))
 	fmt.Fprintf(w, "floor       empty submit p50 %s  p90 %s  min %s; model p50 = %.1f× the floor\n",
 		usString(f.P50), usString(f.P90), usString(f.Min), r.FloorRatio)
+}
+
+// elems is the product of shape's dimensions.
+func elems(shape []int) int {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	return n
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vkinfer/vkinfer/model"
+	"github.com/vkinfer/vkinfer/ops"
 )
 
 func init() { addCommand(newConvertCmd) }
@@ -114,7 +115,7 @@ func runConvert(e *env, c *cobra.Command, o *convertOptions, pos []string) error
 			return &cliError{msg: fmt.Sprintf("%s: --softmax: %v", in, err)}
 		}
 	}
-	if err := m.Validate(); err != nil {
+	if err := ops.Validate(m); err != nil {
 		return &cliError{msg: fmt.Sprintf("%s: %s", in, trimPrefixes(err.Error(), "model: ", "invalid model: ")), err: err}
 	}
 	bar.add(1)

@@ -21,6 +21,7 @@ import (
 	"github.com/vkinfer/vkinfer/engine"
 	"github.com/vkinfer/vkinfer/internal/gputest"
 	"github.com/vkinfer/vkinfer/model"
+	"github.com/vkinfer/vkinfer/ops"
 )
 
 const (
@@ -550,8 +551,8 @@ func twoHeads(t *testing.T) string {
 		Inputs:  []model.ValueInfo{{Name: "a", Shape: []int{-1, 3}}, {Name: "b", Shape: []int{-1, 5}}},
 		Outputs: []model.ValueInfo{{Name: "ra", Shape: []int{-1, 3}}, {Name: "rb", Shape: []int{-1, 5}}},
 		Nodes: []model.Node{
-			{Name: "relu_a", Op: model.OpRelu, Inputs: []string{"a"}, Outputs: []string{"ra"}},
-			{Name: "relu_b", Op: model.OpRelu, Inputs: []string{"b"}, Outputs: []string{"rb"}},
+			{Name: "relu_a", Op: ops.OpRelu, Inputs: []string{"a"}, Outputs: []string{"ra"}},
+			{Name: "relu_b", Op: ops.OpRelu, Inputs: []string{"b"}, Outputs: []string{"rb"}},
 		},
 	}
 	path := filepath.Join(t.TempDir(), "two.bin")

@@ -17,6 +17,7 @@ import (
 	"github.com/vkinfer/vkinfer/internal/gputest"
 	"github.com/vkinfer/vkinfer/internal/npy"
 	"github.com/vkinfer/vkinfer/model"
+	"github.com/vkinfer/vkinfer/ops"
 )
 
 func durations(us ...int) []time.Duration {
@@ -136,9 +137,9 @@ func TestReferenceForward(t *testing.T) {
 			{Name: "b", Shape: []int{2}, Data: []float32{0, -1}},
 		},
 		Nodes: []model.Node{
-			{Name: "fc", Op: model.OpDense, Inputs: []string{"x", "w", "b"}, Outputs: []string{"h"},
-				Attrs: map[string]model.Attr{model.AttrActivation: model.StringAttr(model.ActivationRelu)}},
-			{Name: "sm", Op: model.OpSoftmax, Inputs: []string{"h"}, Outputs: []string{"p"}},
+			{Name: "fc", Op: ops.OpDense, Inputs: []string{"x", "w", "b"}, Outputs: []string{"h"},
+				Attrs: map[string]model.Attr{ops.AttrActivation: model.StringAttr(ops.ActivationRelu)}},
+			{Name: "sm", Op: ops.OpSoftmax, Inputs: []string{"h"}, Outputs: []string{"p"}},
 		},
 	}
 	x := vkinfer.Tensor{Shape: []int{2, 3}, Data: []float32{1, 2, 3, 3, 2, 1}}
@@ -152,10 +153,13 @@ func TestReferenceForward(t *testing.T) {
 		assert.InDelta(t, w, outs[0].Data[i], 1e-6)
 	}
 
-	// Softmax over another axis is refused.
-	m.Nodes[1].Attrs = map[string]model.Attr{model.AttrAxis: model.IntAttr(0)}
-	_, err = referenceForward(m, []vkinfer.Tensor{x})
-	assert.ErrorContains(t, err, "last axis only")
+	// Softmax over the batch axis: each column sums to 1.
+	m.Nodes[1].Attrs = map[string]model.Attr{ops.AttrAxis: model.IntAttr(0)}
+	outs, err = referenceForward(m, []vkinfer.Tensor{x})
+	require.NoError(t, err)
+	assert.InDelta(t, 1, outs[0].Data[0]+outs[0].Data[2], 1e-6)
+	assert.InDelta(t, 1/(1+e), outs[0].Data[0], 1e-6)
+	assert.InDelta(t, 0.5, outs[0].Data[1], 1e-6)
 }
 
 func TestIdxInputMatchesFromImage(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/vkinfer/vkinfer/layers"
 	"github.com/vkinfer/vkinfer/model"
+	"github.com/vkinfer/vkinfer/ops"
 )
 
 // supportedOp reports whether a layer of this build runs op (docs/OPS.md).
@@ -77,8 +78,8 @@ func appendSoftmax(m *model.Model) error {
 		return fmt.Errorf("output %q is not made by a node (it is an input or a weight)", out)
 	}
 	m.Nodes = append(m.Nodes, model.Node{
-		Name: out + "_softmax", Op: model.OpSoftmax, Inputs: []string{logits}, Outputs: []string{out},
-		Attrs: map[string]model.Attr{model.AttrAxis: model.IntAttr(-1)},
+		Name: out + "_softmax", Op: ops.OpSoftmax, Inputs: []string{logits}, Outputs: []string{out},
+		Attrs: map[string]model.Attr{ops.AttrAxis: model.IntAttr(-1)},
 	})
 	return nil
 }

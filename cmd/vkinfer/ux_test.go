@@ -18,6 +18,7 @@ import (
 
 	"github.com/vkinfer/vkinfer/internal/npy"
 	"github.com/vkinfer/vkinfer/model"
+	"github.com/vkinfer/vkinfer/ops"
 )
 
 // withOp writes the shipped MNIST model with its first Relu's op replaced
@@ -27,7 +28,7 @@ func withOp(t *testing.T, op string) string {
 	m, err := model.ReadFile(mnistModel)
 	require.NoError(t, err)
 	for i := range m.Nodes {
-		if m.Nodes[i].Op == model.OpRelu {
+		if m.Nodes[i].Op == ops.OpRelu {
 			m.Nodes[i].Op = op
 			break
 		}

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/vkinfer/vkinfer/layers/ref"
 	"github.com/vkinfer/vkinfer/model"
+	"github.com/vkinfer/vkinfer/ops"
 )
 
 // MaxFoldElements caps the size of one value computed at load time; a node
@@ -36,26 +36,11 @@ var folders map[string]folder
 
 func init() {
 	folders = map[string]folder{
-		"Identity":        foldUnary(ref.UnaryIdentity),
-		"Relu":            foldUnary(ref.UnaryRelu),
-		"LeakyRelu":       foldUnary(ref.UnaryLeakyRelu),
-		"Sigmoid":         foldUnary(ref.UnarySigmoid),
-		"Tanh":            foldUnary(ref.UnaryTanh),
-		"Clip":            foldUnary(ref.UnaryClip),
-		"Neg":             foldMath(func(v float64) float64 { return -v }),
 		"Abs":             foldMath(math.Abs),
 		"Floor":           foldMath(math.Floor),
 		"Ceil":            foldMath(math.Ceil),
 		"Sqrt":            foldMath(math.Sqrt),
 		"Reciprocal":      foldMath(func(v float64) float64 { return 1 / v }),
-		"Add":             foldBinary(ref.Add),
-		"Sub":             foldBinary(ref.Sub),
-		"Mul":             foldBinary(ref.Mul),
-		"Div":             foldBinary(ref.Div),
-		"MatMul":          foldMatMul,
-		"Gemm":            foldGemm,
-		"Softmax":         foldSoftmax(false),
-		"LogSoftmax":      foldSoftmax(true),
 		"Shape":           foldShape,
 		"Size":            foldSize,
 		"Gather":          foldGather,
@@ -75,8 +60,8 @@ func init() {
 // fold evaluates n when its inputs are constant (or, for Shape, when its
 // input's shape is fully known) and defines its outputs as constants.
 func (imp *importer) fold(n *node) (bool, error) {
-	f, ok := folders[n.Op]
-	if !ok || imp.foldLeft < 0 {
+	f := folderOf(n.Op)
+	if f == nil || imp.foldLeft < 0 {
 		return false, nil
 	}
 	in := make([]*Tensor, len(n.Inputs))
@@ -149,28 +134,76 @@ func floats(in ...*Tensor) bool {
 	return true
 }
 
-func foldUnary(op ref.UnaryOp) folder {
-	return func(n *node, in []*Tensor) ([]*Tensor, error) {
-		if len(in) != 1 {
-			return nil, errNoFold
-		}
-		x := in[0]
-		if op == ref.UnaryIdentity {
-			c := *x
-			return []*Tensor{&c}, nil
-		}
-		if !floats(x) {
-			return nil, errNoFold
-		}
-		alpha, beta := float32(0), float32(0)
-		switch op {
-		case ref.UnaryLeakyRelu:
-			alpha = n.floatAttr("alpha", 0.01)
-		case ref.UnaryClip:
-			alpha, beta = n.floatAttr("min", float32(math.Inf(-1))), n.floatAttr("max", float32(math.Inf(1)))
-		}
-		return []*Tensor{{DType: Float, Shape: x.Shape, Float: ref.Unary(op, x.Float, alpha, beta)}}, nil
+// folderOf returns the folder of op: its own in folders, else foldOp for
+// an op defined in package ops, else nil.
+func folderOf(op string) folder {
+	if f, ok := folders[op]; ok {
+		return f
 	}
+	if ops.Lookup(op) != nil {
+		return foldOp
+	}
+	return nil
+}
+
+// foldOp evaluates n with its definition in package ops: shapes first
+// (ops.Infer: a shape error is a malformed model; a result over
+// MaxFoldElements is not folded), then ops.Eval. Integer inputs are
+// int64 there; results keep the inputs' integer type (all the same, not
+// bool), wrapped as that type overflows. A case the
+// definition does not cover, or an evaluation error, leaves the node in the
+// graph for the loader to report.
+func foldOp(n *node, in []*Tensor) ([]*Tensor, error) {
+	mn := &model.Node{Name: n.Name, Op: n.Op, Inputs: n.Inputs, Outputs: n.Outputs, Attrs: n.Attrs}
+	ins := make([]*ops.Tensor, len(in))
+	vals := make([]ops.Value, len(in))
+	intType, ints := DataType(0), true
+	for i, t := range in {
+		switch {
+		case t.DType == Float:
+			ins[i], ints = ops.F32(t.Shape, t.Float), false
+		case t.DType.isInt() && t.DType != Bool && (intType == 0 || intType == t.DType):
+			ins[i], intType = ops.I64(t.Shape, t.Int), t.DType
+		default:
+			return nil, errNoFold
+		}
+		vals[i] = ops.Value{Shape: t.Shape, Const: ins[i]}
+	}
+	shapes, err := ops.Infer(mn, vals)
+	if errors.Is(err, ops.ErrUnsupported) {
+		return nil, errNoFold
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range shapes {
+		if s == nil {
+			return nil, errNoFold
+		}
+		if _, err := elems(s); err != nil {
+			return nil, err
+		}
+	}
+	out, err := ops.Eval(mn, ins)
+	if err != nil {
+		return nil, errNoFold
+	}
+	res := make([]*Tensor, len(out))
+	for i, t := range out {
+		switch {
+		case t.DType == ops.Float32 && !ints:
+			res[i] = &Tensor{DType: Float, Shape: t.Shape, Float: t.Data}
+		case t.DType == ops.Int64 && ints:
+			y := make([]int64, len(t.Ints))
+			for j, v := range t.Ints {
+				y[j] = intType.wrap(v) // the input type's overflow
+			}
+			res[i] = &Tensor{DType: intType, Shape: t.Shape, Int: y}
+		default:
+			return nil, errNoFold // a type the definition would change
+		}
+	}
+	return res, nil
 }
 
 func foldMath(f func(float64) float64) folder {
@@ -181,138 +214,6 @@ func foldMath(f func(float64) float64) folder {
 		y := make([]float32, len(in[0].Float))
 		for i, v := range in[0].Float {
 			y[i] = float32(f(float64(v)))
-		}
-		return []*Tensor{{DType: Float, Shape: in[0].Shape, Float: y}}, nil
-	}
-}
-
-func foldBinary(op ref.BinaryOp) folder {
-	return func(n *node, in []*Tensor) ([]*Tensor, error) {
-		if len(in) != 2 {
-			return nil, errNoFold
-		}
-		a, b := in[0], in[1]
-		shape, err := ref.BroadcastShape(a.Shape, b.Shape)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := elems(shape); err != nil {
-			return nil, err
-		}
-		if floats(a, b) {
-			y, s, err := ref.Binary(op, a.Float, a.Shape, b.Float, b.Shape)
-			if err != nil {
-				return nil, err
-			}
-			return []*Tensor{{DType: Float, Shape: s, Float: y}}, nil
-		}
-		if !a.DType.isInt() || !b.DType.isInt() {
-			return nil, errNoFold
-		}
-		ia, ib := broadcastIndex(a.Shape, shape), broadcastIndex(b.Shape, shape)
-		y := make([]int64, len(ia))
-		for i := range y {
-			x, z := a.Int[ia[i]], b.Int[ib[i]]
-			switch op {
-			case ref.Add:
-				y[i] = x + z
-			case ref.Sub:
-				y[i] = x - z
-			case ref.Mul:
-				y[i] = x * z
-			case ref.Div:
-				if z == 0 {
-					return nil, errNoFold
-				}
-				y[i] = x / z // C semantics, as ONNX Runtime: toward zero
-			}
-		}
-		for i := range y {
-			y[i] = a.DType.wrap(y[i])
-		}
-		return []*Tensor{{DType: a.DType, Shape: shape, Int: y}}, nil
-	}
-}
-
-// broadcastIndex returns, for each element of out (row-major), the index
-// of the element of a tensor of shape s broadcast to out.
-func broadcastIndex(s, out []int) []int {
-	n := 1
-	for _, d := range out {
-		n *= d
-	}
-	st := make([]int, len(out))
-	stride := 1
-	for i := len(out) - 1; i >= 0; i-- {
-		k := len(out) - 1 - i
-		if k >= len(s) {
-			break
-		}
-		if d := s[len(s)-1-k]; d != 1 {
-			st[i] = stride
-			stride *= d
-		}
-	}
-	idx := make([]int, n)
-	pos := make([]int, len(out))
-	for i, off := 0, 0; i < n; i++ {
-		idx[i] = off
-		for d := len(out) - 1; d >= 0; d-- {
-			pos[d]++
-			off += st[d]
-			if pos[d] < out[d] {
-				break
-			}
-			off -= st[d] * out[d]
-			pos[d] = 0
-		}
-	}
-	return idx
-}
-
-func foldMatMul(n *node, in []*Tensor) ([]*Tensor, error) {
-	if len(in) != 2 || !floats(in...) {
-		return nil, errNoFold
-	}
-	a, b := in[0], in[1]
-	if len(a.Shape) >= 2 && len(b.Shape) >= 1 {
-		if _, err := elems(append(append([]int{}, a.Shape[:len(a.Shape)-1]...), b.Shape[len(b.Shape)-1])); err != nil {
-			return nil, err
-		}
-	}
-	y, s, err := ref.MatMul(a.Float, a.Shape, b.Float, b.Shape)
-	if err != nil {
-		return nil, err
-	}
-	return []*Tensor{{DType: Float, Shape: s, Float: y}}, nil
-}
-
-func foldGemm(n *node, in []*Tensor) ([]*Tensor, error) {
-	if len(in) < 2 || len(in) > 3 || !floats(in...) {
-		return nil, errNoFold
-	}
-	var c []float32
-	var cs []int
-	if len(in) == 3 {
-		c, cs = in[2].Float, in[2].Shape
-	}
-	a, b := in[0], in[1]
-	y, s, err := ref.GemmONNX(a.Float, a.Shape, b.Float, b.Shape, c, cs,
-		n.floatAttr("alpha", 1), n.floatAttr("beta", 1), n.intAttr("transA", 0) != 0, n.intAttr("transB", 0) != 0)
-	if err != nil {
-		return nil, err
-	}
-	return []*Tensor{{DType: Float, Shape: s, Float: y}}, nil
-}
-
-func foldSoftmax(log bool) folder {
-	return func(n *node, in []*Tensor) ([]*Tensor, error) {
-		if len(in) != 1 || !floats(in...) {
-			return nil, errNoFold
-		}
-		y, err := ref.SoftmaxAxis(in[0].Float, in[0].Shape, int(n.intAttr("axis", -1)), log, n.intAttr("coerce_2d", 0) != 0)
-		if err != nil {
-			return nil, err
 		}
 		return []*Tensor{{DType: Float, Shape: in[0].Shape, Float: y}}, nil
 	}

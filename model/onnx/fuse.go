@@ -2,6 +2,7 @@ package onnx
 
 import (
 	"github.com/vkinfer/vkinfer/model"
+	"github.com/vkinfer/vkinfer/ops"
 )
 
 // fuseDense maps the affine layers of a model to the fused fast path, the
@@ -52,13 +53,13 @@ func (imp *importer) fuseDense(isOutput map[string]bool) {
 			}
 			out := imp.consts[w].Shape[0]
 			if add, bias := imp.biasAdd(imp.nodes[i+1:], n.Outputs[0], out, maxRank, readers, isOutput); add != nil {
-				dense := &node{Name: n.Name, Op: model.OpDense, Default: true,
+				dense := &node{Name: n.Name, Op: ops.OpDense, Default: true,
 					Inputs: []string{n.Inputs[0], w, bias}, Outputs: add.Outputs, Attrs: map[string]model.Attr{}}
 				replace[add] = dense
 				drop[n] = true
 				continue
 			}
-			n = &node{Name: n.Name, Op: model.OpDense, Default: true,
+			n = &node{Name: n.Name, Op: ops.OpDense, Default: true,
 				Inputs: []string{n.Inputs[0], w}, Outputs: n.Outputs, Attrs: map[string]model.Attr{}}
 		}
 		out = append(out, n)
@@ -157,7 +158,7 @@ func (imp *importer) gemmDense(n *node) *node {
 	if bias != "" {
 		ins = append(ins, bias)
 	}
-	return &node{Name: n.Name, Op: model.OpDense, Default: true, Inputs: ins, Outputs: n.Outputs, Attrs: map[string]model.Attr{}}
+	return &node{Name: n.Name, Op: ops.OpDense, Default: true, Inputs: ins, Outputs: n.Outputs, Attrs: map[string]model.Attr{}}
 }
 
 // biasAdd returns the Add among later nodes that is the only reader of y

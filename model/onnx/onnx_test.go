@@ -15,6 +15,7 @@ import (
 
 	"github.com/vkinfer/vkinfer/model"
 	"github.com/vkinfer/vkinfer/model/onnx/internal/pb"
+	"github.com/vkinfer/vkinfer/ops"
 )
 
 func decode(t *testing.T, b *builder) *model.Model {
@@ -45,7 +46,7 @@ func decodeErr(t *testing.T, b *builder, target error, substr ...string) {
 	}
 }
 
-func ops(m *model.Model) string {
+func opList(m *model.Model) string {
 	var s []string
 	for _, n := range m.Nodes {
 		s = append(s, n.Op)
@@ -82,7 +83,7 @@ func TestGonnxMLP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := ops(m); got != "Dense Relu Dense" {
+	if got := opList(m); got != "Dense Relu Dense" {
 		t.Errorf("ops %q, want Dense Relu Dense", got)
 	}
 	if len(m.Inputs) != 1 || fmt.Sprint(m.Inputs[0]) != "{data_input [-1 3]}" {
@@ -113,7 +114,7 @@ func TestGonnxMLP(t *testing.T) {
 		t.Fatalf("the imported model does not encode as mlp.bin: %v", err)
 	}
 	back, err := model.Read(&buf)
-	if err != nil || ops(back) != ops(m) {
+	if err != nil || opList(back) != opList(m) {
 		t.Fatalf("mlp.bin round trip: %v", err)
 	}
 }
@@ -123,7 +124,7 @@ func TestNotONNX(t *testing.T) {
 	small := &model.Model{
 		Inputs:       []model.ValueInfo{{Name: "x", Shape: []int{-1, 2}}},
 		Outputs:      []model.ValueInfo{{Name: "y", Shape: []int{-1, 1}}},
-		Nodes:        []model.Node{{Op: model.OpDense, Inputs: []string{"x", "w"}, Outputs: []string{"y"}}},
+		Nodes:        []model.Node{{Op: ops.OpDense, Inputs: []string{"x", "w"}, Outputs: []string{"y"}}},
 		Initializers: []*model.Tensor{{Name: "w", Shape: []int{1, 2}, Data: []float32{1, 2}}},
 	}
 	if err := small.Encode(&mlpbin); err != nil {
@@ -257,7 +258,7 @@ func TestUnsupportedOpImports(t *testing.T) {
 		node("FusedThing", []string{"r"}, []string{"y"})
 	b.g.Node[2].Domain = proto.String("com.example")
 	m := decode(t, b)
-	if got := ops(m); got != "Conv Relu com.example.FusedThing" {
+	if got := opList(m); got != "Conv Relu com.example.FusedThing" {
 		t.Errorf("ops %q", got)
 	}
 	if m.Nodes[0].Name != "conv1" || m.Nodes[1].Name != "Relu_1" || fmt.Sprint(m.Nodes[0].Attrs["kernel_shape"].Ints) != "[1 1]" {
@@ -270,7 +271,7 @@ func normalised(t *testing.T, b *builder) model.Node {
 	t.Helper()
 	m := decode(t, b)
 	if len(m.Nodes) != 1 {
-		t.Fatalf("nodes %v, want one", ops(m))
+		t.Fatalf("nodes %v, want one", opList(m))
 	}
 	return m.Nodes[0]
 }
@@ -393,7 +394,7 @@ func TestRemoveAndFold(t *testing.T) {
 		node("Relu", []string{"pre"}, []string{"r"}).
 		node("Identity", []string{"r"}, []string{"y"})
 	m := decode(t, b)
-	if got := ops(m); got != "Dense Relu" {
+	if got := opList(m); got != "Dense Relu" {
 		t.Fatalf("ops %q, want Dense Relu", got)
 	}
 	if m.Nodes[1].Outputs[0] != "y" {
@@ -423,7 +424,7 @@ func TestDynamicBatchView(t *testing.T) {
 		node("Concat", []string{"b1", "m1"}, []string{"shape"}, aInt("axis", 0)).
 		node("Reshape", []string{"x", "shape"}, []string{"y"})
 	m := decode(t, b)
-	if got := ops(m); got != "Reshape" || attrs(m.Nodes[0]) != "shape=[0 -1] allowzero=0" {
+	if got := opList(m); got != "Reshape" || attrs(m.Nodes[0]) != "shape=[0 -1] allowzero=0" {
 		t.Fatalf("%q %q", got, attrs(m.Nodes[0]))
 	}
 	// A static input folds the whole subgraph to a constant shape.
@@ -499,7 +500,7 @@ func TestDense(t *testing.T) {
 			b := newBuilder(13).input("x", -1, k).output("y", -1, n)
 			tt.build(b)
 			m := decode(t, b)
-			if got := ops(m); got != tt.want {
+			if got := opList(m); got != tt.want {
 				t.Errorf("ops %q, want %q", got, tt.want)
 			}
 			// The same graph, evaluated as ONNX says, without the mapping:
@@ -520,7 +521,7 @@ func TestDense(t *testing.T) {
 // (ref.GemmONNX, ref.MatMul, ref.Binary), bypassing the importer's rewrites.
 func evalPlain(t *testing.T, b *builder, x []float32) []float32 {
 	t.Helper()
-	m := &model.Model{Outputs: []model.ValueInfo{{Name: "y"}}}
+	m := &model.Model{Inputs: []model.ValueInfo{{Name: "x", Shape: []int{-1, -1}}}, Outputs: []model.ValueInfo{{Name: "y"}}}
 	for _, tp := range b.g.Initializer {
 		tt, err := tensorFromProto(tp, "initializer")
 		if err != nil {
@@ -554,8 +555,8 @@ func TestConstantOutput(t *testing.T) {
 		init(floatTensor("a", []int64{2}, []float32{-1, 2})).node("Relu", []string{"a"}, []string{"y"}).
 		node("Add", []string{"x", "y"}, []string{"z"})
 	m := decode(t, b)
-	if ops(m) != "Add Mul" || fmt.Sprint(m.Outputs) != "[{y [2]} {z [2]} {x [2]}]" {
-		t.Fatalf("ops %s, outputs %v", ops(m), m.Outputs)
+	if opList(m) != "Add Mul" || fmt.Sprint(m.Outputs) != "[{y [2]} {z [2]} {x [2]}]" {
+		t.Fatalf("ops %s, outputs %v", opList(m), m.Outputs)
 	}
 	out, err := evalModel(m, map[string]value{"x": {[]int{2}, []float32{10, 20}}})
 	if err != nil || fmt.Sprint(out["y"].data, out["z"].data, out["x"].data) != "[0 2] [10 22] [10 20]" {

@@ -51,13 +51,13 @@ func TestTopologicalOrder(t *testing.T) {
 		node("Tanh", []string{"a"}, []string{"b"}).named("mid").
 		node("Relu", []string{"x"}, []string{"a"}).named("first")
 	m := decode(t, b)
-	if got := ops(m); got != "Relu Tanh Sigmoid" {
+	if got := opList(m); got != "Relu Tanh Sigmoid" {
 		t.Errorf("order %s, want Relu Tanh Sigmoid", got)
 	}
 	// Already sorted nodes keep the file's order, also among independent ones.
 	b = newBuilder(13).input("x", -1, 3).output("y", -1, 3).output("z", -1, 3).
 		node("Tanh", []string{"x"}, []string{"z"}).node("Relu", []string{"x"}, []string{"y"})
-	if got := ops(decode(t, b)); got != "Tanh Relu" {
+	if got := opList(decode(t, b)); got != "Tanh Relu" {
 		t.Errorf("order %s, want Tanh Relu", got)
 	}
 	// A cycle behind a valid start.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/vkinfer/vkinfer/model"
 	"github.com/vkinfer/vkinfer/model/onnx/internal/pb"
+	"github.com/vkinfer/vkinfer/ops"
 )
 
 // FuzzModelStructure is the structure-aware fuzzer: the fuzzed bytes are a
@@ -107,7 +108,7 @@ func checkImport(t *testing.T, data []byte) {
 }
 
 // evalOps are the ops evalModel runs.
-var evalOps = map[string]bool{model.OpDense: true, "Relu": true, "Sigmoid": true, "Tanh": true, "Identity": true,
+var evalOps = map[string]bool{ops.OpDense: true, "Relu": true, "Sigmoid": true, "Tanh": true, "Identity": true,
 	"LeakyRelu": true, "Clip": true, "Softmax": true, "LogSoftmax": true, "Add": true, "Sub": true, "Mul": true,
 	"Div": true, "MatMul": true, "Gemm": true, "Flatten": true, "Reshape": true}
 
@@ -416,6 +417,6 @@ func TestFuzzBases(t *testing.T) {
 		if err != nil {
 			t.Fatalf("base %d: %v", i, err)
 		}
-		t.Logf("base %d: %s", i, ops(m))
+		t.Logf("base %d: %s", i, opList(m))
 	}
 }

@@ -175,9 +175,9 @@ func TestConvertedWeights(t *testing.T) {
 	b := newBuilder(13).input("x", -1, 3).output("y", -1, 2).init(w).init(h).
 		node("MatMul", []string{"x", "w"}, []string{"m"}).node("Add", []string{"m", "h"}, []string{"y"})
 	m := decode(t, b)
-	if ops(m) != "Dense" || len(m.Notes) != 2 || !strings.Contains(m.Notes[0], `DOUBLE weight(s) converted to float32: "w_T"`) ||
+	if opList(m) != "Dense" || len(m.Notes) != 2 || !strings.Contains(m.Notes[0], `DOUBLE weight(s) converted to float32: "w_T"`) ||
 		!strings.Contains(m.Notes[1], `FLOAT16 weight(s) converted to float32: "h"`) {
-		t.Errorf("ops %s, notes %q", ops(m), m.Notes)
+		t.Errorf("ops %s, notes %q", opList(m), m.Notes)
 	}
 	if got := fmt.Sprint(m.Initializer("h").Data); got != "[1 2]" {
 		t.Errorf("bias %s", got)
@@ -186,15 +186,15 @@ func TestConvertedWeights(t *testing.T) {
 	ratio := &pb.TensorProto{Name: proto.String("r"), DataType: proto.Int32(int32(pb.TensorProto_DOUBLE)), DoubleData: []float64{0.5}}
 	b = newBuilder(13).input("x", -1, 3).output("y", -1, 3).init(tm).init(ratio).
 		node("Dropout", []string{"x", "r", "tm"}, []string{"d"}).node("Relu", []string{"d"}, []string{"y"})
-	if m := decode(t, b); ops(m) != "Relu" || len(m.Notes) != 0 {
-		t.Errorf("Dropout with BOOL training_mode: ops %s, notes %q", ops(m), m.Notes)
+	if m := decode(t, b); opList(m) != "Relu" || len(m.Notes) != 0 {
+		t.Errorf("Dropout with BOOL training_mode: ops %s, notes %q", opList(m), m.Notes)
 	}
 	tm.RawData = []byte{1}
 	decodeErr(t, newBuilder(13).input("x", -1, 3).output("y", -1, 3).init(tm).init(ratio).
 		node("Dropout", []string{"x", "r", "tm"}, []string{"y"}), ErrUnsupported, "training_mode is true")
 	b = newBuilder(13).input("x", -1, 3).output("y", -1, 2).init(w).
 		node("Cast", []string{"w"}, []string{"wf"}, aInt("to", 1)).node("MatMul", []string{"x", "wf"}, []string{"y"})
-	if m := decode(t, b); ops(m) != "Dense" || len(m.Notes) != 0 || fmt.Sprint(m.Initializers[0].Data) != "[1 3 5 2 4 6]" {
-		t.Errorf("Cast DOUBLE to FLOAT: ops %s, notes %q, %v", ops(m), m.Notes, m.Initializers)
+	if m := decode(t, b); opList(m) != "Dense" || len(m.Notes) != 0 || fmt.Sprint(m.Initializers[0].Data) != "[1 3 5 2 4 6]" {
+		t.Errorf("Cast DOUBLE to FLOAT: ops %s, notes %q, %v", opList(m), m.Notes, m.Initializers)
 	}
 }

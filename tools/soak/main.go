@@ -26,6 +26,7 @@ import (
 
 	"github.com/vkinfer/vkinfer"
 	"github.com/vkinfer/vkinfer/model"
+	"github.com/vkinfer/vkinfer/ops"
 )
 
 func main() {
@@ -170,15 +171,15 @@ func mlp(sizes ...int) *model.Model {
 		}
 		m.Initializers = append(m.Initializers, w, b)
 		y := fmt.Sprintf("y%d", i)
-		m.Nodes = append(m.Nodes, model.Node{Name: fmt.Sprintf("dense%d", i), Op: model.OpDense, Inputs: []string{prev, w.Name, b.Name}, Outputs: []string{y}})
+		m.Nodes = append(m.Nodes, model.Node{Name: fmt.Sprintf("dense%d", i), Op: ops.OpDense, Inputs: []string{prev, w.Name, b.Name}, Outputs: []string{y}})
 		prev = y
 		if i+2 < len(sizes) {
 			a := fmt.Sprintf("a%d", i)
-			m.Nodes = append(m.Nodes, model.Node{Name: fmt.Sprintf("relu%d", i), Op: model.OpRelu, Inputs: []string{prev}, Outputs: []string{a}})
+			m.Nodes = append(m.Nodes, model.Node{Name: fmt.Sprintf("relu%d", i), Op: ops.OpRelu, Inputs: []string{prev}, Outputs: []string{a}})
 			prev = a
 		}
 	}
-	m.Nodes = append(m.Nodes, model.Node{Name: "softmax", Op: model.OpSoftmax, Inputs: []string{prev}, Outputs: []string{"probs"}})
+	m.Nodes = append(m.Nodes, model.Node{Name: "softmax", Op: ops.OpSoftmax, Inputs: []string{prev}, Outputs: []string{"probs"}})
 	m.Outputs = []model.ValueInfo{{Name: "probs", Shape: []int{-1, sizes[len(sizes)-1]}}}
 	return m
 }

@@ -13,82 +13,28 @@ import (
 	"golang.org/x/image/draw"
 
 	"github.com/vkinfer/vkinfer/model"
+	"github.com/vkinfer/vkinfer/ops"
 )
 
-// forward runs m on a batch of n inputs with a small reference interpreter
-// of the ops the trainer writes (Dense, Relu, Softmax on the last axis) and
-// returns the first output, [n, classes].
+// forward runs m on a batch of n inputs on the CPU with package ops (the
+// same definitions the GPU layers follow, ops.Run) and returns the first
+// output, [n, classes].
 func forward(m *model.Model, x []float32, n int) ([]float32, error) {
 	if len(m.Inputs) != 1 || len(m.Outputs) != 1 {
 		return nil, fmt.Errorf("want one input and one output, model has %d and %d", len(m.Inputs), len(m.Outputs))
 	}
-	type value struct {
-		data []float32
-		cols int // row length; every value here is [n, cols]
-	}
 	if n == 0 || len(x)%n != 0 {
 		return nil, fmt.Errorf("%d input values for %d samples", len(x), n)
 	}
-	vals := map[string]value{m.Inputs[0].Name: {x, len(x) / n}}
-	for _, nd := range m.Nodes {
-		in, ok := vals[nd.Inputs[0]]
-		if !ok {
-			return nil, fmt.Errorf("node %q: input %q is not an activation", nd.Name, nd.Inputs[0])
-		}
-		var out value
-		switch nd.Op {
-		case model.OpDense:
-			w := m.Initializer(nd.Inputs[1])
-			if w == nil || len(w.Shape) != 2 || w.Shape[1] != in.cols {
-				return nil, fmt.Errorf("node %q: weight %q does not fit %d inputs", nd.Name, nd.Inputs[1], in.cols)
-			}
-			o, k := w.Shape[0], w.Shape[1]
-			var b []float32
-			if len(nd.Inputs) > 2 {
-				bt := m.Initializer(nd.Inputs[2])
-				if bt == nil || len(bt.Data) != o {
-					return nil, fmt.Errorf("node %q: bad bias %q", nd.Name, nd.Inputs[2])
-				}
-				b = bt.Data
-			}
-			a, _ := nd.Attr(model.AttrActivation)
-			out = value{make([]float32, n*o), o}
-			for r := 0; r < n; r++ {
-				xr := in.data[r*k : (r+1)*k]
-				for j := 0; j < o; j++ {
-					s := dot(xr, w.Data[j*k:(j+1)*k])
-					if b != nil {
-						s += b[j]
-					}
-					if a.String == model.ActivationRelu && s < 0 {
-						s = 0
-					}
-					out.data[r*o+j] = s
-				}
-			}
-		case model.OpRelu:
-			out = value{make([]float32, len(in.data)), in.cols}
-			for i, v := range in.data {
-				out.data[i] = max(v, 0)
-			}
-		case model.OpSoftmax:
-			if a, ok := nd.Attr(model.AttrAxis); ok && a.Int != -1 && a.Int != 1 {
-				return nil, fmt.Errorf("node %q: softmax axis %d not supported here", nd.Name, a.Int)
-			}
-			out = value{append([]float32(nil), in.data...), in.cols}
-			for r := 0; r < n; r++ {
-				softmax(out.data[r*in.cols : (r+1)*in.cols])
-			}
-		default:
-			return nil, fmt.Errorf("node %q: op %q not supported by the trainer's evaluator", nd.Name, nd.Op)
-		}
-		vals[nd.Outputs[0]] = out
+	shape := append([]int{n}, m.Inputs[0].Shape[1:]...)
+	if len(m.Inputs[0].Shape) < 2 {
+		shape = []int{n, len(x) / n}
 	}
-	res, ok := vals[m.Outputs[0].Name]
-	if !ok {
-		return nil, fmt.Errorf("output %q was not computed", m.Outputs[0].Name)
+	outs, err := ops.Run(m, ops.F32(shape, x))
+	if err != nil {
+		return nil, err
 	}
-	return res.data, nil
+	return outs[0].Float(), nil
 }
 
 // accuracy evaluates m on d, preparing each image with m.Input.FromImage

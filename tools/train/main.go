@@ -34,6 +34,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/vkinfer/vkinfer/internal/idx"
 	"github.com/vkinfer/vkinfer/model"
+	"github.com/vkinfer/vkinfer/ops"
 )
 
 func main() {
@@ -272,16 +273,16 @@ func export(net *mlp, o options, acc float64) *model.Model {
 			&model.Tensor{Name: p + ".weight", Shape: []int{out, in}, Data: w},
 			&model.Tensor{Name: p + ".bias", Shape: []int{out}, Data: append([]float32(nil), net.b[l]...)})
 		y := p
-		m.Nodes = append(m.Nodes, model.Node{Name: p, Op: model.OpDense, Inputs: []string{x, p + ".weight", p + ".bias"}, Outputs: []string{y}})
+		m.Nodes = append(m.Nodes, model.Node{Name: p, Op: ops.OpDense, Inputs: []string{x, p + ".weight", p + ".bias"}, Outputs: []string{y}})
 		x = y
 		if l < L-1 {
 			r := fmt.Sprintf("relu%d", l+1)
-			m.Nodes = append(m.Nodes, model.Node{Name: r, Op: model.OpRelu, Inputs: []string{x}, Outputs: []string{r}})
+			m.Nodes = append(m.Nodes, model.Node{Name: r, Op: ops.OpRelu, Inputs: []string{x}, Outputs: []string{r}})
 			x = r
 		}
 	}
-	m.Nodes = append(m.Nodes, model.Node{Name: "softmax", Op: model.OpSoftmax, Inputs: []string{x}, Outputs: []string{"probs"},
-		Attrs: map[string]model.Attr{model.AttrAxis: model.IntAttr(-1)}})
+	m.Nodes = append(m.Nodes, model.Node{Name: "softmax", Op: ops.OpSoftmax, Inputs: []string{x}, Outputs: []string{"probs"},
+		Attrs: map[string]model.Attr{ops.AttrAxis: model.IntAttr(-1)}})
 	m.Outputs = []model.ValueInfo{{Name: "probs", Shape: []int{-1, 10}}}
 	return m
 }

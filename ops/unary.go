@@ -1,21 +1,25 @@
-package ref
+package ops
 
 import (
 	"fmt"
 	"math"
 )
 
-// UnaryOp is an element-wise function of one tensor.
-type UnaryOp int
+// UnaryOp is an element-wise function of one tensor. Its value is also
+// the OP specialization constant of shaders/unary.comp, so this is the one
+// numbering of the unary ops (layers and the shader use it as is).
+type UnaryOp uint32
 
 // The unary ops. alpha and beta are Unary's parameters.
 const (
-	UnaryRelu      UnaryOp = iota // x < 0 ? 0 : x
+	UnaryIdentity  UnaryOp = iota // x (also a copy of a range)
+	UnaryRelu                     // x < 0 ? 0 : x
 	UnaryLeakyRelu                // x < 0 ? alpha*x : x
 	UnarySigmoid                  // 1 / (1 + exp(-x))
 	UnaryTanh                     // tanh(x)
 	UnaryClip                     // min(max(x, alpha), beta), NaN stays NaN
-	UnaryIdentity                 // x
+	UnaryNeg                      // -x (sign flip: -0 for 0, NaN stays NaN)
+	NumUnaryOps                   // the number of unary ops, not an op
 )
 
 // String returns the op's ONNX name.
@@ -33,6 +37,8 @@ func (op UnaryOp) String() string {
 		return "Clip"
 	case UnaryIdentity:
 		return "Identity"
+	case UnaryNeg:
+		return "Neg"
 	}
 	return fmt.Sprintf("UnaryOp(%d)", int(op))
 }
@@ -82,8 +88,10 @@ func Unary(op UnaryOp, x []float32, alpha, beta float32) []float32 {
 		}
 	case UnaryIdentity:
 		f = func(v float32) float32 { return v }
+	case UnaryNeg:
+		f = func(v float32) float32 { return -v }
 	default:
-		panic(fmt.Sprintf("ref.Unary: unknown op %d", int(op)))
+		panic(fmt.Sprintf("ops.Unary: unknown op %d", int(op)))
 	}
 	y := make([]float32, len(x))
 	for i, v := range x {

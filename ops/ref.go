@@ -1,6 +1,6 @@
-// Package ref is the pure-Go reference of every op vkinfer runs on the GPU:
-// the test oracle the shaders are compared against, and the readable spec of
-// what each op computes, including its NaN and infinity rules.
+// The kernel-level reference functions (this file and gemm.go, binary.go,
+// matmul.go, softmax*.go, unary.go, elementwise.go): the test oracle the
+// shaders are compared against and what each op's Eval calls.
 //
 // Tensors are row-major []float32. Sums are accumulated in float64 and
 // rounded to float32 once, so results are at least as accurate as the fp32
@@ -16,7 +16,8 @@
 // Binary, SoftmaxAxis, MatMul, GemmONNX) take shapes as a model file gives
 // them, e.g. for constant folding in an importer, and return an error for
 // shapes that do not fit instead.
-package ref
+
+package ops
 
 import "fmt"
 
@@ -48,7 +49,7 @@ func (a Activation) apply(v float32) float32 {
 	case ActReLU:
 		return relu(v)
 	}
-	panic(fmt.Sprintf("ref: unknown activation %d", int(a)))
+	panic(fmt.Sprintf("ops: unknown activation %d", int(a)))
 }
 
 // relu is x < 0 ? 0 : x. For NaN the comparison is false, so NaN passes
@@ -62,6 +63,6 @@ func relu(v float32) float32 {
 
 func mustLen(fn, name string, got, want int) {
 	if got != want {
-		panic(fmt.Sprintf("ref.%s: len(%s) = %d, want %d", fn, name, got, want))
+		panic(fmt.Sprintf("ops.%s: len(%s) = %d, want %d", fn, name, got, want))
 	}
 }

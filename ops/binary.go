@@ -1,4 +1,4 @@
-package ref
+package ops
 
 import (
 	"fmt"
@@ -64,7 +64,7 @@ func (op BinaryOp) apply(a, b float32) float32 {
 		}
 		return a
 	}
-	panic(fmt.Sprintf("ref: unknown binary op %d", int(op)))
+	panic(fmt.Sprintf("ops: unknown binary op %d", int(op)))
 }
 
 // BroadcastShape returns the shape two tensors broadcast to under numpy's
@@ -77,7 +77,7 @@ func BroadcastShape(a, b []int) ([]int, error) {
 	for _, s := range [][]int{a, b} {
 		for _, d := range s {
 			if d < 0 {
-				return nil, fmt.Errorf("ref: broadcast %v with %v: negative dimension", a, b)
+				return nil, fmt.Errorf("ops: broadcast %v with %v: negative dimension", a, b)
 			}
 		}
 	}
@@ -91,7 +91,7 @@ func BroadcastShape(a, b []int) ([]int, error) {
 		case da == 1:
 			out[i] = db
 		default:
-			return nil, fmt.Errorf("ref: shapes %v and %v do not broadcast: dimension %d is %d against %d", a, b, i, da, db)
+			return nil, fmt.Errorf("ops: shapes %v and %v do not broadcast: dimension %d is %d against %d", a, b, i, da, db)
 		}
 	}
 	return out, nil
@@ -111,10 +111,10 @@ func shapeElems(shape []int) (int, error) {
 	n := 1
 	for _, d := range shape {
 		if d < 0 {
-			return 0, fmt.Errorf("ref: shape %v has a negative dimension", shape)
+			return 0, fmt.Errorf("ops: shape %v has a negative dimension", shape)
 		}
 		if d != 0 && n > math.MaxInt/d {
-			return 0, fmt.Errorf("ref: shape %v has too many elements", shape)
+			return 0, fmt.Errorf("ops: shape %v has too many elements", shape)
 		}
 		n *= d
 	}
@@ -125,10 +125,10 @@ func shapeElems(shape []int) (int, error) {
 func checkTensor(fn, name string, data []float32, shape []int) error {
 	n, err := shapeElems(shape)
 	if err != nil {
-		return fmt.Errorf("ref.%s: %s: %w", fn, name, err)
+		return fmt.Errorf("ops.%s: %s: %w", fn, name, err)
 	}
 	if len(data) != n {
-		return fmt.Errorf("ref.%s: %s has %d values, shape %v needs %d", fn, name, len(data), shape, n)
+		return fmt.Errorf("ops.%s: %s has %d values, shape %v needs %d", fn, name, len(data), shape, n)
 	}
 	return nil
 }
@@ -163,7 +163,7 @@ func broadcastStrides(s, out []int) []int {
 // shapes, an unknown op.
 func Binary(op BinaryOp, a []float32, aShape []int, b []float32, bShape []int) ([]float32, []int, error) {
 	if op < Add || op > Min {
-		return nil, nil, fmt.Errorf("ref.Binary: unknown op %d", int(op))
+		return nil, nil, fmt.Errorf("ops.Binary: unknown op %d", int(op))
 	}
 	if err := checkTensor("Binary", "a", a, aShape); err != nil {
 		return nil, nil, err
@@ -173,11 +173,11 @@ func Binary(op BinaryOp, a []float32, aShape []int, b []float32, bShape []int) (
 	}
 	out, err := BroadcastShape(aShape, bShape)
 	if err != nil {
-		return nil, nil, fmt.Errorf("ref.Binary %v: %w", op, err)
+		return nil, nil, fmt.Errorf("ops.Binary %v: %w", op, err)
 	}
 	n, err := shapeElems(out)
 	if err != nil {
-		return nil, nil, fmt.Errorf("ref.Binary %v: %w", op, err)
+		return nil, nil, fmt.Errorf("ops.Binary %v: %w", op, err)
 	}
 	y := make([]float32, n)
 	sa, sb := broadcastStrides(aShape, out), broadcastStrides(bShape, out)

@@ -1,4 +1,4 @@
-package ref
+package ops
 
 import "fmt"
 
@@ -23,7 +23,7 @@ func MatMul(a []float32, aShape []int, b []float32, bShape []int) ([]float32, []
 		return nil, nil, err
 	}
 	if len(aShape) == 0 || len(bShape) == 0 {
-		return nil, nil, fmt.Errorf("ref.MatMul: %v · %v: scalars are not matrices", aShape, bShape)
+		return nil, nil, fmt.Errorf("ops.MatMul: %v · %v: scalars are not matrices", aShape, bShape)
 	}
 	as, bs := aShape, bShape
 	if len(as) == 1 {
@@ -35,11 +35,11 @@ func MatMul(a []float32, aShape []int, b []float32, bShape []int) ([]float32, []
 	m, k := as[len(as)-2], as[len(as)-1]
 	k2, n := bs[len(bs)-2], bs[len(bs)-1]
 	if k != k2 {
-		return nil, nil, fmt.Errorf("ref.MatMul: %v · %v: inner dimensions %d and %d differ", aShape, bShape, k, k2)
+		return nil, nil, fmt.Errorf("ops.MatMul: %v · %v: inner dimensions %d and %d differ", aShape, bShape, k, k2)
 	}
 	batch, err := BroadcastShape(as[:len(as)-2], bs[:len(bs)-2])
 	if err != nil {
-		return nil, nil, fmt.Errorf("ref.MatMul: batch dimensions: %w", err)
+		return nil, nil, fmt.Errorf("ops.MatMul: batch dimensions: %w", err)
 	}
 	out := append([]int{}, batch...)
 	if len(aShape) > 1 {
@@ -50,7 +50,7 @@ func MatMul(a []float32, aShape []int, b []float32, bShape []int) ([]float32, []
 	}
 	total, err := shapeElems(out)
 	if err != nil {
-		return nil, nil, fmt.Errorf("ref.MatMul: %w", err)
+		return nil, nil, fmt.Errorf("ops.MatMul: %w", err)
 	}
 	y := make([]float32, total)
 	// Matrix strides of a and b along the broadcast batch dimensions.
@@ -95,7 +95,7 @@ func GemmONNX(a []float32, aShape []int, b []float32, bShape []int, c []float32,
 		return nil, nil, err
 	}
 	if len(aShape) != 2 || len(bShape) != 2 {
-		return nil, nil, fmt.Errorf("ref.GemmONNX: A %v and B %v must both be 2-D", aShape, bShape)
+		return nil, nil, fmt.Errorf("ops.GemmONNX: A %v and B %v must both be 2-D", aShape, bShape)
 	}
 	m, k := aShape[0], aShape[1]
 	if transA {
@@ -106,7 +106,7 @@ func GemmONNX(a []float32, aShape []int, b []float32, bShape []int, c []float32,
 		k2, n = n, k2
 	}
 	if k != k2 {
-		return nil, nil, fmt.Errorf("ref.GemmONNX: op(A) is %dx%d, op(B) is %dx%d: inner dimensions differ", m, k, k2, n)
+		return nil, nil, fmt.Errorf("ops.GemmONNX: op(A) is %dx%d, op(B) is %dx%d: inner dimensions differ", m, k, k2, n)
 	}
 	var cs []int // C's strides over [M, N]
 	if c != nil {
@@ -114,12 +114,12 @@ func GemmONNX(a []float32, aShape []int, b []float32, bShape []int, c []float32,
 			return nil, nil, err
 		}
 		if len(cShape) > 2 {
-			return nil, nil, fmt.Errorf("ref.GemmONNX: C %v has rank > 2", cShape)
+			return nil, nil, fmt.Errorf("ops.GemmONNX: C %v has rank > 2", cShape)
 		}
 		for i := range cShape {
 			d, want := cShape[len(cShape)-1-i], []int{n, m}[i]
 			if d != 1 && d != want {
-				return nil, nil, fmt.Errorf("ref.GemmONNX: C %v does not broadcast to [%d %d]", cShape, m, n)
+				return nil, nil, fmt.Errorf("ops.GemmONNX: C %v does not broadcast to [%d %d]", cShape, m, n)
 			}
 		}
 		cs = broadcastStrides(cShape, []int{m, n})

@@ -1,4 +1,4 @@
-package ref
+package ops
 
 import "fmt"
 
@@ -9,7 +9,7 @@ import "fmt"
 // It panics if bias is empty or len(x) is not a multiple of len(bias).
 func BiasAdd(x, bias []float32) []float32 {
 	if len(bias) == 0 || len(x)%len(bias) != 0 {
-		panic(fmt.Sprintf("ref.BiasAdd: len(x) = %d is not a multiple of len(bias) = %d", len(x), len(bias)))
+		panic(fmt.Sprintf("ops.BiasAdd: len(x) = %d is not a multiple of len(bias) = %d", len(x), len(bias)))
 	}
 	y := make([]float32, len(x))
 	for i, v := range x {

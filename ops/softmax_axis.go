@@ -1,4 +1,4 @@
-package ref
+package ops
 
 import (
 	"fmt"
@@ -33,10 +33,10 @@ func SoftmaxAxis(x []float32, shape []int, axis int, log bool, coerce2D bool) ([
 	}
 	r := len(shape)
 	if r == 0 {
-		return nil, fmt.Errorf("ref.SoftmaxAxis: x is a scalar; softmax needs rank >= 1")
+		return nil, fmt.Errorf("ops.SoftmaxAxis: x is a scalar; softmax needs rank >= 1")
 	}
 	if axis < -r || axis >= r {
-		return nil, fmt.Errorf("ref.SoftmaxAxis: axis %d is out of range for shape %v", axis, shape)
+		return nil, fmt.Errorf("ops.SoftmaxAxis: axis %d is out of range for shape %v", axis, shape)
 	}
 	if axis < 0 {
 		axis += r

@@ -1,4 +1,4 @@
-package ref
+package ops
 
 import "fmt"
 
@@ -20,7 +20,7 @@ import "fmt"
 // It panics if rows or cols is negative or len(x) != rows*cols.
 func Softmax(x []float32, rows, cols int) []float32 {
 	if rows < 0 || cols < 0 {
-		panic(fmt.Sprintf("ref.Softmax: negative size rows=%d cols=%d", rows, cols))
+		panic(fmt.Sprintf("ops.Softmax: negative size rows=%d cols=%d", rows, cols))
 	}
 	mustLen("Softmax", "x", len(x), rows*cols)
 	y := make([]float32, len(x))

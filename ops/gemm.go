@@ -1,4 +1,4 @@
-package ref
+package ops
 
 import "fmt"
 
@@ -15,7 +15,7 @@ import "fmt"
 // bias is non-nil with len(bias) != n, or if act is unknown.
 func Gemm(a, b, bias []float32, m, n, k int, transA, transB bool, act Activation) []float32 {
 	if m < 0 || n < 0 || k < 0 {
-		panic(fmt.Sprintf("ref.Gemm: negative size m=%d n=%d k=%d", m, n, k))
+		panic(fmt.Sprintf("ops.Gemm: negative size m=%d n=%d k=%d", m, n, k))
 	}
 	mustLen("Gemm", "a", len(a), m*k)
 	mustLen("Gemm", "b", len(b), k*n)
