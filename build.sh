@@ -340,6 +340,29 @@ cmd_serve_check() {
 	VK_ICD_FILENAMES="$LAVAPIPE_ICD" VK_DRIVER_FILES="$LAVAPIPE_ICD" deploy/client-check.sh "$bin" "$grpcurl"
 }
 
+# cmd_deploy_check: validate deploy/'s Kubernetes and KServe manifests
+# offline (deploy/validate: JSON schema, strict like kubeconform -strict)
+# against Kubernetes' OpenAPI v3 documents from the Go module
+# k8s.io/kubernetes@K8S_SCHEMA_VERSION and KServe's CRDs; every file of
+# deploy/validate/testdata (one mistake each) must be refused.
+K8S_SCHEMA_VERSION=v1.34.0
+
+cmd_deploy_check() {
+	local dir f bin
+	dir="$(go mod download -json "k8s.io/kubernetes@$K8S_SCHEMA_VERSION" | sed -nE 's/^\t"Dir": "(.*)",?$/\1/p')"
+	[[ -d "$dir/api/openapi-spec/v3" ]] || die "go mod download k8s.io/kubernetes@$K8S_SCHEMA_VERSION gave no api/openapi-spec/v3"
+	WORK="$(mktemp -d)"
+	bin="$WORK/validate"
+	(cd deploy/validate && go build -o "$bin" .) || die "building deploy/validate failed"
+	"$bin" -k8s "$dir/api/openapi-spec/v3" deploy/kserve/*.yaml deploy/kubernetes/*.yaml || die "deploy/ manifests do not validate"
+	for f in deploy/validate/testdata/*.yaml; do
+		if "$bin" -k8s "$dir/api/openapi-spec/v3" "$f" >/dev/null 2>&1; then
+			die "deploy/validate accepted $f, which has a mistake"
+		fi
+	done
+	echo "deploy/ manifests valid (Kubernetes $K8S_SCHEMA_VERSION schemas, KServe CRDs); the $(ls deploy/validate/testdata/*.yaml | wc -l) broken ones refused"
+}
+
 cmd_help() {
 	cat <<'USAGE'
 usage: ./build.sh COMMAND [ARGS]
@@ -371,6 +394,9 @@ commands:
                  (tools/soak): growth of fds, RSS and the pipeline cache file
                  per 1,000 cycles; not in `test` (minutes). ARGS go to soak
                  (-model FILE, ...); SOAK_CYCLES_LAVAPIPE/SWIFTSHADER set counts
+  deploy-check   validate deploy/'s Kubernetes and KServe manifests offline
+                 (deploy/validate; schemas from the Go module k8s.io/kubernetes
+                 and KServe's CRDs)
   serve-check    run `vkinfer serve` on lavapipe against curl (REST) and grpcurl
                  (gRPC, installed at a pinned version): deploy/client-check.sh
   swiftshader    unpack SwiftShader's Vulkan ICD from the npm package
@@ -395,6 +421,7 @@ main() {
 	serveproto) cmd_serveproto "$@" ;;
 	soak) cmd_soak "$@" ;;
 	serve-check) cmd_serve_check "$@" ;;
+	deploy-check) cmd_deploy_check "$@" ;;
 	swiftshader) cmd_swiftshader "$@" ;;
 	help | -h | --help) cmd_help ;;
 	*)
