@@ -57,7 +57,7 @@ line="$(grep 'msg=serving' "$WORK/serve.log")" || { cat "$WORK/serve.log" >&2; e
 HTTP="$(sed -E 's/.* http=([0-9.:]+).*/\1/' <<<"$line")"
 GRPC="$(sed -E 's/.* grpc=([0-9.:]+).*/\1/' <<<"$line")"
 METRICS="$(sed -E 's/.* metrics=([0-9.:]+).*/\1/' <<<"$line")"
-echo "device: $(grep -o 'device="[^"]*"' "$WORK/serve.log" | head -1)"
+echo "device: $(grep -m1 -io 'using [^(]*([^)]*)' "$WORK/serve.log" || echo '?')"
 echo "$C clients, batch-1 requests, ${SECS}s per run"
 printf '%-14s %-12s %10s %10s %10s %8s\n' model protocol 'req/s' 'p50 ms' 'p99 ms' errors
 
