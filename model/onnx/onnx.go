@@ -3,19 +3,31 @@
 // the ONNX schema are generated from the official onnx.proto (see
 // internal/pb and `./build.sh onnx`).
 //
-// The import reads the graph, its initializers and the opset of the default
-// domain, then:
+// The import reads the graph, its initializers (of every float, integer and
+// BOOL element type) and the opset of the default domain, then:
 //
+//   - sorts the nodes topologically (refusing only real cycles);
+//   - makes initializers that are also graph inputs (IR >= 4) inputs with
+//     a default value (model.Model.Defaults) a caller may override;
 //   - normalises ops whose semantics moved between opsets, so the GPU ops
 //     see one form (Softmax/LogSoftmax get an explicit "axis" and
-//     "coerce_2d"; Clip's bounds and Reshape's shape become attributes;
-//     defaults of Flatten, Gemm, LeakyRelu, ... are written out);
+//     "coerce_2d"; constant Clip bounds and Reshape's shape become
+//     attributes; defaults of Flatten, Gemm, LeakyRelu, ... are written
+//     out);
 //   - turns Constant nodes into initializers and folds every node whose
 //     inputs are all constant on the CPU with layers/ref (PyTorch's shape
 //     subgraphs: Shape, Gather, Concat, Unsqueeze, Cast, ...);
 //   - drops Identity and inference-time Dropout;
 //   - maps Gemm with a constant weight and MatMul+Add of a constant bias to
-//     the model op "Dense", so a following Relu fuses into one dispatch.
+//     the model op "Dense", so a following Relu fuses into one dispatch;
+//   - makes a graph output that is a constant the output of Mul(value, 1)
+//     (a graph input that is also an output stays as it is).
+//
+// Nothing a file claims is allocated before the data is there, values
+// computed at load time are capped (MaxFoldElements each, MaxFoldTotal
+// together), and every field read may be absent, empty or of another type
+// in the file: that is an error naming the node and attribute, never a
+// panic (FuzzDecode and the structure-aware FuzzModelStructure check it).
 //
 // Ops keep their ONNX names otherwise (ops of another domain are named
 // "domain.Op"); the import succeeds for ops no layer implements, and
