@@ -44,3 +44,7 @@ func InferNode(n *model.Node, consts func(string) *model.Tensor, in []Shape) ([]
 	}
 	return res, nil
 }
+
+// LastGemmKernel is the kernel family the latest RecordGemm or
+// RecordGemmWeights call recorded.
+func LastGemmKernel() GemmKernel { return GemmKernel(lastKernel.Load()) }

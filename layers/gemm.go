@@ -3,6 +3,9 @@ package layers
 import (
 	"errors"
 	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
 
 	"github.com/vkinfer/vkinfer/engine"
 )
@@ -35,6 +38,18 @@ const (
 	// kernel. Needs subgroups of 4 lanes with ballot operations. Reads every
 	// layout in place; fastest with B in GemmWeights' 16-column panels.
 	GemmSubgroup
+	// GemmTiled is shaders/gemm_tiled.comp (and gemm_tiled_f16.comp for
+	// fp16 weights): the GPU kernel. Block tiles staged in shared memory,
+	// warp tiles sized from the subgroup size, register tiles per
+	// invocation, vec4 loads where aligned, split-K for products with few
+	// blocks; the tile is a GemmTile chosen by ChooseGemmTile. Reads every
+	// layout and offset in place.
+	GemmTiled
+	// GemmGEMV is shaders/gemm_gemv.comp (and gemm_gemv_f16.comp): skinny
+	// products of at most gemvMaxRows rows (batch-1 and small-batch Dense
+	// layers) on GPUs, one pass over B at memory speed. Larger M runs
+	// GemmTiled.
+	GemmGEMV
 )
 
 func (k GemmKernel) String() string {
@@ -47,6 +62,10 @@ func (k GemmKernel) String() string {
 		return "texel"
 	case GemmSubgroup:
 		return "subgroup"
+	case GemmTiled:
+		return "tiled"
+	case GemmGEMV:
+		return "gemv"
 	}
 	return fmt.Sprintf("GemmKernel(%d)", int(k))
 }
@@ -66,16 +85,51 @@ func (c GemmConfig) String() string {
 // ChooseGemmKernel picks the kernel family for an m x n x k product on a
 // device, from its driver, type and limits: GemmTexel on lavapipe,
 // GemmSubgroup on SwiftShader (its texel buffers are capped at 65,536
-// texels, too small for most tensors), GemmStorage elsewhere (GPUs, unknown
-// CPU drivers). See docs/PERFORMANCE.md for the measurements behind it.
+// texels, too small for most tensors), GemmStorage on other CPU drivers,
+// and on GPUs (discrete, integrated, virtual) GemmGEMV for products of at
+// most gemvMaxRows rows and GemmTiled otherwise. $VKINFER_GEMM (see
+// GemmKernelEnv) overrides the choice for tests. See docs/PERFORMANCE.md for
+// the measurements behind it.
 func ChooseGemmKernel(info engine.DeviceInfo, m, n, k int) GemmKernel {
+	if forced, err := envKernel(); err == nil && forced != GemmAuto {
+		if forced == GemmGEMV && m > gemvMaxRows {
+			return GemmTiled
+		}
+		return forced
+	}
 	switch {
 	case info.DriverID == engine.DriverLavapipe && texelCapable(info):
 		return GemmTexel
 	case info.DriverID == engine.DriverSwiftShader && subgroupCapable(info):
 		return GemmSubgroup
+	case info.Type == engine.TypeCPU:
+		return GemmStorage
+	case m <= gemvMaxRows:
+		return GemmGEMV
 	}
-	return GemmStorage
+	return GemmTiled
+}
+
+// GemmKernelEnv names the environment variable that forces a GEMM kernel
+// family on every device, for tests and measurements: auto (or empty),
+// storage, texel, subgroup, tiled or gemv (gemv runs products of more than
+// 8 rows with tiled). A forced kernel that cannot run a product falls back
+// as an explicit Gemm.Kernel does. Weights are prepared for the forced
+// kernel. An unknown value makes RecordGemm and NewGemmWeights fail.
+const GemmKernelEnv = "VKINFER_GEMM"
+
+// envKernel parses $VKINFER_GEMM.
+func envKernel() (GemmKernel, error) {
+	v := os.Getenv(GemmKernelEnv)
+	if v == "" {
+		return GemmAuto, nil
+	}
+	for _, k := range []GemmKernel{GemmAuto, GemmStorage, GemmTexel, GemmSubgroup, GemmTiled, GemmGEMV} {
+		if strings.EqualFold(v, k.String()) {
+			return k, nil
+		}
+	}
+	return GemmAuto, fmt.Errorf("layers: %s=%q: want auto, storage, texel, subgroup, tiled or gemv", GemmKernelEnv, v)
 }
 
 // texelCapable reports whether every tensor the device can hold fits in one
@@ -155,17 +209,23 @@ type Gemm struct {
 	TransA, TransB bool
 	Bias           *engine.Buffer // nil for none
 	ReLU           bool
-	// Config is the tile; nil: chosen for the kernel and shape.
+	// Config is the tile of the storage, texel and subgroup kernels; nil:
+	// chosen for the kernel and shape.
 	Config *GemmConfig
+	// Tile is the tile of GemmTiled; nil: ChooseGemmTile. Setting it alone
+	// selects GemmTiled.
+	Tile *GemmTile
 	// Kernel forces a kernel family; GemmAuto (zero) chooses from the
-	// device, or GemmStorage when Config is set. A kernel that cannot run
-	// the product (a layout it cannot read, a tensor past its limits)
-	// falls back to GemmStorage. Packed copies of operands a kernel needs
-	// are temporary buffers of the recorded program (engine.Recorder.Temp).
+	// device (ChooseGemmKernel), or GemmStorage when Config is set. A
+	// kernel that cannot run the product (a layout it cannot read, a tensor
+	// past its limits) falls back to GemmStorage (GemmGEMV to GemmTiled).
+	// Packed copies of operands a kernel needs are temporary buffers of the
+	// recorded program (engine.Recorder.Temp).
 	Kernel GemmKernel
 	// OffA, OffB and OffC are element offsets of A, B and C in their
-	// buffers (a matrix of a batch). Only GemmStorage takes them: a nonzero
-	// offset selects it, and RecordGemmWeights refuses offsets.
+	// buffers (a matrix of a batch). GemmStorage, GemmTiled and GemmGEMV
+	// take them (a nonzero offset selects GemmStorage in place of the CPU
+	// drivers' kernels); RecordGemmWeights refuses offsets.
 	OffA, OffB, OffC int
 }
 
@@ -182,16 +242,25 @@ const (
 type operandB struct {
 	buf    *engine.Buffer
 	layout bLayout
-	ld     int // row stride in floats (bRowMajor: >= N; bTransposed: >= K; bPanels: K rounded up to 4)
-	panel  int // bPanels: columns per panel (8: gemm_texel, sgTileCols: gemm_subgroup)
+	ld     int  // row stride in elements (bRowMajor: >= N; bTransposed: >= K; bPanels: K rounded up to 4)
+	panel  int  // bPanels: columns per panel (8: gemm_texel, sgTileCols: gemm_subgroup)
+	f16    bool // stored as IEEE binary16 (GemmTiled and GemmGEMV only)
+}
+
+// gpuOnly reports whether only the GPU kernels (GemmTiled, GemmGEMV) read b:
+// fp16, or N x K rows padded past K (prepared GPU weights).
+func (b operandB) gpuOnly(k int) bool {
+	return b.f16 || b.layout == bTransposed && b.ld != k
 }
 
 // GemmWeights is a constant B operand (a layer's weights) laid out once, at
 // build time, for the device's GEMM kernel: K-major panels of 8 columns for
 // the texel kernel (lavapipe) and of 16 for the subgroup kernel
-// (SwiftShader), so each invocation streams through contiguous memory; K x N
-// row-major for the storage kernel (GPUs: neighbouring lanes read
-// neighbouring columns).
+// (SwiftShader), so each invocation streams through contiguous memory; N x K
+// rows padded with zeros to a multiple of 4 for the GPU kernels (vec4 loads
+// along k in both GemmTiled and GemmGEMV, which streams each row); K x N
+// row-major for the storage kernel (neighbouring lanes read neighbouring
+// columns).
 type GemmWeights struct {
 	K, N int
 	b    operandB
@@ -204,6 +273,9 @@ func NewGemmWeights(d *engine.Device, data []float32, k, n int, transB bool) (*G
 		return nil, fmt.Errorf("layers: gemm weights %dx%d from %d floats", k, n, len(data))
 	}
 	info := d.Info()
+	if _, err := envKernel(); err != nil {
+		return nil, err
+	}
 	// Prepared for a product with many rows; small batches use the same
 	// layout (every kernel that ChooseGemmKernel picks reads it).
 	kernel := ChooseGemmKernel(info, 64, n, k)
@@ -220,6 +292,9 @@ func NewGemmWeights(d *engine.Device, data []float32, k, n int, transB bool) (*G
 	case kernel == GemmSubgroup:
 		op = operandB{layout: bPanels, ld: roundUp(k, 4), panel: sgTileCols}
 		host = packPanels(data, n, k, rs, ks, sgTileCols)
+	case kernel == GemmTiled || kernel == GemmGEMV:
+		op = operandB{layout: bTransposed, ld: roundUp(k, 4)}
+		host = packPanels(data, n, k, rs, ks, 1) // N rows of K, padded to 4
 	case transB && kernel == GemmStorage && info.Type == engine.TypeCPU:
 		op = operandB{layout: bTransposed, ld: k}
 		host = data
@@ -346,19 +421,35 @@ func checkGemm(g Gemm, a, c *engine.Buffer) error {
 var errCannot = errors.New("kernel cannot run this product")
 
 func recordGemm(r *engine.Recorder, d *engine.Device, g Gemm, a *engine.Buffer, b operandB, c *engine.Buffer) error {
+	if _, err := envKernel(); err != nil {
+		return err
+	}
 	info := d.Info()
 	kernel := g.Kernel
+	if kernel == GemmAuto {
+		switch {
+		case g.Config != nil:
+			kernel = GemmStorage
+		case g.Tile != nil:
+			kernel = GemmTiled
+		default:
+			kernel = ChooseGemmKernel(info, g.M, g.N, g.K)
+		}
+	}
+	gpuKernel := kernel == GemmTiled || kernel == GemmGEMV
+	offsets := g.OffA != 0 || g.OffB != 0 || g.OffC != 0
 	switch {
 	case b.layout == bPanels && b.panel == 8:
 		kernel = GemmTexel // weights packed for it; it reads any A
 	case b.layout == bPanels:
 		kernel = GemmSubgroup // likewise
-	case g.OffA != 0 || g.OffB != 0 || g.OffC != 0:
-		kernel = GemmStorage // the one kernel that takes offsets
-	case kernel == GemmAuto && g.Config != nil:
-		kernel = GemmStorage
-	case kernel == GemmAuto:
-		kernel = ChooseGemmKernel(info, g.M, g.N, g.K)
+	case b.gpuOnly(g.K) && !gpuKernel:
+		kernel = GemmTiled // weights prepared for the GPU kernels
+	case offsets && !gpuKernel:
+		kernel = GemmStorage // the CPU drivers' kernels take no offsets
+	}
+	if kernel == GemmGEMV && g.M > gemvMaxRows {
+		kernel = GemmTiled
 	}
 	tile := func(k GemmKernel) GemmConfig {
 		if g.Config != nil && (g.Kernel == k || g.Kernel == GemmAuto && k == GemmStorage) {
@@ -367,26 +458,47 @@ func recordGemm(r *engine.Recorder, d *engine.Device, g Gemm, a *engine.Buffer, 
 		return chooseTile(info, k, g.M, g.N, g.K)
 	}
 	var err error
+	defer func() {
+		if err == nil {
+			lastKernel.Store(int32(kernel))
+		}
+	}()
 	switch kernel {
 	case GemmTexel:
 		err = recordTexel(r, d, g, tile(GemmTexel), a, b, c)
 	case GemmSubgroup:
 		err = recordSubgroup(r, d, g, tile(GemmSubgroup), a, b, c)
+	case GemmGEMV:
+		err = recordGEMV(r, d, g, a, b, c)
+		if errors.Is(err, errCannot) {
+			kernel = GemmTiled
+			err = recordTiled(r, d, g, a, b, c)
+		}
+	case GemmTiled:
+		err = recordTiled(r, d, g, a, b, c)
 	case GemmStorage:
-		return recordStorage(r, d, g, tile(GemmStorage), a, b, c)
+		err = recordStorage(r, d, g, tile(GemmStorage), a, b, c)
+		return err
 	default:
 		return fmt.Errorf("layers: gemm: unknown kernel %v", kernel)
 	}
 	if !errors.Is(err, errCannot) {
 		return err
 	}
-	if b.layout == bPanels {
+	if b.layout == bPanels || b.gpuOnly(g.K) {
 		// Weights are packed only for a kernel that can run any product
 		// with them on this device.
 		return fmt.Errorf("layers: gemm %dx%dx%d: weights packed for the %v kernel: %w", g.M, g.N, g.K, kernel, err)
 	}
-	return recordStorage(r, d, g, tile(GemmStorage), a, b, c)
+	kernel = GemmStorage
+	err = recordStorage(r, d, g, tile(GemmStorage), a, b, c)
+	return err
 }
+
+// lastKernel is the kernel family the latest successful recordGemm
+// recorded (tests read it through export_test.go to see that a forced
+// kernel ran rather than a fallback).
+var lastKernel atomic.Int32
 
 func recordStorage(r *engine.Recorder, d *engine.Device, g Gemm, cfg GemmConfig, a *engine.Buffer, b operandB, c *engine.Buffer) error {
 	if b.layout == bRowMajor && b.ld != g.N || b.layout == bTransposed && b.ld != g.K {

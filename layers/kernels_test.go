@@ -303,7 +303,7 @@ func TestGemmKernels(t *testing.T) {
 	shapes := []struct{ m, n, k int }{
 		{1, 1, 1}, {1, 33, 784}, {2, 9, 7}, {3, 16, 16}, {5, 31, 65}, {8, 8, 8}, {13, 129, 3}, {37, 53, 29}, {64, 40, 64}, {257, 129, 65},
 	}
-	for _, kernel := range []layers.GemmKernel{layers.GemmStorage, layers.GemmTexel, layers.GemmSubgroup} {
+	for _, kernel := range []layers.GemmKernel{layers.GemmStorage, layers.GemmTexel, layers.GemmSubgroup, layers.GemmTiled, layers.GemmGEMV} {
 		for _, s := range shapes {
 			for _, tr := range []struct{ a, b bool }{{false, false}, {false, true}, {true, false}, {true, true}} {
 				relu := (s.m+s.n)%2 == 0
@@ -432,7 +432,7 @@ func TestGemmKernelsSpecialValues(t *testing.T) {
 	d := gputest.Open(t, engine.Options{})
 	r := rand.New(rand.NewSource(8))
 	m, n, k := 9, 21, 13
-	for _, kernel := range []layers.GemmKernel{layers.GemmStorage, layers.GemmTexel, layers.GemmSubgroup} {
+	for _, kernel := range []layers.GemmKernel{layers.GemmStorage, layers.GemmTexel, layers.GemmSubgroup, layers.GemmTiled, layers.GemmGEMV} {
 		t.Run(kernel.String(), func(t *testing.T) {
 			a, b := randSlice(r, m*k), randSlice(r, k*n)
 			a[0*k+3] = float32(math.NaN())         // row 0

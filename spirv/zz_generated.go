@@ -153,6 +153,54 @@ var shaders = map[string]*Shader{
 		},
 		SourceSHA256: "1ed09ce648783db39c362009353396f30f778c741ce1eecfa9832cede0685dae",
 	},
+	"gemm_gemv": {
+		Name:         "gemm_gemv",
+		Code:         mustReadSPIRV("gemm_gemv.spv"),
+		LocalSize:    [3]uint32{128, 1, 1},
+		LocalSizeIDs: [3]int32{0, -1, -1},
+		Bindings: []Binding{
+			{Set: 0, Binding: 0, Kind: StorageBuffer, Name: "A", ReadOnly: true},
+			{Set: 0, Binding: 1, Kind: StorageBuffer, Name: "B", ReadOnly: true},
+			{Set: 0, Binding: 2, Kind: StorageBuffer, Name: "bias", ReadOnly: true},
+			{Set: 0, Binding: 3, Kind: StorageBuffer, Name: "C", ReadOnly: false},
+		},
+		PushConstantSize: 32,
+		SpecConstants: []SpecConstant{
+			{ID: 0, Name: "local_size_x", Default: 128}, // uint
+			{ID: 1, Name: "LPC", Default: 32},           // uint
+			{ID: 2, Name: "MR", Default: 1},             // uint
+			{ID: 3, Name: "TRANS_A", Default: 0},        // bool
+			{ID: 4, Name: "TRANS_B", Default: 1},        // bool
+			{ID: 5, Name: "HAS_BIAS", Default: 0},       // bool
+			{ID: 6, Name: "ACT", Default: 0},            // uint
+			{ID: 7, Name: "VEC_B", Default: 0},          // bool
+		},
+		SourceSHA256: "a8e670f262652adbf35a906bb1537d92ed410f8ded03976f515d3d8a9990b9a2",
+	},
+	"gemm_gemv_f16": {
+		Name:         "gemm_gemv_f16",
+		Code:         mustReadSPIRV("gemm_gemv_f16.spv"),
+		LocalSize:    [3]uint32{128, 1, 1},
+		LocalSizeIDs: [3]int32{0, -1, -1},
+		Bindings: []Binding{
+			{Set: 0, Binding: 0, Kind: StorageBuffer, Name: "A", ReadOnly: true},
+			{Set: 0, Binding: 1, Kind: StorageBuffer, Name: "B", ReadOnly: true},
+			{Set: 0, Binding: 2, Kind: StorageBuffer, Name: "bias", ReadOnly: true},
+			{Set: 0, Binding: 3, Kind: StorageBuffer, Name: "C", ReadOnly: false},
+		},
+		PushConstantSize: 32,
+		SpecConstants: []SpecConstant{
+			{ID: 0, Name: "local_size_x", Default: 128}, // uint
+			{ID: 1, Name: "LPC", Default: 32},           // uint
+			{ID: 2, Name: "MR", Default: 1},             // uint
+			{ID: 3, Name: "TRANS_A", Default: 0},        // bool
+			{ID: 4, Name: "TRANS_B", Default: 1},        // bool
+			{ID: 5, Name: "HAS_BIAS", Default: 0},       // bool
+			{ID: 6, Name: "ACT", Default: 0},            // uint
+			{ID: 7, Name: "VEC_B", Default: 0},          // bool
+		},
+		SourceSHA256: "9c86964e9a7797fe6865ab1a6e92cc5d6517fa4af2b5ae1d016a79f612f8641f",
+	},
 	"gemm_pack": {
 		Name:         "gemm_pack",
 		Code:         mustReadSPIRV("gemm_pack.spv"),
@@ -169,6 +217,24 @@ var shaders = map[string]*Shader{
 			{ID: 2, Name: "P", Default: 8},             // uint
 		},
 		SourceSHA256: "cfcd79c81e39d761808af36c5d87298b4d0b536f694a218f02f70dfc24aadad4",
+	},
+	"gemm_reduce": {
+		Name:         "gemm_reduce",
+		Code:         mustReadSPIRV("gemm_reduce.spv"),
+		LocalSize:    [3]uint32{64, 1, 1},
+		LocalSizeIDs: [3]int32{0, -1, -1},
+		Bindings: []Binding{
+			{Set: 0, Binding: 0, Kind: StorageBuffer, Name: "P", ReadOnly: true},
+			{Set: 0, Binding: 1, Kind: StorageBuffer, Name: "bias", ReadOnly: true},
+			{Set: 0, Binding: 2, Kind: StorageBuffer, Name: "C", ReadOnly: false},
+		},
+		PushConstantSize: 16,
+		SpecConstants: []SpecConstant{
+			{ID: 0, Name: "local_size_x", Default: 64}, // uint
+			{ID: 1, Name: "HAS_BIAS", Default: 0},      // bool
+			{ID: 2, Name: "ACT", Default: 0},           // uint
+		},
+		SourceSHA256: "65f1e19152fa6f910f5f6448b3a7242a7de5d3efc2e7955733ef9d4b8866fd93",
 	},
 	"gemm_subgroup": {
 		Name:         "gemm_subgroup",
@@ -215,6 +281,68 @@ var shaders = map[string]*Shader{
 			{ID: 8, Name: "ACT", Default: 0},           // uint
 		},
 		SourceSHA256: "81a67d9df8875222b21c2a4d295c3bd0106a50efece3e12498c8635752a20d2f",
+	},
+	"gemm_tiled": {
+		Name:         "gemm_tiled",
+		Code:         mustReadSPIRV("gemm_tiled.spv"),
+		LocalSize:    [3]uint32{256, 1, 1},
+		LocalSizeIDs: [3]int32{0, -1, -1},
+		Bindings: []Binding{
+			{Set: 0, Binding: 0, Kind: StorageBuffer, Name: "A", ReadOnly: true},
+			{Set: 0, Binding: 1, Kind: StorageBuffer, Name: "B", ReadOnly: true},
+			{Set: 0, Binding: 2, Kind: StorageBuffer, Name: "bias", ReadOnly: true},
+			{Set: 0, Binding: 3, Kind: StorageBuffer, Name: "C", ReadOnly: false},
+		},
+		PushConstantSize: 36,
+		SpecConstants: []SpecConstant{
+			{ID: 0, Name: "local_size_x", Default: 256}, // uint
+			{ID: 1, Name: "BM", Default: 128},           // uint
+			{ID: 2, Name: "BN", Default: 128},           // uint
+			{ID: 3, Name: "BK", Default: 16},            // uint
+			{ID: 4, Name: "WM", Default: 32},            // uint
+			{ID: 5, Name: "WN", Default: 64},            // uint
+			{ID: 6, Name: "TM", Default: 8},             // uint
+			{ID: 7, Name: "TN", Default: 8},             // uint
+			{ID: 8, Name: "TRANS_A", Default: 0},        // bool
+			{ID: 9, Name: "TRANS_B", Default: 0},        // bool
+			{ID: 10, Name: "HAS_BIAS", Default: 0},      // bool
+			{ID: 11, Name: "ACT", Default: 0},           // uint
+			{ID: 12, Name: "VEC_A", Default: 0},         // bool
+			{ID: 13, Name: "VEC_B", Default: 0},         // bool
+			{ID: 14, Name: "PARTIAL", Default: 0},       // bool
+		},
+		SourceSHA256: "9ba54fb4b755280c09ab24099d27e4077b8b39c4f5ad7352b7ea324acbe3b23d",
+	},
+	"gemm_tiled_f16": {
+		Name:         "gemm_tiled_f16",
+		Code:         mustReadSPIRV("gemm_tiled_f16.spv"),
+		LocalSize:    [3]uint32{256, 1, 1},
+		LocalSizeIDs: [3]int32{0, -1, -1},
+		Bindings: []Binding{
+			{Set: 0, Binding: 0, Kind: StorageBuffer, Name: "A", ReadOnly: true},
+			{Set: 0, Binding: 1, Kind: StorageBuffer, Name: "B", ReadOnly: true},
+			{Set: 0, Binding: 2, Kind: StorageBuffer, Name: "bias", ReadOnly: true},
+			{Set: 0, Binding: 3, Kind: StorageBuffer, Name: "C", ReadOnly: false},
+		},
+		PushConstantSize: 36,
+		SpecConstants: []SpecConstant{
+			{ID: 0, Name: "local_size_x", Default: 256}, // uint
+			{ID: 1, Name: "BM", Default: 128},           // uint
+			{ID: 2, Name: "BN", Default: 128},           // uint
+			{ID: 3, Name: "BK", Default: 16},            // uint
+			{ID: 4, Name: "WM", Default: 32},            // uint
+			{ID: 5, Name: "WN", Default: 64},            // uint
+			{ID: 6, Name: "TM", Default: 8},             // uint
+			{ID: 7, Name: "TN", Default: 8},             // uint
+			{ID: 8, Name: "TRANS_A", Default: 0},        // bool
+			{ID: 9, Name: "TRANS_B", Default: 0},        // bool
+			{ID: 10, Name: "HAS_BIAS", Default: 0},      // bool
+			{ID: 11, Name: "ACT", Default: 0},           // uint
+			{ID: 12, Name: "VEC_A", Default: 0},         // bool
+			{ID: 13, Name: "VEC_B", Default: 0},         // bool
+			{ID: 14, Name: "PARTIAL", Default: 0},       // bool
+		},
+		SourceSHA256: "1a77247d4842581ad250f7caff92ec0ffc902cb66c25e00d81a714d5eff27e9b",
 	},
 	"relu": {
 		Name:         "relu",
@@ -275,9 +403,16 @@ var manifest = []manifestEntry{
 	{Path: "dense_chain.glsl", SHA256: "8a6de7673e655852356840c1c735c68fb52f99d9007a1c096fb0277d0d44ba07"},
 	{Path: "dense_chain_texel.comp", SHA256: "2aca2aaf9e973a40713bd206c6aa44bfc18539e92045e0bced83c1e363d72531"},
 	{Path: "gemm.comp", SHA256: "1ed09ce648783db39c362009353396f30f778c741ce1eecfa9832cede0685dae"},
+	{Path: "gemm_gemv.comp", SHA256: "a8e670f262652adbf35a906bb1537d92ed410f8ded03976f515d3d8a9990b9a2"},
+	{Path: "gemm_gemv.glsl", SHA256: "056d9c431638b4f60e788fc87a9e126d1cf3877109a848d3d42bf525043a0b8f"},
+	{Path: "gemm_gemv_f16.comp", SHA256: "9c86964e9a7797fe6865ab1a6e92cc5d6517fa4af2b5ae1d016a79f612f8641f"},
 	{Path: "gemm_pack.comp", SHA256: "cfcd79c81e39d761808af36c5d87298b4d0b536f694a218f02f70dfc24aadad4"},
+	{Path: "gemm_reduce.comp", SHA256: "65f1e19152fa6f910f5f6448b3a7242a7de5d3efc2e7955733ef9d4b8866fd93"},
 	{Path: "gemm_subgroup.comp", SHA256: "3804a6cd3287821fec46fcc33282b05e5ac89969dd368982f4df8711771b7ade"},
 	{Path: "gemm_texel.comp", SHA256: "81a67d9df8875222b21c2a4d295c3bd0106a50efece3e12498c8635752a20d2f"},
+	{Path: "gemm_tiled.comp", SHA256: "9ba54fb4b755280c09ab24099d27e4077b8b39c4f5ad7352b7ea324acbe3b23d"},
+	{Path: "gemm_tiled.glsl", SHA256: "7dfa7feba108fff13e9246f0cf9c99050e3aad24b8aa4f6ead59def9a72e6d2a"},
+	{Path: "gemm_tiled_f16.comp", SHA256: "1a77247d4842581ad250f7caff92ec0ffc902cb66c25e00d81a714d5eff27e9b"},
 	{Path: "relu.comp", SHA256: "c0fa032d4f087e675570b47877f92e8a2cf123d4826f8ab0cfc0d6ac19f42833"},
 	{Path: "softmax.comp", SHA256: "de7d81520dcd8a39cd478a41d1736c290399838cdf8e0b0975820cf9570da625"},
 	{Path: "unary.comp", SHA256: "80a37cd8e90d19a9aa3edd1a7c83439bddf19311cd7d66030f06cc6aad32583d"},

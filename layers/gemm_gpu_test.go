@@ -1,0 +1,208 @@
+package layers_test
+
+import (
+	"fmt"
+	"math"
+	"math/rand"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vkinfer/vkinfer/engine"
+	"github.com/vkinfer/vkinfer/internal/gputest"
+	"github.com/vkinfer/vkinfer/layers"
+	"github.com/vkinfer/vkinfer/layers/ref"
+)
+
+// The GPU kernels (GemmTiled, GemmGEMV) forced on whatever device runs the
+// tests, at awkward sizes, every layout, aligned (vec4 loads) and not,
+// with bias and ReLU; the kernel that ran must be the one forced.
+func TestGemmGPUKernels(t *testing.T) {
+	d := gputest.Open(t, engine.Options{})
+	r := rand.New(rand.NewSource(11))
+	shapes := []struct{ m, n, k int }{
+		{1, 1, 1}, {1, 7, 13}, {7, 13, 127}, {13, 127, 257}, {8, 64, 64}, {4, 256, 1000},
+		{127, 257, 13}, {257, 127, 7}, {64, 128, 256}, {3, 5, 2049}, {130, 66, 300},
+	}
+	for _, kernel := range []layers.GemmKernel{layers.GemmTiled, layers.GemmGEMV} {
+		for _, s := range shapes {
+			for _, tr := range []struct{ a, b bool }{{false, false}, {false, true}, {true, false}, {true, true}} {
+				relu := (s.m+s.k)%2 == 1
+				name := fmt.Sprintf("%v/%dx%dx%d_tA%v_tB%v", kernel, s.m, s.n, s.k, tr.a, tr.b)
+				t.Run(name, func(t *testing.T) {
+					a, b, bias := randSlice(r, s.m*s.k), randSlice(r, s.k*s.n), randSlice(r, s.n)
+					A, B, Bias := newBuf(t, d, a), newBuf(t, d, b), newBuf(t, d, bias)
+					C := newBuf(t, d, make([]float32, s.m*s.n))
+					g := layers.Gemm{M: s.m, N: s.n, K: s.k, TransA: tr.a, TransB: tr.b, Bias: Bias, ReLU: relu, Kernel: kernel}
+					got := run(t, d, C, s.m*s.n, func(rec *engine.Recorder) error { return layers.RecordGemm(rec, d, g, A, B, C) })
+					want := kernel
+					if kernel == layers.GemmGEMV && s.m > 8 {
+						want = layers.GemmTiled
+					}
+					require.Equal(t, want, layers.LastGemmKernel())
+					checkGemm(t, got, a, b, bias, s.m, s.n, s.k, tr.a, tr.b, relu, name)
+				})
+			}
+		}
+	}
+}
+
+// Explicit GemmTiled tiles: warp tiles of 1 to 64 lanes, every block of the
+// table, BK = 4, split-K into chunks that do and do not divide K, and tiles
+// that divide nothing.
+func TestGemmTiledTiles(t *testing.T) {
+	d := gputest.Open(t, engine.Options{})
+	lim := d.Info().Limits
+	r := rand.New(rand.NewSource(12))
+	tiles := []layers.GemmTile{
+		{BM: 16, BN: 16, BK: 4, WM: 4, WN: 4, TM: 4, TN: 4},
+		{BM: 32, BN: 32, BK: 16, WM: 8, WN: 8, TM: 4, TN: 4},
+		{BM: 32, BN: 64, BK: 8, WM: 16, WN: 32, TM: 4, TN: 4},
+		{BM: 64, BN: 64, BK: 16, WM: 32, WN: 16, TM: 8, TN: 4},
+		{BM: 64, BN: 128, BK: 16, WM: 32, WN: 64, TM: 8, TN: 8},
+		{BM: 128, BN: 128, BK: 8, WM: 64, WN: 64, TM: 8, TN: 8},
+		{BM: 32, BN: 32, BK: 8, WM: 32, WN: 32, TM: 4, TN: 4, Split: 3},
+		{BM: 16, BN: 32, BK: 4, WM: 16, WN: 8, TM: 4, TN: 8, Split: 7},
+		{BM: 64, BN: 64, BK: 16, WM: 32, WN: 32, TM: 8, TN: 4, Split: 16},
+	}
+	shapes := []struct{ m, n, k int }{{37, 53, 29}, {1, 130, 301}, {129, 7, 64}}
+	for _, tile := range tiles {
+		for _, s := range shapes {
+			for _, tr := range []struct{ a, b bool }{{false, false}, {true, true}} {
+				name := fmt.Sprintf("%v/%dx%dx%d_tA%v_tB%v", tile, s.m, s.n, s.k, tr.a, tr.b)
+				t.Run(name, func(t *testing.T) {
+					if tile.Invocations() > int(lim.MaxComputeWorkGroupInvocations) || tile.SharedBytes() > int(lim.MaxComputeSharedMemorySize) {
+						t.Skip("tile exceeds the device's limits")
+					}
+					a, b, bias := randSlice(r, s.m*s.k), randSlice(r, s.k*s.n), randSlice(r, s.n)
+					A, B, Bias := newBuf(t, d, a), newBuf(t, d, b), newBuf(t, d, bias)
+					C := newBuf(t, d, make([]float32, s.m*s.n))
+					tl := tile
+					g := layers.Gemm{M: s.m, N: s.n, K: s.k, TransA: tr.a, TransB: tr.b, Bias: Bias, ReLU: true, Tile: &tl}
+					got := run(t, d, C, s.m*s.n, func(rec *engine.Recorder) error { return layers.RecordGemm(rec, d, g, A, B, C) })
+					require.Equal(t, layers.GemmTiled, layers.LastGemmKernel())
+					checkGemm(t, got, a, b, bias, s.m, s.n, s.k, tr.a, tr.b, true, name)
+				})
+			}
+		}
+	}
+	t.Run("bad tiles", func(t *testing.T) {
+		A, B, C := newBuf(t, d, make([]float32, 64)), newBuf(t, d, make([]float32, 64)), newBuf(t, d, make([]float32, 64))
+		for _, bad := range []layers.GemmTile{
+			{BM: 16, BN: 16, BK: 6, WM: 4, WN: 4, TM: 4, TN: 4},   // BK not a multiple of 4
+			{BM: 16, BN: 16, BK: 4, WM: 8, WN: 4, TM: 3, TN: 4},   // TM
+			{BM: 16, BN: 16, BK: 4, WM: 12, WN: 4, TM: 4, TN: 4},  // WM does not divide BM
+			{BM: 512, BN: 512, BK: 4, WM: 4, WN: 4, TM: 4, TN: 4}, // invocations
+			{BM: 64, BN: 64, BK: 256, WM: 8, WN: 8, TM: 8, TN: 8}, // shared memory
+			{},
+		} {
+			tl := bad
+			err := layers.RecordGemm(d.NewRecorder(), d, layers.Gemm{M: 8, N: 8, K: 8, Tile: &tl}, A, B, C)
+			require.Error(t, err, "%v", bad)
+		}
+	})
+}
+
+// Batched products address matrices by offsets; the GPU kernels take them
+// in place (vec4 loads only when they are multiples of 4).
+func TestGemmGPUOffsets(t *testing.T) {
+	d := gputest.Open(t, engine.Options{})
+	r := rand.New(rand.NewSource(13))
+	for _, kernel := range []layers.GemmKernel{layers.GemmTiled, layers.GemmGEMV} {
+		for _, off := range [][3]int{{4, 8, 12}, {1, 3, 5}} {
+			for _, s := range []struct{ m, n, k int }{{2, 12, 8}, {5, 9, 7}, {33, 16, 20}} {
+				name := fmt.Sprintf("%v/%dx%dx%d_off%v", kernel, s.m, s.n, s.k, off)
+				t.Run(name, func(t *testing.T) {
+					a, b := randSlice(r, off[0]+s.m*s.k), randSlice(r, off[1]+s.k*s.n)
+					A, B := newBuf(t, d, a), newBuf(t, d, b)
+					C := newBuf(t, d, make([]float32, off[2]+s.m*s.n))
+					g := layers.Gemm{M: s.m, N: s.n, K: s.k, TransB: true, Kernel: kernel, OffA: off[0], OffB: off[1], OffC: off[2]}
+					got := run(t, d, C, off[2]+s.m*s.n, func(rec *engine.Recorder) error { return layers.RecordGemm(rec, d, g, A, B, C) })
+					for i := 0; i < off[2]; i++ {
+						require.Zero(t, got[i], "C before its offset was written")
+					}
+					checkGemm(t, got[off[2]:], a[off[0]:], b[off[1]:], nil, s.m, s.n, s.k, false, true, false, name)
+				})
+			}
+		}
+	}
+}
+
+// NaN and Inf through split-K: partial sums carry them to exactly the
+// outputs they reach in the reference.
+func TestGemmSplitKSpecialValues(t *testing.T) {
+	d := gputest.Open(t, engine.Options{})
+	r := rand.New(rand.NewSource(14))
+	m, n, k := 9, 21, 301
+	a, b := randSlice(r, m*k), randSlice(r, k*n)
+	a[0*k+3] = float32(math.NaN())         // row 0, first chunk
+	a[4*k+k-1] = float32(math.Inf(1))      // row 4, last chunk
+	b[(k-1)*n+n-1] = float32(math.Inf(-1)) // last column, last chunk
+	b[150*n+5] = float32(math.MaxFloat32)  // overflow in a middle chunk
+	A, B := newBuf(t, d, a), newBuf(t, d, b)
+	C := newBuf(t, d, make([]float32, m*n))
+	tile := layers.GemmTile{BM: 16, BN: 16, BK: 4, WM: 4, WN: 4, TM: 4, TN: 4, Split: 5}
+	g := layers.Gemm{M: m, N: n, K: k, ReLU: true, Tile: &tile}
+	got := run(t, d, C, m*n, func(rec *engine.Recorder) error { return layers.RecordGemm(rec, d, g, A, B, C) })
+	want := ref.Gemm(a, b, nil, m, n, k, false, false, ref.ActReLU)
+	bound := gemmBound(a, b, m, n, k, false, false)
+	for i := range want {
+		w, g := float64(want[i]), float64(got[i])
+		switch {
+		case math.IsNaN(w):
+			require.True(t, math.IsNaN(g), "C[%d,%d] = %v, want NaN", i/n, i%n, g)
+		case math.IsInf(w, 0):
+			require.Equal(t, w, g, "C[%d,%d]", i/n, i%n)
+		default:
+			require.False(t, math.IsNaN(g), "C[%d,%d] = %v, want %v", i/n, i%n, g, w)
+			require.InDelta(t, w, g, gemmRelTol*(bound[i]+1), "C[%d,%d]", i/n, i%n)
+		}
+	}
+}
+
+// ChooseGemmTile's tiles fit every device class's limits, including the
+// Vulkan minimums (16 KiB shared memory, 128 invocations), with warp tiles
+// of at most one subgroup; split-K only for products with few blocks.
+func TestChooseGemmTile(t *testing.T) {
+	type dev struct {
+		name   string
+		typ    engine.DeviceType
+		sg     uint32
+		inv    uint32
+		shared uint32
+	}
+	devs := []dev{
+		{"nvidia", engine.TypeDiscrete, 32, 1024, 48 << 10},
+		{"amd wave64", engine.TypeDiscrete, 64, 1024, 64 << 10},
+		{"intel", engine.TypeIntegrated, 8, 1024, 64 << 10},
+		{"mali", engine.TypeIntegrated, 16, 512, 32 << 10},
+		{"vulkan minimum", engine.TypeDiscrete, 32, 128, 16 << 10},
+		{"swiftshader", engine.TypeCPU, 4, 256, 32 << 10},
+		{"lavapipe", engine.TypeCPU, 8, 1024, 32 << 10},
+		{"no subgroup info", engine.TypeOther, 0, 128, 16 << 10},
+	}
+	shapes := []struct{ m, n, k int }{{4096, 4096, 4096}, {1024, 1024, 1024}, {256, 128, 784}, {9, 4096, 784}, {1, 1, 1}, {100000, 10, 50}}
+	for _, dv := range devs {
+		info := engine.DeviceInfo{Type: dv.typ, SubgroupSize: dv.sg}
+		info.Limits.MaxComputeWorkGroupInvocations = dv.inv
+		info.Limits.MaxComputeWorkGroupSize = [3]uint32{dv.inv, dv.inv, 64}
+		info.Limits.MaxComputeSharedMemorySize = dv.shared
+		for _, s := range shapes {
+			tile := layers.ChooseGemmTile(info, s.m, s.n, s.k)
+			what := fmt.Sprintf("%s %dx%dx%d: %v", dv.name, s.m, s.n, s.k, tile)
+			require.LessOrEqual(t, tile.Invocations(), int(dv.inv), what)
+			require.LessOrEqual(t, tile.SharedBytes(), int(dv.shared), what)
+			require.Zero(t, tile.BM%tile.WM+tile.BN%tile.WN+tile.WM%tile.TM+tile.WN%tile.TN+tile.TM%4+tile.TN%4+tile.BK%4, what)
+			lanes := tile.WM / tile.TM * tile.WN / tile.TN
+			if dv.sg > 0 {
+				require.LessOrEqual(t, lanes, int(dv.sg), what)
+			}
+			blocks := (s.m + tile.BM - 1) / tile.BM * ((s.n + tile.BN - 1) / tile.BN)
+			if tile.Split > 1 {
+				require.Less(t, blocks, 128, what)
+				require.GreaterOrEqual(t, s.k/tile.Split, 256, what)
+			}
+			t.Log(what)
+		}
+	}
+}
