@@ -100,7 +100,7 @@ type DeviceInfo struct {
 	SubgroupSize  uint32
 	FP16          bool // shaderFloat16
 	Int8          bool // shaderInt8
-	Storage16     bool // 16-bit storage buffer access
+	Storage16     bool // storageBuffer16BitAccess; enabled on the device when present
 	FP64          bool
 	Int64         bool
 	Timestamps    bool // compute queue supports timestamps
@@ -628,7 +628,7 @@ func Open(opts Options) (*Device, error) {
 	if d.info.Type == TypeCPU && sel == "" && !cpuNoticeGiven.Swap(true) {
 		d.log.Info("vkinfer: no GPU found; using the CPU Vulkan driver "+d.info.Name+" (set VKINFER_DEVICE to choose another; `vkinfer devices` lists them)", "device", d.info.Name)
 	}
-	dev, err := vk.CreateDevice(d.info.pd, uint32(d.info.family), deviceExtensions(d.info))
+	dev, err := vk.CreateDevice(d.info.pd, uint32(d.info.family), deviceExtensions(d.info), vk.DeviceFeatures{StorageBuffer16: d.info.Storage16})
 	if err != nil {
 		inst.Destroy()
 		return nil, wrap(err, "create device on %s", d.info.Name)

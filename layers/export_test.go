@@ -48,3 +48,6 @@ func InferNode(n *model.Node, consts func(string) *model.Tensor, in []Shape) ([]
 // LastGemmKernel is the kernel family the latest RecordGemm or
 // RecordGemmWeights call recorded.
 func LastGemmKernel() GemmKernel { return GemmKernel(lastKernel.Load()) }
+
+// F32ToF16 is the host fp32 -> binary16 conversion of fp16 weights.
+var F32ToF16 = f32ToF16

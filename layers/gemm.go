@@ -443,8 +443,10 @@ func recordGemm(r *engine.Recorder, d *engine.Device, g Gemm, a *engine.Buffer, 
 		kernel = GemmTexel // weights packed for it; it reads any A
 	case b.layout == bPanels:
 		kernel = GemmSubgroup // likewise
+	case b.gpuOnly(g.K) && !gpuKernel && g.Tile == nil && g.M <= gemvMaxRows:
+		kernel = GemmGEMV // weights prepared for the GPU kernels
 	case b.gpuOnly(g.K) && !gpuKernel:
-		kernel = GemmTiled // weights prepared for the GPU kernels
+		kernel = GemmTiled
 	case offsets && !gpuKernel:
 		kernel = GemmStorage // the CPU drivers' kernels take no offsets
 	}

@@ -1,7 +1,9 @@
 package layers
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"math/bits"
 
 	"github.com/vkinfer/vkinfer/engine"
@@ -303,4 +305,92 @@ func recordGEMV(r *engine.Recorder, d *engine.Device, g Gemm, a *engine.Buffer, 
 	push := []uint32{u32(g.M), u32(g.N), u32(g.K), u32(lda), u32(b.ld), u32(g.OffA), u32(g.OffB), u32(g.OffC)}
 	groups := ceilDiv(g.N, cols)
 	return r.Dispatch(p, []*engine.Buffer{a, b.buf, bias, c}, push, d.Grid(p, uint64(groups*wg)))
+}
+
+// ErrNoStorage16 is returned by NewGemmWeightsF16 on a device without
+// storageBuffer16BitAccess.
+var ErrNoStorage16 = errors.New("the device has no 16-bit storage buffer access (storageBuffer16BitAccess)")
+
+// NewGemmWeightsF16 uploads B, given as K x N row-major (or N x K when
+// transB), as IEEE binary16 in the GPU kernels' layout (N rows of K padded
+// to a multiple of 4 with zeros): half the memory and bandwidth of fp32.
+// Products with them run GemmGEMV or GemmTiled on every device (their
+// gemm_*_f16 variants widen B to fp32 on load; A, C, the bias and the
+// accumulation stay fp32). Each weight is rounded to nearest even; values
+// past ±65504 become ±Inf, NaN stays NaN. A result is therefore within
+// 2^-11 * sum_k |a_ik b_kj| of the fp32 product, plus the fp32 GEMM's own
+// error (docs/PERFORMANCE.md, "fp16 weights"). Fails with ErrNoStorage16
+// where the device lacks 16-bit storage (SwiftShader).
+func NewGemmWeightsF16(d *engine.Device, data []float32, k, n int, transB bool) (*GemmWeights, error) {
+	if k <= 0 || n <= 0 || len(data) != k*n {
+		return nil, fmt.Errorf("layers: gemm weights %dx%d from %d floats", k, n, len(data))
+	}
+	if !d.Info().Storage16 {
+		return nil, fmt.Errorf("layers: fp16 gemm weights on %s: %w", d.Info().Name, ErrNoStorage16)
+	}
+	rs, ks := 1, n
+	if transB {
+		rs, ks = k, 1
+	}
+	k4 := roundUp(k, 4)
+	host := make([]float32, n*k4/2) // pairs of halves, little-endian
+	for j := 0; j < n; j++ {
+		for kk := 0; kk < k; kk += 2 {
+			lo := uint32(f32ToF16(data[j*rs+kk*ks]))
+			var hi uint32
+			if kk+1 < k {
+				hi = uint32(f32ToF16(data[j*rs+(kk+1)*ks]))
+			}
+			host[(j*k4+kk)/2] = math.Float32frombits(lo | hi<<16)
+		}
+	}
+	buf, err := d.NewBuffer(engine.Weights, int64(4*len(host)))
+	if err != nil {
+		return nil, fmt.Errorf("layers: gemm weights: %w", err)
+	}
+	if err := buf.Write(host); err != nil {
+		buf.Close()
+		return nil, fmt.Errorf("layers: gemm weights: %w", err)
+	}
+	return &GemmWeights{K: k, N: n, b: operandB{buf: buf, layout: bTransposed, ld: k4, f16: true}}, nil
+}
+
+// f32ToF16 converts to IEEE binary16, rounding to nearest even; overflow
+// gives ±Inf, NaN a quiet NaN, tiny values subnormals or ±0.
+func f32ToF16(f float32) uint16 {
+	x := math.Float32bits(f)
+	sign := uint16(x>>16) & 0x8000
+	exp := int(x>>23) & 0xff
+	man := x & 0x7fffff
+	switch {
+	case exp == 0xff && man != 0:
+		return sign | 0x7e00 // NaN
+	case exp == 0xff:
+		return sign | 0x7c00 // Inf
+	}
+	e := exp - 127 + 15
+	if e >= 0x1f {
+		return sign | 0x7c00 // overflow
+	}
+	if e <= 0 {
+		// Subnormal half (or zero): shift the full significand right.
+		if e < -10 {
+			return sign // rounds to ±0
+		}
+		m := man | 0x800000
+		shift := uint(14 - e) // 13 bits of precision drop plus 1-e
+		half := uint32(1) << (shift - 1)
+		r := m >> shift
+		rem := m & (1<<shift - 1)
+		if rem > half || rem == half && r&1 == 1 {
+			r++
+		}
+		return sign | uint16(r) // a carry into the exponent is correct
+	}
+	r := uint32(e)<<10 | man>>13
+	rem := man & 0x1fff
+	if rem > 0x1000 || rem == 0x1000 && r&1 == 1 {
+		r++ // may carry into the exponent, up to Inf: correct
+	}
+	return sign | uint16(r)
 }

@@ -206,3 +206,133 @@ func TestChooseGemmTile(t *testing.T) {
 		}
 	}
 }
+
+// f16ToF32 widens an IEEE binary16 value exactly (the test's reference).
+func f16ToF32(h uint16) float32 {
+	sign := 1.0
+	if h&0x8000 != 0 {
+		sign = -1
+	}
+	exp := int(h>>10) & 0x1f
+	man := float64(h & 0x3ff)
+	switch exp {
+	case 0x1f:
+		if man != 0 {
+			return float32(math.NaN())
+		}
+		return float32(math.Inf(int(sign)))
+	case 0:
+		return float32(sign * math.Ldexp(man, -24))
+	}
+	return float32(sign * math.Ldexp(1024+man, exp-25))
+}
+
+// Every binary16 value survives the round trip; values between two halves
+// round to the nearer, ties to the even one; overflow is Inf.
+func TestF32ToF16(t *testing.T) {
+	for h := 0; h < 1<<16; h++ {
+		f := f16ToF32(uint16(h))
+		got := layers.F32ToF16(f)
+		if math.IsNaN(float64(f)) {
+			require.True(t, got&0x7c00 == 0x7c00 && got&0x3ff != 0, "NaN %#04x -> %#04x", h, got)
+			continue
+		}
+		require.Equal(t, uint16(h), got, "%#04x (%g)", h, f)
+		if h&0x7fff >= 0x7bff {
+			continue // the largest finite half and Inf have no next half
+		}
+		next := f16ToF32(uint16(h + 1))
+		mid := (float64(f) + float64(next)) / 2 // exact in float32
+		even := uint16(h)
+		if h&1 == 1 {
+			even = uint16(h + 1)
+		}
+		require.Equal(t, even, layers.F32ToF16(float32(mid)), "tie above %#04x", h)
+		above := math.Nextafter32(float32(mid), float32(next))
+		require.Equal(t, uint16(h+1), layers.F32ToF16(above), "just above the tie after %#04x", h)
+		below := math.Nextafter32(float32(mid), f)
+		require.Equal(t, uint16(h), layers.F32ToF16(below), "just below the tie after %#04x", h)
+	}
+	require.Equal(t, uint16(0x7c00), layers.F32ToF16(65520)) // rounds past 65504
+	require.Equal(t, uint16(0x7bff), layers.F32ToF16(65519)) // stays
+	require.Equal(t, uint16(0xfc00), layers.F32ToF16(float32(math.Inf(-1))))
+	require.Equal(t, uint16(0x8000), layers.F32ToF16(-1e-10))
+}
+
+// fp16 weights through both GPU kernels (GEMV for M <= 8, tiled beyond, and
+// split-K): equal to the fp32 product of the rounded weights within the
+// fp32 tolerance, and within 2^-11 sum|a b| of the fp32 product; special
+// values in the weights reach the outputs they should. Devices without
+// 16-bit storage refuse with ErrNoStorage16.
+func TestGemmWeightsF16(t *testing.T) {
+	d := gputest.Open(t, engine.Options{})
+	if !d.Info().Storage16 {
+		_, err := layers.NewGemmWeightsF16(d, make([]float32, 4), 2, 2, false)
+		require.ErrorIs(t, err, layers.ErrNoStorage16)
+		return
+	}
+	r := rand.New(rand.NewSource(15))
+	for _, s := range []struct{ n, k int }{{1, 1}, {7, 13}, {129, 65}, {64, 784}, {33, 2050}} {
+		for _, transB := range []bool{true, false} {
+			w := randSlice(r, s.n*s.k)
+			rounded := make([]float32, len(w))
+			for i, v := range w {
+				rounded[i] = f16ToF32(layers.F32ToF16(v))
+			}
+			W, err := layers.NewGemmWeightsF16(d, w, s.k, s.n, transB)
+			require.NoError(t, err)
+			bias := randSlice(r, s.n)
+			Bias := newBuf(t, d, bias)
+			for _, m := range []int{1, 3, 8, 13, 70} {
+				name := fmt.Sprintf("%dx%dx%d_tB%v", m, s.n, s.k, transB)
+				t.Run(name, func(t *testing.T) {
+					a := randSlice(r, m*s.k)
+					A := newBuf(t, d, a)
+					C := newBuf(t, d, make([]float32, m*s.n))
+					g := layers.Gemm{M: m, N: s.n, K: s.k, Bias: Bias, ReLU: m%2 == 1}
+					got := run(t, d, C, m*s.n, func(rec *engine.Recorder) error { return layers.RecordGemmWeights(rec, d, g, A, W, C) })
+					want := layers.GemmGEMV
+					if m > 8 {
+						want = layers.GemmTiled
+					}
+					require.Equal(t, want, layers.LastGemmKernel())
+					checkGemm(t, got, a, rounded, bias, m, s.n, s.k, false, transB, g.ReLU, name)
+					act := ref.ActNone
+					if g.ReLU {
+						act = ref.ActReLU
+					}
+					exact := ref.Gemm(a, w, bias, m, s.n, s.k, false, transB, act)
+					bound := gemmBound(a, w, m, s.n, s.k, false, transB)
+					for i := range exact {
+						tol := (math.Ldexp(1, -11)+gemmRelTol)*bound[i] + gemmRelTol*(math.Abs(float64(bias[i%s.n]))+1)
+						require.LessOrEqual(t, math.Abs(float64(got[i]-exact[i])), tol, "%s: C[%d,%d] against fp32 weights", name, i/s.n, i%s.n)
+					}
+				})
+			}
+			W.Close()
+		}
+	}
+	t.Run("special values", func(t *testing.T) {
+		m, n, k := 2, 5, 6
+		w := randSlice(r, n*k) // N x K
+		w[0*k+2] = float32(math.NaN())
+		w[1*k+5] = float32(math.Inf(1))
+		w[2*k+0] = 1e6 // past fp16: +Inf
+		W, err := layers.NewGemmWeightsF16(d, w, k, n, true)
+		require.NoError(t, err)
+		defer W.Close()
+		a := []float32{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}
+		A, C := newBuf(t, d, a), newBuf(t, d, make([]float32, m*n))
+		for _, tile := range []*layers.GemmTile{nil, {BM: 16, BN: 16, BK: 4, WM: 4, WN: 4, TM: 4, TN: 4, Split: 2}} {
+			got := run(t, d, C, m*n, func(rec *engine.Recorder) error {
+				return layers.RecordGemmWeights(rec, d, layers.Gemm{M: m, N: n, K: k, Tile: tile}, A, W, C)
+			})
+			for i := 0; i < m; i++ {
+				require.True(t, math.IsNaN(float64(got[i*n+0])), "NaN column")
+				require.True(t, math.IsInf(float64(got[i*n+1]), 1), "Inf column")
+				require.True(t, math.IsInf(float64(got[i*n+2]), 1), "overflowed column")
+				require.False(t, math.IsNaN(float64(got[i*n+3])) || math.IsInf(float64(got[i*n+3]), 0))
+			}
+		}
+	})
+}

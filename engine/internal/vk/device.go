@@ -75,9 +75,15 @@ type Device struct {
 	q      C.vkinfer_queue
 }
 
-// CreateDevice creates a logical device with one queue of family and the
-// given device extensions.
-func CreateDevice(p PhysicalDevice, family uint32, exts []string) (*Device, error) {
+// DeviceFeatures are the optional features CreateDevice enables; each must
+// be supported (see PhysicalDeviceProps).
+type DeviceFeatures struct {
+	StorageBuffer16 bool // storageBuffer16BitAccess (Vulkan 1.1 core)
+}
+
+// CreateDevice creates a logical device with one queue of family, the
+// given device extensions and features.
+func CreateDevice(p PhysicalDevice, family uint32, exts []string, feats DeviceFeatures) (*Device, error) {
 	qci := []vulkan.DeviceQueueCreateInfo{{
 		SType:            vulkan.StructureTypeDeviceQueueCreateInfo,
 		QueueFamilyIndex: family,
@@ -91,9 +97,21 @@ func CreateDevice(p PhysicalDevice, family uint32, exts []string) (*Device, erro
 		EnabledExtensionCount:   uint32(len(exts)),
 		PpEnabledExtensionNames: cstrs(exts),
 	}
+	var s16 *vulkan.PhysicalDevice16BitStorageFeatures
+	if feats.StorageBuffer16 {
+		s16 = &vulkan.PhysicalDevice16BitStorageFeatures{
+			SType:                    vulkan.StructureTypePhysicalDevice16bitStorageFeatures,
+			StorageBuffer16BitAccess: vulkan.True,
+		}
+		s16.PassRef()
+		ci.PNext = unsafe.Pointer(s16.Ref())
+	}
 	var h vulkan.Device // a fresh local: the binding panics writing into structs that hold Go pointers
 	r := vulkan.CreateDevice(p.h, ci, nil, &h)
 	ci.Free()
+	if s16 != nil {
+		s16.Free()
+	}
 	if err := check("vkCreateDevice", r); err != nil {
 		return nil, err
 	}
