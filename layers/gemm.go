@@ -248,19 +248,16 @@ type operandB struct {
 }
 
 // gpuOnly reports whether only the GPU kernels (GemmTiled, GemmGEMV) read b:
-// fp16, or N x K rows padded past K (prepared GPU weights).
-func (b operandB) gpuOnly(k int) bool {
-	return b.f16 || b.layout == bTransposed && b.ld != k
-}
+// fp16 (NewGemmWeightsF16).
+func (b operandB) gpuOnly() bool { return b.f16 }
 
 // GemmWeights is a constant B operand (a layer's weights) laid out once, at
 // build time, for the device's GEMM kernel: K-major panels of 8 columns for
 // the texel kernel (lavapipe) and of 16 for the subgroup kernel
-// (SwiftShader), so each invocation streams through contiguous memory; N x K
-// rows padded with zeros to a multiple of 4 for the GPU kernels (vec4 loads
-// along k in both GemmTiled and GemmGEMV, which streams each row); K x N
-// row-major for the storage kernel (neighbouring lanes read neighbouring
-// columns).
+// (SwiftShader), so each invocation streams through contiguous memory; K x N
+// row-major for the GPU kernels and the storage kernel (neighbouring lanes
+// read neighbouring columns, vec4 loads along n when N is a multiple of 4;
+// the DenseChain kernel reads it too).
 type GemmWeights struct {
 	K, N int
 	b    operandB
@@ -292,9 +289,6 @@ func NewGemmWeights(d *engine.Device, data []float32, k, n int, transB bool) (*G
 	case kernel == GemmSubgroup:
 		op = operandB{layout: bPanels, ld: roundUp(k, 4), panel: sgTileCols}
 		host = packPanels(data, n, k, rs, ks, sgTileCols)
-	case kernel == GemmTiled || kernel == GemmGEMV:
-		op = operandB{layout: bTransposed, ld: roundUp(k, 4)}
-		host = packPanels(data, n, k, rs, ks, 1) // N rows of K, padded to 4
 	case transB && kernel == GemmStorage && info.Type == engine.TypeCPU:
 		op = operandB{layout: bTransposed, ld: k}
 		host = data
@@ -443,9 +437,9 @@ func recordGemm(r *engine.Recorder, d *engine.Device, g Gemm, a *engine.Buffer, 
 		kernel = GemmTexel // weights packed for it; it reads any A
 	case b.layout == bPanels:
 		kernel = GemmSubgroup // likewise
-	case b.gpuOnly(g.K) && !gpuKernel && g.Tile == nil && g.M <= gemvMaxRows:
+	case b.gpuOnly() && !gpuKernel && g.Tile == nil && g.M <= gemvMaxRows:
 		kernel = GemmGEMV // weights prepared for the GPU kernels
-	case b.gpuOnly(g.K) && !gpuKernel:
+	case b.gpuOnly() && !gpuKernel:
 		kernel = GemmTiled
 	case offsets && !gpuKernel:
 		kernel = GemmStorage // the CPU drivers' kernels take no offsets
@@ -487,7 +481,7 @@ func recordGemm(r *engine.Recorder, d *engine.Device, g Gemm, a *engine.Buffer, 
 	if !errors.Is(err, errCannot) {
 		return err
 	}
-	if b.layout == bPanels || b.gpuOnly(g.K) {
+	if b.layout == bPanels || b.gpuOnly() {
 		// Weights are packed only for a kernel that can run any product
 		// with them on this device.
 		return fmt.Errorf("layers: gemm %dx%dx%d: weights packed for the %v kernel: %w", g.M, g.N, g.K, kernel, err)

@@ -183,7 +183,7 @@ func recordTiled(r *engine.Recorder, d *engine.Device, g Gemm, a *engine.Buffer,
 		lda = g.M
 		vecA = vec4OK(g.M, lda, g.OffA, false)
 	}
-	vecB := vec4OK(g.N, b.ld, g.OffB, false)
+	vecB := vec4OK(g.N, b.ld, g.OffB, b.ld > g.N)
 	if b.layout == bTransposed {
 		vecB = vec4OK(g.K, b.ld, g.OffB, b.ld > g.K)
 	}
@@ -228,6 +228,10 @@ func recordTiled(r *engine.Recorder, d *engine.Device, g Gemm, a *engine.Buffer,
 	return r.Dispatch(rp, []*engine.Buffer{part, bias, c}, rpush, d.Grid(rp, uint64(count)))
 }
 
+// gemvQuads is how many groups of 4 columns a GemmGEMV workgroup covers
+// when B is K x N: a row segment of 128 bytes (one cache line) per k-slice.
+const gemvQuads = 8
+
 // gemvMaxRows is the largest M GemmGEMV runs (its accumulators are MR vec4
 // per invocation).
 const gemvMaxRows = 8
@@ -254,11 +258,10 @@ func gemvShape(info engine.DeviceInfo, m, k int, transB bool) (wg, lpc int) {
 			lpc = 2
 		}
 	} else {
-		// k-slices: enough that each walks >= 64 rows of B.
-		lpc = 1
-		for lpc < 16 && k/(2*lpc) >= 64 {
-			lpc *= 2
-		}
+		// k-slices: gemvQuads column groups of 4 per workgroup (128
+		// contiguous bytes of a row of B per slice), the rest of the
+		// workgroup splits k.
+		lpc = max(wg/gemvQuads, 1)
 	}
 	return wg, min(lpc, wg)
 }
@@ -279,7 +282,7 @@ func recordGEMV(r *engine.Recorder, d *engine.Device, g Gemm, a *engine.Buffer, 
 	if g.TransA {
 		lda = g.M
 	}
-	vecB := vec4OK(g.N, b.ld, g.OffB, false)
+	vecB := vec4OK(g.N, b.ld, g.OffB, b.ld > g.N)
 	cols := wg / lpc * 4 // columns per workgroup
 	if transB {
 		vecB = vec4OK(g.K, b.ld, g.OffB, b.ld > g.K)
@@ -312,8 +315,9 @@ func recordGEMV(r *engine.Recorder, d *engine.Device, g Gemm, a *engine.Buffer, 
 var ErrNoStorage16 = errors.New("the device has no 16-bit storage buffer access (storageBuffer16BitAccess)")
 
 // NewGemmWeightsF16 uploads B, given as K x N row-major (or N x K when
-// transB), as IEEE binary16 in the GPU kernels' layout (N rows of K padded
-// to a multiple of 4 with zeros): half the memory and bandwidth of fp32.
+// transB), as IEEE binary16 in the GPU kernels' layout (K x N row-major,
+// rows padded with zeros to a multiple of 4 so that every load is an aligned
+// 4-vector): half the memory and bandwidth of fp32.
 // Products with them run GemmGEMV or GemmTiled on every device (their
 // gemm_*_f16 variants widen B to fp32 on load; A, C, the bias and the
 // accumulation stay fp32). Each weight is rounded to nearest even; values
@@ -328,20 +332,20 @@ func NewGemmWeightsF16(d *engine.Device, data []float32, k, n int, transB bool) 
 	if !d.Info().Storage16 {
 		return nil, fmt.Errorf("layers: fp16 gemm weights on %s: %w", d.Info().Name, ErrNoStorage16)
 	}
-	rs, ks := 1, n
+	rs, ks := 1, n // element (k, j) of B is data[j*rs + k*ks]
 	if transB {
 		rs, ks = k, 1
 	}
-	k4 := roundUp(k, 4)
-	host := make([]float32, n*k4/2) // pairs of halves, little-endian
-	for j := 0; j < n; j++ {
-		for kk := 0; kk < k; kk += 2 {
+	n4 := roundUp(n, 4)
+	host := make([]float32, k*n4/2) // pairs of halves, little-endian
+	for kk := 0; kk < k; kk++ {
+		for j := 0; j < n; j += 2 {
 			lo := uint32(f32ToF16(data[j*rs+kk*ks]))
 			var hi uint32
-			if kk+1 < k {
-				hi = uint32(f32ToF16(data[j*rs+(kk+1)*ks]))
+			if j+1 < n {
+				hi = uint32(f32ToF16(data[(j+1)*rs+kk*ks]))
 			}
-			host[(j*k4+kk)/2] = math.Float32frombits(lo | hi<<16)
+			host[(kk*n4+j)/2] = math.Float32frombits(lo | hi<<16)
 		}
 	}
 	buf, err := d.NewBuffer(engine.Weights, int64(4*len(host)))
@@ -352,7 +356,7 @@ func NewGemmWeightsF16(d *engine.Device, data []float32, k, n int, transB bool) 
 		buf.Close()
 		return nil, fmt.Errorf("layers: gemm weights: %w", err)
 	}
-	return &GemmWeights{K: k, N: n, b: operandB{buf: buf, layout: bTransposed, ld: k4, f16: true}}, nil
+	return &GemmWeights{K: k, N: n, b: operandB{buf: buf, layout: bRowMajor, ld: n4, f16: true}}, nil
 }
 
 // f32ToF16 converts to IEEE binary16, rounding to nearest even; overflow

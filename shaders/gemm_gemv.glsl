@@ -10,9 +10,11 @@
 //   one column n; lane l reads B's row n at k = 4l, 4l + 4*LPC, ... (vec4 when
 //   VEC_B), so a subgroup streams through contiguous memory, and accumulates
 //   MR dot products; the LPC partial sums are added in shared memory.
-// !TRANS_B (B N-contiguous): each invocation owns 4 adjacent columns; the
-//   local_size_x / QPW invocations sharing them split k (stride KS), and their
-//   vec4 partial sums are added in shared memory. QPW = local_size_x / KS.
+// !TRANS_B (B N-contiguous: GPU weights): each invocation owns 4 adjacent
+//   columns; QPW = local_size_x / KS consecutive invocations cover QPW*4
+//   adjacent columns (a contiguous segment of a row of B per step), and the
+//   KS groups of them split k (slice s takes k = s, s + KS, ...); their vec4
+//   partial sums are added in shared memory.
 // op(A) is small (MR rows) and read with guarded scalar loads.
 // Padding is zeros; every invocation reaches every barrier.
 //
@@ -104,7 +106,10 @@ void main() {
     const uint tid = gl_LocalInvocationIndex;
     const uint group = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
     const uint K = pc.K;
-    const uint lane = tid % LPC;
+    // Position in the reduction group, and the distance in invocations
+    // between neighbours of one group.
+    const uint lane = TRANS_B ? tid % LPC : tid / (WG / LPC);
+    const uint step = TRANS_B ? 1 : WG / LPC;
 
     vec4 acc[MR];
     [[unroll]] for (uint m = 0; m < MR; ++m) {
@@ -132,7 +137,7 @@ void main() {
         }
     } else {
         // Column group of 4, k-slice `lane` of LPC.
-        n = (group * (WG / LPC) + tid / LPC) * 4;
+        n = (group * (WG / LPC) + tid % (WG / LPC)) * 4;
         if (n < pc.N) {
             for (uint k = lane; k < K; k += LPC) {
                 const uint e = pc.offB + k * pc.ldb + n;
@@ -158,7 +163,7 @@ void main() {
         barrier();
         if (lane < s) {
             [[unroll]] for (uint m = 0; m < MR; ++m) {
-                red[m * WG + tid] += red[m * WG + tid + s];
+                red[m * WG + tid] += red[m * WG + tid + s * step];
             }
         }
     }

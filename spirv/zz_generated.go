@@ -404,7 +404,7 @@ var manifest = []manifestEntry{
 	{Path: "dense_chain_texel.comp", SHA256: "2aca2aaf9e973a40713bd206c6aa44bfc18539e92045e0bced83c1e363d72531"},
 	{Path: "gemm.comp", SHA256: "1ed09ce648783db39c362009353396f30f778c741ce1eecfa9832cede0685dae"},
 	{Path: "gemm_gemv.comp", SHA256: "a8e670f262652adbf35a906bb1537d92ed410f8ded03976f515d3d8a9990b9a2"},
-	{Path: "gemm_gemv.glsl", SHA256: "056d9c431638b4f60e788fc87a9e126d1cf3877109a848d3d42bf525043a0b8f"},
+	{Path: "gemm_gemv.glsl", SHA256: "d8bce32cf274b4cb02e2a5b887641c16328b0a8cfbe317a493122567fcc64936"},
 	{Path: "gemm_gemv_f16.comp", SHA256: "9c86964e9a7797fe6865ab1a6e92cc5d6517fa4af2b5ae1d016a79f612f8641f"},
 	{Path: "gemm_pack.comp", SHA256: "cfcd79c81e39d761808af36c5d87298b4d0b536f694a218f02f70dfc24aadad4"},
 	{Path: "gemm_reduce.comp", SHA256: "65f1e19152fa6f910f5f6448b3a7242a7de5d3efc2e7955733ef9d4b8866fd93"},
