@@ -11,7 +11,7 @@ import (
 	"github.com/vkinfer/vkinfer/engine"
 	"github.com/vkinfer/vkinfer/internal/gputest"
 	"github.com/vkinfer/vkinfer/layers"
-	"github.com/vkinfer/vkinfer/layers/ref"
+	"github.com/vkinfer/vkinfer/ops"
 )
 
 // The GPU kernels (GemmTiled, GemmGEMV) forced on whatever device runs the
@@ -145,7 +145,7 @@ func TestGemmSplitKSpecialValues(t *testing.T) {
 	tile := layers.GemmTile{BM: 16, BN: 16, BK: 4, WM: 4, WN: 4, TM: 4, TN: 4, Split: 5}
 	g := layers.Gemm{M: m, N: n, K: k, ReLU: true, Tile: &tile}
 	got := run(t, d, C, m*n, func(rec *engine.Recorder) error { return layers.RecordGemm(rec, d, g, A, B, C) })
-	want := ref.Gemm(a, b, nil, m, n, k, false, false, ref.ActReLU)
+	want := ops.Gemm(a, b, nil, m, n, k, false, false, ops.ActReLU)
 	bound := gemmBound(a, b, m, n, k, false, false)
 	for i := range want {
 		w, g := float64(want[i]), float64(got[i])
@@ -298,11 +298,11 @@ func TestGemmWeightsF16(t *testing.T) {
 					}
 					require.Equal(t, want, layers.LastGemmKernel())
 					checkGemm(t, got, a, rounded, bias, m, s.n, s.k, false, transB, g.ReLU, name)
-					act := ref.ActNone
+					act := ops.ActNone
 					if g.ReLU {
-						act = ref.ActReLU
+						act = ops.ActReLU
 					}
-					exact := ref.Gemm(a, w, bias, m, s.n, s.k, false, transB, act)
+					exact := ops.Gemm(a, w, bias, m, s.n, s.k, false, transB, act)
 					bound := gemmBound(a, w, m, s.n, s.k, false, transB)
 					for i := range exact {
 						tol := (math.Ldexp(1, -11)+gemmRelTol)*bound[i] + gemmRelTol*(math.Abs(float64(bias[i%s.n]))+1)
