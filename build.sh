@@ -226,6 +226,9 @@ cmd_test() {
 	echo "=== go test -race (lavapipe)"
 	VK_ICD_FILENAMES="$LAVAPIPE_ICD" VK_DRIVER_FILES="$LAVAPIPE_ICD" VKINFER_REQUIRE_DEVICE=1 \
 		go test -count=1 -race -run 'Concurrent' .
+	echo "=== go test -race ./serve (lavapipe)"
+	VK_ICD_FILENAMES="$LAVAPIPE_ICD" VK_DRIVER_FILES="$LAVAPIPE_ICD" VKINFER_REQUIRE_DEVICE=1 \
+		go test -count=1 -race ./serve
 }
 
 # cmd_soak: Open/Load/Run/Close cycles on each driver (tools/soak), printing
