@@ -52,6 +52,7 @@ import (
 	"github.com/vkinfer/vkinfer/model"
 	"github.com/vkinfer/vkinfer/model/onnx"
 	"github.com/vkinfer/vkinfer/ops"
+	"github.com/vkinfer/vkinfer/planner"
 )
 
 // Errors users can test for with errors.Is, besides those of package engine
@@ -225,8 +226,8 @@ type Model struct {
 	owner  *Device
 	dev    *engine.Device
 	spec   *model.Model
-	nodes  []node
-	consts map[string]bool
+	graph  *planner.Graph
+	layers []layers.Layer             // by node of graph; nil for host and view nodes
 	chains map[int]*layers.DenseChain // by first node: runs the chain kernel may take
 
 	// batchLimit is the largest batch one run takes (0: none found yet);
@@ -244,12 +245,6 @@ type Model struct {
 // maxPlans bounds the recorded programs kept per model (one per batch size).
 const maxPlans = 8
 
-type node struct {
-	n     model.Node
-	layer layers.Layer
-	ins   []string // runtime inputs
-}
-
 // LoadModel prepares m on the device: validates it, fuses what can be fused,
 // compiles every node and uploads the weights. A model with unsupported ops
 // fails here, naming every such node, before anything runs.
@@ -263,14 +258,13 @@ func (d *Device) LoadModel(m *model.Model) (*Model, error) {
 	if len(m.Inputs) == 0 || len(m.Outputs) == 0 {
 		return nil, fmt.Errorf("vkinfer: model %q has no inputs or no outputs", m.Name)
 	}
-	nodes := fuse(m)
-	consts := map[string]bool{}
-	for _, t := range m.Initializers {
-		consts[t.Name] = true
+	g, err := planner.Prepare(m, planner.Passes)
+	if err != nil {
+		return nil, fmt.Errorf("vkinfer: %w", err)
 	}
 	var missing []string
-	for _, n := range nodes {
-		if _, ok := layers.Lookup(n.Op); !ok {
+	for i, n := range g.Nodes {
+		if _, ok := layers.Lookup(n.Op); !ok && g.Kinds[i] == planner.Device {
 			missing = append(missing, fmt.Sprintf("%s (%s)", n.Name, n.Op))
 		}
 	}
@@ -278,29 +272,36 @@ func (d *Device) LoadModel(m *model.Model) (*Model, error) {
 		return nil, fmt.Errorf("vkinfer: model %q: %w op in %d node(s): %v; supported ops: %v",
 			m.Name, ErrUnsupportedOp, len(missing), missing, layers.Ops())
 	}
-	mm := &Model{owner: d, dev: d.dev, spec: m, consts: consts, plans: map[string]*plan{}}
+	mm := &Model{owner: d, dev: d.dev, spec: m, graph: g, layers: make([]layers.Layer, len(g.Nodes)), plans: map[string]*plan{}}
 	build := &layers.Build{Dev: d.dev, Const: func(name string) *model.Tensor {
 		if name == "" {
 			return nil
 		}
 		return m.Initializer(name)
 	}}
-	for _, n := range nodes {
+	for i := range g.Nodes {
+		n := &g.Nodes[i]
+		if g.Kinds[i] != planner.Device {
+			continue
+		}
 		b, _ := layers.Lookup(n.Op)
-		l, err := b(build, &n)
+		l, err := b(build, n)
 		if err != nil {
 			mm.Close()
 			return nil, fmt.Errorf("vkinfer: node %s (%s): %w", n.Name, n.Op, err)
 		}
-		nd := node{n: n, layer: l}
-		for _, in := range n.Inputs {
-			if in != "" && !consts[in] {
-				nd.ins = append(nd.ins, in)
-			}
-		}
-		mm.nodes = append(mm.nodes, nd)
+		mm.layers[i] = l
 	}
-	mm.chains = chains(d.dev, m, mm.nodes)
+	mm.chains = map[int]*layers.DenseChain{}
+	for first, run := range g.Runs {
+		ls := make([]layers.Layer, len(run))
+		for j, k := range run {
+			ls[j] = mm.layers[k]
+		}
+		if c, _ := layers.NewDenseChain(d.dev, ls); c != nil {
+			mm.chains[first] = c
+		}
+	}
 	// The layers uploaded their weights one tensor at a time into shared
 	// blocks; move them into one block of exactly their size.
 	if err := d.dev.Compact(engine.Weights); err != nil {
@@ -315,82 +316,6 @@ func (d *Device) LoadModel(m *model.Model) (*Model, error) {
 	}
 	d.models[mm] = struct{}{}
 	return mm, nil
-}
-
-// chains returns, for each node that starts one, the longest run of nodes
-// that the small-batch chain kernel can take (layers.NewDenseChain): each
-// node of the run but the last has one output, read only by the next node,
-// which reads nothing else, and not a graph output.
-func chains(d *engine.Device, m *model.Model, nodes []node) map[int]*layers.DenseChain {
-	graph := make([]model.Node, len(nodes))
-	for i, n := range nodes {
-		graph[i] = n.n
-	}
-	count := readers(graph, m.Outputs)
-	out := map[int]*layers.DenseChain{}
-	for i := range nodes {
-		run := []layers.Layer{nodes[i].layer}
-		for j := i; j+1 < len(nodes); j++ {
-			n, next := nodes[j], nodes[j+1]
-			if len(n.ins) != 1 || len(n.n.Outputs) != 1 || count[n.n.Outputs[0]] != 1 ||
-				len(next.ins) != 1 || next.ins[0] != n.n.Outputs[0] {
-				break
-			}
-			run = append(run, next.layer)
-		}
-		if c, _ := layers.NewDenseChain(d, run); c != nil {
-			out[i] = c
-		}
-	}
-	return out
-}
-
-// readers counts, for each tensor, the nodes that read it, a graph output
-// counting as one reader more.
-func readers(nodes []model.Node, outputs []model.ValueInfo) map[string]int {
-	n := map[string]int{}
-	for _, nd := range nodes {
-		for _, in := range nd.Inputs {
-			n[in]++
-		}
-	}
-	for _, o := range outputs {
-		n[o.Name]++
-	}
-	return n
-}
-
-// fuse returns m's nodes with each Dense whose only consumer is a Relu
-// folded into one Dense with activation "relu" (one GEMM dispatch).
-func fuse(m *model.Model) []model.Node {
-	consumers := readers(m.Nodes, m.Outputs)
-	var out []model.Node
-	skip := map[int]bool{}
-	for i, n := range m.Nodes {
-		if skip[i] {
-			continue
-		}
-		if n.Op == ops.OpDense && len(n.Outputs) == 1 && consumers[n.Outputs[0]] == 1 && i+1 < len(m.Nodes) {
-			if _, has := n.Attrs[ops.AttrActivation]; !has {
-				next := m.Nodes[i+1]
-				if next.Op == ops.OpRelu && len(next.Inputs) == 1 && next.Inputs[0] == n.Outputs[0] {
-					f := n
-					f.Attrs = map[string]model.Attr{}
-					for k, v := range n.Attrs {
-						f.Attrs[k] = v
-					}
-					f.Attrs[ops.AttrActivation] = model.StringAttr(ops.ActivationRelu)
-					f.Outputs = next.Outputs
-					f.Name = n.Name + "+" + next.Name
-					out = append(out, f)
-					skip[i+1] = true
-					continue
-				}
-			}
-		}
-		out = append(out, n)
-	}
-	return out
 }
 
 // Spec is the model as loaded (graph, labels, input spec, metadata).
@@ -426,8 +351,10 @@ func (m *Model) close() {
 	for _, p := range plans {
 		p.close()
 	}
-	for _, n := range m.nodes {
-		n.layer.Close()
+	for _, l := range m.layers {
+		if l != nil {
+			l.Close()
+		}
 	}
 }
 
@@ -772,119 +699,28 @@ func (m *Model) forget(key string) {
 	}
 }
 
-// compile infers shapes, assigns activation buffers by liveness and records
-// the plan's program. Runs of Dense layers (with a final softmax) that the
-// small-batch chain kernel can take at these shapes become one step, their
-// intermediate tensors never leaving the workgroup. Tensors share buffers
-// ("slots"): a slot is free again once the last step reading its tensor has
-// been recorded (barriers keep the reuse safe), and graph inputs are slots
-// like any other after their last reader. Graph outputs keep their own. All
-// slots are allocated together in one block of exactly their size, freed
-// with the plan.
+// compile plans the graph for these input shapes (package planner: shapes,
+// shape subgraphs evaluated on the host, views, fused runs the chain kernel
+// takes at these shapes, buffer slots by liveness), allocates the slots in
+// one block of exactly their size, writes the host values device steps read,
+// and records the plan's program.
 func (m *Model) compile(inShapes []layers.Shape) (_ *plan, err error) {
 	d := m.dev
-	shapes := map[string]layers.Shape{}
-	for i, in := range m.spec.Inputs {
-		shapes[in.Name] = inShapes[i]
+	shapes := make([][]int, len(inShapes))
+	for i, s := range inShapes {
+		shapes[i] = s
 	}
-	// Pass 1: shapes.
-	nodeIn := make([][]layers.Shape, len(m.nodes))
-	for i, n := range m.nodes {
-		ins := make([]layers.Shape, len(n.ins))
-		for j, name := range n.ins {
-			s, ok := shapes[name]
-			if !ok {
-				return nil, fmt.Errorf("vkinfer: node %s reads %q, which nothing computes", n.n.Name, name)
-			}
-			ins[j] = s
+	pl, err := planner.Make(m.graph, shapes, planner.Options{Chain: func(first int, in []int) int {
+		if c := m.chains[first]; c != nil && c.Fits(in) {
+			return c.Layers()
 		}
-		nodeIn[i] = ins
-		outs, err := m.inferNode(&n.n, shapes)
-		if err != nil {
-			return nil, fmt.Errorf("vkinfer: node %s (%s) with inputs %v: %w", n.n.Name, n.n.Op, ins, err)
-		}
-		if len(outs) != len(n.n.Outputs) {
-			return nil, fmt.Errorf("vkinfer: node %s makes %d outputs, graph names %d", n.n.Name, len(outs), len(n.n.Outputs))
-		}
-		for j, name := range n.n.Outputs {
-			shapes[name] = outs[j]
-		}
+		return 0
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("vkinfer: %w", err)
 	}
-	for _, o := range m.spec.Outputs {
-		if _, ok := shapes[o.Name]; !ok {
-			return nil, fmt.Errorf("vkinfer: output %q is not computed by any node", o.Name)
-		}
-	}
-	// Steps: single nodes, or chains that fit these shapes.
-	type step struct {
-		first, last int
-		chain       *layers.DenseChain
-		ins, outs   []string
-	}
-	var steps []step
-	for i := 0; i < len(m.nodes); {
-		st := step{first: i, last: i}
-		if c := m.chains[i]; c != nil && c.Fits(nodeIn[i][0]) {
-			st.chain, st.last = c, i+c.Layers()-1
-		}
-		st.ins, st.outs = m.nodes[i].ins, m.nodes[st.last].n.Outputs
-		steps = append(steps, st)
-		i = st.last + 1
-	}
-	// Pass 2: slots.
-	slotOf := map[string]int{}
-	var slotSize []int // elements
-	var free []int     // slots no longer live
-	take := func(elems int) int {
-		if elems < 1 {
-			elems = 1
-		}
-		best := -1
-		for i, s := range free {
-			if slotSize[s] >= elems && (best < 0 || slotSize[s] < slotSize[free[best]]) {
-				best = i
-			}
-		}
-		if best >= 0 {
-			s := free[best]
-			free = append(free[:best], free[best+1:]...)
-			return s
-		}
-		slotSize = append(slotSize, elems)
-		return len(slotSize) - 1
-	}
-	isOutput := map[string]bool{}
-	for _, o := range m.spec.Outputs {
-		isOutput[o.Name] = true
-	}
-	lastUse := map[string]int{}
-	for i, st := range steps {
-		for _, in := range st.ins {
-			lastUse[in] = i
-		}
-	}
-	for _, in := range m.spec.Inputs {
-		slotOf[in.Name] = take(shapes[in.Name].Elems())
-	}
-	for i, st := range steps {
-		for _, name := range st.outs {
-			if isOutput[name] {
-				slotSize = append(slotSize, max(shapes[name].Elems(), 1))
-				slotOf[name] = len(slotSize) - 1
-			} else {
-				slotOf[name] = take(shapes[name].Elems())
-			}
-		}
-		for _, name := range st.ins {
-			if lastUse[name] == i && !isOutput[name] {
-				free = append(free, slotOf[name])
-				lastUse[name] = -1 // a step reading a tensor twice frees it once
-			}
-		}
-	}
-	// Pass 3: buffers and recording.
-	sizes := make([]int64, len(slotSize))
-	for i, n := range slotSize {
+	sizes := make([]int64, len(pl.SlotSize))
+	for i, n := range pl.SlotSize {
 		sizes[i] = 4 * int64(n)
 	}
 	bufs, err := d.NewBuffers(engine.Activations, sizes)
@@ -899,37 +735,47 @@ func (m *Model) compile(inShapes []layers.Shape) (_ *plan, err error) {
 			}
 		}
 	}()
-	buf := func(name string) *engine.Buffer { return bufs[slotOf[name]] }
+	for _, u := range pl.Uploads {
+		if err := bufs[u.Slot].Write(u.Data); err != nil {
+			return nil, fmt.Errorf("vkinfer: host value %q: %w", u.Name, err)
+		}
+	}
+	buf := func(name string) *engine.Buffer { return bufs[pl.Slot[name]] }
 	rec := d.NewRecorder()
-	for _, in := range m.spec.Inputs {
-		p.inputs = append(p.inputs, buf(in.Name))
-		if err := rec.Input(buf(in.Name)); err != nil {
+	for _, s := range pl.Inputs {
+		p.inputs = append(p.inputs, bufs[s])
+		if err := rec.Input(bufs[s]); err != nil {
 			return nil, err
 		}
 	}
-	for _, st := range steps {
-		n := m.nodes[st.first]
-		inBufs := make([]*engine.Buffer, len(st.ins))
-		for j, name := range st.ins {
-			inBufs[j] = buf(name)
+	for _, st := range pl.Steps {
+		n := &m.graph.Nodes[st.Node]
+		inBufs := make([]*engine.Buffer, len(st.Ins))
+		inShapes := make([]layers.Shape, len(st.Ins))
+		for j, name := range st.Ins {
+			inBufs[j], inShapes[j] = buf(name), st.InShapes[j]
 		}
-		outBufs := make([]*engine.Buffer, len(st.outs))
-		for j, name := range st.outs {
+		outBufs := make([]*engine.Buffer, len(st.Outs))
+		for j, name := range st.Outs {
 			outBufs[j] = buf(name)
 		}
-		if st.chain != nil {
-			err = st.chain.Record(rec, inBufs[0], nodeIn[st.first][0], outBufs[0])
-		} else {
-			err = n.layer.Record(rec, inBufs, nodeIn[st.first], outBufs)
+		switch {
+		case st.Copy:
+			err = layers.RecordUnary(rec, d, layers.Unary{Op: ops.UnaryIdentity, N: layers.Shape(st.InShapes[0]).Elems()}, inBufs[0], outBufs[0])
+		case st.Count > 1:
+			err = m.chains[st.Node].Record(rec, inBufs[0], inShapes[0], outBufs[0])
+		default:
+			err = m.layers[st.Node].Record(rec, inBufs, inShapes, outBufs)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("vkinfer: node %s (%s): %w", n.n.Name, n.n.Op, err)
+			return nil, fmt.Errorf("vkinfer: node %s (%s): %w", n.Name, n.Op, err)
 		}
 	}
-	for _, o := range m.spec.Outputs {
-		p.outputs = append(p.outputs, buf(o.Name))
-		p.outSh = append(p.outSh, shapes[o.Name])
-		if err := rec.Output(buf(o.Name)); err != nil {
+	for i, o := range m.spec.Outputs {
+		b := bufs[pl.Outputs[i]]
+		p.outputs = append(p.outputs, b)
+		p.outSh = append(p.outSh, pl.Shapes[o.Name])
+		if err := rec.Output(b); err != nil {
 			return nil, err
 		}
 	}
@@ -939,39 +785,6 @@ func (m *Model) compile(inShapes []layers.Shape) (_ *plan, err error) {
 	}
 	p.prog = prog
 	return p, nil
-}
-
-// inferNode returns n's output shapes from its op's definition (ops.Infer),
-// given the shapes computed so far; initializers are constants.
-func (m *Model) inferNode(n *model.Node, shapes map[string]layers.Shape) ([]layers.Shape, error) {
-	in := make([]ops.Value, len(n.Inputs))
-	for i, name := range n.Inputs {
-		switch t := m.spec.Initializer(name); {
-		case name == "":
-			in[i].Absent = true
-		case t != nil:
-			in[i] = ops.Value{Shape: t.Shape, Const: ops.F32(t.Shape, t.Data)}
-		default:
-			in[i] = ops.Value{Shape: shapes[name]}
-		}
-	}
-	outs, err := ops.Infer(n, in)
-	if err != nil {
-		return nil, err
-	}
-	res := make([]layers.Shape, len(outs))
-	for i, s := range outs {
-		if s == nil {
-			return nil, fmt.Errorf("output %d: %w (its rank is not known)", i, ErrUnsupportedOp)
-		}
-		for _, d := range s {
-			if d < 0 {
-				return nil, fmt.Errorf("output %d has shape %v: %w (a dimension is not known)", i, s, ErrUnsupportedOp)
-			}
-		}
-		res[i] = s
-	}
-	return res, nil
 }
 
 // Class is one label with its score.

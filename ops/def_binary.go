@@ -21,7 +21,8 @@ func init() {
 			},
 			Eval: func(a Attrs, in []*Tensor) ([]*Tensor, error) {
 				x, y := in[0], in[1]
-				if x.DType == Int64 && y.DType == Int64 {
+				if is, ok := asInts(x, y); ok {
+					x, y = is[0], is[1]
 					t, err := binaryInt(op, x, y)
 					if err != nil {
 						return nil, a.Errorf("%v", err)

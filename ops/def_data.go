@@ -293,6 +293,9 @@ func init() {
 		},
 		Eval: func(a Attrs, in []*Tensor) ([]*Tensor, error) {
 			x, y := in[0], in[1]
+			if is, ok := asInts(x, y); ok {
+				x, y = is[0], is[1]
+			}
 			out, err := BroadcastShape(x.Shape, y.Shape)
 			if err != nil {
 				return nil, a.Errorf("%v", err)
@@ -336,6 +339,9 @@ func init() {
 			}
 			ic, ix, iy := broadcastIndex(c.Shape, out), broadcastIndex(x.Shape, out), broadcastIndex(y.Shape, out)
 			cf := c.Float()
+			if is, ok := asInts(x, y); ok {
+				x, y = is[0], is[1]
+			}
 			if x.DType != Float32 && y.DType != Float32 {
 				r := make([]int64, len(ic))
 				for i := range r {
@@ -535,10 +541,12 @@ func evalGather(a Attrs, in []*Tensor) ([]*Tensor, error) {
 
 func evalConcat(a Attrs, in []*Tensor) ([]*Tensor, error) {
 	vals := make([]Value, len(in))
-	ints := true
+	ints := false
+	if is, ok := asInts(in...); ok {
+		in, ints = is, true
+	}
 	for i, t := range in {
 		vals[i] = Value{Shape: t.Shape}
-		ints = ints && t.DType != Float32
 	}
 	shapes, err := Lookup(OpConcat).Infer(a, vals)
 	if err != nil {
@@ -552,7 +560,7 @@ func evalConcat(a Attrs, in []*Tensor) ([]*Tensor, error) {
 	}
 	out := &Tensor{Shape: shape}
 	if ints {
-		out.DType = in[0].DType
+		out.DType = Int64
 	}
 	for o := 0; o < outer; o++ {
 		for _, t := range in {

@@ -111,3 +111,30 @@ func (t *Tensor) ModelTensor(name string) *model.Tensor {
 
 // fmtErrorf is fmt.Errorf, for errors an op's Errorf then names the node in.
 func fmtErrorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
+
+// asInts returns ts as int64 tensors when at least one is an integer
+// tensor and every float32 one holds whole numbers (a model file stores
+// integer constants as float32): shape arithmetic stays integer arithmetic.
+// ok is false otherwise.
+func asInts(ts ...*Tensor) (out []*Tensor, ok bool) {
+	anyInt := false
+	for _, t := range ts {
+		anyInt = anyInt || (t != nil && t.DType == Int64)
+	}
+	if !anyInt {
+		return nil, false
+	}
+	out = make([]*Tensor, len(ts))
+	for i, t := range ts {
+		if t == nil || t.DType != Float32 {
+			out[i] = t
+			continue
+		}
+		v, err := t.IntValues()
+		if err != nil {
+			return nil, false
+		}
+		out[i] = I64(t.Shape, v)
+	}
+	return out, true
+}

@@ -169,7 +169,8 @@ func normClip(imp *importer, n *node) (bool, error) {
 // normReshape makes Reshape's target shape the ints attribute "shape" (an
 // attribute before opset 5, a constant input since) and writes out
 // "allowzero" (opset 14; 0 before). A shape computed at run time from the
-// input's own dimensions (PyTorch's x.view(x.size(0), -1)) becomes 0 there.
+// input's own dimensions (PyTorch's x.view(x.size(0), -1)) becomes 0 there;
+// any other computed shape stays input 1, for the planner.
 func normReshape(imp *importer, n *node) (bool, error) {
 	n.setDefault("allowzero", model.IntAttr(0))
 	if imp.opset < 5 {
@@ -195,7 +196,10 @@ func normReshape(imp *importer, n *node) (bool, error) {
 	} else if s, ok := imp.selfShape(n.Inputs[1], n.Inputs[0], n.intAttr("allowzero", 0) == 0); ok {
 		shape = s
 	} else {
-		return false, &ConstantError{Node: n.Name, Op: n.Op, Input: n.Inputs[1], What: "shape"}
+		// Computed at run time from shapes (exporters' shape subgraphs):
+		// the planner evaluates it on the host once the input shapes are
+		// known.
+		return true, nil
 	}
 	neg := 0
 	for _, d := range shape {
