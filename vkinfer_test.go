@@ -337,3 +337,21 @@ func TestDeviceMemoryWithinTenPercent(t *testing.T) {
 		require.NoError(t, err)
 	}
 }
+
+// Loading a model uploads all its weights in one submission (plus the one
+// that compacts them), not one submit and wait per tensor: on devices
+// whose memory the host cannot map (discrete GPUs, VKINFER_LIMITS=min) the
+// writes are staged and queued.
+func TestLoadUploadsInOneSubmit(t *testing.T) {
+	dev := openDevice(t)
+	before := dev.Stats().Submits
+	m, err := dev.LoadModel(mlp(8, 100, 90, 80, 70, 60, 50, 40, 30, 20, 15, 10)) // 20 weight tensors
+	require.NoError(t, err)
+	defer m.Close()
+	submits := dev.Stats().Submits - before
+	t.Logf("load of 20 weight tensors: %d submits (staged: %v)", submits, dev.Info().Staging)
+	require.LessOrEqual(t, submits, int64(2))
+	out, err := m.Run(context.Background(), vkinfer.Tensor{Shape: []int{1, 100}, Data: make([]float32, 100)})
+	require.NoError(t, err)
+	require.Len(t, out[0].Data, 10)
+}
