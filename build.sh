@@ -196,6 +196,24 @@ with_progress() {
 	return "$rc"
 }
 
+# TALLY is tools/testtally, built by cmd_test: it prints `go test -json` as
+# plain go test would and records or compares the tests that passed.
+TALLY=""
+
+# tallied_test [go test args]: go test -json ./... through TALLY, which
+# writes the passed tests to $TALLY_OUT and, with $TALLY_COMPARE, fails
+# unless every test listed there passed too.
+tallied_test() {
+	local args=()
+	if [[ -n "${TALLY_OUT:-}" ]]; then
+		args+=(-out "$TALLY_OUT")
+	fi
+	if [[ -n "${TALLY_COMPARE:-}" ]]; then
+		args+=(-compare "$TALLY_COMPARE")
+	fi
+	go test -json -count=1 "$@" ./... | "$TALLY" "${args[@]}"
+}
+
 # run_suite NAME ICD DEVICE-SUBSTRING [go test args]: the whole suite on one
 # driver, the validation layer (with synchronization checks) on, a missing or
 # different device a failure.
@@ -207,7 +225,7 @@ run_suite() {
 	VK_ICD_FILENAMES="$icd" VK_DRIVER_FILES="$icd" \
 		VKINFER_REQUIRE_DEVICE=1 VKINFER_EXPECT_DEVICE="$expect" \
 		VK_LAYER_ENABLES=VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT \
-		with_progress "$name" go test -count=1 "$@" ./...
+		with_progress "$name" tallied_test "$@"
 	# The ONNX backend tests ran above; show their tally.
 	VK_ICD_FILENAMES="$icd" VK_DRIVER_FILES="$icd" VKINFER_REQUIRE_DEVICE=1 VKINFER_EXPECT_DEVICE="$expect" \
 		go test -count=1 -v -run 'TestONNXConformance$' ./internal/onnxconformance | grep -E '^\s*onnx conformance:' || true
@@ -216,13 +234,18 @@ run_suite() {
 # cmd_test [go test args]: the suite once on lavapipe and once on SwiftShader,
 # once more on lavapipe with VKINFER_LIMITS=min (every limit clamped to the
 # Vulkan spec's required minimum and device memory not host-visible, as on
-# the least capable GPU: kernels must choose variants that fit), then the
+# the least capable GPU: kernels must choose variants that fit, and every
+# test that passed on lavapipe must pass again, none skipped), then the
 # concurrency tests of the root package under the race detector.
 cmd_test() {
 	cmd_swiftshader >/dev/null
-	VKINFER_LIMITS=native run_suite lavapipe "$LAVAPIPE_ICD" llvmpipe "$@"
+	[[ -n "$WORK" ]] || WORK="$(mktemp -d)"
+	TALLY="$WORK/testtally"
+	go build -o "$TALLY" ./tools/testtally || die "cannot build tools/testtally"
+	VKINFER_LIMITS=native TALLY_OUT="$WORK/lavapipe.passed" run_suite lavapipe "$LAVAPIPE_ICD" llvmpipe "$@"
 	VKINFER_LIMITS=native run_suite swiftshader "$SWIFTSHADER_ICD" swiftshader "$@"
-	VKINFER_LIMITS=min run_suite "lavapipe with VKINFER_LIMITS=min" "$LAVAPIPE_ICD" llvmpipe "$@"
+	VKINFER_LIMITS=min TALLY_COMPARE="$WORK/lavapipe.passed" \
+		run_suite "lavapipe with VKINFER_LIMITS=min" "$LAVAPIPE_ICD" llvmpipe "$@"
 	echo "=== go test -race (lavapipe)"
 	VK_ICD_FILENAMES="$LAVAPIPE_ICD" VK_DRIVER_FILES="$LAVAPIPE_ICD" VKINFER_REQUIRE_DEVICE=1 \
 		go test -count=1 -race -run 'Concurrent' .
