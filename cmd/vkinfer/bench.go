@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -112,6 +114,13 @@ func runBench(e *env, o *benchOptions, pos []string) error {
 		return err
 	})
 	if err != nil {
+		if errors.Is(err, context.Canceled) && len(lat) > 0 {
+			// Interrupted: the latency of the runs timed so far.
+			l := percentiles(lat)
+			fmt.Fprintf(e.stdout, "PARTIAL     interrupted after %d of %d timed runs (batch %d)\n", len(lat), o.runs, o.batch)
+			fmt.Fprintf(e.stdout, "latency     p50 %s  p90 %s  p99 %s  min %s  (upload + run + download)\n",
+				usString(l.P50), usString(l.P90), usString(l.P99), usString(l.Min))
+		}
 		return err
 	}
 	res.Latency = percentiles(lat)
@@ -182,7 +191,7 @@ func denseFlops(m *model.Model, batch int) int64 {
 }
 
 // timeRuns calls f warmup times, then runs times, and returns the duration
-// of each timed call.
+// of each timed call; on an error, those of the calls timed before it.
 func timeRuns(warmup, runs int, f func() error) ([]time.Duration, error) {
 	for range warmup {
 		if err := f(); err != nil {
@@ -193,7 +202,7 @@ func timeRuns(warmup, runs int, f func() error) ([]time.Duration, error) {
 	for i := range ds {
 		t := time.Now()
 		if err := f(); err != nil {
-			return nil, err
+			return ds[:i], err
 		}
 		ds[i] = time.Since(t)
 	}

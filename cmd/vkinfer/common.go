@@ -56,7 +56,7 @@ func fileError(path string, err error, hint string) error {
 			msg = "permission denied: check the file's permissions"
 		}
 	} else {
-		msg = trimPrefixes(err.Error(), "vkinfer: ", "model: ", "onnx: ", "npy: ", "idx: ", "read "+path+": ", path+": ")
+		msg = trimPrefixes(err.Error(), "vkinfer: ", "outfile: ", "model: ", "onnx: ", "npy: ", "idx: ", "read "+path+": ", path+": ")
 	}
 	if hint != "" {
 		msg += "; " + hint
@@ -121,6 +121,20 @@ type session struct {
 	dev   *vkinfer.Device
 	model *vkinfer.Model
 	path  string
+	runs  int // successful runs so far
+}
+
+// afterRun, when set (by tests), is called after each successful run of a
+// command's model with the number of runs so far: tests interrupt a command
+// part-way through with it.
+var afterRun func(runs int)
+
+// ran counts a successful run.
+func (s *session) ran() {
+	s.runs++
+	if afterRun != nil {
+		afterRun(s.runs)
+	}
 }
 
 // Close closes the model, then the device.
@@ -173,6 +187,7 @@ func (s *session) run(ctx context.Context, inputs ...vkinfer.Tensor) ([]vkinfer.
 		}
 		return nil, fileError(s.path, err, "")
 	}
+	s.ran()
 	return outs, nil
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vkinfer/vkinfer/internal/outfile"
 	"github.com/vkinfer/vkinfer/model"
 	"github.com/vkinfer/vkinfer/ops"
 )
@@ -87,6 +88,9 @@ func runConvert(e *env, c *cobra.Command, o *convertOptions, pos []string) error
 		}
 	}
 
+	if err := outfile.Check(out); err != nil {
+		return fileError(out, err, "nothing was converted")
+	}
 	// Reading and writing a large model takes seconds: show the step.
 	bar := newProgress(e, 3, "read "+in, "steps")
 	defer bar.stop()
@@ -120,7 +124,7 @@ func runConvert(e *env, c *cobra.Command, o *convertOptions, pos []string) error
 	}
 	bar.add(1)
 	bar.describe("write " + out)
-	if err := m.WriteFile(out); err != nil {
+	if err := outfile.Write(out, m.Encode); err != nil {
 		return fileError(out, err, "")
 	}
 	bar.stop()

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"image"
 	"io"
@@ -137,7 +139,7 @@ func runEval(e *env, o *evalOptions, pos []string) error {
 
 	res := &evalResult{
 		Model: o.model, Name: m.Name, Images: o.images, Labels: o.labels,
-		Device: s.dev.Info().String(), Count: n, Batch: o.batch, Rows: rows, Cols: cols,
+		Device: s.dev.Info().String(), Count: n, Total: n, Batch: o.batch, Rows: rows, Cols: cols,
 		LoadSeconds: loadTime.Seconds(), CompileSeconds: compileTime.Seconds(),
 	}
 	bar := newProgress(e, int64(n), "eval", "images")
@@ -165,6 +167,15 @@ func runEval(e *env, o *evalOptions, pos []string) error {
 		t0 := time.Now()
 		outs, err := s.run(e.ctx, in)
 		if err != nil {
+			if errors.Is(err, context.Canceled) && lo > 0 {
+				// Interrupted: report the images evaluated so far.
+				bar.stop()
+				res.Partial, res.Count = true, lo
+				res.finish(o.reference)
+				if perr := res.output(e.stdout, o.asJSON); perr != nil {
+					return perr
+				}
+			}
 			return err
 		}
 		res.deviceTime += time.Since(t0)
@@ -212,12 +223,17 @@ func runEval(e *env, o *evalOptions, pos []string) error {
 	}
 	bar.stop()
 	res.finish(o.reference)
-	if o.asJSON {
-		enc := json.NewEncoder(e.stdout)
+	return res.output(e.stdout, o.asJSON)
+}
+
+// output prints the result as text or JSON.
+func (r *evalResult) output(w io.Writer, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		return enc.Encode(res)
+		return enc.Encode(r)
 	}
-	res.print(e.stdout)
+	r.print(w)
 	return nil
 }
 
@@ -292,6 +308,8 @@ type evalResult struct {
 	Labels    string   `json:"labels"`
 	Device    string   `json:"device"`
 	Count     int      `json:"count"`
+	Partial   bool     `json:"partial,omitempty"` // interrupted: Count images of Total
+	Total     int      `json:"total"`
 	Batch     int      `json:"batch"`
 	Rows      int      `json:"rows"`
 	Cols      int      `json:"cols"`
@@ -343,6 +361,9 @@ func (r *evalResult) finish(reference bool) {
 }
 
 func (r *evalResult) print(w io.Writer) {
+	if r.Partial {
+		fmt.Fprintf(w, "PARTIAL    interrupted after %d of %d images: the figures below are for those %d\n", r.Count, r.Total, r.Count)
+	}
 	fmt.Fprintf(w, "model      %s (%q)\n", r.Model, r.Name)
 	fmt.Fprintf(w, "data       %d images of %d×%d from %s\n", r.Count, r.Cols, r.Rows, r.Images)
 	fmt.Fprintf(w, "device     %s\n", r.Device)

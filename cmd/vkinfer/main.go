@@ -15,7 +15,9 @@
 // The command is thin: it parses flags, decodes images and prints; the work
 // is done by the vkinfer, model and engine packages. Exit status: 0 on
 // success, 1 on an error, 2 on a usage error, 3 on an internal error (a bug:
-// please report it).
+// please report it), 130 when interrupted (SIGINT or SIGTERM: a long command
+// stops within about a second and prints what it finished; a second signal
+// ends the process at once).
 //
 // Subcommands are github.com/spf13/cobra commands. Each lives in its own
 // file, which registers a constructor in an init function:
@@ -45,6 +47,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 )
@@ -57,6 +60,9 @@ const (
 	exitError    = 1
 	exitUsage    = 2
 	exitInternal = 3
+	// exitInterrupted is the shell's status for a command ended by SIGINT
+	// (128+2), used for SIGTERM too.
+	exitInterrupted = 130
 )
 
 // env is what a command runs with: its output streams and a context that
@@ -136,8 +142,14 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 			code = exitInternal
 		}
 	}()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		// After the first signal, the next one gets the default action
+		// (the process ends) in case a command does not stop.
+		<-ctx.Done()
+		stop()
+	}()
 	stderr = &syncWriter{w: stderr}
 	e := &env{ctx: ctx, stdout: stdout, stderr: stderr}
 	root := newRoot(e)
@@ -205,7 +217,7 @@ func report(stderr io.Writer, cmd string, err error) int {
 		return exitUsage
 	case errors.Is(err, context.Canceled):
 		fmt.Fprintln(stderr, "vkinfer: interrupted")
-		return exitError
+		return exitInterrupted
 	}
 	// errors.Join puts one error per line; prefix each.
 	for _, line := range strings.Split(strings.TrimRight(err.Error(), "\n"), "\n") {
@@ -245,7 +257,8 @@ Environment:
   XDG_CACHE_HOME          compiled pipelines are kept in $XDG_CACHE_HOME/vkinfer/pipelines
                           (default ~/.cache/vkinfer/pipelines); delete it to clear them
 
-Exit status: 0 success, 1 error, 2 usage error, 3 internal error (please report).
+Exit status: 0 success, 1 error, 2 usage error, 3 internal error (please report),
+130 interrupted (SIGINT or SIGTERM; what was finished is printed).
 `)
 }
 

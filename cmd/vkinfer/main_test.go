@@ -30,6 +30,10 @@ const (
 	imagesDir   = "../../examples/images"
 )
 
+// userCacheHome is XDG_CACHE_HOME as the tests found it (TestMain replaces
+// it), for commands such as go build that should use the user's caches.
+var userCacheHome, hadCacheHome = os.LookupEnv("XDG_CACHE_HOME")
+
 func TestMain(m *testing.M) {
 	// Keep the pipeline cache the CLI writes out of the user's home.
 	dir, err := os.MkdirTemp("", "vkinfer-cli-test-")

@@ -124,14 +124,28 @@ func runPredict(e *env, o *predictOptions, args []string) error {
 		r, err := s.model.Classify(e.ctx, imgs, o.top)
 		if err != nil {
 			if errors.Is(err, context.Canceled) {
+				// Interrupted: print the images classified so far.
+				bar.stop()
+				if len(res) > 0 {
+					fmt.Fprintf(e.stderr, "vkinfer: interrupted after %d of %d images; their results follow\n", len(res), len(files))
+					if perr := printPredictions(e, o, m, files[:len(res)], res); perr != nil {
+						return perr
+					}
+				}
 				return err
 			}
 			return fileError(o.model, err, "")
 		}
 		res = append(res, r...)
+		s.ran()
 		bar.add(hi - lo)
 	}
 	bar.stop()
+	return printPredictions(e, o, m, files, res)
+}
+
+// printPredictions prints the classes of each file, as text or JSON.
+func printPredictions(e *env, o *predictOptions, m *model.Model, files []string, res [][]vkinfer.Class) error {
 	probs := m.IsProbability(m.Outputs[0].Name)
 	if o.asJSON {
 		return printPredictJSON(e.stdout, files, res, probs)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/vkinfer/vkinfer"
 	"github.com/vkinfer/vkinfer/internal/npy"
+	"github.com/vkinfer/vkinfer/internal/outfile"
 	"github.com/vkinfer/vkinfer/model"
 )
 
@@ -116,6 +117,14 @@ func runRun(e *env, o *runOptions, pos []string) error {
 	if toStdout > 1 {
 		return usagef("only one --output can be '-' (standard output)")
 	}
+	// Find out now, not after the run, whether the outputs can be written.
+	for _, v := range m.Outputs {
+		if path := outFiles[v.Name]; path != "" && path != "-" {
+			if err := outfile.Check(path); err != nil {
+				return fileError(path, err, "nothing was run")
+			}
+		}
+	}
 
 	s, err := load(e, o.dev, o.model, m)
 	if err != nil {
@@ -192,6 +201,10 @@ func runBatches(e *env, s *session, inputs []vkinfer.Tensor, batch int) ([]vkinf
 		}
 		res, err := s.model.Run(e.ctx, part...)
 		if err != nil {
+			if errors.Is(err, context.Canceled) {
+				bar.stop()
+				fmt.Fprintf(e.stderr, "vkinfer: interrupted after %d of %d rows; no output was written\n", lo, n)
+			}
 			return nil, err
 		}
 		if outs == nil {
@@ -206,6 +219,7 @@ func runBatches(e *env, s *session, inputs []vkinfer.Tensor, batch int) ([]vkinf
 		for i, r := range res {
 			outs[i].Data = append(outs[i].Data, r.Data...)
 		}
+		s.ran()
 		bar.add(hi - lo)
 	}
 	return outs, nil
@@ -310,18 +324,10 @@ func readNpy(path string) (vkinfer.Tensor, error) {
 	return vkinfer.Tensor{Shape: shape, Data: data}, nil
 }
 
-// writeNpy writes t to path, removing the file again if writing fails.
+// writeNpy writes t to path through a temporary file renamed into place
+// (internal/outfile): a failed write leaves what was at path untouched.
 func writeNpy(path string, t vkinfer.Tensor) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return fileError(path, err, "")
-	}
-	err = npy.Write(f, t.Shape, t.Data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(path)
+	if err := outfile.Write(path, func(w io.Writer) error { return npy.Write(w, t.Shape, t.Data) }); err != nil {
 		return fileError(path, err, "")
 	}
 	return nil
