@@ -213,6 +213,7 @@ func newInstance(opts *Options, onMsg vk.MessageFunc) (*vk.Instance, error) {
 	if err := vk.Load(); err != nil {
 		return nil, fmt.Errorf("engine: %w: %v; %s", ErrNoVulkan, err, noVulkanHelp())
 	}
+	guardMesaCache(opts.logger())
 	api := vk.InstanceVersion()
 	if max := vk.MakeVersion(1, 3, 0); api > max {
 		api = max
