@@ -58,3 +58,27 @@ const (
 
 // ActivationRelu is the only value of Dense's "activation" attribute.
 const ActivationRelu = "relu"
+
+// The convolution family (def_conv.go).
+const (
+	OpConv               = "Conv"               // sliding-window products, NCHW
+	OpMaxPool            = "MaxPool"            // window maximum
+	OpAveragePool        = "AveragePool"        // window mean
+	OpGlobalAveragePool  = "GlobalAveragePool"  // plane mean
+	OpGlobalMaxPool      = "GlobalMaxPool"      // plane maximum
+	OpBatchNormalization = "BatchNormalization" // (x - mean)·scale/sqrt(var + eps) + bias
+)
+
+// Conv's fused activation (not ONNX: written by the planner's fusion of
+// Conv + activation): AttrActivation names it, one of the keys of
+// Activations, with parameters AttrActAlpha and AttrActBeta.
+const (
+	AttrActAlpha = "activation_alpha"
+	AttrActBeta  = "activation_beta"
+)
+
+// Activations maps Conv's AttrActivation values to the Activation applied.
+var Activations = map[string]Activation{
+	"relu": ActReLU, "clip": ActClip, "leakyrelu": ActLeakyRelu, "hardsigmoid": ActHardSigmoid,
+	"hardswish": ActHardSwish, "sigmoid": ActSigmoid, "silu": ActSiLU,
+}

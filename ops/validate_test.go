@@ -96,7 +96,7 @@ func TestRunSample(t *testing.T) {
 	if _, err := Run(m, F32([]int{1, 5}, make([]float32, 5))); err == nil || !strings.Contains(err.Error(), "takes [-1 4]") {
 		t.Fatalf("wrong input shape: %v", err)
 	}
-	m.Nodes[1].Op = "Conv"
+	m.Nodes[1].Op = "com.example.NoSuchOp"
 	if _, err := Run(m, F32([]int{1, 4}, make([]float32, 4))); !errors.Is(err, ErrUnsupported) {
 		t.Fatalf("unknown op: %v", err)
 	}

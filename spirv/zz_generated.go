@@ -9,6 +9,25 @@ var spvFiles embed.FS
 
 // shaders maps each shader name to its module and reflected interface.
 var shaders = map[string]*Shader{
+	"batchnorm": {
+		Name:         "batchnorm",
+		Code:         mustReadSPIRV("batchnorm.spv"),
+		LocalSize:    [3]uint32{64, 1, 1},
+		LocalSizeIDs: [3]int32{0, -1, -1},
+		Bindings: []Binding{
+			{Set: 0, Binding: 0, Kind: StorageBuffer, Name: "x", ReadOnly: true},
+			{Set: 0, Binding: 1, Kind: StorageBuffer, Name: "scale", ReadOnly: true},
+			{Set: 0, Binding: 2, Kind: StorageBuffer, Name: "bias", ReadOnly: true},
+			{Set: 0, Binding: 3, Kind: StorageBuffer, Name: "mean", ReadOnly: true},
+			{Set: 0, Binding: 4, Kind: StorageBuffer, Name: "variance", ReadOnly: true},
+			{Set: 0, Binding: 5, Kind: StorageBuffer, Name: "y", ReadOnly: false},
+		},
+		PushConstantSize: 16,
+		SpecConstants: []SpecConstant{
+			{ID: 0, Name: "local_size_x", Default: 64}, // uint
+		},
+		SourceSHA256: "88810b44450b27b8d0ee63d8fa3a79c22ee691f2b6e87067888186b4e2b6ffb6",
+	},
 	"bias": {
 		Name:         "bias",
 		Code:         mustReadSPIRV("bias.spv"),
@@ -42,6 +61,25 @@ var shaders = map[string]*Shader{
 			{ID: 2, Name: "MODE", Default: 0},          // uint
 		},
 		SourceSHA256: "fa581f10c3f079b737111a98c3bd126d8746401c0472dfd80ce3c243fb81118c",
+	},
+	"conv": {
+		Name:         "conv",
+		Code:         mustReadSPIRV("conv.spv"),
+		LocalSize:    [3]uint32{64, 1, 1},
+		LocalSizeIDs: [3]int32{0, -1, -1},
+		Bindings: []Binding{
+			{Set: 0, Binding: 0, Kind: StorageBuffer, Name: "x", ReadOnly: true},
+			{Set: 0, Binding: 1, Kind: StorageBuffer, Name: "w", ReadOnly: true},
+			{Set: 0, Binding: 2, Kind: StorageBuffer, Name: "b", ReadOnly: true},
+			{Set: 0, Binding: 3, Kind: StorageBuffer, Name: "y", ReadOnly: false},
+		},
+		PushConstantSize: 76,
+		SpecConstants: []SpecConstant{
+			{ID: 0, Name: "local_size_x", Default: 64}, // uint
+			{ID: 1, Name: "HAS_BIAS", Default: 0},      // uint
+			{ID: 2, Name: "ACT", Default: 0},           // uint
+		},
+		SourceSHA256: "c96d51ad49de6f63cc59982e7cba954b4a98b3f4fceb724b8fbc18e782663000",
 	},
 	"dense_chain": {
 		Name:         "dense_chain",
@@ -344,6 +382,22 @@ var shaders = map[string]*Shader{
 		},
 		SourceSHA256: "1a77247d4842581ad250f7caff92ec0ffc902cb66c25e00d81a714d5eff27e9b",
 	},
+	"pool": {
+		Name:         "pool",
+		Code:         mustReadSPIRV("pool.spv"),
+		LocalSize:    [3]uint32{64, 1, 1},
+		LocalSizeIDs: [3]int32{0, -1, -1},
+		Bindings: []Binding{
+			{Set: 0, Binding: 0, Kind: StorageBuffer, Name: "x", ReadOnly: true},
+			{Set: 0, Binding: 1, Kind: StorageBuffer, Name: "y", ReadOnly: false},
+		},
+		PushConstantSize: 60,
+		SpecConstants: []SpecConstant{
+			{ID: 0, Name: "local_size_x", Default: 64}, // uint
+			{ID: 1, Name: "MODE", Default: 0},          // uint
+		},
+		SourceSHA256: "ba7fae10bcf94195b29ee72497cab8da80180580d534bdf1c5a374af4c67ec59",
+	},
 	"relu": {
 		Name:         "relu",
 		Code:         mustReadSPIRV("relu.spv"),
@@ -396,9 +450,12 @@ var shaders = map[string]*Shader{
 
 // manifest holds the sha256 of every file under shaders/ that spirv/ was generated from.
 var manifest = []manifestEntry{
+	{Path: "activation.glsl", SHA256: "665615f4503b80379b184fadfaf2b76e94f632d80c00a7171ef49047c7550d2c"},
+	{Path: "batchnorm.comp", SHA256: "88810b44450b27b8d0ee63d8fa3a79c22ee691f2b6e87067888186b4e2b6ffb6"},
 	{Path: "bias.comp", SHA256: "307588e80aa96c0785edb34ba54060c8b41a54e52222ae51c18474cc334cea99"},
 	{Path: "binary.comp", SHA256: "fa581f10c3f079b737111a98c3bd126d8746401c0472dfd80ce3c243fb81118c"},
 	{Path: "common.glsl", SHA256: "a87d2c1771cdea144f8de841b086d4a516357b7af35c7484a678fcbbf40ba2ea"},
+	{Path: "conv.comp", SHA256: "c96d51ad49de6f63cc59982e7cba954b4a98b3f4fceb724b8fbc18e782663000"},
 	{Path: "dense_chain.comp", SHA256: "02c01f0648c18f1dc8d373cec9fc96af2b2e5dfd564795fa4e2822bd9e44d55a"},
 	{Path: "dense_chain.glsl", SHA256: "8a6de7673e655852356840c1c735c68fb52f99d9007a1c096fb0277d0d44ba07"},
 	{Path: "dense_chain_texel.comp", SHA256: "2aca2aaf9e973a40713bd206c6aa44bfc18539e92045e0bced83c1e363d72531"},
@@ -413,6 +470,7 @@ var manifest = []manifestEntry{
 	{Path: "gemm_tiled.comp", SHA256: "9ba54fb4b755280c09ab24099d27e4077b8b39c4f5ad7352b7ea324acbe3b23d"},
 	{Path: "gemm_tiled.glsl", SHA256: "7dfa7feba108fff13e9246f0cf9c99050e3aad24b8aa4f6ead59def9a72e6d2a"},
 	{Path: "gemm_tiled_f16.comp", SHA256: "1a77247d4842581ad250f7caff92ec0ffc902cb66c25e00d81a714d5eff27e9b"},
+	{Path: "pool.comp", SHA256: "ba7fae10bcf94195b29ee72497cab8da80180580d534bdf1c5a374af4c67ec59"},
 	{Path: "relu.comp", SHA256: "c0fa032d4f087e675570b47877f92e8a2cf123d4826f8ab0cfc0d6ac19f42833"},
 	{Path: "softmax.comp", SHA256: "de7d81520dcd8a39cd478a41d1736c290399838cdf8e0b0975820cf9570da625"},
 	{Path: "unary.comp", SHA256: "80a37cd8e90d19a9aa3edd1a7c83439bddf19311cd7d66030f06cc6aad32583d"},
