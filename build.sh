@@ -153,6 +153,57 @@ SWIFTSHADER_ICD="$SWIFTSHADER_DIR/vk_swiftshader_icd.json"
 # json) inside bin/swiftshader.tar.br; nothing of the package is executed.
 SWIFTSHADER_NPM="@sparticuz/chromium@153.0.0"
 
+# cmd_torch: install Debian's PyTorch stack, which only the fixture
+# generators in tools/torch need (not building, running or testing
+# vkinfer): python3-torch 1.13, python3-torchvision 0.14, python3-onnx,
+# python3-numpy. About 155 MB to download, 660 MB installed; 2m45s here
+# (apt-get install on this machine, lists already updated).
+TORCH_PKGS=(python3-torch python3-torchvision python3-onnx python3-numpy)
+# PYTHON is Debian's interpreter, which sees the python3-* packages (a
+# python3 earlier on PATH, e.g. pyenv's, does not).
+PYTHON=/usr/bin/python3
+
+cmd_torch() {
+	local sudo=""
+	[[ "$(id -u)" == 0 ]] || sudo="sudo"
+	local missing=()
+	for p in "${TORCH_PKGS[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+	done
+	if ((${#missing[@]})); then
+		echo "installing: ${missing[*]}"
+		$sudo apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	fi
+	"$PYTHON" -c 'import torch, torchvision, onnx, numpy' || die "$PYTHON cannot import torch, torchvision, onnx and numpy"
+}
+
+# FIXTURES is where `fixtures` writes the torchvision models and torch's
+# outputs (tools/torch/vision.py); the tests read VKINFER_FIXTURES.
+FIXTURES="${VKINFER_FIXTURES:-$VKINFER_CACHE/fixtures}"
+
+# cmd_fixtures [MODELS]: export the torchvision architectures (comma-separated
+# MODELS, default all seven) with torch's outputs into $FIXTURES/vision.
+# A model already there from the same tools/torch/vision.py is kept.
+cmd_fixtures() {
+	cmd_torch
+	local models="${1:-resnet18,mobilenet_v2,squeezenet1_1,shufflenet_v2_x0_5,efficientnet_b0,mnasnet0_5,googlenet}"
+	local stamp m todo=()
+	stamp="$(sha256sum tools/torch/vision.py | cut -c1-16)"
+	IFS=, read -r -a list <<<"$models"
+	for m in "${list[@]}"; do
+		[[ "$(cat "$FIXTURES/vision/$m/.stamp" 2>/dev/null)" == "$stamp" ]] || todo+=("$m")
+	done
+	if ((${#todo[@]})); then
+		local IFS=,
+		"$PYTHON" tools/torch/vision.py --out "$FIXTURES/vision" --models "${todo[*]}" || die "tools/torch/vision.py failed"
+		for m in "${todo[@]}"; do
+			echo "$stamp" >"$FIXTURES/vision/$m/.stamp"
+		done
+	fi
+	echo "fixtures: $FIXTURES/vision ($models)"
+}
+
 # cmd_swiftshader: make sure SwiftShader's ICD is unpacked in the cache.
 cmd_swiftshader() {
 	if [[ -f "$SWIFTSHADER_ICD" && -f "$SWIFTSHADER_DIR/libvk_swiftshader.so" ]]; then
@@ -425,6 +476,11 @@ commands:
                  and KServe's CRDs)
   serve-check    run `vkinfer serve` on lavapipe against curl (REST) and grpcurl
                  (gRPC, installed at a pinned version): deploy/client-check.sh
+  torch          install Debian's python3-torch, -torchvision, -onnx, -numpy
+                 (only tools/torch needs them)
+  fixtures [M]   export the torchvision models M (comma-separated; default
+                 all seven) with torch's outputs to ~/.cache/vkinfer/fixtures
+                 (or $VKINFER_FIXTURES), for the tests comparing with torch
   swiftshader    unpack SwiftShader's Vulkan ICD from the npm package
                  @sparticuz/chromium into ~/.cache/vkinfer/swiftshader
   help           show this text
@@ -449,6 +505,8 @@ main() {
 	serve-check) cmd_serve_check "$@" ;;
 	deploy-check) cmd_deploy_check "$@" ;;
 	swiftshader) cmd_swiftshader "$@" ;;
+	torch) cmd_torch "$@" ;;
+	fixtures) cmd_fixtures "$@" ;;
 	help | -h | --help) cmd_help ;;
 	*)
 		cmd_help >&2
