@@ -142,11 +142,10 @@ func (r *Recorder) Input(b *Buffer) error {
 	if b.Mapped() {
 		return nil
 	}
-	st, err := r.d.NewBuffer(Staging, int64(b.size))
+	st, err := r.stagingFor(b)
 	if err != nil {
 		return r.fail(err)
 	}
-	r.staging[b] = st
 	// The upload copy must come before every recorded use of b.
 	r.ops = append([]op{{kind: opCopy, src: st, dst: b, reads: []rng{st.rng()}, writes: []rng{b.rng()}}}, r.ops...)
 	return nil
@@ -158,12 +157,25 @@ func (r *Recorder) Output(b *Buffer) error {
 	if b.Mapped() {
 		return nil
 	}
-	st, err := r.d.NewBuffer(Staging, int64(b.size))
-	if err != nil {
+	if _, err := r.stagingFor(b); err != nil {
 		return r.fail(err)
 	}
-	r.staging[b] = st
 	return nil
+}
+
+// stagingFor returns b's staging buffer, made on first use: a buffer that is
+// both an input and an output (a graph input passed through) uses one, so
+// the run writes, uploads, downloads and reads the same host memory.
+func (r *Recorder) stagingFor(b *Buffer) (*Buffer, error) {
+	if st := r.staging[b]; st != nil {
+		return st, nil
+	}
+	st, err := r.d.NewBuffer(Staging, int64(b.size))
+	if err != nil {
+		return nil, err
+	}
+	r.staging[b] = st
+	return st, nil
 }
 
 // plan marks the ops that need a barrier before them: a read or write of

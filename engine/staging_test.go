@@ -190,3 +190,31 @@ func TestExactBlocksAndCompact(t *testing.T) {
 	require.NoError(t, d.Compact(engine.Weights))
 	require.Less(t, d.Stats().Arena(engine.Weights).Allocated, pinned, "unpinned after the program closed")
 }
+
+// A buffer that is both a program's input and its output (a graph input
+// passed through) shares one staging buffer: what the run writes comes
+// back, on the staged path as on the mapped one.
+func TestInputIsOutput(t *testing.T) {
+	for _, staging := range []bool{false, true} {
+		d := gputest.Open(t, engine.Options{ForceStaging: staging})
+		x, err := d.NewBuffer(engine.Activations, 4*5)
+		require.NoError(t, err)
+		y, err := d.NewBuffer(engine.Activations, 4*5)
+		require.NoError(t, err)
+		p, err := d.Pipeline("relu", nil)
+		require.NoError(t, err)
+		rec := d.NewRecorder()
+		require.NoError(t, rec.Input(x))
+		require.NoError(t, rec.Dispatch(p, []*engine.Buffer{x, y}, []uint32{5}, d.Grid(p, 5)))
+		require.NoError(t, rec.Output(x))
+		require.NoError(t, rec.Output(y))
+		prog, err := rec.Finish()
+		require.NoError(t, err)
+		in := []float32{1, -2, 3, -4, 5}
+		gotX, gotY := make([]float32, 5), make([]float32, 5)
+		require.NoError(t, prog.Run(context.Background(), []engine.IO{{Buf: x, Data: in}}, []engine.IO{{Buf: x, Data: gotX}, {Buf: y, Data: gotY}}))
+		require.Equal(t, in, gotX, "staging=%v", staging)
+		require.Equal(t, []float32{1, 0, 3, 0, 5}, gotY, "staging=%v", staging)
+		prog.Close()
+	}
+}
