@@ -18,6 +18,7 @@ type Spec map[string]uint32
 // kernel is one shader module with its layouts, shared by all its pipelines.
 type kernel struct {
 	shader    *spirv.Shader
+	words     []uint32 // the module as committed (for the shared-memory check)
 	module    vk.ShaderModule
 	setLayout vk.DescriptorSetLayout
 	layout    vk.PipelineLayout
@@ -135,8 +136,8 @@ func (c *pipelineCache) kernel(d *Device, name string) (*kernel, error) {
 	if err := d.kernelFits(sh); err != nil {
 		return nil, err
 	}
-	k := &kernel{shader: sh}
 	words := sh.Words()
+	k := &kernel{shader: sh, words: words}
 	if d.info.SignedZeroInfNanPreserve {
 		if words, err = declarePreserve(words); err != nil {
 			return nil, fmt.Errorf("engine: shader %s: %w", name, err)
@@ -224,6 +225,12 @@ func (d *Device) Pipeline(name string, spec Spec) (*Pipeline, error) {
 		local[1] > lim.MaxComputeWorkGroupSize[1] || local[2] > lim.MaxComputeWorkGroupSize[2] {
 		return nil, fmt.Errorf("engine: %w: %s: workgroup %v exceeds %s's limits (%d invocations, size %v)%s",
 			ErrUnsupported, key.String(), local, d.info.Name, lim.MaxComputeWorkGroupInvocations, lim.MaxComputeWorkGroupSize, d.limitsNote())
+	}
+	// Shared memory, with this pipeline's constants: the driver checks only
+	// its own limit, not one clamped by LimitsMin.
+	if shared, known, err := sharedBytes(k.words, values); err == nil && known && shared > uint64(lim.MaxComputeSharedMemorySize) {
+		return nil, fmt.Errorf("engine: %w: %s: %d B of shared memory; %s allows %d%s",
+			ErrUnsupported, key.String(), shared, d.info.Name, lim.MaxComputeSharedMemorySize, d.limitsNote())
 	}
 	ids := make([]uint32, 0, len(values))
 	for id := range values {
