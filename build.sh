@@ -285,9 +285,11 @@ run_suite() {
 # cmd_test [go test args]: the suite once on lavapipe and once on SwiftShader,
 # once more on lavapipe with VKINFER_LIMITS=min (every limit clamped to the
 # Vulkan spec's required minimum and device memory not host-visible, as on
-# the least capable GPU: kernels must choose variants that fit, and every
-# test that passed on lavapipe must pass again, none skipped), then the
-# concurrency tests of the root package under the race detector.
+# the least capable GPU: kernels must choose variants that fit, GEMMs run the
+# GPU kernels, VKINFER_GEMM=gemv, and every test that passed on lavapipe must
+# pass again, none skipped), the GEMM and Dense tests once more on SwiftShader
+# with the GPU GEMM kernels, then the concurrency tests of the root package
+# under the race detector.
 cmd_test() {
 	cmd_swiftshader >/dev/null
 	[[ -n "$WORK" ]] || WORK="$(mktemp -d)"
@@ -295,8 +297,13 @@ cmd_test() {
 	go build -o "$TALLY" ./tools/testtally || die "cannot build tools/testtally"
 	VKINFER_LIMITS=native TALLY_OUT="$WORK/lavapipe.passed" run_suite lavapipe "$LAVAPIPE_ICD" llvmpipe "$@"
 	VKINFER_LIMITS=native run_suite swiftshader "$SWIFTSHADER_ICD" swiftshader "$@"
-	VKINFER_LIMITS=min TALLY_COMPARE="$WORK/lavapipe.passed" \
-		run_suite "lavapipe with VKINFER_LIMITS=min" "$LAVAPIPE_ICD" llvmpipe "$@"
+	VKINFER_LIMITS=min VKINFER_GEMM=gemv TALLY_COMPARE="$WORK/lavapipe.passed" \
+		run_suite "lavapipe with VKINFER_LIMITS=min and the GPU GEMM kernels" "$LAVAPIPE_ICD" llvmpipe "$@"
+	echo "=== GEMM and Dense tests with the GPU GEMM kernels on swiftshader (VKINFER_GEMM=gemv)"
+	VKINFER_LIMITS=native VKINFER_GEMM=gemv VK_ICD_FILENAMES="$SWIFTSHADER_ICD" VK_DRIVER_FILES="$SWIFTSHADER_ICD" \
+		VKINFER_REQUIRE_DEVICE=1 VKINFER_EXPECT_DEVICE=swiftshader \
+		VK_LAYER_ENABLES=VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT \
+		go test -count=1 -run 'TestGemmDifferential|TestGemmWeights$|TestDenseLayer|TestMatMulDifferential|TestGemmONNXDifferential|TestGemmOffsets' "$@" ./layers
 	echo "=== go test -race (lavapipe)"
 	VK_ICD_FILENAMES="$LAVAPIPE_ICD" VK_DRIVER_FILES="$LAVAPIPE_ICD" VKINFER_REQUIRE_DEVICE=1 \
 		go test -count=1 -race -run 'Concurrent' .

@@ -17,12 +17,14 @@ import (
 
 // gemmBenchShapes are the GEMM benchmark shapes (M x N x K): aligned cubes,
 // then non-multiples next to their aligned neighbours (1000^3 ~ 1024^3,
-// 257x129x65 ~ 256x128x64, a batch-1 Dense layer 1x4096x784 ~ 1x4096x768).
+// 257x129x65 ~ 256x128x64, a batch-1 Dense layer 1x4096x784 ~ 1x4096x768),
+// then a skinny product with a long K.
 var gemmBenchShapes = []struct{ m, n, k int }{
 	{256, 256, 256}, {1024, 1024, 1024}, {2048, 2048, 2048},
 	{1000, 1000, 1000},
 	{256, 128, 64}, {257, 129, 65},
 	{1, 4096, 768}, {1, 4096, 784},
+	{256, 128, 784}, // an MNIST batch-256 layer: few blocks, long K (split-K on GPUs)
 }
 
 // gemmBenchKernels are the kernel choices each GEMM benchmark runs, side by

@@ -250,6 +250,8 @@ Environment:
   VKINFER_VALIDATION      1: enable the Khronos validation layer, as --validation
   VKINFER_VULKAN_LIBRARY  the Vulkan loader library to open (default libvulkan.so.1)
   VKINFER_LIMITS          min: use the Vulkan spec's minimum limits (for testing)
+  VKINFER_GEMM            force a GEMM kernel family: storage, texel, subgroup,
+                          tiled or gemv (the GPU kernels); default auto (for testing)
   VKINFER_TRACEBACK       set to print the stack trace with an internal error
   VK_ICD_FILENAMES, VK_DRIVER_FILES
                           the Vulkan driver manifest(s) to load (Vulkan loader

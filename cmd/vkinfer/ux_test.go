@@ -367,7 +367,7 @@ func TestPredictAutoContrast(t *testing.T) {
 func TestHelpEnvironment(t *testing.T) {
 	code, stdout, _ := cli(t, "help")
 	require.Equal(t, exitOK, code)
-	for _, v := range []string{"VKINFER_DEVICE", "VKINFER_VALIDATION", "VKINFER_VULKAN_LIBRARY", "VKINFER_LIMITS",
+	for _, v := range []string{"VKINFER_DEVICE", "VKINFER_VALIDATION", "VKINFER_VULKAN_LIBRARY", "VKINFER_LIMITS", "VKINFER_GEMM",
 		"VKINFER_TRACEBACK", "VK_ICD_FILENAMES", "VK_DRIVER_FILES", "XDG_CACHE_HOME", "~/.cache/vkinfer/pipelines"} {
 		assert.Contains(t, stdout, v)
 	}
