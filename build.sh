@@ -492,12 +492,118 @@ commands:
                  (or $VKINFER_FIXTURES), for the tests comparing with torch
   swiftshader    unpack SwiftShader's Vulkan ICD from the npm package
                  @sparticuz/chromium into ~/.cache/vkinfer/swiftshader
+  lint           gofmt -l (must list nothing) and staticcheck ./... (installed
+                 at a pinned version through the Go module proxy)
+  ort            install npm onnxruntime-node (pinned, --ignore-scripts) into
+                 ~/.cache/vkinfer/ort for the peer benchmarks
+  ortbench MODEL [RUNS]
+                 ONNX Runtime CPU p50 of MODEL at batch 1, one intra-op thread
+  gpu            on a machine with a Vulkan GPU: the whole suite with the
+                 device required, then the GEMM/MLP/CNN benchmarks, and one
+                 summary (device, driver, tests, GFLOP/s, latencies); GPU_ICD
+                 picks a driver (lavapipe's ICD tests the target without a GPU)
   help           show this text
 
 shaders and check need: apt-get install glslang-tools spirv-tools
 onnx needs: apt-get install libonnx-dev protobuf-compiler
 serveproto needs: apt-get install protobuf-compiler
 USAGE
+}
+
+# STATICCHECK_VERSION is the staticcheck `lint` installs through the Go
+# module proxy into $VKINFER_CACHE/bin (pinned: a new release may report
+# new things).
+STATICCHECK_VERSION=v0.8.2
+
+# cmd_lint: gofmt -l (any file listed fails) and staticcheck ./....
+cmd_lint() {
+	local bad sc="$VKINFER_CACHE/bin/staticcheck"
+	bad="$(gofmt -l . | grep -v '^spirv/' || true)"
+	if [[ -n "$bad" ]]; then
+		echo "gofmt -l lists files that are not gofmt-formatted (run gofmt -w):" >&2
+		echo "$bad" >&2
+		exit 1
+	fi
+	echo "gofmt: clean"
+	if [[ ! -x "$sc" ]] || ! "$sc" -version 2>/dev/null | grep -q "${STATICCHECK_VERSION#v}"; then
+		mkdir -p "$VKINFER_CACHE/bin"
+		GOBIN="$VKINFER_CACHE/bin" go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION" ||
+			die "go install staticcheck@$STATICCHECK_VERSION failed"
+	fi
+	"$sc" ./...
+	echo "staticcheck $STATICCHECK_VERSION: clean"
+}
+
+# ORT_VERSION is the ONNX Runtime (npm onnxruntime-node, CPU binaries in the
+# package) the peer benchmarks compare with; `ort` installs it into
+# $VKINFER_CACHE/ort, outside the repository.
+ORT_VERSION=1.30.0
+ORT_DIR="$VKINFER_CACHE/ort"
+
+# cmd_ort: install onnxruntime-node (--ignore-scripts: no download at
+# install time; the CPU binaries ship in the package) for tools/ortbench.
+cmd_ort() {
+	if [[ -f "$ORT_DIR/node_modules/onnxruntime-node/package.json" ]] &&
+		grep -q "\"version\": \"$ORT_VERSION\"" "$ORT_DIR/node_modules/onnxruntime-node/package.json"; then
+		echo "onnxruntime-node $ORT_VERSION: $ORT_DIR"
+		return
+	fi
+	command -v npm >/dev/null 2>&1 || die "ort needs npm (apt-get install npm)"
+	mkdir -p "$ORT_DIR"
+	(cd "$ORT_DIR" && npm install --silent --no-save --ignore-scripts --no-audit --no-fund \
+		--prefix "$ORT_DIR" "onnxruntime-node@$ORT_VERSION" >/dev/null) ||
+		die "npm install onnxruntime-node@$ORT_VERSION failed"
+	echo "onnxruntime-node $ORT_VERSION: $ORT_DIR"
+}
+
+# cmd_ortbench MODEL [RUNS]: ONNX Runtime's CPU p50 of MODEL at batch 1 with
+# one intra-op thread (tools/ortbench/bench.js), the peer figure vkinfer's
+# ratios are taken against.
+cmd_ortbench() {
+	(($# >= 1)) || die "usage: ./build.sh ortbench MODEL.onnx [RUNS]"
+	cmd_ort >/dev/null
+	command -v node >/dev/null 2>&1 || die "ortbench needs node (apt-get install nodejs)"
+	NODE_PATH="$ORT_DIR/node_modules" node "$ROOT/tools/ortbench/bench.js" "$@"
+}
+
+# cmd_gpu: the one prepared check for a machine with a Vulkan GPU: the
+# whole suite with the device required (VKINFER_EXPECT_DEVICE, when set,
+# names it), then the GEMM, MLP and (where they exist) CNN benchmarks, and
+# one summary. GPU_ICD overrides the driver (e.g. lavapipe's ICD file, to
+# test this target without a GPU); GPU_BENCHTIME the benchmark time.
+cmd_gpu() {
+	local log sum icd="${GPU_ICD:-}" bt="${GPU_BENCHTIME:-2s}" start=$SECONDS
+	WORK="$(mktemp -d)"
+	log="$WORK/gpu.log"
+	sum="$WORK/summary"
+	local envs=(VKINFER_REQUIRE_DEVICE=1)
+	if [[ -n "$icd" ]]; then
+		envs+=(VK_ICD_FILENAMES="$icd" VK_DRIVER_FILES="$icd")
+	fi
+	echo "=== devices"
+	env "${envs[@]}" go run ./cmd/vkinfer devices 2>&1 | tee "$WORK/devices" || die "no Vulkan device"
+	echo "=== go test ./... (device required, validation on)"
+	local rc=0
+	env "${envs[@]}" go test -count=1 -timeout 6m ./... 2>&1 | tee "$log" || rc=$?
+	local passed failed
+	passed="$(grep -cE '^ok ' "$log" || true)"
+	failed="$(grep -cE '^(FAIL|--- FAIL)' "$log" || true)"
+	echo "=== benchmarks (VKINFER_VALIDATION=0, -benchtime $bt)"
+	env "${envs[@]}" VKINFER_VALIDATION=0 VKINFER_BENCH_LARGE=1 go test -run '^$' \
+		-bench 'BenchmarkGemm$/^(1024x1024x1024|4096x4096x4096)/auto$' -benchtime "$bt" -timeout 3m ./layers \
+		2>&1 | tee "$WORK/bench" || true
+	env "${envs[@]}" VKINFER_VALIDATION=0 go test -run '^$' -bench 'BenchmarkMLP|BenchmarkCNN' \
+		-benchtime "$bt" -timeout 3m . 2>&1 | tee -a "$WORK/bench" || true
+	{
+		echo "vkinfer ./build.sh gpu summary ($((SECONDS - start)) s)"
+		grep -iE 'device=|^#0|^ *0[: ]' "$WORK/devices" | head -3
+		echo "tests: $passed packages ok, $failed failures (exit $rc)"
+		grep -E '^Benchmark(Gemm|MLP|CNN)' "$WORK/bench" | grep -E '1024|4096|MLP|CNN' |
+			awk '{ line = $1; for (i = 2; i <= NF; i++) if ($i ~ /GFLOP\/s|ns\/op|infer\/s|us\/op|ms\/op/) line = line " " $(i-1) " " $i; print "  " line }'
+	} >"$sum"
+	echo "=== summary"
+	cat "$sum"
+	((rc == 0)) || exit "$rc"
 }
 
 main() {
@@ -516,6 +622,10 @@ main() {
 	swiftshader) cmd_swiftshader "$@" ;;
 	torch) cmd_torch "$@" ;;
 	fixtures) cmd_fixtures "$@" ;;
+	lint) cmd_lint "$@" ;;
+	ort) cmd_ort "$@" ;;
+	ortbench) cmd_ortbench "$@" ;;
+	gpu) cmd_gpu "$@" ;;
 	help | -h | --help) cmd_help ;;
 	*)
 		cmd_help >&2

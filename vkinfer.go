@@ -40,7 +40,9 @@ import (
 	"image"
 	"io"
 	"log/slog"
+	"math"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"sync"
@@ -86,14 +88,23 @@ type Options struct {
 	// Timeout bounds one submission to the GPU; past it a run fails with
 	// engine.ErrTimeout (0 = the engine's default, 2 minutes).
 	Timeout time.Duration
+	// FixedPlans makes plan choices by fixed thresholds instead of
+	// measuring the candidates on the device when a plan is made (for tests
+	// that check a plan's structure; see Model.compile).
+	FixedPlans bool
 	// PipelineCacheDir keeps compiled pipelines between runs ("" = the user
-	// cache dir, "-" = off); see engine.Options.
+	// cache dir, "-" = off); see engine.Options. Measured plan choices are
+	// kept beside them (see FixedPlans).
 	PipelineCacheDir string
 }
 
 // Device is an opened GPU (or CPU Vulkan driver).
 type Device struct {
 	dev *engine.Device
+	// choices are the plan choices measured on this device and driver.
+	choices *planner.Choices
+	fixed   bool
+	logger  *slog.Logger
 
 	mu     sync.Mutex
 	models map[*Model]struct{} // open models, closed by Close
@@ -122,7 +133,29 @@ func Open(opts Options) (*Device, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Device{dev: d, models: map[*Model]struct{}{}}, nil
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Device{dev: d, models: map[*Model]struct{}{}, fixed: opts.FixedPlans, logger: logger,
+		choices: planner.OpenChoices(choicesPath(opts.PipelineCacheDir, d.Info()))}, nil
+}
+
+// choicesPath is the file of measured plan choices beside the pipeline
+// cache: named after the device and driver, like the cache; "" (memory
+// only) when the cache is off.
+func choicesPath(dir string, i engine.DeviceInfo) string {
+	switch dir {
+	case "-":
+		return ""
+	case "":
+		base, err := os.UserCacheDir()
+		if err != nil {
+			return ""
+		}
+		dir = filepath.Join(base, "vkinfer", "pipelines")
+	}
+	return filepath.Join(dir, fmt.Sprintf("choices-%04x-%04x-%08x-%x.json", i.VendorID, i.DeviceID, i.DriverVersion, i.PipelineCacheUUID))
 }
 
 // Info describes the device.
@@ -223,12 +256,14 @@ type Tensor struct {
 
 // Model is a model prepared on a device.
 type Model struct {
-	owner  *Device
-	dev    *engine.Device
-	spec   *model.Model
-	graph  *planner.Graph
-	layers []layers.Layer             // by node of graph; nil for host and view nodes
-	chains map[int]*layers.DenseChain // by first node: runs the chain kernel may take
+	owner *Device
+	dev   *engine.Device
+	spec  *model.Model
+	graph *planner.Graph
+	// fingerprint names the graph in the device's plan choices.
+	fingerprint string
+	layers      []layers.Layer             // by node of graph; nil for host and view nodes
+	chains      map[int]*layers.DenseChain // by first node: runs the chain kernel may take
 
 	// batchLimit is the largest batch one run takes (0: none found yet);
 	// Run splits larger batches (see Run).
@@ -272,7 +307,7 @@ func (d *Device) LoadModel(m *model.Model) (*Model, error) {
 		return nil, fmt.Errorf("vkinfer: model %q: %w op in %d node(s): %v; supported ops: %v",
 			m.Name, ErrUnsupportedOp, len(missing), missing, layers.Ops())
 	}
-	mm := &Model{owner: d, dev: d.dev, spec: m, graph: g, layers: make([]layers.Layer, len(g.Nodes)), plans: map[string]*plan{}}
+	mm := &Model{owner: d, dev: d.dev, spec: m, graph: g, fingerprint: planner.Fingerprint(m), layers: make([]layers.Layer, len(g.Nodes)), plans: map[string]*plan{}}
 	build := &layers.Build{Dev: d.dev, Const: func(name string) *model.Tensor {
 		if name == "" {
 			return nil
@@ -704,20 +739,77 @@ func (m *Model) forget(key string) {
 // takes at these shapes, buffer slots by liveness), allocates the slots in
 // one block of exactly their size, writes the host values device steps read,
 // and records the plan's program.
-func (m *Model) compile(inShapes []layers.Shape) (_ *plan, err error) {
+//
+// Where the plan has a choice (today: a run of Dense layers as one chain
+// dispatch, or one GEMM dispatch per layer), the first plan for these
+// shapes records both candidates, times each on the device (a few runs, the
+// median) and keeps the faster; the choice is stored beside the pipeline
+// cache (planner.Choices, keyed by device, driver, graph and shapes), so the
+// next load plans at once. Options.FixedPlans skips the measurement.
+func (m *Model) compile(inShapes []layers.Shape) (*plan, error) {
+	key := m.fingerprint + "|" + shapesKey(inShapes) + "|chain"
+	choice, known := m.owner.choices.Get(key)
+	p, chained, err := m.record(inShapes, !known || choice == "chain")
+	if err != nil || !chained || known || m.owner.fixed {
+		return p, err
+	}
+	alt, _, err := m.record(inShapes, false)
+	if err != nil {
+		return p, nil // the chained plan stands
+	}
+	tc, ta := timeProgram(p.prog), timeProgram(alt.prog)
+	choice = "chain"
+	if ta < tc {
+		p, alt, choice = alt, p, "layers"
+	}
+	alt.close()
+	if err := m.owner.choices.Put(key, choice); err != nil {
+		m.owner.logger.Debug("vkinfer: plan choices not saved", "err", err)
+	}
+	m.owner.logger.Debug("vkinfer: plan choice measured", "model", m.spec.Name, "shapes", shapesKey(inShapes),
+		"chain", tc, "layers", ta, "choice", choice)
+	return p, nil
+}
+
+// timeProgram returns the median wall time of 7 runs of prog after 2
+// untimed ones (no transfers: the inputs' contents do not change the work).
+func timeProgram(prog *engine.Program) time.Duration {
+	var ts []time.Duration
+	for i := 0; i < 9; i++ {
+		t0 := time.Now()
+		if err := prog.Run(context.Background(), nil, nil); err != nil {
+			return time.Duration(math.MaxInt64)
+		}
+		if i >= 2 {
+			ts = append(ts, time.Since(t0))
+		}
+	}
+	sort.Slice(ts, func(a, b int) bool { return ts[a] < ts[b] })
+	return ts[len(ts)/2]
+}
+
+// record plans the graph for inShapes, with fused chains where the chain
+// kernel fits (chains true) or none, and records the plan; chained says
+// whether a chain was used.
+func (m *Model) record(inShapes []layers.Shape, chains bool) (_ *plan, chained bool, err error) {
 	d := m.dev
 	shapes := make([][]int, len(inShapes))
 	for i, s := range inShapes {
 		shapes[i] = s
 	}
-	pl, err := planner.Make(m.graph, shapes, planner.Options{Chain: func(first int, in []int) int {
-		if c := m.chains[first]; c != nil && c.Fits(in) {
-			return c.Layers()
+	opts := planner.Options{}
+	if chains {
+		opts.Chain = func(first int, in []int) int {
+			if c := m.chains[first]; c != nil && c.Fits(in) {
+				chained = true
+				return c.Layers()
+			}
+			return 0
 		}
-		return 0
-	}})
+	}
+	pl, err := planner.Make(m.graph, shapes, opts)
 	if err != nil {
-		return nil, fmt.Errorf("vkinfer: %w", err)
+		return nil, false, fmt.Errorf("vkinfer: %w", err)
 	}
 	sizes := make([]int64, len(pl.SlotSize))
 	for i, n := range pl.SlotSize {
@@ -725,7 +817,7 @@ func (m *Model) compile(inShapes []layers.Shape) (_ *plan, err error) {
 	}
 	bufs, err := d.NewBuffers(engine.Activations, sizes)
 	if err != nil {
-		return nil, fmt.Errorf("vkinfer: activations: %w", err)
+		return nil, false, fmt.Errorf("vkinfer: activations: %w", err)
 	}
 	p := &plan{bufs: bufs}
 	defer func() {
@@ -737,7 +829,7 @@ func (m *Model) compile(inShapes []layers.Shape) (_ *plan, err error) {
 	}()
 	for _, u := range pl.Uploads {
 		if err := bufs[u.Slot].Write(u.Data); err != nil {
-			return nil, fmt.Errorf("vkinfer: host value %q: %w", u.Name, err)
+			return nil, false, fmt.Errorf("vkinfer: host value %q: %w", u.Name, err)
 		}
 	}
 	buf := func(name string) *engine.Buffer { return bufs[pl.Slot[name]] }
@@ -745,7 +837,7 @@ func (m *Model) compile(inShapes []layers.Shape) (_ *plan, err error) {
 	for _, s := range pl.Inputs {
 		p.inputs = append(p.inputs, bufs[s])
 		if err := rec.Input(bufs[s]); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
 	for _, st := range pl.Steps {
@@ -768,7 +860,7 @@ func (m *Model) compile(inShapes []layers.Shape) (_ *plan, err error) {
 			err = m.layers[st.Node].Record(rec, inBufs, inShapes, outBufs)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("vkinfer: node %s (%s): %w", n.Name, n.Op, err)
+			return nil, false, fmt.Errorf("vkinfer: node %s (%s): %w", n.Name, n.Op, err)
 		}
 	}
 	for i, o := range m.spec.Outputs {
@@ -776,15 +868,15 @@ func (m *Model) compile(inShapes []layers.Shape) (_ *plan, err error) {
 		p.outputs = append(p.outputs, b)
 		p.outSh = append(p.outSh, pl.Shapes[o.Name])
 		if err := rec.Output(b); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
 	prog, err := rec.Finish()
 	if err != nil {
-		return nil, fmt.Errorf("vkinfer: record: %w", err)
+		return nil, false, fmt.Errorf("vkinfer: record: %w", err)
 	}
 	p.prog = prog
-	return p, nil
+	return p, chained, nil
 }
 
 // Class is one label with its score.

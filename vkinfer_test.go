@@ -70,10 +70,19 @@ func reference(m *model.Model, x []float32, batch int) []float32 {
 
 func openDevice(t *testing.T) *vkinfer.Device {
 	t.Helper()
+	return openDeviceWith(t, vkinfer.Options{})
+}
+
+// openDeviceWith is openDevice with options (validation and its messages
+// are set here).
+func openDeviceWith(t *testing.T, opts vkinfer.Options) *vkinfer.Device {
+	t.Helper()
 	gputest.Require(t)
-	dev, err := vkinfer.Open(vkinfer.Options{Validation: gputest.Validation(), OnMessage: func(sev, msg string) {
+	opts.Validation = gputest.Validation()
+	opts.OnMessage = func(sev, msg string) {
 		t.Errorf("validation: %s: %s", sev, msg)
-	}})
+	}
+	dev, err := vkinfer.Open(opts)
 	require.NoError(t, err)
 	t.Cleanup(func() { dev.Close() })
 	return dev
@@ -106,8 +115,8 @@ func TestRunMatchesReference(t *testing.T) {
 // layer; both match the reference, and a graph whose intermediate tensor is
 // also an output is never chained past it.
 func TestSmallBatchChain(t *testing.T) {
-	dev := openDevice(t)
-	spec := mlp(5, 64, 128, 256, 10) // 43k multiply-adds per row
+	dev := openDeviceWith(t, vkinfer.Options{FixedPlans: true}) // the chain by its thresholds, not measured
+	spec := mlp(5, 64, 128, 256, 10)                            // 43k multiply-adds per row
 	m, err := dev.LoadModel(spec)
 	require.NoError(t, err)
 	defer m.Close()
@@ -162,6 +171,40 @@ func TestSmallBatchChain(t *testing.T) {
 
 // A second run at a known batch size records nothing, allocates nothing and
 // submits exactly once.
+// The first plan for a shape with a chain candidate measures both
+// candidates and stores the choice beside the pipeline cache; a second
+// device on the same cache reads it back, and either choice computes the
+// same result.
+func TestMeasuredPlanChoice(t *testing.T) {
+	dir := t.TempDir()
+	spec := mlp(5, 64, 128, 256, 10)
+	x := make([]float32, 64)
+	for i := range x {
+		x[i] = float32(i%7) - 3
+	}
+	want := reference(spec, x, 1)
+	for round := 0; round < 2; round++ {
+		dev := openDeviceWith(t, vkinfer.Options{PipelineCacheDir: dir})
+		m, err := dev.LoadModel(spec)
+		require.NoError(t, err)
+		out, err := m.Run(context.Background(), vkinfer.Tensor{Shape: []int{1, 64}, Data: x})
+		require.NoError(t, err)
+		for i := range want {
+			require.InDelta(t, want[i], out[0].Data[i], 1e-5, "round %d [%d]", round, i)
+		}
+		m.Close()
+		dev.Close()
+		files, _ := filepath.Glob(filepath.Join(dir, "choices-*.json"))
+		chainable := dev.Info().DriverID != engine.DriverSwiftShader && dev.Engine().KernelFits("dense_chain") == nil
+		if chainable {
+			require.Len(t, files, 1, "round %d: the choice is stored", round)
+			data, err := os.ReadFile(files[0])
+			require.NoError(t, err)
+			require.Regexp(t, `"[0-9a-f]+\|1,64,;\|chain": "(chain|layers)"`, string(data))
+		}
+	}
+}
+
 func TestSecondRunIsOnlyASubmit(t *testing.T) {
 	dev := openDevice(t)
 	m, err := dev.LoadModel(mlp(3, 64, 128, 256, 10))

@@ -264,7 +264,8 @@ func newInstance(opts *Options, onMsg vk.MessageFunc) (*vk.Instance, error) {
 // opens and closes devices for ever does not grow (see ./build.sh soak).
 var (
 	pinOnce sync.Once
-	pinned  *vk.Instance
+	//lint:ignore U1000 only held: a live reference keeps the drivers loaded
+	pinned *vk.Instance
 )
 
 func pinDrivers(api uint32, exts []string) {

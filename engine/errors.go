@@ -16,7 +16,7 @@ var (
 	ErrNoVulkan = errors.New("no usable Vulkan device")
 	// ErrDeviceLost: the device was lost (driver crash, GPU reset, hang); the
 	// Device must be closed and opened again.
-	ErrDeviceLost = errors.New("Vulkan device lost")
+	ErrDeviceLost = errors.New("Vulkan device lost") //lint:ignore ST1005 Vulkan is a name
 	// ErrOutOfDeviceMemory: the device (or host) memory is exhausted.
 	ErrOutOfDeviceMemory = errors.New("out of device memory")
 	// ErrTimeout: the GPU did not finish a submission within Options.Timeout.

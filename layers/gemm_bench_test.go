@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
+	"os"
 	"sort"
 	"testing"
 	"time"
@@ -46,7 +47,11 @@ var gemmBenchKernels = []struct{ name, env string }{
 // download-µs (median of 5). The result is checked against layers/ref
 // once before timing (a sample of entries for the largest shapes).
 func BenchmarkGemm(b *testing.B) {
-	for _, s := range gemmBenchShapes {
+	shapes := gemmBenchShapes
+	if os.Getenv("VKINFER_BENCH_LARGE") != "" { // ./build.sh gpu: GPUs do 4096^3 in milliseconds
+		shapes = append(shapes, struct{ m, n, k int }{4096, 4096, 4096})
+	}
+	for _, s := range shapes {
 		for _, kern := range gemmBenchKernels {
 			b.Run(fmt.Sprintf("%dx%dx%d/%s", s.m, s.n, s.k, kern.name), func(b *testing.B) {
 				b.Setenv(layers.GemmKernelEnv, kern.env)

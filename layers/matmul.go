@@ -348,7 +348,7 @@ func buildGemm(b *Build, mn *model.Node) (Layer, error) {
 func (l *gemm) plan(in []Shape) (g Gemm, out Shape, err error) {
 	as, bs := l.a.shapeOf(in), l.b.shapeOf(in)
 	if len(as) != 2 || len(bs) != 2 {
-		return g, nil, fmt.Errorf("A %v and B %v must both be matrices", as, bs)
+		return g, nil, fmt.Errorf("operands A %v and B %v must both be matrices", as, bs)
 	}
 	g = Gemm{M: as[0], K: as[1], N: bs[1], TransA: l.transA, TransB: l.transB}
 	if l.transA {
@@ -370,7 +370,7 @@ func (l *gemm) plan(in []Shape) (g Gemm, out Shape, err error) {
 			ok = d == 1 || d == out[1-i]
 		}
 		if !ok {
-			return g, nil, fmt.Errorf("C %v does not broadcast to %v", cs, out)
+			return g, nil, fmt.Errorf("operand C %v does not broadcast to %v", cs, out)
 		}
 	}
 	return g, out, nil
