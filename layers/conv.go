@@ -216,12 +216,56 @@ func (l *batchNorm) Record(r *engine.Recorder, in []*engine.Buffer, shapes []Sha
 		}
 	}
 	inner := count / (s[0] * c)
+	if l.d.KernelFits("batchnorm") != nil {
+		// Six storage buffers exceed the device's per-stage limit (the
+		// spec minimum is 4): three dispatches of four.
+		return l.recordSplit(r, in, out[0], count, inner, c)
+	}
 	p, err := l.d.Pipeline("batchnorm", engine.Spec{"local_size_x": elementLocal(l.d, count)})
 	if err != nil {
 		return fmt.Errorf("layers: BatchNormalization %q: %w", l.a.Node.Name, err)
 	}
 	bufs := []*engine.Buffer{in[0], l.p[0].bufOf(in), l.p[1].bufOf(in), l.p[2].bufOf(in), l.p[3].bufOf(in), out[0]}
 	return r.Dispatch(p, bufs, []uint32{u32(count), u32(inner), u32(c), math.Float32bits(l.eps)}, l.d.Grid(p, uint64(count)))
+}
+
+// recordSplit records the BatchNormalization as batchnorm_split.comp's
+// three dispatches: k = scale/sqrt(var+eps) and the interleaved (mean, bias)
+// into temporaries, then y from x, k and them.
+func (l *batchNorm) recordSplit(r *engine.Recorder, in []*engine.Buffer, y *engine.Buffer, count, inner, c int) error {
+	fail := func(err error) error {
+		return fmt.Errorf("layers: BatchNormalization %q: %w", l.a.Node.Name, err)
+	}
+	k, err := r.Temp(int64(4 * c))
+	if err != nil {
+		return fail(err)
+	}
+	mb, err := r.Temp(int64(8 * c))
+	if err != nil {
+		return fail(err)
+	}
+	scale, bias, mean, variance := l.p[0].bufOf(in), l.p[1].bufOf(in), l.p[2].bufOf(in), l.p[3].bufOf(in)
+	eps := math.Float32bits(l.eps)
+	steps := []struct {
+		mode  uint32
+		n     int
+		bufs  []*engine.Buffer
+		inner int
+	}{
+		{0, c, []*engine.Buffer{scale, variance, scale, k}, 1},
+		{1, c, []*engine.Buffer{mean, bias, mean, mb}, 1},
+		{2, count, []*engine.Buffer{in[0], k, mb, y}, inner},
+	}
+	for _, st := range steps {
+		p, err := l.d.Pipeline("batchnorm_split", engine.Spec{"local_size_x": elementLocal(l.d, st.n), "MODE": st.mode})
+		if err != nil {
+			return fail(err)
+		}
+		if err := r.Dispatch(p, st.bufs, []uint32{u32(st.n), u32(st.inner), u32(c), eps}, l.d.Grid(p, uint64(st.n))); err != nil {
+			return fail(err)
+		}
+	}
+	return nil
 }
 
 func (l *batchNorm) Close() {

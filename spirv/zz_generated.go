@@ -28,6 +28,24 @@ var shaders = map[string]*Shader{
 		},
 		SourceSHA256: "88810b44450b27b8d0ee63d8fa3a79c22ee691f2b6e87067888186b4e2b6ffb6",
 	},
+	"batchnorm_split": {
+		Name:         "batchnorm_split",
+		Code:         mustReadSPIRV("batchnorm_split.spv"),
+		LocalSize:    [3]uint32{64, 1, 1},
+		LocalSizeIDs: [3]int32{0, -1, -1},
+		Bindings: []Binding{
+			{Set: 0, Binding: 0, Kind: StorageBuffer, Name: "in0", ReadOnly: true},
+			{Set: 0, Binding: 1, Kind: StorageBuffer, Name: "in1", ReadOnly: true},
+			{Set: 0, Binding: 2, Kind: StorageBuffer, Name: "in2", ReadOnly: true},
+			{Set: 0, Binding: 3, Kind: StorageBuffer, Name: "outb", ReadOnly: false},
+		},
+		PushConstantSize: 16,
+		SpecConstants: []SpecConstant{
+			{ID: 0, Name: "local_size_x", Default: 64}, // uint
+			{ID: 1, Name: "MODE", Default: 2},          // uint
+		},
+		SourceSHA256: "d13d9139ae834b1f5147b4dd69abbe223fcb6089b01c9c1b2b6c145127cf5cdd",
+	},
 	"bias": {
 		Name:         "bias",
 		Code:         mustReadSPIRV("bias.spv"),
@@ -452,6 +470,7 @@ var shaders = map[string]*Shader{
 var manifest = []manifestEntry{
 	{Path: "activation.glsl", SHA256: "665615f4503b80379b184fadfaf2b76e94f632d80c00a7171ef49047c7550d2c"},
 	{Path: "batchnorm.comp", SHA256: "88810b44450b27b8d0ee63d8fa3a79c22ee691f2b6e87067888186b4e2b6ffb6"},
+	{Path: "batchnorm_split.comp", SHA256: "d13d9139ae834b1f5147b4dd69abbe223fcb6089b01c9c1b2b6c145127cf5cdd"},
 	{Path: "bias.comp", SHA256: "307588e80aa96c0785edb34ba54060c8b41a54e52222ae51c18474cc334cea99"},
 	{Path: "binary.comp", SHA256: "fa581f10c3f079b737111a98c3bd126d8746401c0472dfd80ce3c243fb81118c"},
 	{Path: "common.glsl", SHA256: "a87d2c1771cdea144f8de841b086d4a516357b7af35c7484a678fcbbf40ba2ea"},
