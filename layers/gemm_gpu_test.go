@@ -340,3 +340,45 @@ func TestGemmWeightsF16(t *testing.T) {
 		}
 	})
 }
+
+// The kernel choice per device class: the CPU drivers keep their kernels,
+// GPUs get GemmGEMV for at most 8 rows and GemmTiled beyond; $VKINFER_GEMM
+// overrides it.
+func TestChooseGemmKernel(t *testing.T) {
+	t.Setenv(layers.GemmKernelEnv, "")
+	big := engine.Limits{MaxTexelBufferElements: 1 << 27, MaxStorageBufferRange: 1 << 31}
+	lavapipe := engine.DeviceInfo{Type: engine.TypeCPU, DriverID: engine.DriverLavapipe, Limits: big}
+	swiftshader := engine.DeviceInfo{Type: engine.TypeCPU, DriverID: engine.DriverSwiftShader, SubgroupSize: 4, SubgroupOps: 0xff}
+	otherCPU := engine.DeviceInfo{Type: engine.TypeCPU}
+	for _, c := range []struct {
+		info engine.DeviceInfo
+		m    int
+		want layers.GemmKernel
+	}{
+		{lavapipe, 1, layers.GemmTexel}, {swiftshader, 64, layers.GemmSubgroup}, {otherCPU, 64, layers.GemmStorage},
+		{engine.DeviceInfo{Type: engine.TypeDiscrete}, 1, layers.GemmGEMV},
+		{engine.DeviceInfo{Type: engine.TypeDiscrete}, 8, layers.GemmGEMV},
+		{engine.DeviceInfo{Type: engine.TypeDiscrete}, 9, layers.GemmTiled},
+		{engine.DeviceInfo{Type: engine.TypeIntegrated}, 256, layers.GemmTiled},
+		{engine.DeviceInfo{Type: engine.TypeVirtual}, 2, layers.GemmGEMV},
+	} {
+		require.Equal(t, c.want, layers.ChooseGemmKernel(c.info, c.m, 64, 64), "%v m=%d", c.info.Type, c.m)
+	}
+	t.Setenv(layers.GemmKernelEnv, "gemv")
+	require.Equal(t, layers.GemmGEMV, layers.ChooseGemmKernel(lavapipe, 8, 64, 64))
+	require.Equal(t, layers.GemmTiled, layers.ChooseGemmKernel(lavapipe, 9, 64, 64))
+	t.Setenv(layers.GemmKernelEnv, "Tiled")
+	require.Equal(t, layers.GemmTiled, layers.ChooseGemmKernel(swiftshader, 1, 64, 64))
+}
+
+// An unknown $VKINFER_GEMM is an error naming the variable, not a silent
+// default.
+func TestGemmKernelEnvInvalid(t *testing.T) {
+	d := gputest.Open(t, engine.Options{})
+	t.Setenv(layers.GemmKernelEnv, "fastest")
+	A, B, C := newBuf(t, d, make([]float32, 4)), newBuf(t, d, make([]float32, 4)), newBuf(t, d, make([]float32, 4))
+	err := layers.RecordGemm(d.NewRecorder(), d, layers.Gemm{M: 2, N: 2, K: 2}, A, B, C)
+	require.ErrorContains(t, err, "VKINFER_GEMM")
+	_, err = layers.NewGemmWeights(d, make([]float32, 4), 2, 2, false)
+	require.ErrorContains(t, err, "VKINFER_GEMM")
+}
