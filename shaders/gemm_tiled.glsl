@@ -48,6 +48,19 @@
 // grid:             x = ceil(N/BN), y = ceil(M/BM), z = split count (1
 //                   unless PARTIAL)
 // shared memory:    16 * BK * (BM/4 + 1 + BN/4 + 1) bytes
+//
+// Reuse (an implicit-GEMM convolution, say): an including file may define,
+// before the #include,
+//   GEMM_EXTRA_PUSH        more push-constant members, appended to Push;
+//   GEMM_CUSTOM_LOAD_A     and then define, after the #include,
+//                          vec4 loadA(uint r, uint k, uint kEnd) returning
+//                          op(A)[r, k .. k+3] (0 past M and kEnd), with
+//                          TRANS_A false (A is bound as a vec4 view: scalar
+//                          element e is A.v[e >> 2][e & 3]);
+//   GEMM_CUSTOM_STORE      and then define void storeC(uint row, uint col,
+//                          float x), which writes output (row, col) of the
+//                          M x N product (bias and activation applied; not
+//                          used for split-K partials).
 
 #extension GL_EXT_control_flow_attributes : require
 #ifdef B_F16
@@ -93,6 +106,9 @@ layout(push_constant, std430) uniform Push {
     uint offB;
     uint offC;
     uint kChunk;
+#ifdef GEMM_EXTRA_PUSH
+    GEMM_EXTRA_PUSH
+#endif
 } pc;
 
 const uint SA = BM / 4 + 1; // row stride of As in vec4
@@ -118,6 +134,9 @@ vec4 bVec(uint e) { return B.v[e >> 2]; }
 
 // loadA returns op(A)[r .. r+3, k] (TRANS_A) or op(A)[r, k .. k+3], zero
 // outside rows < M and k < kEnd.
+#ifdef GEMM_CUSTOM_LOAD_A
+vec4 loadA(uint r, uint k, uint kEnd);
+#else
 vec4 loadA(uint r, uint k, uint kEnd) {
     vec4 v = vec4(0.0);
     if (TRANS_A) {
@@ -149,6 +168,11 @@ vec4 loadA(uint r, uint k, uint kEnd) {
     }
     return v;
 }
+#endif
+
+#ifdef GEMM_CUSTOM_STORE
+void storeC(uint row, uint col, float x);
+#endif
 
 // loadB returns op(B)[k, n .. n+3] or (TRANS_B) op(B)[k .. k+3, n], zero
 // outside columns < N and k < kEnd.
@@ -281,6 +305,12 @@ void main() {
                             x = x < 0.0 ? 0.0 : x; // keeps NaN (max() need not)
                         }
                     }
+#ifdef GEMM_CUSTOM_STORE
+                    if (!PARTIAL) {
+                        storeC(row, col + c, x);
+                        continue;
+                    }
+#endif
                     C.v[offC + row * N + col + c] = x;
                 }
             }

@@ -487,7 +487,7 @@ var manifest = []manifestEntry{
 	{Path: "gemm_subgroup.comp", SHA256: "3804a6cd3287821fec46fcc33282b05e5ac89969dd368982f4df8711771b7ade"},
 	{Path: "gemm_texel.comp", SHA256: "81a67d9df8875222b21c2a4d295c3bd0106a50efece3e12498c8635752a20d2f"},
 	{Path: "gemm_tiled.comp", SHA256: "9ba54fb4b755280c09ab24099d27e4077b8b39c4f5ad7352b7ea324acbe3b23d"},
-	{Path: "gemm_tiled.glsl", SHA256: "7dfa7feba108fff13e9246f0cf9c99050e3aad24b8aa4f6ead59def9a72e6d2a"},
+	{Path: "gemm_tiled.glsl", SHA256: "441a5fc887053db6a28abbc432f73908636530905aff01084c5cb2523faa379b"},
 	{Path: "gemm_tiled_f16.comp", SHA256: "1a77247d4842581ad250f7caff92ec0ffc902cb66c25e00d81a714d5eff27e9b"},
 	{Path: "pool.comp", SHA256: "ba7fae10bcf94195b29ee72497cab8da80180580d534bdf1c5a374af4c67ec59"},
 	{Path: "relu.comp", SHA256: "c0fa032d4f087e675570b47877f92e8a2cf123d4826f8ab0cfc0d6ac19f42833"},
