@@ -125,15 +125,15 @@ type session struct {
 }
 
 // afterRun, when set (by tests), is called after each successful run of a
-// command's model with the number of runs so far: tests interrupt a command
-// part-way through with it.
-var afterRun func(runs int)
+// command's model with the command's context and the number of runs so
+// far: tests interrupt a command part-way through with it.
+var afterRun func(ctx context.Context, runs int)
 
 // ran counts a successful run.
-func (s *session) ran() {
+func (s *session) ran(ctx context.Context) {
 	s.runs++
 	if afterRun != nil {
-		afterRun(s.runs)
+		afterRun(ctx, s.runs)
 	}
 }
 
@@ -187,7 +187,7 @@ func (s *session) run(ctx context.Context, inputs ...vkinfer.Tensor) ([]vkinfer.
 		}
 		return nil, fileError(s.path, err, "")
 	}
-	s.ran()
+	s.ran(ctx)
 	return outs, nil
 }
 

@@ -137,7 +137,7 @@ func runPredict(e *env, o *predictOptions, args []string) error {
 			return fileError(o.model, err, "")
 		}
 		res = append(res, r...)
-		s.ran()
+		s.ran(e.ctx)
 		bar.add(hi - lo)
 	}
 	bar.stop()

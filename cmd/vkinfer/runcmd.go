@@ -219,7 +219,7 @@ func runBatches(e *env, s *session, inputs []vkinfer.Tensor, batch int) ([]vkinf
 		for i, r := range res {
 			outs[i].Data = append(outs[i].Data, r.Data...)
 		}
-		s.ran()
+		s.ran(e.ctx)
 		bar.add(hi - lo)
 	}
 	return outs, nil

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -19,12 +20,17 @@ import (
 // model's nth successful run (as Ctrl-C would), once.
 func interruptAfter(t *testing.T, n int) {
 	t.Helper()
-	afterRun = func(runs int) {
+	afterRun = func(ctx context.Context, runs int) {
 		if runs == n {
 			require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGINT))
-			// The signal is delivered asynchronously; let it arrive before
-			// the next run, so that the count of finished work is exact.
-			time.Sleep(50 * time.Millisecond)
+			// The signal is delivered asynchronously; wait for it to end
+			// the command's context before the next run, so that the count
+			// of finished work is exact.
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Minute):
+				t.Error("SIGINT did not end the command's context")
+			}
 		}
 	}
 	t.Cleanup(func() { afterRun = nil })
