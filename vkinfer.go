@@ -619,9 +619,9 @@ func names(vs []model.ValueInfo) []string {
 // acquire returns the plan for input shapes, recording it on first use,
 // and holds it for the caller until release. Recording runs outside m.mu
 // (one at a time, under m.rec), so runs of recorded plans go on meanwhile;
-// runs wanting the same new shapes wait for the one recording. Past maxPlans, the least recently used plan
-// leaves the cache and is freed by the last run holding it, never while a
-// run uses it and never under m.mu.
+// runs wanting the same new shapes wait for the one recording. Past
+// maxPlans, the least recently used plan leaves the cache and is freed by
+// the last run holding it, never while a run uses it and never under m.mu.
 func (m *Model) acquire(shapes []layers.Shape) (*plan, error) {
 	key := shapesKey(shapes)
 	m.mu.Lock()
