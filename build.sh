@@ -449,6 +449,30 @@ cmd_deploy_check() {
 	echo "deploy/ manifests valid (Kubernetes $K8S_SCHEMA_VERSION schemas, KServe CRDs); the $(ls deploy/validate/testdata/*.yaml | wc -l) broken ones refused"
 }
 
+# cmd_serve_load [SECONDS]: the load figures of docs/SERVING.md
+# (deploy/load.sh) on lavapipe: installs hey (Debian) and ghz (Go module,
+# pinned) when missing. Not in CI: figures, not a test.
+GHZ_VERSION=v0.93.0
+
+cmd_serve_load() {
+	local sudo="" ghz bin
+	[[ "$(id -u)" == 0 ]] || sudo="sudo"
+	if ! command -v hey >/dev/null 2>&1; then
+		$sudo apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends hey >/dev/null
+	fi
+	ghz="$(go env GOPATH)/bin/ghz"
+	if [[ ! -x "$ghz" ]] || ! go version -m "$ghz" | grep -q "mod[[:space:]]*github.com/bojand/ghz[[:space:]]*$GHZ_VERSION"; then
+		echo "installing ghz $GHZ_VERSION"
+		GOBIN="$(go env GOPATH)/bin" go install "github.com/bojand/ghz/cmd/ghz@$GHZ_VERSION" || die "go install ghz@$GHZ_VERSION failed"
+	fi
+	WORK="$(mktemp -d)"
+	bin="$WORK/vkinfer"
+	go build -o "$bin" ./cmd/vkinfer || die "go build ./cmd/vkinfer failed"
+	PATH="$(go env GOPATH)/bin:$PATH" VK_ICD_FILENAMES="$LAVAPIPE_ICD" VK_DRIVER_FILES="$LAVAPIPE_ICD" \
+		deploy/load.sh "$bin" "${1:-10}"
+}
+
 cmd_help() {
 	cat <<'USAGE'
 usage: ./build.sh COMMAND [ARGS]
@@ -480,6 +504,9 @@ commands:
                  (tools/soak): growth of fds, RSS and the pipeline cache file
                  per 1,000 cycles; not in `test` (minutes). ARGS go to soak
                  (-model FILE, ...); SOAK_CYCLES_LAVAPIPE/SWIFTSHADER set counts
+  serve-load [S] load figures of `vkinfer serve` on lavapipe, S seconds per run
+                 (deploy/load.sh; installs hey from Debian, ghz from the Go
+                 module proxy)
   deploy-check   validate deploy/'s Kubernetes and KServe manifests offline
                  (deploy/validate; schemas from the Go module k8s.io/kubernetes
                  and KServe's CRDs)
@@ -619,6 +646,7 @@ main() {
 	soak) cmd_soak "$@" ;;
 	serve-check) cmd_serve_check "$@" ;;
 	deploy-check) cmd_deploy_check "$@" ;;
+	serve-load) cmd_serve_load "$@" ;;
 	swiftshader) cmd_swiftshader "$@" ;;
 	torch) cmd_torch "$@" ;;
 	fixtures) cmd_fixtures "$@" ;;

@@ -25,7 +25,10 @@ type Listeners struct {
 // context.DeadlineExceeded. It also returns when a listener fails. The
 // gRPC server has server reflection on (for grpcurl).
 func (s *Server) Serve(ctx context.Context, l Listeners, drain time.Duration) error {
-	hs := &http.Server{Handler: s.HTTPHandler(), ReadHeaderTimeout: 30 * time.Second, ErrorLog: nil}
+	// Bounds for clients that send slowly or stay idle; a body is at most
+	// MaxRequestBytes, so two minutes is ample on any link serving it.
+	hs := &http.Server{Handler: s.HTTPHandler(), ReadHeaderTimeout: 30 * time.Second,
+		ReadTimeout: 2 * time.Minute, IdleTimeout: 5 * time.Minute}
 	gs := grpc.NewServer(grpc.MaxRecvMsgSize(s.GRPCMaxMessageBytes()), grpc.MaxSendMsgSize(1<<30))
 	s.RegisterGRPC(gs)
 	reflection.Register(gs)
