@@ -75,15 +75,17 @@ func (c *conv) Record(r *engine.Recorder, in []*engine.Buffer, shapes []Shape, o
 		return fmt.Errorf("layers: %w", err)
 	}
 	m := ws[0]
-	count := g.N * m * g.OH * g.OW
-	if count == 0 {
+	if g.N*m*g.OH*g.OW == 0 {
 		return nil
 	}
+	mb, pb := convBlocks(m, c.group, g.OW)
+	count := g.N * ((m + mb - 1) / mb) * g.OH * ((g.OW + pb - 1) / pb)
 	hasB := uint32(0)
 	if c.hasB {
 		hasB = 1
 	}
-	p, err := c.d.Pipeline("conv", engine.Spec{"local_size_x": elementLocal(c.d, count), "HAS_BIAS": hasB, "ACT": uint32(c.act)})
+	p, err := c.d.Pipeline("conv", engine.Spec{"local_size_x": elementLocal(c.d, count), "HAS_BIAS": hasB, "ACT": uint32(c.act),
+		"MB": uint32(mb), "PB": uint32(pb)})
 	if err != nil {
 		return fmt.Errorf("layers: Conv %q: %w", c.a.Node.Name, err)
 	}
@@ -92,6 +94,25 @@ func (c *conv) Record(r *engine.Recorder, in []*engine.Buffer, shapes []Shape, o
 		math.Float32bits(c.alpha), math.Float32bits(c.beta)}
 	bufs := []*engine.Buffer{in[0], c.w.bufOf(in), c.b.bufOf(in), out[0]}
 	return r.Dispatch(p, bufs, push, c.d.Grid(p, uint64(count)))
+}
+
+// convBlocks returns conv.comp's register block: MB output channels (all
+// in one group) x PB output columns per invocation.
+func convBlocks(m, group, ow int) (mb, pb int) {
+	mg := m / group
+	switch {
+	case group == 1 || mg%8 == 0:
+		mb = 8
+	case mg%4 == 0:
+		mb = 4
+	case mg%2 == 0:
+		mb = 2
+	default:
+		mb = 1
+	}
+	mb = min(mb, m)
+	pb = min(4, ow)
+	return mb, pb
 }
 
 func (c *conv) Close() {

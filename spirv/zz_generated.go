@@ -96,8 +96,10 @@ var shaders = map[string]*Shader{
 			{ID: 0, Name: "local_size_x", Default: 64}, // uint
 			{ID: 1, Name: "HAS_BIAS", Default: 0},      // uint
 			{ID: 2, Name: "ACT", Default: 0},           // uint
+			{ID: 3, Name: "MB", Default: 1},            // uint
+			{ID: 4, Name: "PB", Default: 1},            // uint
 		},
-		SourceSHA256: "c96d51ad49de6f63cc59982e7cba954b4a98b3f4fceb724b8fbc18e782663000",
+		SourceSHA256: "222e58626067ba6d35727b925bec15c59aac2d42be965026325b789070ce7f81",
 	},
 	"dense_chain": {
 		Name:         "dense_chain",
@@ -474,7 +476,7 @@ var manifest = []manifestEntry{
 	{Path: "bias.comp", SHA256: "307588e80aa96c0785edb34ba54060c8b41a54e52222ae51c18474cc334cea99"},
 	{Path: "binary.comp", SHA256: "fa581f10c3f079b737111a98c3bd126d8746401c0472dfd80ce3c243fb81118c"},
 	{Path: "common.glsl", SHA256: "a87d2c1771cdea144f8de841b086d4a516357b7af35c7484a678fcbbf40ba2ea"},
-	{Path: "conv.comp", SHA256: "c96d51ad49de6f63cc59982e7cba954b4a98b3f4fceb724b8fbc18e782663000"},
+	{Path: "conv.comp", SHA256: "222e58626067ba6d35727b925bec15c59aac2d42be965026325b789070ce7f81"},
 	{Path: "dense_chain.comp", SHA256: "02c01f0648c18f1dc8d373cec9fc96af2b2e5dfd564795fa4e2822bd9e44d55a"},
 	{Path: "dense_chain.glsl", SHA256: "8a6de7673e655852356840c1c735c68fb52f99d9007a1c096fb0277d0d44ba07"},
 	{Path: "dense_chain_texel.comp", SHA256: "2aca2aaf9e973a40713bd206c6aa44bfc18539e92045e0bced83c1e363d72531"},
