@@ -82,6 +82,7 @@ type Pass struct {
 // Passes are the fusion passes Prepare runs, in order.
 var Passes = []Pass{
 	{"dense+relu", FuseDenseRelu},
+	{"conv+activation", FuseConvActivation},
 }
 
 // Prepare runs the passes on m's nodes and classifies them. m must be
