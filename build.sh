@@ -597,7 +597,9 @@ cmd_ortbench() {
 # whole suite with the device required (VKINFER_EXPECT_DEVICE, when set,
 # names it), then the GEMM, MLP and (where they exist) CNN benchmarks, and
 # one summary. GPU_ICD overrides the driver (e.g. lavapipe's ICD file, to
-# test this target without a GPU); GPU_BENCHTIME the benchmark time.
+# test this target without a GPU); GPU_BENCHTIME the benchmark time;
+# GPU_PKGS and GPU_TESTTIMEOUT the packages tested (./...) and go test's
+# timeout (6m).
 cmd_gpu() {
 	local log sum icd="${GPU_ICD:-}" bt="${GPU_BENCHTIME:-2s}" start=$SECONDS
 	WORK="$(mktemp -d)"
@@ -611,7 +613,8 @@ cmd_gpu() {
 	env "${envs[@]}" go run ./cmd/vkinfer devices 2>&1 | tee "$WORK/devices" || die "no Vulkan device"
 	echo "=== go test ./... (device required, validation on)"
 	local rc=0
-	env "${envs[@]}" go test -count=1 -timeout 6m ./... 2>&1 | tee "$log" || rc=$?
+	# shellcheck disable=SC2086 # GPU_PKGS is a list of patterns
+	env "${envs[@]}" go test -count=1 -timeout "${GPU_TESTTIMEOUT:-6m}" ${GPU_PKGS:-./...} 2>&1 | tee "$log" || rc=$?
 	local passed failed
 	passed="$(grep -cE '^ok ' "$log" || true)"
 	failed="$(grep -cE '^(FAIL|--- FAIL)' "$log" || true)"
@@ -623,10 +626,10 @@ cmd_gpu() {
 		-benchtime "$bt" -timeout 3m . 2>&1 | tee -a "$WORK/bench" || true
 	{
 		echo "vkinfer ./build.sh gpu summary ($((SECONDS - start)) s)"
-		grep -iE 'device=|^#0|^ *0[: ]' "$WORK/devices" | head -3
+		grep -E '^\* #|^ +(driver|Vulkan) ' "$WORK/devices" | head -3
 		echo "tests: $passed packages ok, $failed failures (exit $rc)"
 		grep -E '^Benchmark(Gemm|MLP|CNN)' "$WORK/bench" | grep -E '1024|4096|MLP|CNN' |
-			awk '{ line = $1; for (i = 2; i <= NF; i++) if ($i ~ /GFLOP\/s|ns\/op|infer\/s|us\/op|ms\/op/) line = line " " $(i-1) " " $i; print "  " line }'
+			awk '{ line = $1; for (i = 2; i <= NF; i++) if ($i ~ /GFLOP\/s|µs\/run|p50-µs|p99-µs|images\/s/) line = line " " $(i-1) " " $i; print "  " line }'
 	} >"$sum"
 	echo "=== summary"
 	cat "$sum"

@@ -55,7 +55,7 @@ func init() {
 		},
 		Infer: func(a Attrs, in []Value) ([][]int, error) {
 			var shape *Tensor
-			if len(in) > 1 {
+			if len(in) > 1 && !in[1].Absent {
 				if shape = in[1].Const; shape == nil {
 					// Computed at run time: only its length is known.
 					if s := in[1].Shape; len(s) == 1 && s[0] >= 0 {

@@ -1,5 +1,10 @@
 package onnx
 
+import (
+	"github.com/vkinfer/vkinfer/model"
+	"github.com/vkinfer/vkinfer/ops"
+)
+
 // Shape knowledge the importer keeps about values computed at run time:
 // their shapes where they can be inferred (for the Dense mapping and for
 // output shapes), and, for 1-D int64 values made from Shape(x), which of
@@ -160,9 +165,15 @@ var (
 )
 
 // infer records the shapes of n's outputs where they follow from its
-// inputs' shapes (-1 where a dimension is not known).
+// inputs' shapes (-1 where a dimension is not known): with the op's
+// definition in package ops (ops.Infer, constants passed as values) when it
+// has one, else with the rules below for the ops ops does not define.
 func (imp *importer) infer(n *node) {
 	if len(n.Outputs) == 0 {
+		return
+	}
+	if ops.Lookup(n.Op) != nil {
+		imp.inferOps(n)
 		return
 	}
 	var s []int
@@ -186,37 +197,6 @@ func (imp *importer) infer(n *node) {
 		s = ins[0]
 	case binaryOps[n.Op] && have(2):
 		s = broadcastDims(ins[0], ins[1])
-	case n.Op == "MatMul" && have(2):
-		s = matmulDims(ins[0], ins[1])
-	case n.Op == "Gemm" && have(2) && len(ins[0]) == 2 && len(ins[1]) == 2:
-		m, k := ins[0][0], ins[1][1]
-		if n.intAttr("transA", 0) != 0 {
-			m = ins[0][1]
-		}
-		if n.intAttr("transB", 0) != 0 {
-			k = ins[1][0]
-		}
-		s = []int{m, k}
-	case n.Op == "Flatten" && have(1):
-		s, _ = flattenShape(ins[0], n.intAttr("axis", 1))
-	case n.Op == "Reshape" && have(1):
-		if a, ok := n.Attrs["shape"]; ok {
-			s, _ = reshapeShape(ins[0], a.Ints, n.intAttr("allowzero", 0) != 0)
-		}
-	case n.Op == "Transpose" && have(1):
-		if p, err := perm(n, len(ins[0])); err == nil {
-			s = make([]int, len(p))
-			for i, j := range p {
-				s[i] = ins[0][j]
-			}
-		}
-	case n.Op == "Unsqueeze" && have(1):
-		if axes, ok := axesAttr(n); ok {
-			s, _ = unsqueezeShape(ins[0], axes)
-		}
-	case n.Op == "Shape" && have(1):
-		start, end := shapeRange(n, len(ins[0]))
-		s = []int{end - start}
 	}
 	if s != nil {
 		imp.shapes[n.Outputs[0]] = append([]int{}, s...)
@@ -253,24 +233,40 @@ func dimAt(s []int, k int) int {
 	return s[len(s)-1-k]
 }
 
-// matmulDims is MatMul's output shape, -1 where unknown; nil for scalars.
-func matmulDims(a, b []int) []int {
-	if len(a) == 0 || len(b) == 0 {
-		return nil
+// inferOps is infer through package ops; a node whose input shapes are not
+// all known, or that ops refuses, keeps unknown output shapes (the loader
+// reports what is wrong).
+func (imp *importer) inferOps(n *node) {
+	vals := make([]ops.Value, len(n.Inputs))
+	for i, name := range n.Inputs {
+		if name == "" {
+			vals[i].Absent = true
+			continue
+		}
+		s := imp.shapeOf(name)
+		if s == nil {
+			if _, ok := imp.consts[name]; !ok {
+				return
+			}
+		}
+		vals[i].Shape = s
+		if t, ok := imp.consts[name]; ok {
+			switch {
+			case t.DType == Float:
+				vals[i].Const = ops.F32(t.Shape, t.Float)
+			case t.DType.isInt():
+				vals[i].Const = ops.I64(t.Shape, t.Int)
+			}
+		}
 	}
-	as, bs := a, b
-	if len(as) == 1 {
-		as = []int{1, as[0]}
+	mn := &model.Node{Name: n.Name, Op: n.Op, Inputs: n.Inputs, Outputs: n.Outputs, Attrs: n.Attrs}
+	out, err := ops.Infer(mn, vals)
+	if err != nil {
+		return
 	}
-	if len(bs) == 1 {
-		bs = []int{bs[0], 1}
+	for i, s := range out {
+		if s != nil && n.Outputs[i] != "" {
+			imp.shapes[n.Outputs[i]] = append([]int{}, s...)
+		}
 	}
-	out := broadcastDims(as[:len(as)-2], bs[:len(bs)-2])
-	if len(a) > 1 {
-		out = append(out, as[len(as)-2])
-	}
-	if len(b) > 1 {
-		out = append(out, bs[len(bs)-1])
-	}
-	return out
 }
