@@ -230,7 +230,7 @@ func TestSecondRunIsOnlyASubmit(t *testing.T) {
 // A ten-layer network needs a small constant number of vkAllocateMemory
 // calls, not one per buffer.
 func TestTenLayersFewAllocations(t *testing.T) {
-	dev := openDevice(t)
+	dev := openDeviceWith(t, vkinfer.Options{FixedPlans: true}) // a measured choice records a candidate plan too
 	before := dev.Stats().AllocateCalls
 	sizes := []int{100, 90, 80, 70, 60, 50, 40, 30, 20, 15, 10}
 	m, err := dev.LoadModel(mlp(4, sizes...))

@@ -35,7 +35,9 @@ const mnistBin = "../examples/mnist/mlp.bin"
 func openDevice(t *testing.T) *vkinfer.Device {
 	t.Helper()
 	gputest.Require(t)
-	dev, err := vkinfer.Open(vkinfer.Options{Validation: gputest.Validation(), OnMessage: func(sev, msg string) {
+	// FixedPlans: the tests compare outputs bit for bit across batch sizes
+	// (padded batches), so the plans must not depend on timing.
+	dev, err := vkinfer.Open(vkinfer.Options{FixedPlans: true, Validation: gputest.Validation(), OnMessage: func(sev, msg string) {
 		t.Errorf("validation: %s: %s", sev, msg)
 	}})
 	require.NoError(t, err)
