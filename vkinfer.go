@@ -742,22 +742,26 @@ func (m *Model) forget(key string) {
 //
 // Where the plan has a choice (today: a run of Dense layers as one chain
 // dispatch, or one GEMM dispatch per layer), the first plan for these
-// shapes records both candidates, times each on the device (a few runs, the
-// median) and keeps the faster; the choice is stored beside the pipeline
+// shapes records both candidates, times them on the device (15 runs each,
+// alternating, the medians) and keeps the faster; the choice is stored beside the pipeline
 // cache (planner.Choices, keyed by device, driver, graph and shapes), so the
 // next load plans at once. Options.FixedPlans skips the measurement.
 func (m *Model) compile(inShapes []layers.Shape) (*plan, error) {
+	if m.owner.fixed {
+		p, _, err := m.record(inShapes, true)
+		return p, err
+	}
 	key := m.fingerprint + "|" + shapesKey(inShapes) + "|chain"
 	choice, known := m.owner.choices.Get(key)
 	p, chained, err := m.record(inShapes, !known || choice == "chain")
-	if err != nil || !chained || known || m.owner.fixed {
+	if err != nil || !chained || known {
 		return p, err
 	}
 	alt, _, err := m.record(inShapes, false)
 	if err != nil {
 		return p, nil // the chained plan stands
 	}
-	tc, ta := timeProgram(p.prog), timeProgram(alt.prog)
+	tc, ta := timePrograms(p.prog, alt.prog)
 	choice = "chain"
 	if ta < tc {
 		p, alt, choice = alt, p, "layers"
@@ -771,21 +775,30 @@ func (m *Model) compile(inShapes []layers.Shape) (*plan, error) {
 	return p, nil
 }
 
-// timeProgram returns the median wall time of 7 runs of prog after 2
-// untimed ones (no transfers: the inputs' contents do not change the work).
-func timeProgram(prog *engine.Program) time.Duration {
-	var ts []time.Duration
-	for i := 0; i < 9; i++ {
+// timePrograms returns the median wall time of 15 runs of each program,
+// run alternately after 2 untimed runs each, so that a busy machine slows
+// both alike (no transfers: the inputs' contents do not change the work).
+func timePrograms(a, b *engine.Program) (time.Duration, time.Duration) {
+	var ta, tb []time.Duration
+	run := func(p *engine.Program, ts *[]time.Duration, timed bool) {
 		t0 := time.Now()
-		if err := prog.Run(context.Background(), nil, nil); err != nil {
-			return time.Duration(math.MaxInt64)
+		d := time.Duration(math.MaxInt64)
+		if p.Run(context.Background(), nil, nil) == nil {
+			d = time.Since(t0)
 		}
-		if i >= 2 {
-			ts = append(ts, time.Since(t0))
+		if timed {
+			*ts = append(*ts, d)
 		}
 	}
-	sort.Slice(ts, func(a, b int) bool { return ts[a] < ts[b] })
-	return ts[len(ts)/2]
+	for i := 0; i < 17; i++ {
+		run(a, &ta, i >= 2)
+		run(b, &tb, i >= 2)
+	}
+	med := func(ts []time.Duration) time.Duration {
+		sort.Slice(ts, func(i, j int) bool { return ts[i] < ts[j] })
+		return ts[len(ts)/2]
+	}
+	return med(ta), med(tb)
 }
 
 // record plans the graph for inShapes, with fused chains where the chain
