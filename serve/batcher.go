@@ -217,13 +217,17 @@ func (b *batcher) take() []*request {
 	return batch
 }
 
-// padTo is the batch size a run of rows rows is padded to: maxRows/32 (at
-// least 1) doubled until it reaches rows, at most maxRows. vkinfer
-// records one program per input shape and keeps a few per model (Model.Run),
-// so batches of every size from 1 to maxRows would record programs over and
-// over; padded, a model sees at most 7 batch sizes.
+// padTo is the batch size a run of rows rows is padded to: 1 stays 1 (a
+// lone batch-1 request runs exactly as Model.Run would run it), else
+// maxRows/16 (at least 2) doubled until it reaches rows, at most maxRows.
+// vkinfer records one program per input shape and keeps a few per model
+// (Model.Run), so batches of every size from 1 to maxRows would record
+// programs over and over; padded, a model sees at most 7 batch sizes.
 func padTo(rows, maxRows int) int {
-	n := max(1, maxRows/32)
+	if rows <= 1 {
+		return 1
+	}
+	n := max(2, maxRows/16)
 	for n < rows {
 		n *= 2
 	}

@@ -273,7 +273,18 @@ dynamic_batching { max_queue_delay_microseconds: 100 preferred_batch_size: [ 4 ]
 }
 
 func TestPadTo(t *testing.T) {
-	for _, c := range [][3]int{{1, 64, 2}, {2, 64, 2}, {3, 64, 4}, {33, 64, 64}, {64, 64, 64}, {1, 8, 1}, {5, 6, 6}, {100, 1000, 124}, {1, 1000, 31}} {
+	for _, c := range [][3]int{{1, 64, 1}, {2, 64, 4}, {3, 64, 4}, {5, 64, 8}, {33, 64, 64}, {64, 64, 64}, {1, 8, 1}, {2, 8, 2},
+		{3, 8, 4}, {5, 6, 6}, {100, 1000, 124}, {1, 1000, 1}, {2, 1000, 62}, {999, 1000, 1000}} {
 		require.Equal(t, c[2], padTo(c[0], c[1]), "padTo(%d, %d)", c[0], c[1])
+	}
+	// At most 7 sizes for any max_batch_size.
+	for m := 1; m <= 5000; m++ {
+		sizes := map[int]bool{}
+		for r := 1; r <= m; r++ {
+			p := padTo(r, m)
+			require.True(t, p >= r && p <= m, "padTo(%d, %d) = %d", r, m, p)
+			sizes[p] = true
+		}
+		require.LessOrEqual(t, len(sizes), 7, "max_batch_size %d", m)
 	}
 }

@@ -108,15 +108,23 @@ func digits(n int) []float32 {
 	return out
 }
 
-// reference runs the model file directly with Model.Run.
-func reference(t *testing.T, dev *vkinfer.Device, x []float32, rows int) []float32 {
+// reference runs the model file directly with Model.Run on the same input
+// the server runs: rows padded with zeros to padTo(rows, maxBatch) when the
+// model batches (maxBatch > 0); it returns the outputs of the real rows.
+func reference(t *testing.T, dev *vkinfer.Device, x []float32, rows, maxBatch int) []float32 {
 	t.Helper()
 	m, err := dev.Load(mnistBin)
 	require.NoError(t, err)
 	defer m.Close()
-	out, err := m.Run(context.Background(), vkinfer.Tensor{Shape: []int{rows, 784}, Data: x})
+	n := rows
+	if maxBatch > 0 {
+		n = padTo(rows, maxBatch)
+	}
+	in := make([]float32, n*784)
+	copy(in, x)
+	out, err := m.Run(context.Background(), vkinfer.Tensor{Shape: []int{n, 784}, Data: in})
 	require.NoError(t, err)
-	return out[0].Data
+	return out[0].Data[:rows*10]
 }
 
 func do(t *testing.T, method, url, ctype string, body []byte, hdr map[string]string) (int, http.Header, []byte) {
@@ -210,7 +218,8 @@ func TestServeREST(t *testing.T) {
 	require.JSONEq(t, `[{"name":"mnist","version":"1","state":"READY"},{"name":"plain","version":"1","state":"READY"}]`, string(body))
 
 	x := digits(3)
-	want := reference(t, dev, x, 3)
+	want := reference(t, dev, x, 3, 8)      // mnist: max_batch_size 8
+	wantPlain := reference(t, dev, x, 3, 0) // plain: no config, no batching
 
 	t.Run("json flat", func(t *testing.T) {
 		req := `{"id":"req-7","inputs":[{"name":"input","shape":[3,784],"datatype":"FP32","data":` + jsonFloats(x) + `}]}`
@@ -235,7 +244,7 @@ func TestServeREST(t *testing.T) {
 		}
 		req := `{"inputs":[{"name":"input","shape":[3,784],"datatype":"FP32","data":[` + strings.Join(rows, ",") + `]}],
 			"outputs":[{"name":"probs"}]}`
-		for _, u := range []string{"/v2/models/mnist/versions/1/infer", "/v2/models/plain/infer"} {
+		for u, want := range map[string][]float32{"/v2/models/mnist/versions/1/infer": want, "/v2/models/plain/infer": wantPlain} {
 			code, _, body := do(t, "POST", r.http+u, "application/json", []byte(req), nil)
 			require.Equal(t, 200, code, string(body))
 			var resp inferResp
@@ -250,7 +259,7 @@ func TestServeREST(t *testing.T) {
 			xi[i] = float32(i % 3)
 			ints[i] = strconv.Itoa(i % 3)
 		}
-		wantI := reference(t, dev, xi, 1)
+		wantI := reference(t, dev, xi, 1, 8)
 		for _, dt := range []string{"UINT8", "INT32", "INT64", "FP64"} {
 			req := `{"inputs":[{"name":"input","shape":[1,784],"datatype":"` + dt + `","data":[` + strings.Join(ints, ",") + `]}]}`
 			code, _, body := do(t, "POST", r.http+"/v2/models/mnist/infer", "application/json", []byte(req), nil)
@@ -272,7 +281,7 @@ func TestServeREST(t *testing.T) {
 		require.Equal(t, 200, code, string(body))
 		var resp inferResp
 		require.NoError(t, json.Unmarshal(body, &resp))
-		require.Equal(t, reference(t, dev, xb, 1), resp.Outputs[0].Data)
+		require.Equal(t, reference(t, dev, xb, 1, 8), resp.Outputs[0].Data)
 	})
 	t.Run("binary in and out", func(t *testing.T) {
 		head := []byte(`{"inputs":[{"name":"input","shape":[3,784],"datatype":"FP32","parameters":{"binary_data_size":9408}}],
@@ -373,7 +382,7 @@ func TestServeGRPC(t *testing.T) {
 	require.Equal(t, []int64{-1, 10}, md.Outputs[0].Shape)
 
 	x := digits(2)
-	want := reference(t, dev, x, 2)
+	want := reference(t, dev, x, 2, 8)
 	decode := func(resp *oippb.ModelInferResponse) []float32 {
 		require.Len(t, resp.RawOutputContents, 1)
 		raw := resp.RawOutputContents[0]
@@ -429,7 +438,7 @@ dynamic_batching { max_queue_delay_microseconds: 60000000 default_queue_policy {
 	r := start(t, dev, repo)
 
 	x := digits(8)
-	want := reference(t, dev, x, 8)
+	want := reference(t, dev, x, 8, 8)
 	var wg sync.WaitGroup
 	got := make([][]float32, 8)
 	errs := make([]error, 8)
