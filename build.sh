@@ -620,7 +620,7 @@ cmd_gpu() {
 	failed="$(grep -cE '^(FAIL|--- FAIL)' "$log" || true)"
 	echo "=== benchmarks (VKINFER_VALIDATION=0, -benchtime $bt)"
 	env "${envs[@]}" VKINFER_VALIDATION=0 VKINFER_BENCH_LARGE=1 go test -run '^$' \
-		-bench 'BenchmarkGemm$/^(1024x1024x1024|4096x4096x4096)/auto$' -benchtime "$bt" -timeout 3m ./layers \
+		-bench 'BenchmarkGemm$/^(1024x1024x1024|4096x4096x4096|1x4096x784)/(auto|gpu-f16)$' -benchtime "$bt" -timeout 3m ./layers \
 		2>&1 | tee "$WORK/bench" || true
 	env "${envs[@]}" VKINFER_VALIDATION=0 go test -run '^$' -bench 'BenchmarkMLP|BenchmarkCNN' \
 		-benchtime "$bt" -timeout 3m . 2>&1 | tee -a "$WORK/bench" || true

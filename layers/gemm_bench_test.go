@@ -25,8 +25,7 @@ var gemmBenchShapes = []struct{ m, n, k int }{
 	{1000, 1000, 1000},
 	{256, 128, 64}, {257, 129, 65},
 	{1, 4096, 768}, {1, 4096, 784},
-	{256, 128, 784},    // an MNIST batch-256 layer: few blocks, long K (split-K on GPUs)
-	{4096, 4096, 4096}, // the GPU goal's shape; skipped on CPU drivers
+	{256, 128, 784}, // an MNIST batch-256 layer: few blocks, long K (split-K on GPUs)
 }
 
 // gemmBenchKernels are the kernel choices each GEMM benchmark runs, side by
@@ -34,9 +33,14 @@ var gemmBenchShapes = []struct{ m, n, k int }{
 // subgroup on SwiftShader, the GPU kernels on GPUs), the storage kernel
 // (the portable one GPUs had before the GPU kernels), and the GPU kernels
 // forced (gpu: GemmGEMV for M <= 8, GemmTiled otherwise, weights prepared
-// for them) through $VKINFER_GEMM.
-var gemmBenchKernels = []struct{ name, env string }{
-	{"auto", ""}, {"storage", "storage"}, {"gpu", "gemv"},
+// for them) through $VKINFER_GEMM. BenchmarkGemm adds gpu-f16: the GPU
+// kernels with fp16 weights (NewGemmWeightsF16; skipped without 16-bit
+// storage).
+var gemmBenchKernels = []struct {
+	name, env string
+	f16       bool
+}{
+	{"auto", "", false}, {"storage", "storage", false}, {"gpu", "gemv", false},
 }
 
 // BenchmarkGemm times C = A·Wᵀ with W prepared once (NewGemmWeights, the
@@ -52,11 +56,13 @@ func BenchmarkGemm(b *testing.B) {
 	if os.Getenv("VKINFER_BENCH_LARGE") != "" { // ./build.sh gpu: GPUs do 4096^3 in milliseconds
 		shapes = append(shapes, struct{ m, n, k int }{4096, 4096, 4096})
 	}
+	kernels := append(gemmBenchKernels[:len(gemmBenchKernels):len(gemmBenchKernels)], gemmBenchKernels[2])
+	kernels[len(kernels)-1].name, kernels[len(kernels)-1].f16 = "gpu-f16", true
 	for _, s := range shapes {
-		for _, kern := range gemmBenchKernels {
+		for _, kern := range kernels {
 			b.Run(fmt.Sprintf("%dx%dx%d/%s", s.m, s.n, s.k, kern.name), func(b *testing.B) {
 				b.Setenv(layers.GemmKernelEnv, kern.env)
-				benchGemm(b, s.m, s.n, s.k, true)
+				benchGemm(b, s.m, s.n, s.k, true, kern.f16)
 			})
 		}
 	}
@@ -70,16 +76,16 @@ func BenchmarkGemmUnprepared(b *testing.B) {
 		for _, kern := range gemmBenchKernels {
 			b.Run(fmt.Sprintf("%dx%dx%d/%s", s.m, s.n, s.k, kern.name), func(b *testing.B) {
 				b.Setenv(layers.GemmKernelEnv, kern.env)
-				benchGemm(b, s.m, s.n, s.k, false)
+				benchGemm(b, s.m, s.n, s.k, false, false)
 			})
 		}
 	}
 }
 
-func benchGemm(b *testing.B, m, n, k int, prepared bool) {
+func benchGemm(b *testing.B, m, n, k int, prepared, f16 bool) {
 	d := gputest.Open(b, engine.Options{})
-	if m*n*k >= 1<<36 && d.Info().Type == engine.TypeCPU {
-		b.Skip("4096^3 takes minutes per iteration on a CPU driver")
+	if f16 && !d.Info().Storage16 {
+		b.Skip("no 16-bit storage")
 	}
 	r := rand.New(rand.NewSource(int64(m*n + k)))
 	a := randSlice(r, m*k)
@@ -89,7 +95,11 @@ func benchGemm(b *testing.B, m, n, k int, prepared bool) {
 	rec := d.NewRecorder()
 	g := layers.Gemm{M: m, N: n, K: k}
 	if prepared {
-		W, err := layers.NewGemmWeights(d, w, k, n, true)
+		newW := layers.NewGemmWeights
+		if f16 {
+			newW = layers.NewGemmWeightsF16
+		}
+		W, err := newW(d, w, k, n, true)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -127,6 +137,12 @@ func benchGemm(b *testing.B, m, n, k int, prepared bool) {
 	}
 	if err := down.Run(ctx, nil, []engine.IO{{Buf: C, Data: got}}); err != nil {
 		b.Fatal(err)
+	}
+	if f16 {
+		// Checked against the product with the weights as stored.
+		for i, v := range w {
+			w[i] = f16ToF32(layers.F32ToF16(v))
+		}
 	}
 	checkGemmSample(b, a, w, got, m, n, k, prepared)
 
