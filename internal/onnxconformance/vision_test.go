@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/vkinfer/vkinfer"
 	"github.com/vkinfer/vkinfer/internal/gputest"
@@ -58,7 +59,10 @@ func readNpy(t *testing.T, path string) vkinfer.Tensor {
 // one with an op vkinfer lacks is skipped with the op named.
 func TestTorchVision(t *testing.T) {
 	gputest.Require(t)
-	dev, err := vkinfer.Open(vkinfer.Options{Validation: gputest.Validation()})
+	// A 224x224 network at batch 2 is seconds of work on a CPU driver, and
+	// minutes under the validation layer on a loaded machine: a generous
+	// bound on one submission, not a performance check.
+	dev, err := vkinfer.Open(vkinfer.Options{Validation: gputest.Validation(), Timeout: 15 * time.Minute})
 	if err != nil {
 		t.Fatalf("open device: %v", err)
 	}
