@@ -495,7 +495,9 @@ func (p *Program) await(ctx context.Context) error {
 }
 
 // Close frees the program's command buffer, descriptors, fence and staging
-// buffers, waiting for a pending run first. Safe to call twice.
+// buffers, waiting for a pending run first, without a deadline (a run that
+// failed with ErrTimeout may still execute; only a lost device ends the
+// wait early). Safe to call twice.
 func (p *Program) Close() {
 	d := p.d
 	if d.enter() != nil {
@@ -511,7 +513,17 @@ func (p *Program) Close() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if p.pending {
-		_ = p.await(context.Background())
+		// No deadline here: a run that outlived Options.Timeout (it
+		// returned ErrTimeout) may still be executing, and destroying its
+		// fence or command buffer then crashes the driver. Only the device
+		// itself giving up (an error: device lost) ends the wait early.
+		for {
+			done, err := d.dev.Wait(p.fence, 0, uint64(100*time.Millisecond))
+			if done || err != nil {
+				break
+			}
+		}
+		p.pending = false
 	}
 	p.destroy()
 }
