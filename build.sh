@@ -516,7 +516,8 @@ commands:
                  (only tools/torch needs them)
   fixtures [M]   export the torchvision models M (comma-separated; default
                  all seven) with torch's outputs to ~/.cache/vkinfer/fixtures
-                 (or $VKINFER_FIXTURES), for the tests comparing with torch
+                 (or $VKINFER_FIXTURES); TestTorchVision compares them with
+                 vkinfer when VKINFER_FIXTURES names that folder
   swiftshader    unpack SwiftShader's Vulkan ICD from the npm package
                  @sparticuz/chromium into ~/.cache/vkinfer/swiftshader
   lint           gofmt -l (must list nothing) and staticcheck ./... (installed
