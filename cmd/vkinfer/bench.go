@@ -80,6 +80,9 @@ func runBench(e *env, o *benchOptions, pos []string) error {
 		return err
 	}
 	read := time.Since(t)
+	if err := checkBenchSize(spec, o.batch); err != nil {
+		return err
+	}
 	inputs, err := randomInputs(spec, o.batch)
 	if err != nil {
 		return &cliError{msg: o.model + ": " + err.Error()}
@@ -147,6 +150,36 @@ func runBench(e *env, o *benchOptions, pos []string) error {
 		return enc.Encode(res)
 	}
 	res.print(e.stdout)
+	return nil
+}
+
+// maxBenchInputBytes bounds the random inputs bench makes in host memory
+// (all inputs of one run together), so that a large --batch is refused with
+// a message instead of the Go runtime dying out of memory.
+const maxBenchInputBytes = 4 << 30
+
+// checkBenchSize refuses a batch whose inputs would take more than
+// maxBenchInputBytes of float32 data, before anything is allocated. It
+// multiplies with overflow checks: the dimensions come from the model file.
+func checkBenchSize(m *model.Model, batch int) error {
+	var total int64
+	for _, in := range m.Inputs {
+		n := int64(4)
+		for j, d := range in.Shape {
+			if d < 0 && j == 0 {
+				d = batch
+			}
+			if d > 0 && n > maxBenchInputBytes/int64(d) {
+				n = maxBenchInputBytes + 1
+				break
+			}
+			n *= int64(max(d, 0))
+		}
+		if total += n; total > maxBenchInputBytes {
+			return usagef("--batch %d needs more than %d GiB of input data in host memory for %s; choose a smaller --batch",
+				batch, maxBenchInputBytes>>30, in.Name)
+		}
+	}
 	return nil
 }
 

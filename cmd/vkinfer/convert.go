@@ -88,6 +88,11 @@ func runConvert(e *env, c *cobra.Command, o *convertOptions, pos []string) error
 		}
 	}
 
+	if si, err := os.Stat(in); err == nil {
+		if so, err := os.Stat(out); err == nil && os.SameFile(si, so) {
+			return usagef("%s is the input of convert: writing it would destroy the model; give another output path", out)
+		}
+	}
 	if err := outfile.Check(out); err != nil {
 		return fileError(out, err, "nothing was converted")
 	}

@@ -89,6 +89,23 @@ func TestConvertErrors(t *testing.T) {
 	}
 	_, err := os.Stat(out)
 	assert.ErrorIs(t, err, os.ErrNotExist, "a failed convert wrote its output")
+
+	// The output is the input itself, under another name: refused, the
+	// model left as it was.
+	src := filepath.Join(dir, "same.onnx")
+	data, err := os.ReadFile(onnxModel)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(src, data, 0o644))
+	link := filepath.Join(dir, "link.onnx")
+	require.NoError(t, os.Symlink(src, link))
+	for _, o := range []string{src, link} {
+		code, _, stderr := cli(t, "convert", src, o)
+		assert.Equal(t, exitUsage, code)
+		assert.Contains(t, stderr, "would destroy the model")
+		got, err := os.ReadFile(src)
+		require.NoError(t, err)
+		assert.Equal(t, data, got, "convert onto its input changed the input")
+	}
 }
 
 // TestRunONNX: `vkinfer run --model x.onnx` at two batch sizes gives what

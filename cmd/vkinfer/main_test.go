@@ -535,6 +535,19 @@ func TestBench(t *testing.T) {
 	}
 }
 
+// TestBenchHugeBatch: a --batch whose inputs would not fit in host memory is
+// refused before anything is allocated (it used to kill the process with
+// "fatal error: runtime: out of memory"); no device is needed to refuse it.
+func TestBenchHugeBatch(t *testing.T) {
+	t.Setenv("VKINFER_VULKAN_LIBRARY", "/nonexistent/libvulkan.so.1")
+	for _, batch := range []string{"10000000", "100000000", "9223372036854775807"} {
+		code, stdout, stderr := cli(t, "bench", "--model", mnistModel, "--batch", batch)
+		assert.Equal(t, exitUsage, code, stderr)
+		assert.Empty(t, stdout)
+		assert.Contains(t, stderr, "choose a smaller --batch")
+	}
+}
+
 func TestPercentiles(t *testing.T) {
 	var ds []int
 	for i := 100; i >= 1; i-- {
