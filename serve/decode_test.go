@@ -248,6 +248,16 @@ dynamic_batching { max_queue_delay_microseconds: 100 preferred_batch_size: [ 4 ]
   default_queue_policy { max_queue_size: 3 timeout_action: DELAY } }`), cfg))
 	require.Equal(t, []string{"dynamic_batching.default_queue_policy.timeout_action", "dynamic_batching.preserve_ordering",
 		"input.reshape.shape", "instance_group"}, unhonoured(cfg))
+	// Only honoured fields: no warning, however dynamic_batching is written.
+	for _, text := range []string{
+		`max_batch_size: 64 dynamic_batching { max_queue_delay_microseconds: 500 }`,
+		`max_batch_size: 64 dynamic_batching { }`,
+		`max_batch_size: 64 dynamic_batching { default_queue_policy { max_queue_size: 9 } }`,
+	} {
+		c := &tritonpb.ModelConfig{}
+		require.NoError(t, prototext.Unmarshal([]byte(text), c))
+		require.Empty(t, unhonoured(c), text)
+	}
 
 	dir := t.TempDir()
 	for _, d := range []string{"1", "3", "12", "x", ".git"} {

@@ -151,10 +151,17 @@ func unhonoured(cfg *tritonpb.ModelConfig) []string {
 	}
 	c.Input, c.Output = nil, nil
 	if db := c.GetDynamicBatching(); db != nil {
+		// dynamic_batching itself is honoured (it turns the batcher on),
+		// even when empty: report only the fields of it the server ignores.
 		db.MaxQueueDelayMicroseconds, db.PreferredBatchSize = 0, nil
 		if q := db.DefaultQueuePolicy; q != nil {
 			q.MaxQueueSize = 0
+			if proto.Size(q) == 0 {
+				db.DefaultQueuePolicy = nil
+			}
 		}
+		out = append(out, setFields(db.ProtoReflect(), "dynamic_batching.")...)
+		c.SchedulingChoice = nil
 	}
 	out = append(out, setFields(c.ProtoReflect(), "")...)
 	slices.Sort(out)
