@@ -119,7 +119,7 @@ func DecodeOptions(data []byte, opts Options) (*model.Model, error) {
 	}
 	var mp pb.ModelProto
 	if err := (proto.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(data, &mp); err != nil {
-		return nil, fmt.Errorf("onnx: %w: %v", ErrFormat, err)
+		return nil, fmt.Errorf("onnx: %w: it starts like one but does not parse (%v): a truncated or damaged copy? copy or export it again", ErrFormat, err)
 	}
 	if mp.GetGraph() == nil || mp.GetIrVersion() <= 0 {
 		return nil, fmt.Errorf("onnx: %w: no graph or no IR version", ErrFormat)
