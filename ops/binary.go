@@ -185,18 +185,26 @@ func Binary(op BinaryOp, a []float32, aShape []int, b []float32, bShape []int) (
 	ia, ib := 0, 0
 	for i := range y {
 		y[i] = op.apply(a[ia], b[ib])
-		// Advance the multi-index like an odometer, innermost first.
-		for d := len(out) - 1; d >= 0; d-- {
-			idx[d]++
-			ia += sa[d]
-			ib += sb[d]
-			if idx[d] < out[d] {
-				break
-			}
-			ia -= sa[d] * out[d]
-			ib -= sb[d] * out[d]
-			idx[d] = 0
-		}
+		ia, ib = broadcastNext(idx, out, sa, sb, ia, ib)
 	}
 	return y, out, nil
+}
+
+// broadcastNext advances the multi-index idx over the output shape out like
+// an odometer, innermost dimension first, and returns the flat offsets ia
+// and ib of the two operands moved along with it (sa and sb are their
+// broadcast strides, 0 along broadcast dimensions).
+func broadcastNext(idx, out, sa, sb []int, ia, ib int) (int, int) {
+	for d := len(out) - 1; d >= 0; d-- {
+		idx[d]++
+		ia += sa[d]
+		ib += sb[d]
+		if idx[d] < out[d] {
+			break
+		}
+		ia -= sa[d] * out[d]
+		ib -= sb[d] * out[d]
+		idx[d] = 0
+	}
+	return ia, ib
 }

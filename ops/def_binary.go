@@ -102,17 +102,7 @@ func binaryInt(op BinaryOp, a, b *Tensor) (*Tensor, error) {
 			}
 			y[i] = x / z
 		}
-		for d := len(out) - 1; d >= 0; d-- {
-			idx[d]++
-			ia += sa[d]
-			ib += sb[d]
-			if idx[d] < out[d] {
-				break
-			}
-			ia -= sa[d] * out[d]
-			ib -= sb[d] * out[d]
-			idx[d] = 0
-		}
+		ia, ib = broadcastNext(idx, out, sa, sb, ia, ib)
 	}
 	return I64(out, y), nil
 }
