@@ -107,7 +107,13 @@ func run(in io.Reader, w io.Writer) (*tally, error) {
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("testtally: read: %w", err)
 	}
-	fmt.Fprintf(w, "tests: %d passed, %d skipped, %d failed\n", len(t.passed), len(t.skipped), len(t.failed))
+	fmt.Fprintf(w, "tests: %d passed, %d skipped, %d failed", len(t.passed), len(t.skipped), len(t.failed))
+	if t.failedPkgs > 0 {
+		// A package that crashed (a panic, a signal, a timeout) leaves its
+		// running test without a result: say so, or the line reads clean.
+		fmt.Fprintf(w, "; %d package(s) failed (see FAIL above)", t.failedPkgs)
+	}
+	fmt.Fprintln(w)
 	return t, nil
 }
 

@@ -47,7 +47,7 @@ func TestRun(t *testing.T) {
 	require.Contains(t, s, "a_test.go:5: loud")
 	require.Contains(t, s, "panic: boom", "an unfinished test's output is shown when its package fails")
 	require.Contains(t, s, "ok  \tx/c")
-	require.Contains(t, s, "tests: 2 passed, 1 skipped, 1 failed")
+	require.Contains(t, s, "tests: 2 passed, 1 skipped, 1 failed; 2 package(s) failed")
 	require.NotContains(t, s, "quiet", "a passing test's output is not shown")
 	require.NotContains(t, s, "why")
 }
