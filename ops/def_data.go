@@ -110,9 +110,9 @@ func init() {
 				}
 				var s []int
 				if un {
-					s, err = unsqueezeDims(in[0].Shape, axes)
+					s, err = UnsqueezeDims(in[0].Shape, axes)
 				} else {
-					s, err = squeezeDims(in[0].Shape, axes, all)
+					s, err = SqueezeDims(in[0].Shape, axes, all)
 				}
 				if err != nil {
 					return nil, a.Errorf("%v", err)
@@ -604,8 +604,10 @@ func axesOf(a Attrs, in []Value) (axes []int64, all bool, err error) {
 	return v, false, nil
 }
 
-// unsqueezeDims inserts 1s at axes (relative to the output's rank).
-func unsqueezeDims(s []int, axes []int64) ([]int, error) {
+// UnsqueezeDims is Unsqueeze's output shape: s with 1s inserted at axes
+// (relative to the output's rank, negative from the end). It fails on an
+// axis out of range or repeated.
+func UnsqueezeDims(s []int, axes []int64) ([]int, error) {
 	r := len(s) + len(axes)
 	ones := make([]bool, r)
 	for _, ax := range axes {
@@ -634,9 +636,10 @@ func unsqueezeDims(s []int, axes []int64) ([]int, error) {
 	return out, nil
 }
 
-// squeezeDims removes the axes, or every dimension of 1 when all; the
-// dimensions removed must be 1 (-1, unknown, is let through for axes).
-func squeezeDims(s []int, axes []int64, all bool) ([]int, error) {
+// SqueezeDims is Squeeze's output shape: s without the axes, or without
+// every dimension of 1 when all; the dimensions removed must be 1 (-1,
+// unknown, is let through for axes, refused when all).
+func SqueezeDims(s []int, axes []int64, all bool) ([]int, error) {
 	drop := make([]bool, len(s))
 	if all {
 		for i, d := range s {

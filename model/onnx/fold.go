@@ -388,70 +388,12 @@ func axesAttr(n *node) ([]int64, bool) {
 	return a.Ints, true
 }
 
-// unsqueezeShape inserts 1s at axes (relative to the output's rank).
-func unsqueezeShape(s []int, axes []int64) ([]int, error) {
-	r := len(s) + len(axes)
-	ones := make([]bool, r)
-	for _, a := range axes {
-		i, err := axisIn(a, r)
-		if err != nil {
-			return nil, err
-		}
-		if ones[i] {
-			return nil, fmt.Errorf("axis %d repeated", a)
-		}
-		ones[i] = true
-	}
-	out := make([]int, 0, r)
-	j := 0
-	for i := 0; i < r; i++ {
-		if ones[i] {
-			out = append(out, 1)
-		} else {
-			out = append(out, s[j])
-			j++
-		}
-	}
-	return out, nil
-}
-
-// squeezeShape removes the axes (all 1s when axes is nil); the dims must be
-// 1 (-1, unknown, is let through).
-func squeezeShape(s []int, axes []int64, all bool) ([]int, error) {
-	drop := make([]bool, len(s))
-	if all {
-		for i, d := range s {
-			if d < 0 {
-				return nil, errNoFold
-			}
-			drop[i] = d == 1
-		}
-	}
-	for _, a := range axes {
-		i, err := axisIn(a, len(s))
-		if err != nil {
-			return nil, err
-		}
-		if s[i] != 1 && s[i] >= 0 {
-			return nil, fmt.Errorf("cannot squeeze dimension %d of size %d", i, s[i])
-		}
-		drop[i] = true
-	}
-	out := []int{}
-	for i, d := range s {
-		if !drop[i] {
-			out = append(out, d)
-		}
-	}
-	return out, nil
-}
-
 func foldUnsqueeze(n *node, in []*Tensor) ([]*Tensor, error) {
 	axes, ok := axesAttr(n)
 	if len(in) != 1 || !ok {
 		return nil, errNoFold
 	}
-	s, err := unsqueezeShape(in[0].Shape, axes)
+	s, err := ops.UnsqueezeDims(in[0].Shape, axes)
 	if err != nil {
 		return nil, err
 	}
@@ -463,7 +405,14 @@ func foldSqueeze(n *node, in []*Tensor) ([]*Tensor, error) {
 		return nil, errNoFold
 	}
 	axes, ok := axesAttr(n)
-	s, err := squeezeShape(in[0].Shape, axes, !ok)
+	if !ok {
+		for _, d := range in[0].Shape {
+			if d < 0 {
+				return nil, errNoFold // which dimensions go depends on unknown sizes
+			}
+		}
+	}
+	s, err := ops.SqueezeDims(in[0].Shape, axes, !ok)
 	if err != nil {
 		return nil, err
 	}
