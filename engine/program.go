@@ -50,6 +50,9 @@ type op struct {
 	// hazards
 	reads, writes []rng
 	barrier       bool // a barrier precedes this op
+	// step is the Recorder.Step the op belongs to (stepNone, stepUpload,
+	// stepDownload, or an index into Recorder.steps).
+	step int
 }
 
 func (b *Buffer) rng() rng { return rng{b.blk, b.off, b.asize} }
@@ -64,12 +67,17 @@ type Recorder struct {
 	staging map[*Buffer]*Buffer
 	temps   []*Buffer
 	err     error
+	steps   []string    // names given to Step
+	profile ProfileMode // see Profile
 }
 
 // NewRecorder starts a program.
 func (d *Device) NewRecorder() *Recorder {
 	return &Recorder{d: d, staging: map[*Buffer]*Buffer{}}
 }
+
+// cur is the step ops recorded now belong to.
+func (r *Recorder) cur() int { return len(r.steps) - 1 } // stepNone (-1) before the first Step
 
 func (r *Recorder) fail(err error) error {
 	if r.err == nil {
@@ -94,7 +102,7 @@ func (r *Recorder) Dispatch(pipe *Pipeline, bufs []*Buffer, push []uint32, group
 			return r.fail(fmt.Errorf("engine: %s: grid %v is empty or exceeds the device's %v", sh.Name, groups, lim))
 		}
 	}
-	o := op{kind: opDispatch, pipe: pipe, bufs: append([]*Buffer(nil), bufs...), push: append([]uint32(nil), push...), groups: groups}
+	o := op{kind: opDispatch, pipe: pipe, bufs: append([]*Buffer(nil), bufs...), push: append([]uint32(nil), push...), groups: groups, step: r.cur()}
 	for i, b := range bufs {
 		if b == nil || b.closed || b.d != r.d {
 			return r.fail(fmt.Errorf("engine: %s binding %d: buffer is nil, closed or from another device", sh.Name, i))
@@ -131,7 +139,7 @@ func (r *Recorder) Copy(src, dst *Buffer) error {
 	if src.size != dst.size {
 		return r.fail(fmt.Errorf("engine: copy of %d B into %d B", src.size, dst.size))
 	}
-	r.ops = append(r.ops, op{kind: opCopy, src: src, dst: dst, reads: []rng{src.rng()}, writes: []rng{dst.rng()}})
+	r.ops = append(r.ops, op{kind: opCopy, src: src, dst: dst, reads: []rng{src.rng()}, writes: []rng{dst.rng()}, step: r.cur()})
 	return nil
 }
 
@@ -147,7 +155,7 @@ func (r *Recorder) Input(b *Buffer) error {
 		return r.fail(err)
 	}
 	// The upload copy must come before every recorded use of b.
-	r.ops = append([]op{{kind: opCopy, src: st, dst: b, reads: []rng{st.rng()}, writes: []rng{b.rng()}}}, r.ops...)
+	r.ops = append([]op{{kind: opCopy, src: st, dst: b, reads: []rng{st.rng()}, writes: []rng{b.rng()}, step: stepUpload}}, r.ops...)
 	return nil
 }
 
@@ -212,7 +220,7 @@ func (r *Recorder) finalOps() []op {
 	ops := append([]op(nil), r.ops...)
 	for _, b := range r.outputs {
 		if st := r.staging[b]; st != nil {
-			ops = append(ops, op{kind: opCopy, src: b, dst: st, reads: []rng{b.rng()}, writes: []rng{st.rng()}})
+			ops = append(ops, op{kind: opCopy, src: b, dst: st, reads: []rng{b.rng()}, writes: []rng{st.rng()}, step: stepDownload})
 		}
 	}
 	return ops
@@ -225,6 +233,8 @@ type Program struct {
 	mu        sync.Mutex
 	pool      vk.CommandPool
 	cb        vk.CommandBuffer
+	cbs       []vk.CommandBuffer // submitted in order: cb, or one per step (ProfileHost)
+	prof      *profiler          // nil unless recorded with Recorder.Profile
 	dpool     vk.DescriptorPool
 	fence     vk.Fence
 	inputs    []*Buffer
@@ -297,48 +307,118 @@ func (r *Recorder) finish(noBarriers bool) (*Program, error) {
 	if p.fence, err = d.dev.CreateFence(); err != nil {
 		return fail(wrap(err, "create fence"))
 	}
-	cb := p.cb
-	if err := cb.Begin(false); err != nil {
-		return fail(wrap(err, "begin command buffer"))
+	segs := segments(ops, r.steps)
+	mode := r.profile
+	if mode == ProfileAuto && !d.info.Timestamps {
+		mode = ProfileHost
+	}
+	if mode != ProfileOff {
+		p.prof = &profiler{mode: mode, segs: segs}
+	}
+	if mode == ProfileDevice || mode == ProfileAuto {
+		p.prof.mode = ProfileDevice
+		if p.prof.queries, err = d.dev.CreateTimestampPool(uint32(len(segs) + 1)); err != nil {
+			return fail(wrap(err, "create timestamp query pool"))
+		}
+		p.prof.pool = true
 	}
 	const allStages = vk.StageCompute | vk.StageTransfer
 	const writes = vk.AccessShaderWrite | vk.AccessTransferWrite
 	const readsWrites = vk.AccessShaderRead | vk.AccessShaderWrite | vk.AccessTransferRead | vk.AccessTransferWrite
-	for _, o := range ops {
-		if o.barrier && !noBarriers {
-			d.dev.MemoryBarrier(cb, allStages, allStages, writes, readsWrites)
-			p.barriers++
-		}
-		switch o.kind {
-		case opCopy:
-			d.dev.CopyBuffer(cb, o.src.blk.buf, o.src.off, o.dst.blk.buf, o.dst.off, o.src.size)
-		case opDispatch:
-			k := o.pipe.k
-			set, err := d.dev.AllocateDescriptorSet(p.dpool, k.setLayout)
-			if err != nil {
-				return fail(wrap(err, "allocate descriptor set"))
+	// recordOps records ops[lo:hi] on cb; first: no barrier is needed
+	// before the first of them for work in earlier submissions.
+	recordOps := func(cb vk.CommandBuffer, lo, hi int, first bool) error {
+		for i := lo; i < hi; i++ {
+			o := ops[i]
+			if (o.barrier || i == lo && !first) && !noBarriers {
+				d.dev.MemoryBarrier(cb, allStages, allStages, writes, readsWrites)
+				p.barriers++
 			}
-			d.stats.descriptorSets.Add(1)
-			ws := make([]vk.DescriptorWrite, len(o.bufs))
-			for i, b := range o.bufs {
-				bd := k.shader.Bindings[i]
-				ws[i] = vk.DescriptorWrite{Binding: bd.Binding, Kind: descKind(bd.Kind), Buffer: b.blk.buf, Offset: b.off, Range: b.size, View: b.view}
+			switch o.kind {
+			case opCopy:
+				d.dev.CopyBuffer(cb, o.src.blk.buf, o.src.off, o.dst.blk.buf, o.dst.off, o.src.size)
+			case opDispatch:
+				k := o.pipe.k
+				set, err := d.dev.AllocateDescriptorSet(p.dpool, k.setLayout)
+				if err != nil {
+					return wrap(err, "allocate descriptor set")
+				}
+				d.stats.descriptorSets.Add(1)
+				ws := make([]vk.DescriptorWrite, len(o.bufs))
+				for i, b := range o.bufs {
+					bd := k.shader.Bindings[i]
+					ws[i] = vk.DescriptorWrite{Binding: bd.Binding, Kind: descKind(bd.Kind), Buffer: b.blk.buf, Offset: b.off, Range: b.size, View: b.view}
+				}
+				d.dev.UpdateDescriptorSet(set, ws)
+				cb.BindPipeline(o.pipe.h)
+				cb.BindDescriptorSet(k.layout, set)
+				cb.PushConstants(k.layout, o.push)
+				cb.Dispatch(o.groups[0], o.groups[1], o.groups[2])
 			}
-			d.dev.UpdateDescriptorSet(set, ws)
-			cb.BindPipeline(o.pipe.h)
-			cb.BindDescriptorSet(k.layout, set)
-			cb.PushConstants(k.layout, o.push)
-			cb.Dispatch(o.groups[0], o.groups[1], o.groups[2])
 		}
+		return nil
 	}
-	if len(ops) > 0 {
-		// Always, not only with declared outputs: Buffer.Read of a mapped
-		// buffer after a run reads device writes on the host.
+	// endHost makes the commands' writes available to the host: always,
+	// not only with declared outputs (Buffer.Read of a mapped buffer after
+	// a run reads device writes on the host).
+	endHost := func(cb vk.CommandBuffer) {
 		d.dev.MemoryBarrier(cb, allStages, vk.StageHost, writes, vk.AccessHostRead)
 		p.hostBarrier = true
 	}
-	if err := cb.End(); err != nil {
-		return fail(wrap(err, "end command buffer"))
+	if p.prof != nil && p.prof.mode == ProfileHost {
+		// One command buffer per step with commands, submitted and waited
+		// for one after another; each starts with a barrier against the
+		// step before.
+		first := true
+		for si := range segs {
+			sg := &segs[si]
+			if sg.lo == sg.hi {
+				continue
+			}
+			cb, err := d.dev.AllocateCommandBuffer(p.pool)
+			if err != nil {
+				return fail(wrap(err, "allocate command buffer"))
+			}
+			if err := cb.Begin(false); err != nil {
+				return fail(wrap(err, "begin command buffer"))
+			}
+			if err := recordOps(cb, sg.lo, sg.hi, first); err != nil {
+				return fail(err)
+			}
+			first = false
+			endHost(cb)
+			if err := cb.End(); err != nil {
+				return fail(wrap(err, "end command buffer"))
+			}
+			p.cbs = append(p.cbs, cb)
+			p.prof.cbSeg = append(p.prof.cbSeg, si)
+		}
+	} else {
+		cb := p.cb
+		if err := cb.Begin(false); err != nil {
+			return fail(wrap(err, "begin command buffer"))
+		}
+		if p.prof != nil {
+			q := p.prof.queries
+			cb.ResetQueries(q, 0, uint32(len(segs)+1))
+			cb.WriteTimestamp(q, 0, false)
+			for si, sg := range segs {
+				if err := recordOps(cb, sg.lo, sg.hi, true); err != nil {
+					return fail(err)
+				}
+				// Written when every command before it has completed.
+				cb.WriteTimestamp(q, uint32(si+1), true)
+			}
+		} else if err := recordOps(cb, 0, len(ops), true); err != nil {
+			return fail(err)
+		}
+		if len(ops) > 0 {
+			endHost(cb)
+		}
+		if err := cb.End(); err != nil {
+			return fail(wrap(err, "end command buffer"))
+		}
+		p.cbs = []vk.CommandBuffer{cb}
 	}
 	d.stats.recorded.Add(1)
 	seen := map[*Buffer]bool{}
@@ -428,16 +508,27 @@ func (p *Program) Run(ctx context.Context, inputs, outputs []IO) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("engine: run: %w", err)
 	}
-	d.queue.Lock()
-	err := d.dev.Submit(p.cb, p.fence)
-	d.queue.Unlock()
-	if err != nil {
-		return wrap(err, "submit")
+	for i, cb := range p.cbs {
+		t0 := time.Now()
+		d.queue.Lock()
+		err := d.dev.Submit(cb, p.fence)
+		d.queue.Unlock()
+		if err != nil {
+			return wrap(err, "submit")
+		}
+		d.stats.submits.Add(1)
+		p.pending = true
+		if err := p.await(ctx); err != nil {
+			return err
+		}
+		if p.prof != nil && p.prof.mode == ProfileHost {
+			p.prof.host(i, time.Since(t0))
+		}
 	}
-	d.stats.submits.Add(1)
-	p.pending = true
-	if err := p.await(ctx); err != nil {
-		return err
+	if p.prof != nil {
+		if err := p.prof.finishRun(p); err != nil {
+			return err
+		}
 	}
 	for _, out := range outputs {
 		hb, _ := p.hostOf(out, p.outputs, "output")
@@ -538,6 +629,9 @@ func (p *Program) destroy() {
 	}
 	d.mem.mu.Unlock()
 	d.dev.DestroyFence(p.fence)
+	if p.prof != nil && p.prof.pool {
+		d.dev.DestroyQueryPool(p.prof.queries)
+	}
 	d.dev.DestroyCommandPool(p.pool)
 	d.dev.DestroyDescriptorPool(p.dpool)
 	for _, st := range p.staging {
