@@ -855,6 +855,11 @@ func evalRange(a Attrs, in []*Tensor) (*Tensor, error) {
 	return F32([]int{len(y)}, y), nil
 }
 
+// TransposePerm returns the permutation of a Transpose node (resolved
+// attributes a) for an input of rank r: perm, or the dimensions reversed
+// when it is absent. It fails when perm is not a permutation of [0, r).
+func TransposePerm(a Attrs, r int) ([]int, error) { return permOf(a, r) }
+
 // permOf returns Transpose's permutation for rank r (default: reversed).
 func permOf(a Attrs, r int) ([]int, error) {
 	p := make([]int, r)

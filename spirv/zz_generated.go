@@ -450,6 +450,23 @@ var shaders = map[string]*Shader{
 		},
 		SourceSHA256: "de7d81520dcd8a39cd478a41d1736c290399838cdf8e0b0975820cf9570da625",
 	},
+	"strided": {
+		Name:         "strided",
+		Code:         mustReadSPIRV("strided.spv"),
+		LocalSize:    [3]uint32{64, 1, 1},
+		LocalSizeIDs: [3]int32{0, -1, -1},
+		Bindings: []Binding{
+			{Set: 0, Binding: 0, Kind: StorageBuffer, Name: "x", ReadOnly: true},
+			{Set: 0, Binding: 1, Kind: StorageBuffer, Name: "y", ReadOnly: false},
+		},
+		PushConstantSize: 112,
+		SpecConstants: []SpecConstant{
+			{ID: 0, Name: "local_size_x", Default: 64}, // uint
+			{ID: 1, Name: "RANK", Default: 1},          // uint
+			{ID: 2, Name: "MODE", Default: 0},          // uint
+		},
+		SourceSHA256: "45a96191ea05b91ac2aff7830725d67ffa73e7ed6c8f5246027410eed68a778d",
+	},
 	"unary": {
 		Name:         "unary",
 		Code:         mustReadSPIRV("unary.spv"),
@@ -494,5 +511,6 @@ var manifest = []manifestEntry{
 	{Path: "pool.comp", SHA256: "ba7fae10bcf94195b29ee72497cab8da80180580d534bdf1c5a374af4c67ec59"},
 	{Path: "relu.comp", SHA256: "c0fa032d4f087e675570b47877f92e8a2cf123d4826f8ab0cfc0d6ac19f42833"},
 	{Path: "softmax.comp", SHA256: "de7d81520dcd8a39cd478a41d1736c290399838cdf8e0b0975820cf9570da625"},
+	{Path: "strided.comp", SHA256: "45a96191ea05b91ac2aff7830725d67ffa73e7ed6c8f5246027410eed68a778d"},
 	{Path: "unary.comp", SHA256: "80a37cd8e90d19a9aa3edd1a7c83439bddf19311cd7d66030f06cc6aad32583d"},
 }
