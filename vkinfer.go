@@ -405,6 +405,7 @@ type plan struct {
 	outputs []*engine.Buffer
 	outSh   []layers.Shape
 	bufs    []*engine.Buffer
+	planned *planner.Plan // what was recorded (shapes and steps, for profiles)
 	refs    int
 	evicted bool // no longer in Model.plans: freed when refs drops to 0
 }
@@ -748,16 +749,16 @@ func (m *Model) forget(key string) {
 // next load plans at once. Options.FixedPlans skips the measurement.
 func (m *Model) compile(inShapes []layers.Shape) (*plan, error) {
 	if m.owner.fixed {
-		p, _, err := m.record(inShapes, true)
+		p, _, err := m.record(inShapes, true, engine.ProfileOff)
 		return p, err
 	}
 	key := m.fingerprint + "|" + shapesKey(inShapes) + "|chain"
 	choice, known := m.owner.choices.Get(key)
-	p, chained, err := m.record(inShapes, !known || choice == "chain")
+	p, chained, err := m.record(inShapes, !known || choice == "chain", engine.ProfileOff)
 	if err != nil || !chained || known {
 		return p, err
 	}
-	alt, _, err := m.record(inShapes, false)
+	alt, _, err := m.record(inShapes, false, engine.ProfileOff)
 	if err != nil {
 		return p, nil // the chained plan stands
 	}
@@ -802,9 +803,10 @@ func timePrograms(a, b *engine.Program) (time.Duration, time.Duration) {
 }
 
 // record plans the graph for inShapes, with fused chains where the chain
-// kernel fits (chains true) or none, and records the plan; chained says
+// kernel fits (chains true) or none, and records the plan (each plan step
+// an engine step, timed when profile is not ProfileOff); chained says
 // whether a chain was used.
-func (m *Model) record(inShapes []layers.Shape, chains bool) (_ *plan, chained bool, err error) {
+func (m *Model) record(inShapes []layers.Shape, chains bool, profile engine.ProfileMode) (_ *plan, chained bool, err error) {
 	d := m.dev
 	shapes := make([][]int, len(inShapes))
 	for i, s := range inShapes {
@@ -833,6 +835,9 @@ func (m *Model) record(inShapes []layers.Shape, chains bool) (_ *plan, chained b
 		return nil, false, fmt.Errorf("vkinfer: activations: %w", err)
 	}
 	p := &plan{bufs: bufs}
+	if profile != engine.ProfileOff {
+		p.planned = pl
+	}
 	defer func() {
 		if err != nil {
 			for _, b := range p.bufs {
@@ -847,6 +852,7 @@ func (m *Model) record(inShapes []layers.Shape, chains bool) (_ *plan, chained b
 	}
 	buf := func(name string) *engine.Buffer { return bufs[pl.Slot[name]] }
 	rec := d.NewRecorder()
+	rec.Profile(profile)
 	for _, s := range pl.Inputs {
 		p.inputs = append(p.inputs, bufs[s])
 		if err := rec.Input(bufs[s]); err != nil {
@@ -855,6 +861,7 @@ func (m *Model) record(inShapes []layers.Shape, chains bool) (_ *plan, chained b
 	}
 	for _, st := range pl.Steps {
 		n := &m.graph.Nodes[st.Node]
+		rec.Step(n.Name)
 		inBufs := make([]*engine.Buffer, len(st.Ins))
 		inShapes := make([]layers.Shape, len(st.Ins))
 		for j, name := range st.Ins {

@@ -23,6 +23,7 @@ type benchOptions struct {
 	model               string
 	batch, runs, warmup int
 	asJSON              bool
+	profile             bool
 	dev                 deviceFlags
 }
 
@@ -41,7 +42,15 @@ result).
 For scale it also times the same number of empty submissions (a recorded
 program with no commands) in the same process: the floor any run pays for a
 submit and a wait on this device and driver, and the ratio of the model's p50
-latency to it.`,
+latency to it.
+
+With --profile it then records the model once more with a timestamp after
+each step and prints a per-layer table: each step's nodes, op, kernels,
+median time over --runs runs, share of the total and GFLOP/s (Conv,
+ConvTranspose, Gemm, MatMul and Dense), then the same by op. The times come
+from GPU timestamps where the device's queue has them; elsewhere each step
+is submitted and timed on its own from the host (each then includes one
+submit and wait: see the floor line).`,
 		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE:              func(_ *cobra.Command, args []string) error { return runBench(e, &o, args) },
 	}
@@ -51,6 +60,7 @@ latency to it.`,
 	fs.IntVar(&o.runs, "runs", 100, "the number of timed runs")
 	fs.IntVar(&o.warmup, "warmup", 10, "untimed runs before timing")
 	fs.BoolVar(&o.asJSON, "json", false, "print JSON instead of text")
+	fs.BoolVar(&o.profile, "profile", false, "also print per-layer times from GPU timestamps (host timing where the device has none)")
 	o.dev.register(fs)
 	return c
 }
@@ -143,6 +153,13 @@ func runBench(e *env, o *benchOptions, pos []string) error {
 	res.ImagesPerSec = float64(o.batch) / (res.Latency.P50 / 1e6)
 	res.Flops = denseFlops(spec, o.batch)
 	res.GFlops = float64(res.Flops) / (res.Latency.P50 / 1e6) / 1e9
+	if o.profile {
+		pr, err := m.Profile(e.ctx, o.runs, inputs...)
+		if err != nil {
+			return fileError(o.model, err, "")
+		}
+		res.Profile = profileResult(pr)
+	}
 
 	if o.asJSON {
 		enc := json.NewEncoder(e.stdout)
@@ -275,24 +292,25 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 
 // benchResult is what bench measured; it is also the --json output.
 type benchResult struct {
-	Model        string  `json:"model"`
-	Name         string  `json:"name"`
-	Parameters   int64   `json:"parameters"`
-	Device       string  `json:"device"`
-	Batch        int     `json:"batch"`
-	Runs         int     `json:"runs"`
-	Warmup       int     `json:"warmup"`
-	Latency      latency `json:"latency"`
-	ImagesPerSec float64 `json:"images_per_second"`
-	Flops        int64   `json:"flops_per_run"`
-	GFlops       float64 `json:"gflops"`
-	OpenMs       float64 `json:"device_open_ms"`
-	LoadMs       float64 `json:"load_ms"` // ReadMs + PrepareMs + FirstRunMs
-	ReadMs       float64 `json:"read_ms"`
-	PrepareMs    float64 `json:"prepare_ms"`
-	FirstRunMs   float64 `json:"first_run_ms"`
-	Floor        latency `json:"empty_submit"`
-	FloorRatio   float64 `json:"p50_over_empty_submit"`
+	Model        string        `json:"model"`
+	Name         string        `json:"name"`
+	Parameters   int64         `json:"parameters"`
+	Device       string        `json:"device"`
+	Batch        int           `json:"batch"`
+	Runs         int           `json:"runs"`
+	Warmup       int           `json:"warmup"`
+	Latency      latency       `json:"latency"`
+	ImagesPerSec float64       `json:"images_per_second"`
+	Flops        int64         `json:"flops_per_run"`
+	GFlops       float64       `json:"gflops"`
+	OpenMs       float64       `json:"device_open_ms"`
+	LoadMs       float64       `json:"load_ms"` // ReadMs + PrepareMs + FirstRunMs
+	ReadMs       float64       `json:"read_ms"`
+	PrepareMs    float64       `json:"prepare_ms"`
+	FirstRunMs   float64       `json:"first_run_ms"`
+	Floor        latency       `json:"empty_submit"`
+	FloorRatio   float64       `json:"p50_over_empty_submit"`
+	Profile      *benchProfile `json:"profile,omitempty"`
 }
 
 // usString formats microseconds for people.
@@ -318,6 +336,9 @@ func (r *benchResult) print(w io.Writer) {
 		usString(1e3*r.LoadMs), usString(1e3*r.ReadMs), usString(1e3*r.PrepareMs), usString(1e3*r.FirstRunMs), usString(1e3*r.OpenMs))
 	fmt.Fprintf(w, "floor       empty submit p50 %s  p90 %s  min %s; model p50 = %.1f× the floor\n",
 		usString(f.P50), usString(f.P90), usString(f.Min), r.FloorRatio)
+	if r.Profile != nil {
+		r.Profile.print(w)
+	}
 }
 
 // elems is the product of shape's dimensions.
