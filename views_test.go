@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -141,4 +142,44 @@ func randSlice(r *rand.Rand, n int) []float32 {
 		s[i] = float32(r.NormFloat64())
 	}
 	return s
+}
+
+// A graph input whose ONNX type has no shape (testdata/onnxcases/
+// any_shape_input, written by model/onnx's TestAnyShapeCaseFile) takes the
+// shape of the tensor given at run time: one plan per shape, ranks 2 to 4,
+// each compared with the reference executor; a shape the graph cannot take
+// is ErrShape naming the node, and the model still runs afterwards.
+func TestAnyShapeInput(t *testing.T) {
+	dev := openDevice(t)
+	path := filepath.Join("testdata", "onnxcases", "any_shape_input", "model.onnx")
+	m, err := dev.Load(path)
+	require.NoError(t, err)
+	defer m.Close()
+	in := m.Spec().Inputs[0]
+	require.True(t, in.AnyShape, "input %s", in.ShapeString())
+	r := rand.New(rand.NewSource(5))
+	for _, shape := range [][]int{{2, 12}, {3, 3, 4}, {1, 2, 2, 3}, {13, 12}, {2, 12}} {
+		n := 1
+		for _, d := range shape {
+			n *= d
+		}
+		x := vkinfer.Tensor{Shape: shape, Data: randSlice(r, n)}
+		got, err := m.Run(context.Background(), x)
+		require.NoError(t, err, "x %v", shape)
+		want, err := ops.Run(m.Spec(), ops.F32(shape, x.Data))
+		require.NoError(t, err)
+		for i := range want {
+			require.Equal(t, want[i].Shape, got[i].Shape, "output %d for x %v", i, shape)
+			requireCaseClose(t, fmt.Sprintf("%d for x %v", i, shape), got[i], vkinfer.Tensor{Shape: want[i].Shape, Data: want[i].Float()})
+		}
+	}
+	_, err = m.Run(context.Background(), vkinfer.Tensor{Shape: []int{2, 7}, Data: make([]float32, 14)})
+	require.ErrorIs(t, err, vkinfer.ErrShape)
+	require.ErrorContains(t, err, "gemm")
+	require.ErrorContains(t, err, "[[2 7]]")
+	_, err = m.Run(context.Background(), vkinfer.Tensor{Shape: []int{0, 12}})
+	require.ErrorIs(t, err, vkinfer.ErrShape)
+	require.ErrorContains(t, err, "any shape whose dimensions are all > 0")
+	_, err = m.Run(context.Background(), vkinfer.Tensor{Shape: []int{1, 12}, Data: make([]float32, 12)})
+	require.NoError(t, err, "after a shape the graph cannot take")
 }

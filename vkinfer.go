@@ -422,8 +422,10 @@ func (p *plan) close() {
 
 // Run runs the model on inputs given in the order of Spec().Inputs and returns
 // the outputs in the order of Spec().Outputs. A dynamic (-1) dimension of an
-// input, usually the batch, may take any size; each new size records a new
-// program on first use.
+// input, usually the batch, may take any size, and an input that declares
+// no shape (model.ValueInfo.AnyShape) takes any shape; each new shape
+// makes and records a new plan on first use. Shapes the graph cannot
+// compute with are ErrShape, found when that plan is made.
 //
 // Cancellation: a ctx already done fails Run with its error (wrapped)
 // before anything is submitted; one that ends while Run waits for the GPU
@@ -588,16 +590,19 @@ func (m *Model) checkInputs(inputs []Tensor) ([]layers.Shape, error) {
 	shapes := make([]layers.Shape, len(inputs))
 	for i, t := range inputs {
 		w := want[i].Shape
-		ok := len(t.Shape) == len(w)
+		ok := want[i].Takes(t.Shape)
 		n := 1
-		for j := 0; ok && j < len(w); j++ {
-			ok = t.Shape[j] > 0 && (w[j] < 0 || w[j] == t.Shape[j])
-			n *= t.Shape[j]
+		for _, d := range t.Shape {
+			ok = ok && d > 0
+			n *= d
 		}
 		if !ok {
 			hint := ""
 			if len(t.Shape) == len(w) && len(w) > 0 && w[0] >= 0 && t.Shape[0] != w[0] {
 				hint = fmt.Sprintf("; the model's first (batch) dimension is fixed at %d: export it with a dynamic batch, e.g. torch.onnx.export(..., dynamic_axes={%q: {0: \"batch\"}})", w[0], want[i].Name)
+			}
+			if want[i].AnyShape {
+				return nil, fmt.Errorf("vkinfer: %w: input %q takes any shape whose dimensions are all > 0, got %v", ErrShape, want[i].Name, t.Shape)
 			}
 			return nil, fmt.Errorf("vkinfer: %w: input %q takes shape %v (-1 = any size), got %v%s", ErrShape, want[i].Name, w, t.Shape, hint)
 		}
@@ -612,6 +617,10 @@ func (m *Model) checkInputs(inputs []Tensor) ([]layers.Shape, error) {
 func names(vs []model.ValueInfo) []string {
 	var s []string
 	for _, v := range vs {
+		if v.AnyShape {
+			s = append(s, v.Name+"(any shape)")
+			continue
+		}
 		s = append(s, fmt.Sprintf("%s%v", v.Name, v.Shape))
 	}
 	return s
@@ -824,6 +833,14 @@ func (m *Model) record(inShapes []layers.Shape, chains bool, profile engine.Prof
 	}
 	pl, err := planner.Make(m.graph, shapes, opts)
 	if err != nil {
+		for _, in := range m.spec.Inputs {
+			if in.AnyShape && (errors.Is(err, model.ErrInvalid) || errors.Is(err, planner.ErrPlan)) {
+				// The graph was valid at load; these shapes are what it
+				// cannot take.
+				return nil, false, fmt.Errorf("vkinfer: %w: the graph cannot take inputs of shapes %v (input %q declares no shape, so this is known only now): %w",
+					ErrShape, shapes, in.Name, err)
+			}
+		}
 		return nil, false, fmt.Errorf("vkinfer: %w", err)
 	}
 	sizes := make([]int64, len(pl.SlotSize))

@@ -49,7 +49,15 @@ const (
 	MaxMetadataSize = 64 << 20
 	// DTypeF32 is the only tensor element type of version 1.
 	DTypeF32 = "f32"
+	// FeatureAnyShape is the "requires" entry of a file with an input that
+	// declares no shape (ValueInfo.AnyShape, "any_shape": true): readers
+	// that predate it would take such an input for a scalar, so they must
+	// refuse the file.
+	FeatureAnyShape = "any_shape_inputs"
 )
+
+// knownFeatures are the "requires" entries this build reads.
+var knownFeatures = map[string]bool{FeatureAnyShape: true}
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -95,8 +103,9 @@ type metaJSON struct {
 }
 
 type valueJSON struct {
-	Name  string `json:"name"`
-	Shape []int  `json:"shape"`
+	Name     string `json:"name"`
+	Shape    []int  `json:"shape"`
+	AnyShape bool   `json:"any_shape,omitempty"`
 }
 
 type nodeJSON struct {
@@ -163,6 +172,7 @@ func (m *Model) marshal() ([]byte, error) {
 		Producer:    m.Producer,
 		ID:          m.ID.String(),
 		Description: m.Description,
+		Requires:    requires(m),
 		Inputs:      valuesToJSON(m.Inputs),
 		Outputs:     valuesToJSON(m.Outputs),
 		Nodes:       make([]nodeJSON, 0, len(m.Nodes)),
@@ -394,8 +404,14 @@ func parse(b []byte) (*Model, error) {
 	if err := json.Unmarshal(b[h.metaOff:h.metaOff+h.metaLen], &meta); err != nil {
 		return nil, fmt.Errorf("%w: metadata: %v", ErrCorrupt, err)
 	}
-	if len(meta.Requires) > 0 {
-		return nil, fmt.Errorf("%w: the file requires features %q that this build does not know: upgrade vkinfer", ErrVersion, meta.Requires)
+	var unknown []string
+	for _, f := range meta.Requires {
+		if !knownFeatures[f] {
+			unknown = append(unknown, f)
+		}
+	}
+	if len(unknown) > 0 {
+		return nil, fmt.Errorf("%w: the file requires features %q that this build does not know: upgrade vkinfer", ErrVersion, unknown)
 	}
 	m, err := meta.model()
 	if err != nil {
@@ -565,10 +581,20 @@ func (j attrJSON) attr() (Attr, error) {
 	return Attr{}, fmt.Errorf("unknown attribute type %q", j.Type)
 }
 
+// requires lists the features beyond version 1 that m's file needs.
+func requires(m *Model) []string {
+	for _, v := range m.Inputs {
+		if v.AnyShape {
+			return []string{FeatureAnyShape}
+		}
+	}
+	return nil
+}
+
 func valuesToJSON(vs []ValueInfo) []valueJSON {
 	out := make([]valueJSON, len(vs))
 	for i, v := range vs {
-		out[i] = valueJSON{Name: v.Name, Shape: nonNil(v.Shape)}
+		out[i] = valueJSON{Name: v.Name, Shape: nonNil(v.Shape), AnyShape: v.AnyShape}
 	}
 	return out
 }
@@ -579,7 +605,7 @@ func valuesFromJSON(vs []valueJSON) []ValueInfo {
 	}
 	out := make([]ValueInfo, len(vs))
 	for i, v := range vs {
-		out[i] = ValueInfo{Name: v.Name, Shape: nilIfEmpty(v.Shape)}
+		out[i] = ValueInfo{Name: v.Name, Shape: nilIfEmpty(v.Shape), AnyShape: v.AnyShape}
 	}
 	return out
 }

@@ -13,6 +13,8 @@
 package model
 
 import (
+	"fmt"
+
 	"github.com/google/uuid"
 )
 
@@ -108,6 +110,44 @@ func (n *Node) Attr(name string) (Attr, bool) {
 type ValueInfo struct {
 	Name  string
 	Shape []int
+	// AnyShape: the graph declares no shape for this input, not even a
+	// rank (an ONNX graph input whose type has no shape). It takes the
+	// shape of the tensor given at run time; whether the graph can compute
+	// with that shape is known when a plan is made for it. Shape is nil.
+	// Outputs never set it (an output's nil Shape is simply unknown).
+	AnyShape bool
+}
+
+// Takes reports whether the input takes a tensor of shape s: same rank, and
+// each dimension equal to the declared one or the declared one is -1
+// (every shape when AnyShape). A negative dimension of s is never taken.
+func (v ValueInfo) Takes(s []int) bool {
+	for _, d := range s {
+		if d < 0 {
+			return false
+		}
+	}
+	if v.AnyShape {
+		return true
+	}
+	if len(s) != len(v.Shape) {
+		return false
+	}
+	for i, d := range v.Shape {
+		if d >= 0 && d != s[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// ShapeString writes the declared shape the way vkinfer shows every shape:
+// "[-1 784]" (-1 is a dynamic dimension), or "any shape" for AnyShape.
+func (v ValueInfo) ShapeString() string {
+	if v.AnyShape {
+		return "any shape"
+	}
+	return fmt.Sprint(v.Shape)
 }
 
 // Model is a whole network: its graph, weights and how to feed it.

@@ -70,6 +70,9 @@ func (m *Model) validate() error {
 		}
 	}
 	for _, v := range m.Inputs {
+		if v.AnyShape && v.Shape != nil {
+			return bad("input %q: AnyShape with a shape %v", v.Name, v.Shape)
+		}
 		for _, d := range v.Shape {
 			if d < -1 {
 				return bad("input %q: dimension %d in shape %v (only -1 is dynamic)", v.Name, d, v.Shape)
@@ -127,8 +130,8 @@ func (m *Model) validate() error {
 		if in == nil || m.Default(t.Name) != t {
 			return bad("default %q: not the one default of a graph input", t.Name)
 		}
-		if n, ok := elements(t.Shape); !ok || n != len(t.Data) || !compatible(in.Shape, t.Shape) {
-			return bad("default %q: shape %v with %d values for input shape %v", t.Name, t.Shape, len(t.Data), in.Shape)
+		if n, ok := elements(t.Shape); !ok || n != len(t.Data) || !in.AnyShape && !compatible(in.Shape, t.Shape) {
+			return bad("default %q: shape %v with %d values for input shape %s", t.Name, t.Shape, len(t.Data), in.ShapeString())
 		}
 	}
 	outNames := make(map[string]bool)
@@ -143,6 +146,9 @@ func (m *Model) validate() error {
 		if _, ok := vals[v.Name]; !ok {
 			return bad("output %q is not produced by any node", v.Name)
 		}
+		if v.AnyShape {
+			return bad("output %q: AnyShape is for inputs (an output's unknown shape is a nil Shape)", v.Name)
+		}
 		for _, d := range v.Shape {
 			if d < -1 {
 				return bad("output %q: dimension %d in shape %v (only -1 is dynamic)", v.Name, d, v.Shape)
@@ -155,6 +161,9 @@ func (m *Model) validate() error {
 		}
 		if len(m.Inputs) == 0 {
 			return bad("input spec given but the model has no inputs")
+		}
+		if m.Inputs[0].AnyShape {
+			return bad("input spec given for input %q, which declares no shape: an image needs a known layout", m.Inputs[0].Name)
 		}
 		want := m.Input.Color.Channels() * m.Input.Width * m.Input.Height
 		shape := m.Inputs[0].Shape

@@ -35,8 +35,8 @@ func Run(m *model.Model, inputs ...*Tensor) ([]*Tensor, error) {
 		if err := t.Check(); err != nil {
 			return nil, fmt.Errorf("ops: run %q: input %q: %w", m.Name, in.Name, err)
 		}
-		if !fits(t.Shape, in.Shape) {
-			return nil, fmt.Errorf("ops: run %q: input %q has shape %v, the model takes %v (-1: any size): %w", m.Name, in.Name, t.Shape, in.Shape, ErrInvalid)
+		if !in.Takes(t.Shape) {
+			return nil, fmt.Errorf("ops: run %q: input %q has shape %v, the model takes %s (-1: any size): %w", m.Name, in.Name, t.Shape, in.ShapeString(), ErrInvalid)
 		}
 		vals[in.Name] = t
 	}
@@ -135,7 +135,7 @@ func Validate(m *model.Model) error {
 		return err
 	}
 	for _, o := range m.Outputs {
-		if s, ok := shapes[o.Name]; ok && s != nil && !compatible(s, o.Shape) {
+		if s, ok := shapes[o.Name]; ok && s != nil && o.Shape != nil && !compatible(s, o.Shape) {
 			return fmt.Errorf("ops: %w: output %q: declared shape %v, the graph computes %v", ErrInvalid, o.Name, o.Shape, s)
 		}
 	}

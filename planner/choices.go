@@ -113,6 +113,10 @@ func (c *Choices) Put(key, value string) error {
 func Fingerprint(m *model.Model) string {
 	h := sha256.New()
 	for _, v := range m.Inputs {
+		if v.AnyShape {
+			fmt.Fprintf(h, "in %s any\n", v.Name)
+			continue
+		}
 		fmt.Fprintf(h, "in %s %v\n", v.Name, v.Shape)
 	}
 	for _, v := range m.Outputs {

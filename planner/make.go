@@ -74,12 +74,8 @@ func Make(g *Graph, inShapes [][]int, opts Options) (*Plan, error) {
 	}
 	for i, in := range m.Inputs {
 		s := inShapes[i]
-		ok := len(s) == len(in.Shape)
-		for j := 0; ok && j < len(s); j++ {
-			ok = s[j] >= 0 && (in.Shape[j] < 0 || in.Shape[j] == s[j])
-		}
-		if !ok {
-			return nil, fmt.Errorf("planner: %w: input %q has shape %v, the model takes %v (-1: any size)", model.ErrInvalid, in.Name, s, in.Shape)
+		if !in.Takes(s) {
+			return nil, fmt.Errorf("planner: %w: input %q has shape %v, the model takes %s (-1: any size)", model.ErrInvalid, in.Name, s, in.ShapeString())
 		}
 		p.Shapes[in.Name] = s
 	}

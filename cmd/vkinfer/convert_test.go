@@ -50,7 +50,7 @@ func TestConvert(t *testing.T) {
 	for _, f := range []string{onnxModel, out} {
 		code, stdout, stderr = cli(t, "info", f)
 		require.Equal(t, exitOK, code, stderr)
-		assert.Contains(t, stdout, "inputs      data_input [N 3]")
+		assert.Contains(t, stdout, "inputs      data_input [-1 3] (-1: any size)")
 		assert.Contains(t, stdout, "Dense  data_input -> 5  layer1.weight [5 3], layer1.bias [5]")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -71,6 +72,9 @@ type modelInfoJSON struct {
 type valueJSON struct {
 	Name  string `json:"name"`
 	Shape []int  `json:"shape"`
+	// AnyShape: an input that declares no shape (Shape is null); it takes
+	// the shape of the tensor given at run time.
+	AnyShape bool `json:"any_shape,omitempty"`
 	// Probability is set for outputs: whether they hold probabilities
 	// (model.IsProbability) or raw scores.
 	Probability *bool `json:"probability,omitempty"`
@@ -117,7 +121,7 @@ func infoOf(path string, m *model.Model) *modelInfoJSON {
 		j.Labels = []string{}
 	}
 	for _, v := range m.Inputs {
-		j.Inputs = append(j.Inputs, valueJSON{Name: v.Name, Shape: v.Shape})
+		j.Inputs = append(j.Inputs, valueJSON{Name: v.Name, Shape: v.Shape, AnyShape: v.AnyShape})
 	}
 	for _, v := range m.Outputs {
 		p := m.IsProbability(v.Name)
@@ -126,8 +130,9 @@ func infoOf(path string, m *model.Model) *modelInfoJSON {
 	for _, t := range m.Initializers {
 		j.Weights = append(j.Weights, weightJSON{t.Name, t.Shape})
 	}
-	for _, n := range m.Nodes {
-		nj := nodeJSON{Name: n.Name, Op: n.Op, Inputs: n.Inputs, Outputs: n.Outputs, Attrs: map[string]any{}, Weights: []weightJSON{}, Supported: supportedOp(n.Op)}
+	ok := runnable(m)
+	for i, n := range m.Nodes {
+		nj := nodeJSON{Name: n.Name, Op: n.Op, Inputs: n.Inputs, Outputs: n.Outputs, Attrs: map[string]any{}, Weights: []weightJSON{}, Supported: ok[i]}
 		for k, a := range n.Attrs {
 			nj.Attrs[k] = attrValue(a)
 		}
@@ -185,15 +190,22 @@ func attrString(a model.Attr) string {
 	return fmt.Sprint(attrValue(a))
 }
 
-func shapeString(s []int) string {
-	parts := make([]string, len(s))
-	for i, d := range s {
-		parts[i] = fmt.Sprint(d)
-		if d < 0 {
-			parts[i] = "N"
-		}
+// shapeString writes a shape the one way vkinfer shows shapes, in the CLI
+// and in the library's errors alike (Go's %v of a []int): "[-1 784]", -1
+// being a dynamic dimension (any size, usually the batch).
+func shapeString(s []int) string { return fmt.Sprint(s) }
+
+// valueShape writes a graph input's or output's declared shape: "[-1 784]",
+// "any shape" for an input that declares none (model.ValueInfo.AnyShape),
+// "unknown" for an output whose shape the file does not say.
+func valueShape(v model.ValueInfo) string {
+	switch {
+	case v.AnyShape:
+		return "any shape"
+	case v.Shape == nil:
+		return "unknown"
 	}
-	return "[" + strings.Join(parts, " ") + "]"
+	return shapeString(v.Shape)
 }
 
 // commas formats n with thousands separators.
@@ -232,21 +244,24 @@ func printInfo(w io.Writer, path string, m *model.Model) {
 	}
 	p := m.ParamCount()
 	row("parameters", "%s (%s of float32 weights)", commas(p), bytesString(uint64(4*p)))
-	vals := func(vs []model.ValueInfo) string {
-		var s []string
-		for _, v := range vs {
-			s = append(s, v.Name+" "+shapeString(v.Shape))
-		}
-		return strings.Join(s, ", ")
+	var ins []string
+	dynamic := false
+	for _, v := range m.Inputs {
+		ins = append(ins, v.Name+" "+valueShape(v))
+		dynamic = dynamic || slices.ContainsFunc(v.Shape, func(d int) bool { return d < 0 })
 	}
-	row("inputs", "%s", vals(m.Inputs))
+	legend := ""
+	if dynamic {
+		legend = " (-1: any size)"
+	}
+	row("inputs", "%s%s", strings.Join(ins, ", "), legend)
 	var outs []string
 	for _, v := range m.Outputs {
 		kind := "scores, not probabilities"
 		if m.IsProbability(v.Name) {
 			kind = "probabilities"
 		}
-		outs = append(outs, fmt.Sprintf("%s %s (%s)", v.Name, shapeString(v.Shape), kind))
+		outs = append(outs, fmt.Sprintf("%s %s (%s)", v.Name, valueShape(v), kind))
 	}
 	row("outputs", "%s", strings.Join(outs, ", "))
 	if s := m.Input; s != nil {
@@ -274,7 +289,8 @@ func printInfo(w io.Writer, path string, m *model.Model) {
 	fmt.Fprintf(w, "\nnodes (%d):\n", len(m.Nodes))
 	var buf strings.Builder
 	tw = tabwriter.NewWriter(&buf, 0, 8, 2, ' ', 0)
-	for _, n := range m.Nodes {
+	ok := runnable(m)
+	for i, n := range m.Nodes {
 		weights := map[string]bool{}
 		var ws []string
 		for _, t := range nodeWeights(m, &n) {
@@ -304,7 +320,7 @@ func printInfo(w io.Writer, path string, m *model.Model) {
 			details += strings.Join(attrs, " ")
 		}
 		mark := " "
-		if !supportedOp(n.Op) {
+		if !ok[i] {
 			mark = "!"
 			details = strings.TrimPrefix(details+"; ", "; ") + "<- unsupported op"
 		}
@@ -320,6 +336,6 @@ func printInfo(w io.Writer, path string, m *model.Model) {
 	if nodes := unsupported(m); len(nodes) > 0 {
 		fmt.Fprintf(w, "\nunsupported: %s\n", unsupportedSummary(m, nodes))
 	} else {
-		fmt.Fprintf(w, "\nsupported: a layer runs every node's op (attributes and shapes are checked at load)\n")
+		fmt.Fprintf(w, "\nsupported: every node runs (on a layer, or on the host when a plan is made: shape arithmetic and views); attributes and shapes are checked at load\n")
 	}
 }

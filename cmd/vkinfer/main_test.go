@@ -230,7 +230,7 @@ func TestInfoNeedsNoGPU(t *testing.T) {
 	code, stdout, stderr := cli(t, "info", mnistModel)
 	require.Equal(t, exitOK, code, stderr)
 	for _, want := range []string{
-		"name         mnist-mlp-28x28", "parameters   136,074", "inputs       input [N 784]", "outputs      probs [N 10]",
+		"name         mnist-mlp-28x28", "parameters   136,074", "inputs       input [-1 784] (-1: any size)", "outputs      probs [-1 10]",
 		"input spec   gray 28×28 NCHW", "labels       0, 1, 2, 3, 4, 5, 6, 7, 8, 9 (10)",
 		"fc1      Dense    input -> fc1  fc1.weight [128 784], fc1.bias [128]", "softmax  Softmax  fc3 -> probs  axis=-1",
 	} {
@@ -584,12 +584,12 @@ func TestRunBindErrors(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"--model", two, "--input", "a=x.npy", "--output", "ra=o.npy"}, exitError, `no --input for model input "b" [N 5]`},
+		{[]string{"--model", two, "--input", "a=x.npy", "--output", "ra=o.npy"}, exitError, `no --input for model input "b" [-1 5]`},
 		{[]string{"--model", two, "--input", "a=x.npy", "--input", "c=y.npy", "--output", "o.npy"}, exitError, `the model has no input "c"`},
 		{[]string{"--model", two, "--input", "x.npy", "--output", "o.npy"}, exitUsage, "name it as --input NAME=x.npy"},
 		{[]string{"--model", two, "--input", "a=x.npy", "--input", "a=y.npy", "--output", "o.npy"}, exitUsage, `input "a" given twice`},
 		{[]string{"--model", two, "--input", "a=x.npy", "--input", "b=y.npy", "--output", "o.npy"}, exitUsage, "name it as --output NAME=o.npy"},
-		{[]string{"--model", mnistModel, "--input", "x=in.npy", "--output", "o.npy"}, exitError, `the model has no input "x"; it has "input" [N 784]`},
+		{[]string{"--model", mnistModel, "--input", "x=in.npy", "--output", "o.npy"}, exitError, `the model has no input "x"; it has "input" [-1 784]`},
 		{[]string{"--model", mnistModel, "--input", "in.npy", "--output", "o.npy"}, exitError, "in.npy: no such file"},
 	}
 	for _, tt := range tests {

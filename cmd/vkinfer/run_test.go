@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -125,6 +126,37 @@ func TestRunTwoOutputs(t *testing.T) {
 	}
 	_, err := os.Stat(filepath.Join(dir, "ra.npy"))
 	assert.True(t, os.IsNotExist(err))
+}
+
+// TestRunAnyShapeInput: an ONNX input that declares no shape takes the
+// shape of its .npy, at two ranks; one the graph cannot take is a clear
+// error naming the node.
+func TestRunAnyShapeInput(t *testing.T) {
+	flags := gpu(t)
+	onnxPath := filepath.Join("..", "..", "testdata", "onnxcases", "any_shape_input", "model.onnx")
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "x.npy"), filepath.Join(dir, "y.npy")
+	spec, err := readModel(onnxPath)
+	require.NoError(t, err)
+	for _, shape := range [][]int{{3, 12}, {2, 3, 4}} {
+		x := randomData(4, 3*12)[:shape[0]*12]
+		writeNpyFile(t, in, shape, x)
+		stdout := gpuCLI(t, flags, "run", "--model", onnxPath, "--input", in, "--output", "y="+out)
+		assert.Equal(t, fmt.Sprintf("y [%d 5] -> %s\n", shape[0], out), stdout)
+		gotShape, got := readNpyFile(t, out)
+		want, err := referenceForward(spec, []vkinfer.Tensor{{Shape: shape, Data: x}})
+		require.NoError(t, err)
+		assert.Equal(t, want[1].Shape, gotShape)
+		for i := range got {
+			assert.InDelta(t, want[1].Data[i], got[i], 1e-5, "x %v: value %d", shape, i)
+		}
+	}
+	writeNpyFile(t, in, []int{2, 7}, make([]float32, 14))
+	code, _, stderr := cli(t, append([]string{"run", "--model", onnxPath, "--input", in, "--output", "y=" + out}, flags...)...)
+	assert.Equal(t, exitError, code)
+	assert.Contains(t, stderr, "the graph cannot take inputs of shapes [[2 7]]")
+	assert.Contains(t, stderr, `"gemm"`)
+	assert.Contains(t, stderr, in)
 }
 
 func TestReferenceForward(t *testing.T) {

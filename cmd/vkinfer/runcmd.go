@@ -40,7 +40,8 @@ single input may take --input FILE. Likewise --output NAME=FILE for each
 output to write, or --output FILE for a model with a single output; FILE '-'
 is standard output. Without --output, run prints the outputs (at most
 65536 values) as text, or as JSON with --json. 'vkinfer info MODEL' lists the
-input and output names and shapes (N is any size, usually the batch).
+input and output names and shapes (-1 is any size, usually the batch; an
+input of "any shape" takes the shape of its .npy).
 
 Inputs whose first dimension is the batch run --batch rows at a time (the
 device may split further: vkinfer.Model.Run), with a progress bar on a
@@ -88,7 +89,7 @@ func runRun(e *env, o *runOptions, pos []string) error {
 	var missing []string
 	for _, v := range m.Inputs {
 		if inFiles[v.Name] == "" && m.Default(v.Name) == nil {
-			missing = append(missing, fmt.Sprintf("%q %s", v.Name, shapeString(v.Shape)))
+			missing = append(missing, fmt.Sprintf("%q %s", v.Name, valueShape(v)))
 		}
 	}
 	if len(missing) > 0 {
@@ -280,7 +281,7 @@ func bind(specs []string, vals []model.ValueInfo, what, modelPath string) (map[s
 	var names []string
 	known := map[string]bool{}
 	for _, v := range vals {
-		names = append(names, fmt.Sprintf("%q %s", v.Name, shapeString(v.Shape)))
+		names = append(names, fmt.Sprintf("%q %s", v.Name, valueShape(v)))
 		known[v.Name] = true
 	}
 	list := strings.Join(names, ", ")

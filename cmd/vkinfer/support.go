@@ -7,6 +7,7 @@ import (
 	"github.com/vkinfer/vkinfer/layers"
 	"github.com/vkinfer/vkinfer/model"
 	"github.com/vkinfer/vkinfer/ops"
+	"github.com/vkinfer/vkinfer/planner"
 )
 
 // supportedOp reports whether a layer of this build runs op (docs/OPS.md).
@@ -16,12 +17,26 @@ func supportedOp(op string) bool {
 	return ok
 }
 
-// unsupported lists the nodes of m whose op no layer runs, as "name (Op)".
+// runnable reports, for each node of m, whether this build can run it: a
+// layer runs its op, or the planner evaluates it on the host when a plan is
+// made (shape arithmetic: Shape, Gather, Concat, ... on host values) or
+// makes it a view (planner.Prepare's kinds).
+func runnable(m *model.Model) []bool {
+	ok := make([]bool, len(m.Nodes))
+	g, err := planner.Prepare(m, nil)
+	for i, n := range m.Nodes {
+		ok[i] = supportedOp(n.Op) || err == nil && g.Kinds[i] != planner.Device
+	}
+	return ok
+}
+
+// unsupported lists the nodes of m that this build cannot run (runnable),
+// as "name (Op)".
 func unsupported(m *model.Model) []string {
 	var s []string
-	for _, n := range m.Nodes {
-		if !supportedOp(n.Op) {
-			s = append(s, fmt.Sprintf("%s (%s)", n.Name, n.Op))
+	for i, ok := range runnable(m) {
+		if !ok {
+			s = append(s, fmt.Sprintf("%s (%s)", m.Nodes[i].Name, m.Nodes[i].Op))
 		}
 	}
 	return s

@@ -59,8 +59,15 @@ func TestUnsupportedOpsReported(t *testing.T) {
 
 	code, stdout, stderr = cli(t, "info", mnistModel)
 	require.Equal(t, exitOK, code, stderr)
-	assert.Contains(t, stdout, "\nsupported: a layer runs every node's op")
+	assert.Contains(t, stdout, "\nsupported: every node runs")
 	assert.NotContains(t, stdout, "\n!")
+	// Shape arithmetic runs on the host when a plan is made: not marked.
+	code, stdout, stderr = cli(t, "info", filepath.Join("..", "..", "testdata", "onnxcases", "any_shape_input", "model.onnx"))
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stdout, "\nsupported: every node runs")
+	assert.Regexp(t, `(?m)^  shape +Shape +r -> s`, stdout)
+	assert.Regexp(t, `(?m)^inputs +x any shape$`, stdout)
+	assert.Regexp(t, `(?m)^outputs +r unknown \(scores, not probabilities\), y \[-1 5\] \(probabilities\)$`, stdout)
 
 	out := filepath.Join(t.TempDir(), "out.bin")
 	code, stdout, stderr = cli(t, "convert", odd, out)
@@ -98,7 +105,7 @@ func TestConvertSoftmax(t *testing.T) {
 
 	code, stdout, _ = cli(t, "info", out)
 	require.Equal(t, exitOK, code)
-	assert.Contains(t, stdout, "preds [N 2] (probabilities)")
+	assert.Contains(t, stdout, "preds [-1 2] (probabilities)")
 
 	// Twice is a mistake.
 	code, _, stderr = cli(t, "convert", "--softmax", out, filepath.Join(dir, "twice.bin"))

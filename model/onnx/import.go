@@ -250,10 +250,10 @@ func (imp *importer) readGraph(g *pb.GraphProto, opts Options) error {
 			}
 			imp.defaults = append(imp.defaults, t)
 		}
-		if shape == nil {
-			return fmt.Errorf("onnx: graph input %q has no shape (its rank is needed): %w", name, ErrUnsupported)
-		}
-		imp.inputs = append(imp.inputs, model.ValueInfo{Name: name, Shape: shape})
+		// An input without a shape (not even a rank) takes the shape of the
+		// tensor given at run time: its shape stays unknown (nil) here and
+		// is known when a plan is made for that tensor.
+		imp.inputs = append(imp.inputs, model.ValueInfo{Name: name, Shape: shape, AnyShape: shape == nil})
 		imp.isInput[name] = true
 		imp.defined[name] = true
 		imp.names[name] = true
