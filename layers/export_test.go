@@ -51,3 +51,9 @@ func LastGemmKernel() GemmKernel { return GemmKernel(lastKernel.Load()) }
 
 // F32ToF16 is the host fp32 -> binary16 conversion of fp16 weights.
 var F32ToF16 = f32ToF16
+
+// SetReduceKernel makes reduction layers record with kernel k (ReduceAuto
+// restores the choice by size) and returns the previous setting.
+func SetReduceKernel(k ReduceKernel) ReduceKernel {
+	return ReduceKernel(forceReduceKernel.Swap(int32(k)))
+}

@@ -82,3 +82,16 @@ var Activations = map[string]Activation{
 	"relu": ActReLU, "clip": ActClip, "leakyrelu": ActLeakyRelu, "hardsigmoid": ActHardSigmoid,
 	"hardswish": ActHardSwish, "sigmoid": ActSigmoid, "silu": ActSiLU,
 }
+
+// The reductions (def_reduce.go): one value per index of the kept axes.
+const (
+	OpReduceSum       = "ReduceSum"       // Σ x
+	OpReduceMean      = "ReduceMean"      // Σ x / n
+	OpReduceMax       = "ReduceMax"       // max x (NaN if any is NaN)
+	OpReduceMin       = "ReduceMin"       // min x (NaN if any is NaN)
+	OpReduceProd      = "ReduceProd"      // Π x
+	OpReduceL1        = "ReduceL1"        // Σ |x|
+	OpReduceL2        = "ReduceL2"        // sqrt(Σ x²)
+	OpReduceSumSquare = "ReduceSumSquare" // Σ x²
+	OpReduceLogSum    = "ReduceLogSum"    // log(Σ x)
+)
