@@ -894,6 +894,14 @@ func (m *Model) record(inShapes []layers.Shape, chains bool, profile engine.Prof
 		case st.Count > 1:
 			err = m.chains[st.Node].Record(rec, inBufs[0], inShapes[0], outBufs[0])
 		default:
+			if hl, ok := m.layers[st.Node].(layers.HostLayer); ok {
+				host := make([]*ops.Tensor, len(st.Ins))
+				for j, name := range st.Ins {
+					host[j] = pl.Host[name]
+				}
+				err = hl.RecordHost(rec, inBufs, inShapes, host, outBufs)
+				break
+			}
 			err = m.layers[st.Node].Record(rec, inBufs, inShapes, outBufs)
 		}
 		if err != nil {

@@ -71,6 +71,18 @@ type Layer interface {
 	Close()
 }
 
+// HostLayer is a Layer that reads some inputs' values on the host when it
+// is recorded (Slice's starts and ends, Pad's pads, Split's sizes): values
+// that are not constants of the model but that a planner computes on the
+// host when it makes a plan (shape arithmetic on a dynamic batch). The
+// recorder calls RecordHost instead of Record, with host[i] the value of
+// runtime input i when it is known on the host, else nil. Record alone
+// works when those inputs are constants.
+type HostLayer interface {
+	Layer
+	RecordHost(r *engine.Recorder, in []*engine.Buffer, inShapes []Shape, host []*ops.Tensor, out []*engine.Buffer) error
+}
+
 // Build is what a Builder gets to compile one node.
 type Build struct {
 	Dev *engine.Device

@@ -181,7 +181,9 @@ func init() {
 	})
 	Register(&Op{
 		Name: OpSlice, MinInputs: 1, MaxInputs: 5, MaxOutputs: 1,
-		Attrs: []AttrDef{IntsOpt("starts"), IntsOpt("ends"), IntsOpt("axes")},
+		// steps is not ONNX: the importer writes constant inputs of opset
+		// >= 10 as attributes, steps included.
+		Attrs: []AttrDef{IntsOpt("starts"), IntsOpt("ends"), IntsOpt("axes"), IntsOpt("steps")},
 		Infer: func(a Attrs, in []Value) ([][]int, error) {
 			consts := make([]*Tensor, len(in))
 			for i, v := range in {
@@ -722,6 +724,16 @@ func castType(to int64) (castTarget, error) {
 // the step and the count.
 type slice struct{ lo, step, cnt []int }
 
+// SliceWindow resolves a Slice node (resolved attributes a) against an
+// input of the given shape: per dimension the first index read, the step
+// and the count, as ONNX clamps them. in are the node's inputs (in[0] may
+// carry only its shape; starts, ends, axes and steps, when inputs, must be
+// known: opsets >= 10).
+func SliceWindow(a Attrs, shape []int, in []*Tensor) (lo, step, cnt []int, err error) {
+	sl, err := sliceOf(a, shape, in)
+	return sl.lo, sl.step, sl.cnt, err
+}
+
 func sliceOf(a Attrs, shape []int, in []*Tensor) (slice, error) {
 	var starts, ends, axes, steps []int64
 	if len(in) == 1 { // opsets < 10: attributes
@@ -731,6 +743,9 @@ func sliceOf(a Attrs, shape []int, in []*Tensor) (slice, error) {
 		starts, ends = a.Ints("starts"), a.Ints("ends")
 		if a.Has("axes") {
 			axes = a.Ints("axes")
+		}
+		if a.Has("steps") {
+			steps = a.Ints("steps")
 		}
 	} else {
 		if len(in) < 3 || in[1] == nil || in[2] == nil {

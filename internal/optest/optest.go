@@ -71,6 +71,10 @@ type Case struct {
 	// Const marks the inputs given to the layer as constants (initializers,
 	// uploaded when the layer is built); the others are runtime inputs.
 	Const []bool
+	// Host marks runtime inputs whose value a planner would know on the
+	// host (shape arithmetic): a layers.HostLayer is given them in
+	// RecordHost, as the runtime data are given too.
+	Host []bool
 	// Abs and Rel are the tolerance: |got - want| <= Abs + Rel·|want|.
 	// Results below the smallest normal float32 may be flushed to zero.
 	Abs, Rel float64
@@ -127,6 +131,7 @@ func check(t *testing.T, d *engine.Device, n *model.Node, c Case) error {
 	consts := map[string]*model.Tensor{}
 	var rtShapes []layers.Shape
 	var rtData [][]float32
+	var rtHost []*ops.Tensor
 	for i, in := range c.Inputs {
 		switch {
 		case in == nil:
@@ -136,8 +141,16 @@ func check(t *testing.T, d *engine.Device, n *model.Node, c Case) error {
 			consts[n.Inputs[i]] = in.ModelTensor(n.Inputs[i])
 		default:
 			vals[i] = ops.Value{Shape: in.Shape}
+			if i < len(c.Host) && c.Host[i] {
+				vals[i].Const = in // as a planner's host value
+			}
 			rtShapes = append(rtShapes, in.Shape)
 			rtData = append(rtData, in.Float())
+			var h *ops.Tensor
+			if i < len(c.Host) && c.Host[i] {
+				h = in
+			}
+			rtHost = append(rtHost, h)
 		}
 	}
 	outShapes, err := ops.Infer(n, vals)
@@ -189,7 +202,12 @@ func check(t *testing.T, d *engine.Device, n *model.Node, c Case) error {
 		bufs = append(bufs, outs[i])
 	}
 	rec := d.NewRecorder()
-	if err := l.Record(rec, ins, rtShapes, outs); err != nil {
+	if hl, ok := l.(layers.HostLayer); ok {
+		err = hl.RecordHost(rec, ins, rtShapes, rtHost, outs)
+	} else {
+		err = l.Record(rec, ins, rtShapes, outs)
+	}
+	if err != nil {
 		return fmt.Errorf("record: %w", err)
 	}
 	io := make([]engine.IO, len(outs))

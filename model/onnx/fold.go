@@ -654,6 +654,9 @@ func foldSlice(n *node, in []*Tensor) ([]*Tensor, error) {
 		if a, ok := n.Attrs["axes"]; ok {
 			axes = a.Ints
 		}
+		if a, ok := n.Attrs["steps"]; ok { // normSlice's, from opset 10
+			steps = a.Ints
+		}
 	} else {
 		if len(in) < 3 {
 			return nil, errNoFold

@@ -39,6 +39,7 @@ var normalisers = map[string]normaliser{
 	"Pow":       normBroadcast,
 	"Squeeze":   normAxesInput,
 	"Unsqueeze": normAxesInput,
+	"Slice":     normSlice,
 }
 
 // defaults writes out attribute defaults.
@@ -273,9 +274,13 @@ func normBroadcast(imp *importer, n *node) (bool, error) {
 }
 
 // normAxesInput makes Squeeze/Unsqueeze's axes (an input since opset 13) the
-// ints attribute "axes".
+// ints attribute "axes" when it is constant. Axes computed at run time
+// (shape arithmetic) stay input 1, for the planner.
 func normAxesInput(imp *importer, n *node) (bool, error) {
 	if imp.opset < 13 || len(n.Inputs) < 2 {
+		return true, nil
+	}
+	if !imp.isConst(n.in(1)) {
 		return true, nil
 	}
 	t, err := imp.needConst(n, 1, "axes")
@@ -290,5 +295,80 @@ func normAxesInput(imp *importer, n *node) (bool, error) {
 		n.Attrs["axes"] = model.IntsAttr(append([]int64{}, v...)...)
 	}
 	n.Inputs = n.Inputs[:1]
+	return true, nil
+}
+
+// sliceLimit bounds the constants Slice keeps as inputs: ±2^24 is exact in
+// float32 (the form inputs take), and clamping starts and ends there
+// changes nothing along a dimension of up to 2^24.
+const sliceLimit = 1 << 24
+
+// normSlice: from opset 10 starts, ends, axes and steps are inputs. When
+// all are constant they become ints attributes "starts", "ends", "axes"
+// and "steps" (vkinfer's: opsets < 10 have no steps), exact as int64
+// (PyTorch writes INT64_MAX for an open end, which float32 cannot hold).
+// When some are computed at run time (shape arithmetic, which the planner
+// evaluates on the host) they stay inputs: constant ones are clamped to
+// ±2^24, and an absent axes before a given steps becomes the default
+// [0, 1, ...] (absent inputs in the middle are dropped later).
+func normSlice(imp *importer, n *node) (bool, error) {
+	if imp.opset < 10 {
+		return true, nil
+	}
+	if len(n.Inputs) < 3 || n.in(1) == "" || n.in(2) == "" {
+		return false, fmt.Errorf("onnx: %s takes data, starts and ends: %w", n.where(), ErrMalformed)
+	}
+	names := []string{"starts", "ends", "axes", "steps"}
+	all := true
+	for i := 1; i < len(n.Inputs); i++ {
+		all = all && imp.isConst(n.in(i))
+	}
+	if all {
+		for i, name := range names {
+			t := imp.consts[n.in(i+1)]
+			if n.in(i+1) == "" || t == nil {
+				continue
+			}
+			v, err := ints(n, t, name)
+			if err != nil {
+				return false, err
+			}
+			n.Attrs[name] = model.IntsAttr(append([]int64{}, v...)...)
+		}
+		n.Inputs = n.Inputs[:1]
+		return true, nil
+	}
+	if n.in(3) == "" && n.in(4) != "" {
+		s := imp.shapeOf(n.in(1))
+		if len(s) != 1 || s[0] < 0 {
+			return false, fmt.Errorf("onnx: %s: axes is absent, steps given and starts %q computed with an unknown length: %w (give axes)", n.where(), n.in(1), ErrUnsupported)
+		}
+		axes := &Tensor{DType: Int64, Shape: []int{s[0]}, Int: make([]int64, s[0])}
+		for i := range axes.Int {
+			axes.Int[i] = int64(i)
+		}
+		c := imp.fresh(n.Name + "_axes")
+		imp.addConst(c, axes)
+		n.Inputs[3] = c
+	}
+	for i := 1; i < len(n.Inputs); i++ {
+		t := imp.consts[n.in(i)]
+		if n.in(i) == "" || t == nil || !t.DType.isInt() {
+			continue
+		}
+		clamped := false
+		v := append([]int64{}, t.Int...)
+		for j := range v {
+			if v[j] > sliceLimit || v[j] < -sliceLimit {
+				v[j] = min(max(v[j], -sliceLimit), sliceLimit)
+				clamped = true
+			}
+		}
+		if clamped {
+			c := imp.fresh(n.in(i) + "_clamped")
+			imp.addConst(c, &Tensor{DType: t.DType, Shape: append([]int{}, t.Shape...), Int: v})
+			n.Inputs[i] = c
+		}
+	}
 	return true, nil
 }
