@@ -123,7 +123,7 @@ func TestSlice(t *testing.T) {
 	// absent axes and steps.
 	for _, form := range []string{"const", "host"} {
 		for _, in := range [][]*ops.Tensor{
-			{i64s(-5, 0), i64s(-1, 1 << 40), i64s(2, 0), i64s(-1, 2)},
+			{i64s(-5, 0), i64s(-1, 1<<40), i64s(2, 0), i64s(-1, 2)},
 			{i64s(1, 2), i64s(6, 12)},
 			{i64s(12), i64s(-1 << 40), nil, i64s(-5)},
 			{i64s(0), i64s(3), i64s(-3)},
