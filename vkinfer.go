@@ -312,7 +312,7 @@ func (d *Device) LoadModel(m *model.Model) (*Model, error) {
 		if name == "" {
 			return nil
 		}
-		return m.Initializer(name)
+		return g.Model.Initializer(name) // with the planner's rewritten weights
 	}}
 	for i := range g.Nodes {
 		n := &g.Nodes[i]

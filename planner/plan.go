@@ -73,23 +73,37 @@ type Graph struct {
 	consts map[string]*ops.Tensor // initializers
 }
 
-// Pass is one graph rewrite, testable on a graph alone.
+// Pass is one graph rewrite, testable on a graph alone. Run rewrites the
+// nodes only; Model, set instead, rewrites the whole model, initializers
+// included (it returns a new Model, or its argument when nothing changes,
+// and never modifies its argument).
 type Pass struct {
-	Name string
-	Run  func(nodes []model.Node, outputs []model.ValueInfo) []model.Node
+	Name  string
+	Run   func(nodes []model.Node, outputs []model.ValueInfo) []model.Node
+	Model func(m *model.Model) *model.Model
 }
 
 // Passes are the fusion passes Prepare runs, in order.
 var Passes = []Pass{
-	{"dense+relu", FuseDenseRelu},
-	{"conv+activation", FuseConvActivation},
+	{Name: "batchnorm folding", Model: FoldBatchNorm},
+	{Name: "dense+relu", Run: FuseDenseRelu},
+	{Name: "conv+activation", Run: FuseConvActivation},
 }
 
-// Prepare runs the passes on m's nodes and classifies them. m must be
-// valid (ops.Validate).
+// Prepare runs the passes on m and classifies its nodes. m must be valid
+// (ops.Validate); it is not modified: Graph.Model is m, or a rewritten copy
+// when a Model pass changed it (new initializers: layers must take their
+// constants from Graph.Model).
 func Prepare(m *model.Model, passes []Pass) (*Graph, error) {
 	nodes := append([]model.Node(nil), m.Nodes...)
 	for _, p := range passes {
+		if p.Model != nil {
+			cur := *m
+			cur.Nodes = nodes
+			m = p.Model(&cur)
+			nodes = append([]model.Node(nil), m.Nodes...)
+			continue
+		}
 		nodes = p.Run(nodes, m.Outputs)
 	}
 	g := &Graph{Model: m, Nodes: nodes, consts: map[string]*ops.Tensor{}}
