@@ -47,6 +47,10 @@ func init() {
 	Register(ops.OpSigmoid, buildUnary(ops.UnarySigmoid, nil))
 	Register(ops.OpTanh, buildUnary(ops.UnaryTanh, nil))
 	Register(ops.OpNeg, buildUnary(ops.UnaryNeg, nil))
+	Register(ops.OpHardSigmoid, buildUnary(ops.UnaryHardSigmoid, func(a ops.Attrs, _ []*ops.Tensor) (float32, float32, error) {
+		return a.Float("alpha"), a.Float("beta"), nil
+	}))
+	Register(ops.OpHardSwish, buildUnary(ops.UnaryHardSwish, nil))
 	Register(ops.OpClip, buildClip)
 	Register(ops.OpIdentity, buildUnary(ops.UnaryIdentity, nil))
 	Register(ops.OpDropout, buildUnary(ops.UnaryIdentity, dropoutChecks))

@@ -3,7 +3,7 @@ package ops
 import "math"
 
 // The element-wise ops of one tensor: Relu, LeakyRelu, Sigmoid, Tanh, Clip,
-// Neg, Identity, Dropout. Their reference is Unary.
+// Neg, HardSigmoid, HardSwish, Identity, Dropout. Their reference is Unary.
 
 func init() {
 	plain := func(name string, u UnaryOp) *Op {
@@ -14,6 +14,23 @@ func init() {
 	Register(plain(OpSigmoid, UnarySigmoid))
 	Register(plain(OpTanh, UnaryTanh))
 	Register(plain(OpNeg, UnaryNeg))
+	Register(plain(OpHardSwish, UnaryHardSwish))
+	Register(&Op{
+		Name: OpHardSigmoid, MinInputs: 1, MaxInputs: 1, MaxOutputs: 1,
+		Attrs: []AttrDef{Float("alpha", 0.2), Float("beta", 0.5)},
+		Check: func(a Attrs) error {
+			for _, k := range []string{"alpha", "beta"} {
+				if math.IsInf(float64(a.Float(k)), 0) {
+					return a.Errorf("%s is %v", k, a.Float(k))
+				}
+			}
+			return nil
+		},
+		Infer: sameShape,
+		Eval: unaryEval(UnaryHardSigmoid, func(a Attrs, _ []*Tensor) (float32, float32, error) {
+			return a.Float("alpha"), a.Float("beta"), nil
+		}),
+	})
 	id := plain(OpIdentity, UnaryIdentity)
 	id.View = true
 	Register(id)

@@ -95,3 +95,12 @@ const (
 	OpReduceSumSquare = "ReduceSumSquare" // Σ x²
 	OpReduceLogSum    = "ReduceLogSum"    // log(Σ x)
 )
+
+// The element-wise and convolution ops of def_elementwise.go, def_binary.go
+// and def_conv.go added with the CNN ops.
+const (
+	OpHardSigmoid   = "HardSigmoid"   // clamp(alpha·x + beta, 0, 1)
+	OpHardSwish     = "HardSwish"     // x · clamp(x/6 + 1/2, 0, 1)
+	OpPRelu         = "PRelu"         // x < 0 ? slope·x : x, slope broadcast to x
+	OpConvTranspose = "ConvTranspose" // the gradient of Conv: each input scatters a kernel-sized patch
+)

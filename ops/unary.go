@@ -19,6 +19,8 @@ const (
 	UnaryTanh                     // tanh(x)
 	UnaryClip                     // min(max(x, alpha), beta), NaN stays NaN
 	UnaryNeg                      // -x (sign flip: -0 for 0, NaN stays NaN)
+	UnaryHardSigmoid              // clamp(alpha*x + beta, 0, 1)
+	UnaryHardSwish                // x * clamp(x/6 + 1/2, 0, 1)
 	NumUnaryOps                   // the number of unary ops, not an op
 )
 
@@ -39,6 +41,10 @@ func (op UnaryOp) String() string {
 		return "Identity"
 	case UnaryNeg:
 		return "Neg"
+	case UnaryHardSigmoid:
+		return "HardSigmoid"
+	case UnaryHardSwish:
+		return "HardSwish"
 	}
 	return fmt.Sprintf("UnaryOp(%d)", int(op))
 }
@@ -54,6 +60,10 @@ func (op UnaryOp) String() string {
 //   - Sigmoid(+inf) = 1, Sigmoid(-inf) = 0; it is computed in float64 as
 //     1/(1+exp(-x)) for x >= 0 and exp(x)/(1+exp(x)) for x < 0, so no
 //     intermediate overflows. Tanh(±inf) = ±1 (math.Tanh).
+//   - HardSigmoid (alpha, beta) and HardSwish are Activate's ActHardSigmoid
+//     and ActHardSwish, in float64 rounded once: HardSwish(+inf) = +inf,
+//     HardSwish(-inf) = -inf·0 = NaN (as ONNX's formula gives);
+//     HardSigmoid(±inf) is 0 or 1 by the sign of alpha·x.
 //   - Clip with alpha > beta gives beta everywhere (ONNX: "when min is
 //     greater than max, all values are set to max"): x < alpha → alpha,
 //     then anything > beta → beta.
@@ -90,6 +100,11 @@ func Unary(op UnaryOp, x []float32, alpha, beta float32) []float32 {
 		f = func(v float32) float32 { return v }
 	case UnaryNeg:
 		f = func(v float32) float32 { return -v }
+	case UnaryHardSigmoid, UnaryHardSwish:
+		act := map[UnaryOp]Activation{UnaryHardSigmoid: ActHardSigmoid, UnaryHardSwish: ActHardSwish}[op]
+		y := append([]float32{}, x...)
+		Activate(y, act, alpha, beta)
+		return y
 	default:
 		panic(fmt.Sprintf("ops.Unary: unknown op %d", int(op)))
 	}

@@ -10,6 +10,8 @@
 //   4 tanh       tanh(x), stable for any x (see below)
 //   5 clip       x < alpha ? alpha : x, then > beta ? beta : x
 //   6 neg        -x (a sign flip: 0 gives -0, NaN stays NaN)
+//   7 hardsigmoid clamp(alpha * x + beta, 0, 1)   (activation.glsl's formula)
+//   8 hardswish  x * clamp(x / 6 + 1/2, 0, 1)      (likewise; -inf gives NaN)
 // NaN in gives NaN out for every op: the comparisons are false for NaN, and
 // sigmoid and tanh test for NaN on the bits and pass it through. -0 stays -0
 // in relu, leakyrelu and identity.
@@ -38,8 +40,11 @@ const uint OP_SIGMOID = 3;
 const uint OP_TANH = 4;
 const uint OP_CLIP = 5;
 const uint OP_NEG = 6;
+const uint OP_HARDSIGMOID = 7;
+const uint OP_HARDSWISH = 8;
 
 #include "common.glsl"
+#include "activation.glsl"
 
 layout(std430, set = 0, binding = 0) readonly buffer XBuf { float data[]; } x;
 layout(std430, set = 0, binding = 1) writeonly buffer YBuf { float data[]; } y;
@@ -97,6 +102,10 @@ void main() {
         r = r > pc.beta ? pc.beta : r;
     } else if (OP == OP_NEG) {
         r = -v;
+    } else if (OP == OP_HARDSIGMOID) {
+        r = activate(ACT_HARDSIGMOID, v, pc.alpha, pc.beta);
+    } else if (OP == OP_HARDSWISH) {
+        r = activate(ACT_HARDSWISH, v, 0.0, 0.0);
     }
     y.data[pc.offY + i] = r;
 }

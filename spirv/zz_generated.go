@@ -498,7 +498,7 @@ var shaders = map[string]*Shader{
 			{ID: 0, Name: "local_size_x", Default: 64}, // uint
 			{ID: 1, Name: "OP", Default: 0},            // uint
 		},
-		SourceSHA256: "80a37cd8e90d19a9aa3edd1a7c83439bddf19311cd7d66030f06cc6aad32583d",
+		SourceSHA256: "8a7828471b616f869147ea95a675f118b0f97820558b43ca03c900651b0edcff",
 	},
 }
 
@@ -530,5 +530,5 @@ var manifest = []manifestEntry{
 	{Path: "relu.comp", SHA256: "c0fa032d4f087e675570b47877f92e8a2cf123d4826f8ab0cfc0d6ac19f42833"},
 	{Path: "softmax.comp", SHA256: "de7d81520dcd8a39cd478a41d1736c290399838cdf8e0b0975820cf9570da625"},
 	{Path: "strided.comp", SHA256: "45a96191ea05b91ac2aff7830725d67ffa73e7ed6c8f5246027410eed68a778d"},
-	{Path: "unary.comp", SHA256: "80a37cd8e90d19a9aa3edd1a7c83439bddf19311cd7d66030f06cc6aad32583d"},
+	{Path: "unary.comp", SHA256: "8a7828471b616f869147ea95a675f118b0f97820558b43ca03c900651b0edcff"},
 }
