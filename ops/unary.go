@@ -12,16 +12,16 @@ type UnaryOp uint32
 
 // The unary ops. alpha and beta are Unary's parameters.
 const (
-	UnaryIdentity  UnaryOp = iota // x (also a copy of a range)
-	UnaryRelu                     // x < 0 ? 0 : x
-	UnaryLeakyRelu                // x < 0 ? alpha*x : x
-	UnarySigmoid                  // 1 / (1 + exp(-x))
-	UnaryTanh                     // tanh(x)
-	UnaryClip                     // min(max(x, alpha), beta), NaN stays NaN
-	UnaryNeg                      // -x (sign flip: -0 for 0, NaN stays NaN)
-	UnaryHardSigmoid              // clamp(alpha*x + beta, 0, 1)
-	UnaryHardSwish                // x * clamp(x/6 + 1/2, 0, 1)
-	NumUnaryOps                   // the number of unary ops, not an op
+	UnaryIdentity    UnaryOp = iota // x (also a copy of a range)
+	UnaryRelu                       // x < 0 ? 0 : x
+	UnaryLeakyRelu                  // x < 0 ? alpha*x : x
+	UnarySigmoid                    // 1 / (1 + exp(-x))
+	UnaryTanh                       // tanh(x)
+	UnaryClip                       // min(max(x, alpha), beta), NaN stays NaN
+	UnaryNeg                        // -x (sign flip: -0 for 0, NaN stays NaN)
+	UnaryHardSigmoid                // clamp(alpha*x + beta, 0, 1)
+	UnaryHardSwish                  // x * clamp(x/6 + 1/2, 0, 1)
+	NumUnaryOps                     // the number of unary ops, not an op
 )
 
 // String returns the op's ONNX name.
