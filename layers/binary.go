@@ -20,6 +20,7 @@ const (
 	BinaryAxpby                 // Alpha*a + Beta*b
 	BinaryMax                   // a < b ? b : a (NaN in a stays, NaN in b is ignored: Clip's comparison)
 	BinaryMin                   // a > b ? b : a (likewise)
+	BinaryPRelu                 // a < 0 ? a * b : a (ONNX PRelu, b the slope)
 	numBinaryOps
 )
 
@@ -39,6 +40,8 @@ func (op BinaryOp) String() string {
 		return "Max"
 	case BinaryMin:
 		return "Min"
+	case BinaryPRelu:
+		return "PRelu"
 	}
 	return fmt.Sprintf("BinaryOp(%d)", uint32(op))
 }

@@ -20,6 +20,9 @@ const (
 	Max
 	// Min is a > b ? b : a, NaN as Max (Clip's upper bound).
 	Min
+	// PRelu is a < 0 ? a*b : a (b the slope): NaN in a stays NaN, -0 stays
+	// -0, a NaN slope gives NaN only where a < 0.
+	PRelu
 )
 
 // String returns the op's ONNX name.
@@ -37,6 +40,8 @@ func (op BinaryOp) String() string {
 		return "Max"
 	case Min:
 		return "Min"
+	case PRelu:
+		return "PRelu"
 	}
 	return fmt.Sprintf("BinaryOp(%d)", int(op))
 }
@@ -61,6 +66,11 @@ func (op BinaryOp) apply(a, b float32) float32 {
 	case Min:
 		if a > b {
 			return b
+		}
+		return a
+	case PRelu:
+		if a < 0 {
+			return a * b
 		}
 		return a
 	}
@@ -162,7 +172,7 @@ func broadcastStrides(s, out []int) []int {
 // Errors: shapes that do not broadcast, data lengths that do not match their
 // shapes, an unknown op.
 func Binary(op BinaryOp, a []float32, aShape []int, b []float32, bShape []int) ([]float32, []int, error) {
-	if op < Add || op > Min {
+	if op < Add || op > PRelu {
 		return nil, nil, fmt.Errorf("ops.Binary: unknown op %d", int(op))
 	}
 	if err := checkTensor("Binary", "a", a, aShape); err != nil {

@@ -6,7 +6,8 @@
 // OP (spec constant): 0 add, 1 sub, 2 mul, 3 div, 4 axpby (y = alpha*a + beta*b,
 // alpha and beta from push constants; Gemm's epilogue), 5 max (u < v ? v : u),
 // 6 min (u > v ? v : u) -- Clip's comparisons: NaN in a stays NaN, a NaN b is
-// ignored (Clip with bounds computed at run time). Each op is the plain
+// ignored (Clip with bounds computed at run time), 7 prelu (u < 0 ? u * v : u,
+// v the slope: NaN and -0 in a stay). Each op is the plain
 // IEEE expression, so NaN and infinities follow IEEE rules (x/0 = inf,
 // 0/0 = NaN, inf - inf = NaN) as far as the driver's arithmetic does; see
 // divide() for division by huge values.
@@ -40,6 +41,7 @@ const uint OP_DIV = 3;
 const uint OP_AXPBY = 4;
 const uint OP_MAX = 5;
 const uint OP_MIN = 6;
+const uint OP_PRELU = 7;
 
 const uint MODE_GENERAL = 0;
 const uint MODE_SAME = 1;
@@ -92,6 +94,8 @@ float apply(float u, float v) {
         return u < v ? v : u;
     } else if (OP == OP_MIN) {
         return u > v ? v : u;
+    } else if (OP == OP_PRELU) {
+        return u < 0.0 ? u * v : u;
     }
     return pc.alpha * u + pc.beta * v;
 }

@@ -78,7 +78,7 @@ var shaders = map[string]*Shader{
 			{ID: 1, Name: "OP", Default: 0},            // uint
 			{ID: 2, Name: "MODE", Default: 0},          // uint
 		},
-		SourceSHA256: "fa581f10c3f079b737111a98c3bd126d8746401c0472dfd80ce3c243fb81118c",
+		SourceSHA256: "0a771229d97accf8eac1099378567b6d4aaaf29ed87c6970b1aebd6188ee22cf",
 	},
 	"conv": {
 		Name:         "conv",
@@ -508,7 +508,7 @@ var manifest = []manifestEntry{
 	{Path: "batchnorm.comp", SHA256: "88810b44450b27b8d0ee63d8fa3a79c22ee691f2b6e87067888186b4e2b6ffb6"},
 	{Path: "batchnorm_split.comp", SHA256: "d13d9139ae834b1f5147b4dd69abbe223fcb6089b01c9c1b2b6c145127cf5cdd"},
 	{Path: "bias.comp", SHA256: "307588e80aa96c0785edb34ba54060c8b41a54e52222ae51c18474cc334cea99"},
-	{Path: "binary.comp", SHA256: "fa581f10c3f079b737111a98c3bd126d8746401c0472dfd80ce3c243fb81118c"},
+	{Path: "binary.comp", SHA256: "0a771229d97accf8eac1099378567b6d4aaaf29ed87c6970b1aebd6188ee22cf"},
 	{Path: "common.glsl", SHA256: "a87d2c1771cdea144f8de841b086d4a516357b7af35c7484a678fcbbf40ba2ea"},
 	{Path: "conv.comp", SHA256: "222e58626067ba6d35727b925bec15c59aac2d42be965026325b789070ce7f81"},
 	{Path: "dense_chain.comp", SHA256: "02c01f0648c18f1dc8d373cec9fc96af2b2e5dfd564795fa4e2822bd9e44d55a"},

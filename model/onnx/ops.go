@@ -39,6 +39,7 @@ var normalisers = map[string]normaliser{
 	"Pow":       normBroadcast,
 	"Squeeze":   normAxesInput,
 	"Unsqueeze": normAxesInput,
+	"PRelu":     normPRelu,
 	"Slice":     normSlice,
 }
 
@@ -370,5 +371,30 @@ func normSlice(imp *importer, n *node) (bool, error) {
 			n.Inputs[i] = c
 		}
 	}
+	return true, nil
+}
+
+// normPRelu gives a PRelu before opset 7 whose constant slope is 1-D with x's
+// channel count C (PyTorch's per-channel slope) the shape [C, 1, ..., 1], so
+// that opset 7's numpy broadcasting applies it along axis 1 as the old
+// opsets meant. A slope of one value, or an x of rank < 3 or unknown rank,
+// needs nothing.
+func normPRelu(imp *importer, n *node) (bool, error) {
+	if imp.opset >= 7 || len(n.Inputs) != 2 {
+		return true, nil
+	}
+	x := imp.shapeOf(n.in(0))
+	t, ok := imp.consts[n.in(1)]
+	if !ok || len(x) < 3 || len(t.Shape) != 1 || t.Shape[0] == 1 || x[1] != t.Shape[0] {
+		return true, nil
+	}
+	c := *t
+	c.Shape = []int{t.Shape[0]}
+	for range x[2:] {
+		c.Shape = append(c.Shape, 1)
+	}
+	name := imp.fresh(n.Name + "_slope")
+	imp.addConst(name, &c)
+	n.Inputs[1] = name
 	return true, nil
 }
