@@ -15,6 +15,8 @@ import (
 
 func init() {
 	Register(ops.OpSlice, buildSlice)
+	Register(ops.OpSplit, buildSplit)
+	Register(ops.OpPad, buildPad)
 }
 
 // hostParams are a node's inputs from index first on that a layer reads on
@@ -25,6 +27,7 @@ type hostParams struct {
 	consts []*ops.Tensor // by node input; nil when absent or not constant
 	rt     []int         // runtime input index by node input; -1: none
 	nrt    int           // runtime inputs
+	device int           // the one input the layer may read on the device (0: none)
 }
 
 func (n node) hostParams(first int) (hostParams, error) {
@@ -66,12 +69,24 @@ func (h hostParams) values(shapes []Shape, host []*ops.Tensor) ([]*ops.Tensor, e
 			in[i] = h.consts[i]
 		case h.rt[i] >= 0:
 			if h.rt[i] >= len(host) || host[h.rt[i]] == nil {
+				if i == h.device {
+					continue // read on the device (onDevice)
+				}
 				return nil, h.n.errorf("input %d %q is computed on the device: %w (it must be a constant or computed from shapes)", i, h.n.input(i), ErrUnsupported)
 			}
 			in[i] = host[h.rt[i]]
 		}
 	}
 	return in, nil
+}
+
+// onDevice returns the runtime buffer of node input i when its value is
+// not known on the host, else nil.
+func (h hostParams) onDevice(i int, in []*engine.Buffer, host []*ops.Tensor) *engine.Buffer {
+	if i >= len(h.rt) || h.rt[i] < 0 || (h.rt[i] < len(host) && host[h.rt[i]] != nil) {
+		return nil
+	}
+	return in[h.rt[i]]
 }
 
 // slice is Slice: one strided gather, Base at the first element read and
@@ -121,3 +136,119 @@ func (l *slice) RecordHost(r *engine.Recorder, in []*engine.Buffer, shapes []Sha
 }
 
 func (l *slice) Close() {}
+
+// split is Split: one strided gather per output, the input's strides with
+// the base at the piece's start along the axis (a contiguous range copy
+// when the axis is the outermost dimension that is not 1).
+type split struct {
+	d *engine.Device
+	a ops.Attrs
+	p hostParams
+}
+
+func buildSplit(b *Build, mn *model.Node) (Layer, error) {
+	n := node{mn, b}
+	a, err := n.resolve()
+	if err != nil {
+		return nil, err
+	}
+	p, err := n.hostParams(1)
+	if err != nil {
+		return nil, err
+	}
+	return &split{d: b.Dev, a: a, p: p}, nil
+}
+
+func (l *split) Record(r *engine.Recorder, in []*engine.Buffer, shapes []Shape, out []*engine.Buffer) error {
+	return l.RecordHost(r, in, shapes, nil, out)
+}
+
+func (l *split) RecordHost(r *engine.Recorder, in []*engine.Buffer, shapes []Shape, host []*ops.Tensor, out []*engine.Buffer) error {
+	vals, err := l.p.values(shapes, host)
+	if err != nil {
+		return err
+	}
+	var sizes *ops.Tensor
+	if len(vals) > 1 {
+		sizes = vals[1]
+	}
+	axis, pieces, err := ops.SplitSizes(l.a, shapes[0], sizes)
+	if err != nil {
+		return fmt.Errorf("layers: %w", err)
+	}
+	if len(out) != len(pieces) {
+		return fmt.Errorf("layers: Split %q: %d output buffers for %d pieces", l.a.Node.Name, len(out), len(pieces))
+	}
+	st := rowStrides(shapes[0])
+	off := 0
+	for i, size := range pieces {
+		dims := append([]int{}, shapes[0]...)
+		dims[axis] = size
+		s := Strided{Dims: dims, Lo: make([]int, len(dims)), Stride: st, Base: off * st[axis]}
+		if err := RecordStrided(r, l.d, s, in[0], out[i]); err != nil {
+			return fmt.Errorf("layers: Split %q output %d: %w", l.a.Node.Name, i, err)
+		}
+		off += size
+	}
+	return nil
+}
+
+func (l *split) Close() {}
+
+// padModes maps Pad's modes to the strided kernel's.
+var padModes = map[string]StridedMode{
+	ops.PadConstant: StridedConstant, ops.PadEdge: StridedEdge, ops.PadReflect: StridedReflect, ops.PadWrap: StridedWrap,
+}
+
+// pad is Pad: one strided gather whose source coordinate is the output's
+// minus the leading pad, mapped by the mode where it falls outside.
+type pad struct {
+	d *engine.Device
+	a ops.Attrs
+	p hostParams
+}
+
+func buildPad(b *Build, mn *model.Node) (Layer, error) {
+	n := node{mn, b}
+	a, err := n.resolve()
+	if err != nil {
+		return nil, err
+	}
+	p, err := n.hostParams(1)
+	if err != nil {
+		return nil, err
+	}
+	p.device = 2 // constant_value may be computed on the device
+	return &pad{d: b.Dev, a: a, p: p}, nil
+}
+
+func (l *pad) Record(r *engine.Recorder, in []*engine.Buffer, shapes []Shape, out []*engine.Buffer) error {
+	return l.RecordHost(r, in, shapes, nil, out)
+}
+
+func (l *pad) RecordHost(r *engine.Recorder, in []*engine.Buffer, shapes []Shape, host []*ops.Tensor, out []*engine.Buffer) error {
+	vals, err := l.p.values(shapes, host)
+	if err != nil {
+		return err
+	}
+	p, err := ops.PadWindow(l.a, shapes[0], vals)
+	if err != nil {
+		return fmt.Errorf("layers: %w", err)
+	}
+	s := Strided{Dims: p.Out, In: shapes[0], Lo: make([]int, len(p.Out)), Stride: rowStrides(shapes[0]), Mode: padModes[p.Mode], Value: p.Value}
+	if v := l.p.onDevice(2, in, host); v != nil {
+		if n := shapes[l.p.rt[2]].Elems(); n != 1 {
+			return fmt.Errorf("layers: Pad %q: constant_value has %d elements, want 1", l.a.Node.Name, n)
+		}
+		s.ValueAt = v
+	}
+	for k, b := range p.Begin {
+		s.Lo[k] = -b
+	}
+	if err := RecordStrided(r, l.d, s, in[0], out[0]); err != nil {
+		return fmt.Errorf("layers: Pad %q: %w", l.a.Node.Name, err)
+	}
+	return nil
+}
+
+func (l *pad) Close() {}

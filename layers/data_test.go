@@ -2,6 +2,7 @@ package layers_test
 
 import (
 	"fmt"
+	"math"
 	"math/rand"
 	"testing"
 
@@ -76,9 +77,12 @@ func i64s(v ...int64) *ops.Tensor { return ops.I64([]int{len(v)}, v) }
 func values(ts []*ops.Tensor) string {
 	s := ""
 	for _, t := range ts {
-		if t == nil {
+		switch {
+		case t == nil:
 			s += "_"
-		} else {
+		case t.DType == ops.Float32:
+			s += fmt.Sprint(t.Data)
+		default:
 			s += fmt.Sprint(t.Ints)
 		}
 	}
@@ -141,6 +145,128 @@ func TestSlice(t *testing.T) {
 			}
 			cases = append(cases, c)
 		}
+	}
+	for _, c := range cases {
+		optest.Check(t, d, c)
+	}
+}
+
+func TestSplit(t *testing.T) {
+	d := gputest.Open(t, engine.Options{})
+	r := rand.New(rand.NewSource(37))
+	outs := func(n int) []string {
+		var s []string
+		for i := 0; i < n; i++ {
+			s = append(s, fmt.Sprintf("out%d", i))
+		}
+		return s
+	}
+	var cases []optest.Case
+	for _, c := range []struct {
+		shape []int
+		axis  int64
+		n     int
+		split []int64 // nil: equal pieces
+		num   bool    // num_outputs (opset 18)
+		form  string  // "attr", "const", "host"
+	}{
+		{[]int{12}, 0, 3, nil, false, "attr"},
+		{[]int{7, 13}, 1, 3, []int64{1, 7, 5}, false, "attr"},
+		{[]int{7, 13}, -2, 2, []int64{6, 1}, false, "const"},
+		{[]int{2, 116, 7, 7}, 1, 2, nil, false, "attr"},
+		{[]int{2, 3, 127}, -1, 4, []int64{0, 100, 26, 1}, false, "host"},
+		{[]int{13, 5}, 0, 4, nil, true, "attr"},
+		{[]int{1, 257, 65, 65}, 1, 2, []int64{128, 129}, false, "const"},
+		{[]int{2, 3, 2, 5, 2, 7}, 3, 5, nil, false, "attr"},
+	} {
+		n := model.Node{Op: ops.OpSplit, Attrs: map[string]model.Attr{"axis": model.IntAttr(c.axis)}, Outputs: outs(c.n)}
+		if c.num {
+			n.Attrs["num_outputs"] = model.IntAttr(int64(c.n))
+		}
+		inputs := []*ops.Tensor{optest.Random(r, c.shape, 10, true)}
+		cs := optest.Case{Name: fmt.Sprintf("Split%v_axis%d_%d_%v_%s", c.shape, c.axis, c.n, c.split, c.form), SignedZero: true}
+		if c.split != nil && c.form == "attr" {
+			n.Attrs["split"] = model.IntsAttr(c.split...)
+		} else if c.split != nil {
+			inputs = append(inputs, i64s(c.split...))
+			cs.Const = []bool{false, c.form == "const"}
+			cs.Host = []bool{false, c.form == "host"}
+		}
+		cs.Node, cs.Inputs = n, inputs
+		cases = append(cases, cs)
+	}
+	for _, c := range cases {
+		optest.Check(t, d, c)
+	}
+}
+
+func TestPad(t *testing.T) {
+	d := gputest.Open(t, engine.Options{})
+	r := rand.New(rand.NewSource(41))
+	var cases []optest.Case
+	for _, mode := range []string{ops.PadConstant, ops.PadEdge, ops.PadReflect, ops.PadWrap} {
+		for _, c := range []struct {
+			shape []int
+			pads  []int64
+		}{
+			{[]int{1, 3, 5, 7}, []int64{0, 0, 2, 3, 0, 0, 1, 4}},
+			{[]int{7}, []int64{10, 13}},                          // beyond the dimension: periodic
+			{[]int{1, 1, 1, 1}, []int64{0, 0, 2, 3, 0, 1, 1, 4}}, // 1x1 image
+			{[]int{3, 13}, []int64{-1, 2, 1, -5}},                // negative: cropped
+			{[]int{2, 3, 2, 1, 2, 3}, []int64{1, 0, 1, 2, 0, 1, 0, 1, 0, 1, 1, 0}},
+			{[]int{1, 33, 127, 127}, []int64{0, 0, 1, 1, 0, 0, 1, 1}},
+		} {
+			// Opsets < 11: attributes.
+			attrs := map[string]model.Attr{"mode": model.StringAttr(mode), "pads": model.IntsAttr(c.pads...)}
+			if mode == ops.PadConstant {
+				attrs["value"] = model.FloatAttr(-1.5)
+			}
+			x := optest.Random(r, c.shape, 10, true)
+			cases = append(cases, optest.Case{
+				Name:       fmt.Sprintf("Pad_%s%v_%v", mode, c.shape, c.pads),
+				Node:       model.Node{Op: ops.OpPad, Attrs: attrs},
+				Inputs:     []*ops.Tensor{x},
+				SignedZero: true,
+			})
+		}
+	}
+	// Opsets >= 11: pads, constant_value and (18) axes as inputs, constant
+	// or known on the host.
+	inf := float32(math.Inf(-1))
+	for _, form := range []string{"const", "host"} {
+		for _, c := range []struct {
+			mode  string
+			shape []int
+			in    []*ops.Tensor
+		}{
+			{ops.PadConstant, []int{2, 3, 7, 13}, []*ops.Tensor{i64s(0, 0, 1, 2, 0, 0, 3, 4), ops.F32(nil, []float32{inf})}},
+			{ops.PadConstant, []int{2, 3, 7, 13}, []*ops.Tensor{i64s(1, 2, 3, 4), nil, i64s(-1, 2)}},
+			{ops.PadReflect, []int{2, 3, 7, 13}, []*ops.Tensor{i64s(2, 3, 4, 1), nil, i64s(-2, -1)}},
+			{ops.PadEdge, []int{2, 3, 7, 13}, []*ops.Tensor{i64s(0, 0, 2, 3, 0, 0, 1, 4)}},
+		} {
+			x := optest.Random(r, c.shape, 10, true)
+			cs := optest.Case{
+				Name:       fmt.Sprintf("Pad_%s_%s%v_%v", form, c.mode, c.shape, values(c.in)),
+				Node:       model.Node{Op: ops.OpPad, Attrs: map[string]model.Attr{"mode": model.StringAttr(c.mode)}},
+				Inputs:     append([]*ops.Tensor{x}, c.in...),
+				SignedZero: true,
+			}
+			for i := range cs.Inputs {
+				cs.Const = append(cs.Const, i > 0 && form == "const")
+				cs.Host = append(cs.Host, i > 0 && form == "host")
+			}
+			cases = append(cases, cs)
+		}
+	}
+	// constant_value computed on the device (read by the kernel).
+	for _, v := range []float32{inf, float32(math.NaN()), float32(math.Copysign(0, -1)), 3.5} {
+		cases = append(cases, optest.Case{
+			Name:       fmt.Sprintf("Pad_device_value_%v", v),
+			Node:       model.Node{Op: ops.OpPad, Attrs: map[string]model.Attr{"mode": model.StringAttr(ops.PadConstant)}},
+			Inputs:     []*ops.Tensor{optest.Random(r, []int{3, 7, 13}, 10, true), i64s(1, 0, 2, 0, 3, 1), ops.F32([]int{1}, []float32{v})},
+			Const:      []bool{false, true, false},
+			SignedZero: true,
+		})
 	}
 	for _, c := range cases {
 		optest.Check(t, d, c)

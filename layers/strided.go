@@ -52,6 +52,9 @@ type Strided struct {
 	Base, OffY           int
 	Mode                 StridedMode
 	Value                float32
+	// ValueAt, when not nil, holds StridedConstant's value in its element
+	// 0 instead of Value (a value computed at run time).
+	ValueAt *engine.Buffer
 }
 
 // stridedDim is one dimension of a Strided after simplification.
@@ -138,7 +141,11 @@ func RecordStrided(r *engine.Recorder, d *engine.Device, s Strided, x, y *engine
 	if len(dims) == 0 {
 		dims = []stridedDim{{n: 1, in: 1}}
 	}
-	p, err := d.Pipeline("strided", engine.Spec{"local_size_x": elementLocal(d, count), "RANK": u32(len(dims)), "MODE": uint32(s.Mode)})
+	v, valueInput := x, uint32(0)
+	if s.ValueAt != nil && s.Mode == StridedConstant {
+		v, valueInput = s.ValueAt, 1
+	}
+	p, err := d.Pipeline("strided", engine.Spec{"local_size_x": elementLocal(d, count), "RANK": u32(len(dims)), "MODE": uint32(s.Mode), "VALUE_INPUT": valueInput})
 	if err != nil {
 		return fmt.Errorf("layers: strided: %w", err)
 	}
@@ -150,7 +157,7 @@ func RecordStrided(r *engine.Recorder, d *engine.Device, s Strided, x, y *engine
 		push[4+2*MaxStridedRank+k] = uint32(int32(dm.lo))
 		push[4+3*MaxStridedRank+k] = uint32(int32(dm.stride))
 	}
-	return r.Dispatch(p, []*engine.Buffer{x, y}, push, d.Grid(p, uint64(count)))
+	return r.Dispatch(p, []*engine.Buffer{x, y, v}, push, d.Grid(p, uint64(count)))
 }
 
 // rowStrides returns the row-major element strides of shape.

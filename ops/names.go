@@ -104,3 +104,9 @@ const (
 	OpPRelu         = "PRelu"         // x < 0 ? slope·x : x, slope broadcast to x
 	OpConvTranspose = "ConvTranspose" // the gradient of Conv: each input scatters a kernel-sized patch
 )
+
+// Data movement on the device (def_movement.go).
+const (
+	OpSplit = "Split" // pieces along an axis
+	OpPad   = "Pad"   // borders added (or removed by negative pads)
+)

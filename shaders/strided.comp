@@ -10,7 +10,8 @@
 // where, when j_k falls outside [0, inDims[k]), MODE decides:
 //   0 inside    never happens (the host proved every j_k in range: Transpose,
 //               Slice, Split; no checks compiled)
-//   1 constant  y = value (Pad constant)
+//   1 constant  y = value (Pad constant), or v[0] when VALUE_INPUT is 1 (a
+//               constant_value computed at run time)
 //   2 edge      j_k clamped to [0, inDims[k] - 1] (Pad edge)
 //   3 reflect   j_k reflected about the ends without repeating them, with
 //               period 2(inDims[k] - 1) (Pad reflect; numpy's rule)
@@ -20,11 +21,13 @@
 // that are contiguous in the source and checks every address is inside x.
 // The value is copied bit for bit: NaN payloads, infinities and -0 survive.
 //
-// bindings (set 0): 0 x (read-only), 1 y (write-only)
+// bindings (set 0): 0 x (read-only), 1 y (write-only), 2 v (read-only; read
+//                   only when VALUE_INPUT is 1, else any buffer, e.g. x)
 // push constants:   uint count; int base; uint offY; float value;
 //                   uint dims[6]; uint inDims[6]; int lo[6]; int stride[6]
 //                   (112 bytes, inside the 128 every device has)
-// spec constants:   0 local_size_x (default 64), 1 RANK (1..6), 2 MODE
+// spec constants:   0 local_size_x (default 64), 1 RANK (1..6), 2 MODE,
+//                   3 VALUE_INPUT (0/1)
 // grid:             ceil(count / local_size_x) workgroups, split over x and y
 //                   when that exceeds the device's x limit (see linearIndex).
 
@@ -32,6 +35,7 @@ layout(local_size_x = 64, local_size_x_id = 0) in;
 
 layout(constant_id = 1) const uint RANK = 1;
 layout(constant_id = 2) const uint MODE = 0;
+layout(constant_id = 3) const uint VALUE_INPUT = 0;
 
 const uint MODE_INSIDE = 0;
 const uint MODE_CONSTANT = 1;
@@ -43,6 +47,7 @@ const uint MODE_WRAP = 4;
 
 layout(std430, set = 0, binding = 0) readonly buffer XBuf { float data[]; } x;
 layout(std430, set = 0, binding = 1) writeonly buffer YBuf { float data[]; } y;
+layout(std430, set = 0, binding = 2) readonly buffer VBuf { float data[]; } v;
 
 layout(push_constant, std430) uniform Push {
     uint count;
@@ -94,9 +99,11 @@ void main() {
         }
         src += j * pc.stride[k];
     }
-    float v = pc.value;
+    float r;
     if (MODE != MODE_CONSTANT || inside) {
-        v = x.data[src];
+        r = x.data[src];
+    } else {
+        r = VALUE_INPUT != 0 ? v.data[0] : pc.value;
     }
-    y.data[pc.offY + i] = v;
+    y.data[pc.offY + i] = r;
 }

@@ -475,14 +475,16 @@ var shaders = map[string]*Shader{
 		Bindings: []Binding{
 			{Set: 0, Binding: 0, Kind: StorageBuffer, Name: "x", ReadOnly: true},
 			{Set: 0, Binding: 1, Kind: StorageBuffer, Name: "y", ReadOnly: false},
+			{Set: 0, Binding: 2, Kind: StorageBuffer, Name: "v", ReadOnly: true},
 		},
 		PushConstantSize: 112,
 		SpecConstants: []SpecConstant{
 			{ID: 0, Name: "local_size_x", Default: 64}, // uint
 			{ID: 1, Name: "RANK", Default: 1},          // uint
 			{ID: 2, Name: "MODE", Default: 0},          // uint
+			{ID: 3, Name: "VALUE_INPUT", Default: 0},   // uint
 		},
-		SourceSHA256: "45a96191ea05b91ac2aff7830725d67ffa73e7ed6c8f5246027410eed68a778d",
+		SourceSHA256: "7a64cf52377fd9edafde2e9234d7f9aedd382c62d3d338ea916922c71d82154b",
 	},
 	"unary": {
 		Name:         "unary",
@@ -529,6 +531,6 @@ var manifest = []manifestEntry{
 	{Path: "reduce.comp", SHA256: "fa3047abb2eff3a3a68e63585a272cf1efaf50e75b21c3d857a5eabbed8d1ffe"},
 	{Path: "relu.comp", SHA256: "c0fa032d4f087e675570b47877f92e8a2cf123d4826f8ab0cfc0d6ac19f42833"},
 	{Path: "softmax.comp", SHA256: "de7d81520dcd8a39cd478a41d1736c290399838cdf8e0b0975820cf9570da625"},
-	{Path: "strided.comp", SHA256: "45a96191ea05b91ac2aff7830725d67ffa73e7ed6c8f5246027410eed68a778d"},
+	{Path: "strided.comp", SHA256: "7a64cf52377fd9edafde2e9234d7f9aedd382c62d3d338ea916922c71d82154b"},
 	{Path: "unary.comp", SHA256: "8a7828471b616f869147ea95a675f118b0f97820558b43ca03c900651b0edcff"},
 }

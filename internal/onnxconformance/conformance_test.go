@@ -41,7 +41,7 @@ func dataDirs() []string {
 // these, an unsupported op or shape is a failure, not a skip. (Cases with
 // other element types than float32 are still skipped; "_expanded" cases
 // are the same ops written with others.)
-var goal = regexp.MustCompile(`^test_(Conv[12]d|MaxPool[12]d|AvgPool[12]d|BatchNorm[12]d|gemm|matmul|relu|softmax|logsoftmax|sigmoid|tanh|flatten|reshape|add|sub|mul|div|clip|leakyrelu|conv|maxpool|averagepool|globalaveragepool|globalmaxpool|batchnorm|concat|transpose|slice|squeeze|unsqueeze)(_|$)`)
+var goal = regexp.MustCompile(`^test_(Conv[12]d|MaxPool[12]d|AvgPool[12]d|BatchNorm[12]d|gemm|matmul|relu|softmax|logsoftmax|sigmoid|tanh|flatten|reshape|add|sub|mul|div|clip|leakyrelu|conv|maxpool|averagepool|globalaveragepool|globalmaxpool|batchnorm|concat|transpose|slice|squeeze|unsqueeze|split|constant_pad|edge_pad|reflect_pad|(Constant|Reflection|Replication|Zero)Pad2d)(_|$)`)
 
 // notGoal are cases of goal op families that may stay skipped: 3-D
 // (volumetric) windows, MaxPool's Indices output, training-mode

@@ -490,7 +490,11 @@ func (imp *importer) convertNode(i int, np *pb.NodeProto, nodeNames map[string]b
 			// protos: no op this importer runs takes them, and the op
 			// is reported unsupported when the model is loaded.
 		}
-		if want, ok := attrTypes[name]; ok && n.Default && typ != want && knownOp(n.Op) {
+		want, ok := attrTypes[name]
+		if w, own := opAttrTypes[n.Op][name]; own {
+			want, ok = w, true
+		}
+		if ok && n.Default && typ != want && knownOp(n.Op) {
 			return nil, fmt.Errorf("onnx: %s: attribute %q has type %s, want %s: %w", n.where(), name, typ, want, ErrMalformed)
 		}
 	}
@@ -510,6 +514,11 @@ var attrTypes = map[string]pb.AttributeProto_AttributeType{
 	"value_float": pb.AttributeProto_FLOAT, "value_floats": pb.AttributeProto_FLOATS,
 	"value_int": pb.AttributeProto_INT, "value_ints": pb.AttributeProto_INTS, "ratio": pb.AttributeProto_FLOAT,
 	"is_test": pb.AttributeProto_INT, "broadcast": pb.AttributeProto_INT,
+}
+
+// opAttrTypes are attributes whose type differs by op from attrTypes.
+var opAttrTypes = map[string]map[string]pb.AttributeProto_AttributeType{
+	"Pad": {"value": pb.AttributeProto_FLOAT},
 }
 
 // arity is the number of inputs ONNX gives the ops the importer reads

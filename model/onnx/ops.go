@@ -41,6 +41,7 @@ var normalisers = map[string]normaliser{
 	"Unsqueeze": normAxesInput,
 	"PRelu":     normPRelu,
 	"Slice":     normSlice,
+	"Pad":       normPad,
 }
 
 // defaults writes out attribute defaults.
@@ -396,5 +397,17 @@ func normPRelu(imp *importer, n *node) (bool, error) {
 	name := imp.fresh(n.Name + "_slope")
 	imp.addConst(name, &c)
 	n.Inputs[1] = name
+	return true, nil
+}
+
+// normPad: from opset 18 Pad takes axes as input 3; when constant_value
+// (input 2) is absent before it, it is written out as a 0 of the data's
+// type (absent inputs in the middle are dropped later).
+func normPad(imp *importer, n *node) (bool, error) {
+	if n.in(2) == "" && n.in(3) != "" {
+		c := imp.fresh(n.Name + "_constant_value")
+		imp.addConst(c, &Tensor{DType: Float, Float: []float32{0}})
+		n.Inputs[2] = c
+	}
 	return true, nil
 }
