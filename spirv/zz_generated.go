@@ -101,6 +101,24 @@ var shaders = map[string]*Shader{
 		},
 		SourceSHA256: "222e58626067ba6d35727b925bec15c59aac2d42be965026325b789070ce7f81",
 	},
+	"convtranspose": {
+		Name:         "convtranspose",
+		Code:         mustReadSPIRV("convtranspose.spv"),
+		LocalSize:    [3]uint32{64, 1, 1},
+		LocalSizeIDs: [3]int32{0, -1, -1},
+		Bindings: []Binding{
+			{Set: 0, Binding: 0, Kind: StorageBuffer, Name: "x", ReadOnly: true},
+			{Set: 0, Binding: 1, Kind: StorageBuffer, Name: "w", ReadOnly: true},
+			{Set: 0, Binding: 2, Kind: StorageBuffer, Name: "b", ReadOnly: true},
+			{Set: 0, Binding: 3, Kind: StorageBuffer, Name: "y", ReadOnly: false},
+		},
+		PushConstantSize: 68,
+		SpecConstants: []SpecConstant{
+			{ID: 0, Name: "local_size_x", Default: 64}, // uint
+			{ID: 1, Name: "HAS_BIAS", Default: 0},      // uint
+		},
+		SourceSHA256: "490e6959ca6dbe80d21193391da8d00ea9f29409ea09e8d06ac3fdf5145187d2",
+	},
 	"dense_chain": {
 		Name:         "dense_chain",
 		Code:         mustReadSPIRV("dense_chain.spv"),
@@ -513,6 +531,7 @@ var manifest = []manifestEntry{
 	{Path: "binary.comp", SHA256: "0a771229d97accf8eac1099378567b6d4aaaf29ed87c6970b1aebd6188ee22cf"},
 	{Path: "common.glsl", SHA256: "a87d2c1771cdea144f8de841b086d4a516357b7af35c7484a678fcbbf40ba2ea"},
 	{Path: "conv.comp", SHA256: "222e58626067ba6d35727b925bec15c59aac2d42be965026325b789070ce7f81"},
+	{Path: "convtranspose.comp", SHA256: "490e6959ca6dbe80d21193391da8d00ea9f29409ea09e8d06ac3fdf5145187d2"},
 	{Path: "dense_chain.comp", SHA256: "02c01f0648c18f1dc8d373cec9fc96af2b2e5dfd564795fa4e2822bd9e44d55a"},
 	{Path: "dense_chain.glsl", SHA256: "8a6de7673e655852356840c1c735c68fb52f99d9007a1c096fb0277d0d44ba07"},
 	{Path: "dense_chain_texel.comp", SHA256: "2aca2aaf9e973a40713bd206c6aa44bfc18539e92045e0bced83c1e363d72531"},

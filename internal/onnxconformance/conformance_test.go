@@ -53,7 +53,7 @@ var notGoal = regexp.MustCompile(`_3d|_with_argmax|_training_mode|^test_AvgPool1
 // goalMath are the goal families of the reductions, PRelu, HardSigmoid,
 // HardSwish and ConvTranspose (kept apart from goal so that families added
 // side by side do not edit one line).
-var goalMath = regexp.MustCompile(`^test_(reduce_(mean|sum|max|min|prod|l1|l2|sum_square|log_sum)|hardsigmoid|hardswish|prelu|PReLU)(_|$)`)
+var goalMath = regexp.MustCompile(`^test_(reduce_(mean|sum|max|min|prod|l1|l2|sum_square|log_sum)|hardsigmoid|hardswish|prelu|PReLU|convtranspose|ConvTranspose)(_|$)`)
 
 func isGoal(name string) bool {
 	return (goal.MatchString(name) || goalMath.MatchString(name)) && !strings.HasSuffix(name, "_expanded") && !strings.HasPrefix(name, "test_matmulinteger") &&

@@ -1,0 +1,106 @@
+package layers
+
+import (
+	"fmt"
+
+	"github.com/vkinfer/vkinfer/engine"
+	"github.com/vkinfer/vkinfer/model"
+	"github.com/vkinfer/vkinfer/ops"
+)
+
+// The GPU side of ConvTranspose (semantics in ops/def_convtranspose.go):
+// convtranspose.comp, a direct gather kernel, one invocation per output.
+
+func init() {
+	Register(ops.OpConvTranspose, buildConvTranspose)
+}
+
+// MaxConvTransposeLoop bounds the loop iterations of one convtranspose.comp
+// invocation (about kh·kw·(C/group + 1)): lavapipe (Mesa 22) leaves every
+// loop of an invocation once it has run 65,535 iterations in all, so a
+// layer past this is refused (ErrUnsupported) rather than computed short.
+const MaxConvTransposeLoop = 60000
+
+// convTranspose is ONNX ConvTranspose; weights and bias are uploaded at
+// build when constant, or read from runtime inputs.
+type convTranspose struct {
+	d      *engine.Device
+	a      ops.Attrs
+	group  int
+	w, b   operand
+	hasB   bool
+	noBias *engine.Buffer // bound in place of an absent bias
+}
+
+func buildConvTranspose(b *Build, mn *model.Node) (l Layer, err error) {
+	n := node{mn, b}
+	a, err := n.resolve()
+	if err != nil {
+		return nil, err
+	}
+	if err := n.runtimeData(); err != nil {
+		return nil, err
+	}
+	c := &convTranspose{d: b.Dev, a: a, group: int(a.Int("group"))}
+	defer func() {
+		if err != nil {
+			c.Close()
+		}
+	}()
+	rt := 1
+	if c.w, err = n.operand(1, &rt); err != nil {
+		return nil, err
+	}
+	if c.hasB = n.input(2) != ""; c.hasB {
+		if c.b, err = n.operand(2, &rt); err != nil {
+			return nil, err
+		}
+	} else {
+		if c.noBias, err = upload(b.Dev, &model.Tensor{Name: n.Name + ".nobias", Shape: []int{1}, Data: []float32{0}}); err != nil {
+			return nil, err
+		}
+		c.b = operand{rt: -1, buf: c.noBias}
+	}
+	return c, nil
+}
+
+func (c *convTranspose) Record(r *engine.Recorder, in []*engine.Buffer, shapes []Shape, out []*engine.Buffer) error {
+	ws := c.w.shapeOf(shapes)
+	g, err := ops.ConvTransposeWindow(c.a, shapes[0], ws)
+	if err != nil {
+		return fmt.Errorf("layers: %w", err)
+	}
+	m := ws[1] * c.group
+	count := g.N * m * g.OH * g.OW
+	if count == 0 {
+		return nil
+	}
+	cg := g.C / c.group
+	if loop := g.KH + g.KH*g.KW*(cg+1); loop > MaxConvTransposeLoop {
+		return fmt.Errorf("layers: ConvTranspose %q: kernel %dx%d over %d channels per group is %d loop iterations per output, over %d (lavapipe ends longer loops early): %w",
+			c.a.Node.Name, g.KH, g.KW, cg, loop, MaxConvTransposeLoop, ErrUnsupported)
+	}
+	hasB := uint32(0)
+	if c.hasB {
+		hasB = 1
+	}
+	p, err := c.d.Pipeline("convtranspose", engine.Spec{"local_size_x": elementLocal(c.d, count), "HAS_BIAS": hasB})
+	if err != nil {
+		return fmt.Errorf("layers: ConvTranspose %q: %w", c.a.Node.Name, err)
+	}
+	push := []uint32{u32(count), u32(g.C), u32(g.H), u32(g.W), u32(m), u32(g.OH), u32(g.OW), u32(g.KH), u32(g.KW),
+		u32(g.SH), u32(g.SW), u32(g.DH), u32(g.DW), u32(g.PadT), u32(g.PadL), u32(cg), u32(m / c.group)}
+	bufs := []*engine.Buffer{in[0], c.w.bufOf(in), c.b.bufOf(in), out[0]}
+	return r.Dispatch(p, bufs, push, c.d.Grid(p, uint64(count)))
+}
+
+func (c *convTranspose) Close() {
+	if c.noBias != nil {
+		c.noBias.Close()
+	}
+	for _, o := range []operand{c.w, c.b} {
+		if o.rt < 0 && o.buf != nil && o.buf != c.noBias {
+			o.buf.Close()
+		}
+	}
+}
