@@ -27,10 +27,15 @@ type result struct {
 	compute time.Duration // the batch's Model.Run
 }
 
-// batcher runs one model version's requests, one Model.Run at a time. With
-// dynamic batching it coalesces queued requests into one run of up to
-// maxRows rows (waiting at most delay after the first for more); without,
-// it runs them one by one.
+// batcher runs one model version's requests, one Model.Run at a time.
+//
+// With dynamic batching a worker goroutine coalesces queued requests into
+// one run of up to maxRows rows (waiting at most delay after the first for
+// more). Without, each request runs in its caller's goroutine, one at a
+// time in arrival order: Triton's behaviour without dynamic_batching (each
+// request its own execution on the model's one instance), and vkinfer's
+// too, which serialises runs of one model at one batch size (they share one
+// recorded program).
 type batcher struct {
 	run       func(ctx context.Context, in []vkinfer.Tensor) ([]vkinfer.Tensor, error)
 	batchable bool // requests carry a batch dimension (max_batch_size > 0)
@@ -44,18 +49,27 @@ type batcher struct {
 	runCtx context.Context // cancelled when a drain runs out of time
 
 	mu      sync.Mutex
-	queue   []*request
+	queue   []*request // dynamic: waiting for the worker
+	rows    int        // dynamic: rows in queue
+	waiting int        // not dynamic: requests waiting for their turn
 	closed  bool
 	hurry   bool          // draining: run what is queued without waiting out the delay
-	wake    chan struct{} // buffered 1: something was queued or closed
-	stopped chan struct{} // closed when the worker has exited
+	wake    chan struct{} // buffered 1: the worker has something new to look at
+	timer   *time.Timer   // the worker's max_queue_delay
+	turn    chan struct{} // not dynamic: buffered 1, held by the running request
+	direct  sync.WaitGroup
+	stopped chan struct{} // closed when the worker has exited (not dynamic: closed and no request left)
 }
 
 func newBatcher(b *batcher) *batcher {
 	b.wake = make(chan struct{}, 1)
 	b.stopped = make(chan struct{})
 	slices.Sort(b.preferred)
-	go b.loop()
+	if b.dynamic {
+		go b.loop()
+	} else {
+		b.turn = make(chan struct{}, 1)
+	}
 	return b
 }
 
@@ -66,23 +80,51 @@ func (b *batcher) signal() {
 	}
 }
 
+// fullRows is the queued rows at which the worker stops waiting for more:
+// the largest preferred batch size, else maxRows.
+func (b *batcher) fullRows() int {
+	if len(b.preferred) > 0 {
+		return b.preferred[len(b.preferred)-1]
+	}
+	return b.maxRows
+}
+
+// admit counts a new request in, or says why it cannot be. Called with
+// b.mu held.
+func (b *batcher) admit() error {
+	switch {
+	case b.closed:
+		return fmt.Errorf("%w: the server is shutting down", ErrUnavailable)
+	case len(b.queue)+b.waiting >= b.maxQueue:
+		return fmt.Errorf("%w: %d requests are queued for this model, the most it queues (max_queue_size); retry later", ErrQueueFull, b.maxQueue)
+	}
+	return nil
+}
+
 // submit queues r and waits for its result or for r.ctx to end; a request
 // whose context ends while queued leaves the queue.
 func (b *batcher) submit(r *request) result {
 	r.enq = time.Now()
+	if !b.dynamic {
+		return b.runDirect(r)
+	}
 	r.done = make(chan result, 1)
 	b.mu.Lock()
-	switch {
-	case b.closed:
+	if err := b.admit(); err != nil {
 		b.mu.Unlock()
-		return result{err: fmt.Errorf("%w: the server is shutting down", ErrUnavailable)}
-	case len(b.queue) >= b.maxQueue:
-		b.mu.Unlock()
-		return result{err: fmt.Errorf("%w: %d requests are queued for this model, the most it queues (max_queue_size); retry later", ErrQueueFull, b.maxQueue)}
+		return result{err: err}
 	}
+	// The worker needs waking only when it may be idle (the queue was
+	// empty) or waiting out the delay for rows that have now arrived;
+	// otherwise it finds the request when it next looks.
+	wake := len(b.queue) == 0
 	b.queue = append(b.queue, r)
+	b.rows += r.rows
+	wake = wake || b.rows >= b.fullRows()
 	b.mu.Unlock()
-	b.signal()
+	if wake {
+		b.signal()
+	}
 	select {
 	case res := <-r.done:
 		return res
@@ -90,10 +132,52 @@ func (b *batcher) submit(r *request) result {
 		b.mu.Lock()
 		if i := slices.Index(b.queue, r); i >= 0 {
 			b.queue = slices.Delete(b.queue, i, i+1)
+			b.rows -= r.rows
 		}
 		b.mu.Unlock()
 		return result{err: r.ctx.Err()}
 	}
+}
+
+// runDirect runs r alone in the caller's goroutine once the requests
+// before it have run (a channel serves its waiting senders in order).
+func (b *batcher) runDirect(r *request) result {
+	b.mu.Lock()
+	if err := b.admit(); err != nil {
+		b.mu.Unlock()
+		return result{err: err}
+	}
+	b.waiting++
+	b.direct.Add(1)
+	b.mu.Unlock()
+	defer b.direct.Done()
+	var err error
+	select {
+	case b.turn <- struct{}{}:
+	case <-r.ctx.Done():
+		err = r.ctx.Err()
+	}
+	b.mu.Lock()
+	b.waiting--
+	b.mu.Unlock()
+	if err != nil {
+		return result{err: err}
+	}
+	defer func() { <-b.turn }()
+	t0 := time.Now()
+	outs, err := b.run(b.runCtx, r.inputs)
+	if err == nil && b.batchable {
+		for _, o := range outs {
+			if len(o.Shape) == 0 || o.Shape[0] != r.rows {
+				outs, err = nil, fmt.Errorf("%w: output of shape %v does not have the batch (%d rows) as its first dimension", ErrInternal, o.Shape, r.rows)
+				break
+			}
+		}
+	}
+	if err == nil && b.observe != nil {
+		b.observe(r.rows)
+	}
+	return result{outs: outs, err: err, queue: t0.Sub(r.enq), compute: time.Since(t0)}
 }
 
 // flush makes the batcher run what is queued at once from now on, without
@@ -105,12 +189,21 @@ func (b *batcher) flush() {
 	b.signal()
 }
 
-// close stops taking requests; the worker finishes those queued, then exits.
+// close stops taking requests; those queued still run, then the worker
+// exits and stopped is closed.
 func (b *batcher) close() {
 	b.mu.Lock()
+	already := b.closed
 	b.closed = true
 	b.mu.Unlock()
-	b.signal()
+	if b.dynamic {
+		b.signal()
+	} else if !already {
+		go func() {
+			b.direct.Wait()
+			close(b.stopped)
+		}()
+	}
 }
 
 func (b *batcher) loop() {
@@ -124,27 +217,8 @@ func (b *batcher) loop() {
 	}
 }
 
-// queuedRows is the rows queued, up to the first request that would not fit
-// into one run. Called with b.mu held.
-func (b *batcher) queuedRows() int {
-	n := 0
-	for _, r := range b.queue {
-		if n+r.rows > b.maxRows {
-			break
-		}
-		n += r.rows
-	}
-	return n
-}
-
 // next waits for the next batch; nil once closed and drained.
 func (b *batcher) next() []*request {
-	var timer *time.Timer
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
 	for {
 		b.mu.Lock()
 		b.dropEnded()
@@ -157,20 +231,17 @@ func (b *batcher) next() []*request {
 			<-b.wake
 			continue
 		}
-		if b.dynamic && b.delay > 0 && !b.closed && !b.hurry {
-			rows := b.queuedRows()
-			wait := b.delay - time.Since(b.queue[0].enq)
-			full := rows >= b.maxRows || (len(b.preferred) > 0 && rows >= b.preferred[len(b.preferred)-1])
-			if !full && wait > 0 {
+		if b.delay > 0 && !b.closed && !b.hurry && b.rows < b.fullRows() {
+			if wait := b.delay - time.Since(b.queue[0].enq); wait > 0 {
 				b.mu.Unlock()
-				if timer == nil {
-					timer = time.NewTimer(wait)
+				if b.timer == nil {
+					b.timer = time.NewTimer(wait)
 				} else {
-					timer.Reset(wait)
+					b.timer.Reset(wait) // Go >= 1.23: no stale tick after Reset
 				}
 				select {
 				case <-b.wake:
-				case <-timer.C:
+				case <-b.timer.C:
 				}
 				continue
 			}
@@ -187,33 +258,33 @@ func (b *batcher) dropEnded() {
 	b.queue = slices.DeleteFunc(b.queue, func(r *request) bool {
 		if err := r.ctx.Err(); err != nil {
 			r.done <- result{err: err}
+			b.rows -= r.rows
 			return true
 		}
 		return false
 	})
 }
 
-// take removes the next batch from the queue: one request without dynamic
-// batching; else requests in order while they fit into maxRows, cut at the
-// largest preferred batch size they reach, if any. Called with b.mu held.
+// take removes the next batch from the queue: requests in order while they
+// fit into maxRows, cut at the largest preferred batch size they reach, if
+// any. Called with b.mu held.
 func (b *batcher) take() []*request {
-	n := 1
-	if b.dynamic {
-		rows := 0
-		cut := 0
-		for n = 0; n < len(b.queue) && rows+b.queue[n].rows <= b.maxRows; n++ {
-			rows += b.queue[n].rows
-			if slices.Contains(b.preferred, rows) {
-				cut = n + 1
-			}
+	n, rows, cut := 0, 0, 0
+	for ; n < len(b.queue) && rows+b.queue[n].rows <= b.maxRows; n++ {
+		rows += b.queue[n].rows
+		if slices.Contains(b.preferred, rows) {
+			cut = n + 1
 		}
-		if cut > 0 {
-			n = cut
-		}
-		n = max(n, 1)
 	}
+	if cut > 0 {
+		n = cut
+	}
+	n = max(n, 1)
 	batch := slices.Clone(b.queue[:n])
 	b.queue = slices.Delete(b.queue, 0, n)
+	for _, r := range batch {
+		b.rows -= r.rows
+	}
 	return batch
 }
 
@@ -238,17 +309,6 @@ func padTo(rows, maxRows int) int {
 // padTo) and gives each request its rows. If the joint run fails, each
 // request is run alone, so that one request cannot fail the others.
 func (b *batcher) runBatch(batch []*request) {
-	if !b.batchable {
-		for _, r := range batch {
-			t0 := time.Now()
-			outs, err := b.run(b.runCtx, r.inputs)
-			if b.observe != nil {
-				b.observe(r.rows)
-			}
-			r.done <- result{outs: outs, err: err, queue: t0.Sub(r.enq), compute: time.Since(t0)}
-		}
-		return
-	}
 	start := time.Now()
 	outs, rows, err := b.runJoint(batch)
 	compute := time.Since(start)

@@ -42,10 +42,26 @@ func TestParseData(t *testing.T) {
 		{`[1, 2, 3, 4]`, "FP32", 3, nil, "more than the 3 values"},
 		{`[1, "x", 3]`, "FP32", 3, nil, `data holds '"'`},
 		{`[1, true, 3]`, "FP32", 3, nil, "true/false in data of datatype FP32"},
-		{`[1, 2, 3`, "FP32", 3, nil, "unbalanced '['"},
-		{`[1, 2]], 3`, "FP32", 3, nil, "unbalanced ']'"},
-		{`[1, 2, 1.2.3]`, "FP32", 3, nil, "bad number"},
+		{`[1, 2, 3`, "FP32", 3, nil, "want ',' or ']', found the end"},
+		{`[1, 2]], 3`, "FP32", 2, nil, "']' after the end of the JSON value"},
+		{`[1, 2, 1.2.3]`, "FP32", 3, nil, "want ',' or ']', found '.'"},
+		{`[1,,2]`, "FP32", 2, nil, `data holds ','`},
+		{`[1,2,]`, "FP32", 2, nil, `data holds ']'`},
+		{`[+1]`, "FP32", 1, nil, `data holds '+'`},
+		{`[.5]`, "FP32", 1, nil, `data holds '.'`},
+		{`[01]`, "FP32", 1, nil, "want ',' or ']', found '1'"},
+		{`[1.]`, "FP32", 1, nil, "want a digit after '.'"},
+		{`[1e]`, "FP32", 1, nil, "want a digit in a number's exponent"},
+		{`[1 2]`, "FP32", 2, nil, "want ',' or ']', found '2'"},
+		{`[tru]`, "BOOL", 1, nil, "want a value"},
 		{`[1, 0, 1]`, "BOOL", 3, nil, "number in data of datatype BOOL"},
+		{`7`, "FP32", 1, []float32{7}, ""},
+		{`[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]`, "FP32", 1, nil, "nested deeper than 64"},
+		// FP16 and BF16 values are rounded to those types, then widened.
+		{`[0.1, 65504, 65519, 65520, 1e-8, -3e-8, 5.960464477539063e-08]`, "FP16", 7,
+			[]float32{0.0999755859375, 65504, 65504, float32(math.Inf(1)), 0, -5.960464477539063e-08, 5.960464477539063e-08}, ""},
+		{`[0.1, 1.00390625, 1.01171875, 3.4e38, -1e39]`, "BF16", 5,
+			[]float32{0.10009765625, 1, 1.015625, float32(math.Inf(1)), float32(math.Inf(-1))}, ""},
 		{``, "FP32", 3, nil, "has no data"},
 	} {
 		dst := make([]float32, c.n)
@@ -297,4 +313,63 @@ func TestPadTo(t *testing.T) {
 		}
 		require.LessOrEqual(t, len(sizes), 7, "max_batch_size %d", m)
 	}
+}
+
+// TestBatcherDirect: without dynamic batching requests run alone in their
+// callers' goroutines, one at a time in arrival order; max_queue_size
+// counts those waiting; one cancelled while waiting leaves without running.
+func TestBatcherDirect(t *testing.T) {
+	gate := make(chan struct{})
+	var mu sync.Mutex
+	var ran []float32
+	b := newBatcher(&batcher{
+		run: func(_ context.Context, in []vkinfer.Tensor) ([]vkinfer.Tensor, error) {
+			<-gate
+			mu.Lock()
+			ran = append(ran, in[0].Data[0])
+			mu.Unlock()
+			return []vkinfer.Tensor{{Shape: []int{1, 1}, Data: []float32{2 * in[0].Data[0]}}}, nil
+		},
+		batchable: true, maxRows: 8, maxQueue: 2, runCtx: context.Background(),
+	})
+	waiting := func(n int) {
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+			b.mu.Lock()
+			w := b.waiting
+			b.mu.Unlock()
+			if w == n && len(b.turn) == 1 { // and one is running
+				return
+			}
+			require.True(t, time.Now().Before(deadline), "waiting %d, want %d", w, n)
+		}
+	}
+	req := func(ctx context.Context, x float32) *request {
+		return &request{ctx: ctx, rows: 1, inputs: []vkinfer.Tensor{{Shape: []int{1, 1}, Data: []float32{x}}}}
+	}
+	res := make([]result, 3)
+	var wg sync.WaitGroup
+	ctx1, cancel1 := context.WithCancel(context.Background())
+	for i, ctx := range []context.Context{context.Background(), ctx1, context.Background()} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res[i] = b.submit(req(ctx, float32(i+1)))
+		}()
+		waiting(min(i, 2)) // the first runs (blocked in run), the others wait
+	}
+	full := b.submit(req(context.Background(), 9))
+	require.ErrorIs(t, full.err, ErrQueueFull)
+	cancel1()
+	waiting(1)
+	close(gate)
+	wg.Wait()
+	require.Equal(t, []float32{1, 3}, ran)
+	require.NoError(t, res[0].err)
+	require.Equal(t, []float32{2}, res[0].outs[0].Data)
+	require.ErrorIs(t, res[1].err, context.Canceled)
+	require.NoError(t, res[2].err)
+	require.Equal(t, []float32{6}, res[2].outs[0].Data)
+	b.close()
+	<-b.stopped
+	require.ErrorIs(t, b.submit(req(context.Background(), 1)).err, ErrUnavailable)
 }

@@ -201,6 +201,8 @@ func fromContents(dst []float32, c *oippb.InferTensorContents, name, dt string) 
 	case "FP64":
 		v := c.GetFp64Contents()
 		err = set(len(v), func(i int) float32 { return float32(v[i]) })
+	default: // FP16, BF16
+		err = fmt.Errorf("%w: input %q is %s: the protocol's typed contents have no field for it; send it as raw_input_contents (little-endian, 2 bytes a value)", ErrInvalid, name, dt)
 	}
 	return err
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -41,6 +42,16 @@ type version struct {
 	inputs   []tensorSpec
 	outputs  []tensorSpec
 	b        *batcher
+	obs      versionMetrics
+}
+
+// versionMetrics are a version's metrics with their labels resolved once
+// (a lookup by label values on every request costs more than the update).
+type versionMetrics struct {
+	label          string // the version number
+	queue, compute prometheus.Observer
+	success        map[string]prometheus.Counter  // by protocol
+	latency        map[string]prometheus.Observer // by protocol
 }
 
 // tensorSpec is one input or output as the protocol sees it.

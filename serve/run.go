@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"google.golang.org/grpc"
@@ -36,6 +37,13 @@ func (s *Server) Serve(ctx context.Context, l Listeners, drain time.Duration) er
 	if l.Metrics != nil {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", s.MetricsHandler())
+		if s.cfg.Profiling {
+			mux.HandleFunc("/debug/pprof/", pprof.Index)
+			mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+			mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+			mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		}
 		ms = &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second}
 	}
 	failed := make(chan error, 3)

@@ -145,6 +145,36 @@ func do(t *testing.T, method, url, ctype string, body []byte, hdr map[string]str
 	return resp.StatusCode, resp.Header, b
 }
 
+// halfDigits returns two input rows of values k/256 (exact in FP16 and
+// BF16, so the server must compute on exactly these float32 values) and
+// the model's outputs for them.
+func halfDigits(t *testing.T, dev *vkinfer.Device) ([]float32, []float32) {
+	x := make([]float32, 2*784)
+	for i := range x {
+		x[i] = float32((i*7919)%256) / 256
+	}
+	return x, reference(t, dev, x, 2, 8)
+}
+
+// encode16 writes x, whose values are exact in FP16 and BF16 and in
+// [0, 1), as little-endian FP16 or BF16 (bit layouts written out here,
+// independently of the server's decoder).
+func encode16(t *testing.T, dt string, x []float32) []byte {
+	out := make([]byte, 0, 2*len(x))
+	for _, v := range x {
+		b := math.Float32bits(v)
+		require.Zero(t, b&0xffff, "%v is not exact in BF16", v)
+		h := uint16(b >> 16) // BF16: the top half of float32
+		if dt == "FP16" && v != 0 {
+			exp := int(b>>23&0xff) - 127 + 15 // rebias 127 -> 15; these are normal in FP16
+			require.True(t, exp > 0 && exp < 31 && b&0x1fff == 0, "%v is not a normal FP16", v)
+			h = uint16(b>>31)<<15 | uint16(exp)<<10 | uint16(b>>13&0x3ff)
+		}
+		out = binary.LittleEndian.AppendUint16(out, h)
+	}
+	return out
+}
+
 func jsonFloats(x []float32) string {
 	var sb strings.Builder
 	sb.WriteByte('[')
@@ -303,6 +333,31 @@ func TestServeREST(t *testing.T) {
 		}
 		require.Equal(t, want, got)
 	})
+	t.Run("FP16 and BF16 are converted", func(t *testing.T) {
+		xh, want := halfDigits(t, dev)
+		for _, dt := range []string{"FP16", "BF16"} {
+			req := `{"inputs":[{"name":"input","shape":[2,784],"datatype":"` + dt + `","data":` + jsonFloats(xh) + `}]}`
+			code, _, body := do(t, "POST", r.http+"/v2/models/mnist/infer", "application/json", []byte(req), nil)
+			require.Equal(t, 200, code, string(body))
+			var resp inferResp
+			require.NoError(t, json.Unmarshal(body, &resp))
+			require.Equal(t, want, resp.Outputs[0].Data, "JSON %s", dt)
+
+			head := []byte(`{"inputs":[{"name":"input","shape":[2,784],"datatype":"` + dt + `","parameters":{"binary_data_size":3136}}],
+				"parameters":{"binary_data_output":true}}`)
+			body = append(append([]byte(nil), head...), encode16(t, dt, xh)...)
+			code, hdr, out := do(t, "POST", r.http+"/v2/models/mnist/infer", "application/octet-stream", body,
+				map[string]string{headerLength: strconv.Itoa(len(head))})
+			require.Equal(t, 200, code, string(out))
+			n, err := strconv.Atoi(hdr.Get(headerLength))
+			require.NoError(t, err)
+			got := make([]float32, 20)
+			for i := range got {
+				got[i] = math.Float32frombits(binary.LittleEndian.Uint32(out[n+4*i:]))
+			}
+			require.Equal(t, want, got, "binary %s", dt)
+		}
+	})
 	t.Run("errors", func(t *testing.T) {
 		cases := []struct {
 			url, body string
@@ -316,7 +371,7 @@ func TestServeREST(t *testing.T) {
 			{"/v2/models/mnist/infer", `{"inputs":[{"name":"input","shape":[100000000,784],"datatype":"FP32","data":[1]}]}`, nil, 413, "more than the"},
 			{"/v2/models/mnist/infer", `{"inputs":[{"name":"input","shape":[9,784],"datatype":"FP32","data":[1]}]}`, nil, 400, "max_batch_size"},
 			{"/v2/models/mnist/infer", `{"inputs":[{"name":"input","shape":[1,784],"datatype":"FP32","data":[1,2]}]}`, nil, 400, "data has 2 values, its shape gives 784"},
-			{"/v2/models/mnist/infer", `{"inputs":[{"name":"input","shape":[1,784],"datatype":"BYTES","data":["a"]}]}`, nil, 400, "datatype \\\"BYTES\\\""},
+			{"/v2/models/mnist/infer", `{"inputs":[{"name":"input","shape":[1,784],"datatype":"BYTES","data":["a"]}]}`, nil, 400, "input \\\"input\\\" has datatype BYTES (strings)"},
 			{"/v2/models/mnist/infer", `{"inputs":[{"name":"x","shape":[1,784],"datatype":"FP32","data":[1]}]}`, nil, 400, "has no input \\\"x\\\""},
 			{"/v2/models/mnist/infer", `{"inputs":[]}`, nil, 400, "input \\\"input\\\" of model \\\"mnist\\\" is missing"},
 			{"/v2/models/mnist/infer", `{"inputs":[{"name":"input","shape":[1,784],"datatype":"FP32","parameters":{"binary_data_size":3136}}]}`, map[string]string{headerLength: "10000"}, 400, headerLength},
@@ -422,6 +477,25 @@ func TestServeGRPC(t *testing.T) {
 		_, err := c.ModelInfer(ctx, c2.req)
 		require.Equal(t, c2.code, status.Code(err), "%v", err)
 	}
+
+	// FP16 and BF16 as raw_input_contents are converted; the typed contents
+	// have no field for them, and BYTES is refused naming the input.
+	xh, wantH := halfDigits(t, dev)
+	for _, dt := range []string{"FP16", "BF16"} {
+		in := &oippb.ModelInferRequest_InferInputTensor{Name: "input", Datatype: dt, Shape: []int64{2, 784}}
+		resp, err := c.ModelInfer(ctx, &oippb.ModelInferRequest{ModelName: "mnist",
+			Inputs: []*oippb.ModelInferRequest_InferInputTensor{in}, RawInputContents: [][]byte{encode16(t, dt, xh)}})
+		require.NoError(t, err, dt)
+		require.Equal(t, wantH, decode(resp), dt)
+		in.Contents = &oippb.InferTensorContents{Fp32Contents: xh}
+		_, err = c.ModelInfer(ctx, &oippb.ModelInferRequest{ModelName: "mnist", Inputs: []*oippb.ModelInferRequest_InferInputTensor{in}})
+		require.Equal(t, codes.InvalidArgument, status.Code(err), "%v", err)
+		require.ErrorContains(t, err, "send it as raw_input_contents")
+	}
+	_, err = c.ModelInfer(ctx, &oippb.ModelInferRequest{ModelName: "mnist", Inputs: []*oippb.ModelInferRequest_InferInputTensor{
+		{Name: "input", Datatype: "BYTES", Shape: []int64{1, 784}}}, RawInputContents: [][]byte{make([]byte, 784)}})
+	require.Equal(t, codes.InvalidArgument, status.Code(err), "%v", err)
+	require.ErrorContains(t, err, `input "input" has datatype BYTES`)
 	require.NoError(t, r.stop())
 }
 

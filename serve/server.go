@@ -21,6 +21,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/vkinfer/vkinfer"
 	"github.com/vkinfer/vkinfer/serve/internal/tritonpb"
 )
@@ -69,6 +71,11 @@ type Config struct {
 	MaxQueueSize int
 	// Version is the server version that metadata reports.
 	Version string
+	// Profiling serves Go's profiles (net/http/pprof) under /debug/pprof/
+	// on the metrics listener, for finding where a server's time goes
+	// (docs/SERVING.md "Profiling"). Off by default: a profile exposes
+	// internals and costs CPU while it is taken.
+	Profiling bool
 }
 
 // Server serves the models of one repository on one device. Its handlers
@@ -152,6 +159,14 @@ func (s *Server) startBatcher(v *version, cfg *tritonpb.ModelConfig) {
 	}
 	verLabel := strconv.FormatInt(v.num, 10)
 	hist := s.metrics.batchSize.WithLabelValues(v.model, verLabel)
+	v.obs = versionMetrics{label: verLabel,
+		queue:   s.metrics.queue.WithLabelValues(v.model, verLabel),
+		compute: s.metrics.compute.WithLabelValues(v.model, verLabel),
+		success: map[string]prometheus.Counter{}, latency: map[string]prometheus.Observer{}}
+	for _, p := range []string{"rest", "grpc"} {
+		v.obs.success[p] = s.metrics.requests.WithLabelValues(v.model, verLabel, p, "success")
+		v.obs.latency[p] = s.metrics.latency.WithLabelValues(v.model, verLabel, p)
+	}
 	m := v.m
 	v.b = newBatcher(&batcher{
 		run: func(ctx context.Context, in []vkinfer.Tensor) ([]vkinfer.Tensor, error) {
@@ -355,10 +370,9 @@ func (v *version) selectOutputs(names []string) ([]int, error) {
 // infer queues the request's inputs on the model's batcher and waits.
 func (s *Server) infer(ctx context.Context, v *version, is *inputSet) ([]vkinfer.Tensor, error) {
 	res := v.b.submit(&request{ctx: ctx, rows: max(is.rows, 1), inputs: is.ins})
-	ver := strconv.FormatInt(v.num, 10)
 	if res.err == nil || res.compute > 0 {
-		s.metrics.queue.WithLabelValues(v.model, ver).Observe(res.queue.Seconds())
-		s.metrics.compute.WithLabelValues(v.model, ver).Observe(res.compute.Seconds())
+		v.obs.queue.Observe(res.queue.Seconds())
+		v.obs.compute.Observe(res.compute.Seconds())
 	}
 	if res.err != nil {
 		switch {
@@ -394,9 +408,14 @@ func outcome(err error) string {
 
 // record counts a finished inference request.
 func (s *Server) record(v *version, name, protocol string, start time.Time, err error) {
+	if v != nil && err == nil {
+		v.obs.success[protocol].Inc()
+		v.obs.latency[protocol].Observe(time.Since(start).Seconds())
+		return
+	}
 	ver := ""
 	if v != nil {
-		name, ver = v.model, strconv.FormatInt(v.num, 10)
+		name, ver = v.model, v.obs.label
 	} else if _, ok := s.models[name]; !ok {
 		name = "" // unknown names would make the label set unbounded
 	}

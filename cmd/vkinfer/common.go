@@ -149,15 +149,19 @@ func (s *session) Close() {
 
 // openDevice opens the device the flags choose, with notices and validation
 // messages going to e.stderr.
-func openDevice(e *env, f deviceFlags) (*vkinfer.Device, error) {
-	dev, err := vkinfer.Open(vkinfer.Options{
+func openDevice(e *env, f deviceFlags, tune ...func(*vkinfer.Options)) (*vkinfer.Device, error) {
+	opts := vkinfer.Options{
 		Device:     f.device,
 		Validation: f.validation,
 		Logger:     slog.New(&cliHandler{w: e.stderr}),
 		OnMessage: func(severity, message string) {
 			fmt.Fprintf(e.stderr, "vkinfer: validation %s: %s\n", severity, message)
 		},
-	})
+	}
+	for _, t := range tune {
+		t(&opts) // a command's own settings (serve: SpinWait)
+	}
+	dev, err := vkinfer.Open(opts)
 	if err != nil {
 		return nil, &cliError{msg: trimPrefixes(err.Error(), "vkinfer: ", "engine: "), err: err}
 	}

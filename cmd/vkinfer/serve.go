@@ -11,6 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vkinfer/vkinfer"
+
 	"github.com/vkinfer/vkinfer/serve"
 )
 
@@ -20,10 +22,11 @@ type serveOptions struct {
 	repo                                  string
 	httpAddr, grpcAddr, metricsAddr       string
 	httpPort, grpcPort, metricsPort       int
-	allowMetrics                          bool
+	allowMetrics, pprof                   bool
 	maxRequestBytes                       int64
 	maxTensorElements, maxQueueSize, exit int
 	logFormat                             string
+	spinWait                              time.Duration
 	dev                                   deviceFlags
 }
 
@@ -61,6 +64,8 @@ See docs/SERVING.md.`,
 	fs.IntVar(&o.maxTensorElements, "max-tensor-elements", serve.DefaultMaxTensorElements, "the most `elements` one input tensor may have")
 	fs.IntVar(&o.maxQueueSize, "max-queue-size", serve.DefaultMaxQueueSize, "the most `requests` queued per model where config.pbtxt sets no max_queue_size")
 	fs.IntVar(&o.exit, "exit-timeout-secs", 30, "how long a shutdown may take to finish the requests in flight, in `seconds`")
+	fs.BoolVar(&o.pprof, "pprof", false, "serve Go's profiles (net/http/pprof) at /debug/pprof/ on --metrics-port")
+	fs.DurationVar(&o.spinWait, "spin-wait", 0, "how long a run polls the device for completion before it sleeps (0: never poll; requests that poll take CPU from the others, and from a CPU driver's threads)")
 	fs.StringVar(&o.logFormat, "log-format", "text", "the log `format`: text or json")
 	o.dev.register(fs)
 	return c
@@ -76,6 +81,10 @@ func runServe(e *env, o *serveOptions, pos []string) error {
 		return usagef("--exit-timeout-secs must be at least 1, got %d", o.exit)
 	case o.logFormat != "text" && o.logFormat != "json":
 		return usagef("--log-format must be text or json, got %q", o.logFormat)
+	case o.spinWait < 0:
+		return usagef("--spin-wait must be 0 or more, got %v", o.spinWait)
+	case o.pprof && !o.allowMetrics:
+		return usagef("--pprof serves on the metrics port; it needs --allow-metrics")
 	}
 	for name, p := range map[string]int{"http-port": o.httpPort, "grpc-port": o.grpcPort, "metrics-port": o.metricsPort} {
 		if p < 0 || p > 65535 {
@@ -88,7 +97,12 @@ func runServe(e *env, o *serveOptions, pos []string) error {
 	}
 	log := slog.New(h)
 
-	dev, err := openDevice(e, o.dev)
+	dev, err := openDevice(e, o.dev, func(opts *vkinfer.Options) {
+		opts.SpinWait = o.spinWait
+		if o.spinWait <= 0 {
+			opts.SpinWait = -1 // vkinfer: negative = never poll
+		}
+	})
 	if err != nil {
 		return err
 	}
@@ -96,6 +110,7 @@ func runServe(e *env, o *serveOptions, pos []string) error {
 	s, err := serve.New(dev, serve.Config{
 		Repository: o.repo, Logger: log, Version: versionString(),
 		MaxRequestBytes: o.maxRequestBytes, MaxTensorElements: o.maxTensorElements, MaxQueueSize: o.maxQueueSize,
+		Profiling: o.pprof,
 	})
 	if err != nil {
 		return &cliError{msg: trimPrefixes(err.Error(), "serve: "), err: err}

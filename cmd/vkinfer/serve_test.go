@@ -27,6 +27,8 @@ func TestServeUsageErrors(t *testing.T) {
 		{[]string{"serve", "--model-repository", "x", "--http-port", "70000"}, "--http-port must be 0..65535"},
 		{[]string{"serve", "--model-repository", "x", "--log-format", "xml"}, "--log-format must be text or json"},
 		{[]string{"serve", "--model-repository", "x", "--exit-timeout-secs", "0"}, "--exit-timeout-secs must be at least 1"},
+		{[]string{"serve", "--model-repository", "x", "--spin-wait", "-1ms"}, "--spin-wait must be 0 or more"},
+		{[]string{"serve", "--model-repository", "x", "--pprof", "--allow-metrics=false"}, "--pprof serves on the metrics port"},
 	} {
 		code, stdout, stderr := cli(t, tt.args...)
 		assert.Equal(t, exitUsage, code, tt.args)
