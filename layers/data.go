@@ -17,6 +17,9 @@ func init() {
 	Register(ops.OpSlice, buildSlice)
 	Register(ops.OpSplit, buildSplit)
 	Register(ops.OpPad, buildPad)
+	Register(ops.OpCast, buildCast)
+	Register(ops.OpSqueeze, buildCopy)
+	Register(ops.OpUnsqueeze, buildCopy)
 }
 
 // hostParams are a node's inputs from index first on that a layer reads on
@@ -252,3 +255,72 @@ func (l *pad) RecordHost(r *engine.Recorder, in []*engine.Buffer, shapes []Shape
 }
 
 func (l *pad) Close() {}
+
+// cast is Cast to a float type: the device holds float32, so FLOAT and
+// DOUBLE are a copy and FLOAT16 and BFLOAT16 a copy rounded to their
+// precision (the values a cast there and back would give). Casts to
+// integer or bool types run only on the host (shape arithmetic).
+type cast struct {
+	d     *engine.Device
+	name  string
+	round ops.FloatRound
+}
+
+func buildCast(b *Build, mn *model.Node) (Layer, error) {
+	n := node{mn, b}
+	a, err := n.resolve()
+	if err != nil {
+		return nil, err
+	}
+	if err := n.runtimeData(); err != nil {
+		return nil, err
+	}
+	r, ok := ops.CastFloatRound(a.Int("to"))
+	if !ok {
+		return nil, n.errorf("cast to element type %d on the device: %w (the device holds float32; only FLOAT, DOUBLE, FLOAT16 and BFLOAT16, or casts of values known on the host)", a.Int("to"), ErrUnsupported)
+	}
+	return &cast{d: b.Dev, name: n.Name, round: r}, nil
+}
+
+func (l *cast) Record(r *engine.Recorder, in []*engine.Buffer, shapes []Shape, out []*engine.Buffer) error {
+	if err := checkRuntime(ops.OpCast, l.name, shapes, 1); err != nil {
+		return err
+	}
+	n := shapes[0].Elems()
+	s := Strided{Dims: []int{n}, Lo: []int{0}, Stride: []int{1}, Round: l.round}
+	if err := RecordStrided(r, l.d, s, in[0], out[0]); err != nil {
+		return fmt.Errorf("layers: Cast %q: %w", l.name, err)
+	}
+	return nil
+}
+
+func (l *cast) Close() {}
+
+// copyLayer is Squeeze or Unsqueeze where the planner cannot alias the
+// buffers: a copy of input 0 (the output shape, whatever the axes, has the
+// same elements in the same order). Axes, an attribute or input 1, are the
+// planner's business (ops.Infer).
+type copyLayer struct {
+	d    *engine.Device
+	name string
+}
+
+func buildCopy(b *Build, mn *model.Node) (Layer, error) {
+	n := node{mn, b}
+	if _, err := n.resolve(); err != nil {
+		return nil, err
+	}
+	if err := n.runtimeData(); err != nil {
+		return nil, err
+	}
+	return &copyLayer{d: b.Dev, name: n.Name}, nil
+}
+
+func (l *copyLayer) Record(r *engine.Recorder, in []*engine.Buffer, shapes []Shape, out []*engine.Buffer) error {
+	if len(in) == 0 {
+		return fmt.Errorf("layers: %q has no runtime data input", l.name)
+	}
+	return RecordUnary(r, l.d, Unary{Op: ops.UnaryIdentity, N: shapes[0].Elems()}, in[0], out[0])
+}
+
+func (l *copyLayer) Close() {}

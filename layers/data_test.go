@@ -1,6 +1,7 @@
 package layers_test
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand"
@@ -9,6 +10,7 @@ import (
 	"github.com/vkinfer/vkinfer/engine"
 	"github.com/vkinfer/vkinfer/internal/gputest"
 	"github.com/vkinfer/vkinfer/internal/optest"
+	"github.com/vkinfer/vkinfer/layers"
 	"github.com/vkinfer/vkinfer/model"
 	"github.com/vkinfer/vkinfer/ops"
 )
@@ -267,6 +269,83 @@ func TestPad(t *testing.T) {
 			Const:      []bool{false, true, false},
 			SignedZero: true,
 		})
+	}
+	for _, c := range cases {
+		optest.Check(t, d, c)
+	}
+}
+
+// castValues are float32 values at the edges of FLOAT16 and BFLOAT16
+// rounding, with their neighbours: ties, the largest finite values, the
+// smallest normals and subnormals.
+func castValues() *ops.Tensor {
+	var v []float32
+	for _, b := range []float32{1, 1 + 1.0/2048, 1 + 3.0/2048, 65504, 65519, 65520, 1.0 / 16384, 1.0 / (1 << 24), 1.0 / (1 << 25), 3.0 / (1 << 25),
+		1 + 1.0/256, 1 + 3.0/256, 3.3895314e38, 3.4e38, 1e-38, 0.1, 1e5} {
+		for _, s := range []float32{1, -1} {
+			u := math.Float32bits(b * s)
+			for d := -2; d <= 2; d++ {
+				v = append(v, math.Float32frombits(uint32(int64(u)+int64(d))))
+			}
+		}
+	}
+	return ops.F32([]int{len(v)}, v)
+}
+
+func TestCast(t *testing.T) {
+	d := gputest.Open(t, engine.Options{})
+	r := rand.New(rand.NewSource(43))
+	var cases []optest.Case
+	for _, to := range []int64{1, 11, 10, 16} { // FLOAT, DOUBLE, FLOAT16, BFLOAT16
+		node := model.Node{Op: ops.OpCast, Attrs: map[string]model.Attr{"to": model.IntAttr(to)}}
+		cases = append(cases, optest.Case{Name: fmt.Sprintf("Cast%d_edges", to), Node: node, Inputs: []*ops.Tensor{castValues()}, SignedZero: true})
+		for _, n := range optest.Sizes {
+			cases = append(cases, optest.Case{
+				Name: fmt.Sprintf("Cast%d_%d", to, n), Node: node,
+				Inputs:     []*ops.Tensor{optest.Random(r, []int{n}, float32(math.Pow(10, float64(r.Intn(9)-4))), true)},
+				SignedZero: true,
+			})
+		}
+		cases = append(cases, optest.Case{Node: node, Inputs: []*ops.Tensor{optest.Random(r, []int{2, 3, 5, 7}, 100, true)}, SignedZero: true})
+	}
+	for _, c := range cases {
+		optest.Check(t, d, c)
+	}
+	// Casts to integer types stay on the host.
+	b, _ := layers.Lookup(ops.OpCast)
+	_, err := b(&layers.Build{Dev: d, Const: func(string) *model.Tensor { return nil }},
+		&model.Node{Op: ops.OpCast, Name: "c", Inputs: []string{"x"}, Outputs: []string{"y"}, Attrs: map[string]model.Attr{"to": model.IntAttr(7)}})
+	if !errors.Is(err, layers.ErrUnsupported) {
+		t.Errorf("Cast to INT64 on the device: %v, want ErrUnsupported", err)
+	}
+}
+
+func TestSqueezeUnsqueezeCopy(t *testing.T) {
+	d := gputest.Open(t, engine.Options{})
+	r := rand.New(rand.NewSource(47))
+	var cases []optest.Case
+	for _, c := range []struct {
+		op    string
+		shape []int
+		axes  []int64
+		form  string // "attr", "host", "none"
+	}{
+		{ops.OpSqueeze, []int{1, 7, 1, 13}, []int64{0, -2}, "attr"},
+		{ops.OpSqueeze, []int{1, 7, 1, 13}, []int64{2}, "host"},
+		{ops.OpSqueeze, []int{1, 257, 1}, nil, "none"},
+		{ops.OpUnsqueeze, []int{7, 13}, []int64{0, 3}, "attr"},
+		{ops.OpUnsqueeze, []int{127}, []int64{-1, 0}, "host"},
+	} {
+		cs := optest.Case{Name: fmt.Sprintf("%s%v_%v_%s", c.op, c.shape, c.axes, c.form), Node: model.Node{Op: c.op, Attrs: map[string]model.Attr{}},
+			Inputs: []*ops.Tensor{optest.Random(r, c.shape, 10, true)}, SignedZero: true}
+		switch c.form {
+		case "attr":
+			cs.Node.Attrs["axes"] = model.IntsAttr(c.axes...)
+		case "host":
+			cs.Inputs = append(cs.Inputs, i64s(c.axes...))
+			cs.Host = []bool{false, true}
+		}
+		cases = append(cases, cs)
 	}
 	for _, c := range cases {
 		optest.Check(t, d, c)

@@ -55,6 +55,8 @@ type Strided struct {
 	// ValueAt, when not nil, holds StridedConstant's value in its element
 	// 0 instead of Value (a value computed at run time).
 	ValueAt *engine.Buffer
+	// Round rounds every value read to a narrower float type (Cast).
+	Round ops.FloatRound
 }
 
 // stridedDim is one dimension of a Strided after simplification.
@@ -145,7 +147,7 @@ func RecordStrided(r *engine.Recorder, d *engine.Device, s Strided, x, y *engine
 	if s.ValueAt != nil && s.Mode == StridedConstant {
 		v, valueInput = s.ValueAt, 1
 	}
-	p, err := d.Pipeline("strided", engine.Spec{"local_size_x": elementLocal(d, count), "RANK": u32(len(dims)), "MODE": uint32(s.Mode), "VALUE_INPUT": valueInput})
+	p, err := d.Pipeline("strided", engine.Spec{"local_size_x": elementLocal(d, count), "RANK": u32(len(dims)), "MODE": uint32(s.Mode), "VALUE_INPUT": valueInput, "ROUND": uint32(s.Round)})
 	if err != nil {
 		return fmt.Errorf("layers: strided: %w", err)
 	}

@@ -152,7 +152,15 @@ func init() {
 			x := in[0]
 			switch {
 			case to.t == Float32:
-				return []*Tensor{F32(x.Shape, x.Float())}, nil
+				r, _ := CastFloatRound(a.Int("to"))
+				y := x.Float()
+				if r != RoundNone {
+					y = append([]float32(nil), y...)
+					for i, v := range y {
+						y[i] = r.Apply(v)
+					}
+				}
+				return []*Tensor{F32(x.Shape, y)}, nil
 			case to.t == Bool:
 				y := make([]int64, x.Len())
 				for i := range y {
@@ -897,4 +905,60 @@ func permOf(a Attrs, r int) ([]int, error) {
 		p[i] = int(j)
 	}
 	return p, nil
+}
+
+// FloatRound is the precision a Cast to a float type rounds float32 values
+// to (the result is held as float32): shaders/strided.comp's ROUND
+// constant is its value.
+type FloatRound uint32
+
+// The float precisions of Cast.
+const (
+	// RoundNone: FLOAT and DOUBLE (a float32 value is exact in both).
+	RoundNone FloatRound = iota
+	// RoundHalf: FLOAT16, to nearest even; beyond 65504 (from 65520 on)
+	// ±inf; below 2^-14 the subnormals' 2^-24 steps.
+	RoundHalf
+	// RoundBFloat16: BFLOAT16, to nearest even (the top 16 bits of
+	// float32); overflow gives ±inf.
+	RoundBFloat16
+)
+
+// CastFloatRound returns the rounding of a Cast to the ONNX element type
+// to; ok is false when to is not a float type.
+func CastFloatRound(to int64) (r FloatRound, ok bool) {
+	switch to {
+	case 1, 11:
+		return RoundNone, true
+	case 10:
+		return RoundHalf, true
+	case 16:
+		return RoundBFloat16, true
+	}
+	return 0, false
+}
+
+// Apply rounds v. NaN stays NaN, infinities and signed zeros stay.
+func (r FloatRound) Apply(v float32) float32 {
+	u := math.Float32bits(v)
+	sign, abs := u&0x80000000, u&0x7fffffff
+	if abs >= 0x7f800000 || r == RoundNone {
+		return v // inf, NaN
+	}
+	switch r {
+	case RoundHalf:
+		switch {
+		case abs >= 0x477ff000: // 65520: rounds past the largest half
+			return math.Float32frombits(sign | 0x7f800000)
+		case abs < 0x38800000: // below 2^-14: multiples of 2^-24
+			q := math.RoundToEven(float64(math.Float32frombits(abs)) * (1 << 24))
+			return math.Float32frombits(sign | math.Float32bits(float32(q/(1<<24))))
+		}
+		abs += 0xfff + (abs>>13)&1
+		return math.Float32frombits(sign | abs&^0x1fff)
+	case RoundBFloat16:
+		u += 0x7fff + (u>>16)&1
+		return math.Float32frombits(u &^ 0xffff)
+	}
+	return v
 }

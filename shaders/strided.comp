@@ -19,7 +19,9 @@
 // A stride may be negative (Slice with a negative step, base at the first
 // element read) or 0. The host (layers.RecordStrided) merges dimensions
 // that are contiguous in the source and checks every address is inside x.
-// The value is copied bit for bit: NaN payloads, infinities and -0 survive.
+// The value is copied bit for bit (NaN payloads, infinities and -0 survive)
+// unless ROUND rounds it to a narrower float type held as float32 (Cast;
+// ops.FloatRound): 1 binary16, 2 bfloat16, both to nearest even.
 //
 // bindings (set 0): 0 x (read-only), 1 y (write-only), 2 v (read-only; read
 //                   only when VALUE_INPUT is 1, else any buffer, e.g. x)
@@ -27,7 +29,7 @@
 //                   uint dims[6]; uint inDims[6]; int lo[6]; int stride[6]
 //                   (112 bytes, inside the 128 every device has)
 // spec constants:   0 local_size_x (default 64), 1 RANK (1..6), 2 MODE,
-//                   3 VALUE_INPUT (0/1)
+//                   3 VALUE_INPUT (0/1), 4 ROUND (0 none, 1 half, 2 bfloat16)
 // grid:             ceil(count / local_size_x) workgroups, split over x and y
 //                   when that exceeds the device's x limit (see linearIndex).
 
@@ -36,6 +38,7 @@ layout(local_size_x = 64, local_size_x_id = 0) in;
 layout(constant_id = 1) const uint RANK = 1;
 layout(constant_id = 2) const uint MODE = 0;
 layout(constant_id = 3) const uint VALUE_INPUT = 0;
+layout(constant_id = 4) const uint ROUND = 0;
 
 const uint MODE_INSIDE = 0;
 const uint MODE_CONSTANT = 1;
@@ -64,6 +67,30 @@ layout(push_constant, std430) uniform Push {
 int posMod(int a, int b) {
     int r = a % b;
     return r < 0 ? r + b : r;
+}
+
+// roundTo rounds f to binary16 (ROUND 1) or bfloat16 (ROUND 2) precision,
+// to nearest even, as ops.FloatRound.Apply: the same bit operations.
+float roundTo(float f) {
+    uint u = floatBitsToUint(f);
+    uint sign = u & 0x80000000u;
+    uint a = u & 0x7fffffffu;
+    if (a >= 0x7f800000u) {
+        return f; // inf, NaN
+    }
+    if (ROUND == 1) {
+        if (a >= 0x477ff000u) { // 65520 and up: past the largest half
+            return uintBitsToFloat(sign | 0x7f800000u);
+        }
+        if (a < 0x38800000u) { // below 2^-14: multiples of 2^-24 (exact scaling)
+            float q = roundEven(uintBitsToFloat(a) * 16777216.0) * (1.0 / 16777216.0);
+            return uintBitsToFloat(sign | floatBitsToUint(q));
+        }
+        a += 0xfffu + ((a >> 13) & 1u);
+        return uintBitsToFloat(sign | (a & ~0x1fffu));
+    }
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return uintBitsToFloat(u & ~0xffffu);
 }
 
 void main() {
@@ -102,6 +129,9 @@ void main() {
     float r;
     if (MODE != MODE_CONSTANT || inside) {
         r = x.data[src];
+        if (ROUND != 0) {
+            r = roundTo(r);
+        }
     } else {
         r = VALUE_INPUT != 0 ? v.data[0] : pc.value;
     }

@@ -501,8 +501,9 @@ var shaders = map[string]*Shader{
 			{ID: 1, Name: "RANK", Default: 1},          // uint
 			{ID: 2, Name: "MODE", Default: 0},          // uint
 			{ID: 3, Name: "VALUE_INPUT", Default: 0},   // uint
+			{ID: 4, Name: "ROUND", Default: 0},         // uint
 		},
-		SourceSHA256: "7a64cf52377fd9edafde2e9234d7f9aedd382c62d3d338ea916922c71d82154b",
+		SourceSHA256: "89878b95f9622a2c7a9e3b30a238280995d9732aae9c9f2f95c7fbaa86558a3b",
 	},
 	"unary": {
 		Name:         "unary",
@@ -550,6 +551,6 @@ var manifest = []manifestEntry{
 	{Path: "reduce.comp", SHA256: "fa3047abb2eff3a3a68e63585a272cf1efaf50e75b21c3d857a5eabbed8d1ffe"},
 	{Path: "relu.comp", SHA256: "c0fa032d4f087e675570b47877f92e8a2cf123d4826f8ab0cfc0d6ac19f42833"},
 	{Path: "softmax.comp", SHA256: "de7d81520dcd8a39cd478a41d1736c290399838cdf8e0b0975820cf9570da625"},
-	{Path: "strided.comp", SHA256: "7a64cf52377fd9edafde2e9234d7f9aedd382c62d3d338ea916922c71d82154b"},
+	{Path: "strided.comp", SHA256: "89878b95f9622a2c7a9e3b30a238280995d9732aae9c9f2f95c7fbaa86558a3b"},
 	{Path: "unary.comp", SHA256: "8a7828471b616f869147ea95a675f118b0f97820558b43ca03c900651b0edcff"},
 }
