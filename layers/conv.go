@@ -3,6 +3,9 @@ package layers
 import (
 	"fmt"
 	"math"
+	"os"
+	"strings"
+	"sync/atomic"
 
 	"github.com/vkinfer/vkinfer/engine"
 	"github.com/vkinfer/vkinfer/model"
@@ -33,6 +36,28 @@ type conv struct {
 	noBias      *engine.Buffer // bound in place of an absent bias
 	act         ops.Activation
 	alpha, beta float32
+	// gw is the weights as the B operand of the convolution as a GEMM
+	// ([M, C*KH*KW] as prepared GemmWeights, N = M), for a group-1 Conv
+	// with constant weights on a device whose GEMM kernel takes the NCHW
+	// store (GemmTexel, GemmSubgroup); nil otherwise.
+	gw *GemmWeights
+}
+
+// ConvKernelEnv names the environment variable that forces how Conv runs,
+// for tests and measurements: auto (or empty: the rule in convUseGemm),
+// direct (conv.comp everywhere) or gemm (the GEMM path wherever it can run).
+const ConvKernelEnv = "VKINFER_CONV"
+
+// convMode parses $VKINFER_CONV.
+func convMode() (string, error) {
+	switch v := strings.ToLower(os.Getenv(ConvKernelEnv)); v {
+	case "", "auto":
+		return "auto", nil
+	case "direct", "gemm":
+		return v, nil
+	default:
+		return "", fmt.Errorf("layers: %s=%q: want auto, direct or gemm", ConvKernelEnv, v)
+	}
 }
 
 func buildConv(b *Build, mn *model.Node) (l Layer, err error) {
@@ -65,7 +90,40 @@ func buildConv(b *Build, mn *model.Node) (l Layer, err error) {
 		}
 		c.b = operand{rt: -1, buf: c.noBias}
 	}
+	if err := c.prepareGemm(b.Dev, n.constant(1)); err != nil {
+		return nil, n.errorf("%w", err)
+	}
 	return c, nil
+}
+
+// prepareGemm lays out constant weights w [M, C, KH, KW] as GemmWeights
+// when the convolution can run as a GEMM on this device (group 1, a GEMM
+// kernel with the NCHW store, weights in that kernel's panels).
+func (c *conv) prepareGemm(d *engine.Device, w *model.Tensor) error {
+	mode, err := convMode()
+	if err != nil {
+		return err
+	}
+	if mode == "direct" || c.group != 1 || w == nil || len(w.Shape) < 3 || len(w.Data) == 0 {
+		return nil
+	}
+	m := w.Shape[0]
+	k := len(w.Data) / m
+	switch ChooseGemmKernel(d.Info(), 64, m, k) {
+	case GemmTexel, GemmSubgroup:
+	default:
+		return nil
+	}
+	gw, err := NewGemmWeights(d, w.Data, k, m, true)
+	if err != nil {
+		return err
+	}
+	if gw.b.layout != bPanels {
+		gw.Close() // too large for the texel kernel's view: the direct kernel
+		return nil
+	}
+	c.gw = gw
+	return nil
 }
 
 func (c *conv) Record(r *engine.Recorder, in []*engine.Buffer, shapes []Shape, out []*engine.Buffer) error {
@@ -77,6 +135,9 @@ func (c *conv) Record(r *engine.Recorder, in []*engine.Buffer, shapes []Shape, o
 	m := ws[0]
 	if g.N*m*g.OH*g.OW == 0 {
 		return nil
+	}
+	if ok, err := c.recordGemm(r, g, m, in, out[0]); ok || err != nil {
+		return err
 	}
 	mb, pb := convBlocks(m, c.group, g.OW)
 	count := g.N * ((m + mb - 1) / mb) * g.OH * ((g.OW + pb - 1) / pb)
@@ -94,6 +155,93 @@ func (c *conv) Record(r *engine.Recorder, in []*engine.Buffer, shapes []Shape, o
 		math.Float32bits(c.alpha), math.Float32bits(c.beta)}
 	bufs := []*engine.Buffer{in[0], c.w.bufOf(in), c.b.bufOf(in), out[0]}
 	return r.Dispatch(p, bufs, push, c.d.Grid(p, uint64(count)))
+}
+
+// convChunkFloats bounds the patch-matrix temporary of one Conv (default
+// 4Mi floats, 16 MiB): larger products run in chunks of rows that reuse it.
+// Tests lower it to run the chunking.
+var convChunkFloats atomic.Int64
+
+func init() { convChunkFloats.Store(4 << 20) }
+
+// recordGemm records the convolution as a GEMM when it can and should run
+// as one (ok): per chunk of output pixels, conv_im2col.comp writes the
+// patch matrix A [pixels, C*KH*KW] into a temporary, and the device's GEMM
+// kernel multiplies it by the prepared weights Wᵀ [C*KH*KW, M], adds the
+// bias, applies the activation and stores the result as NCHW. A 1x1,
+// stride-1, unpadded Conv of one image reads its input in place as Aᵀ
+// (X is [C, H*W]): no patch matrix.
+func (c *conv) recordGemm(r *engine.Recorder, g ops.Window, m int, in []*engine.Buffer, out *engine.Buffer) (bool, error) {
+	if c.gw == nil {
+		return false, nil
+	}
+	d := c.d
+	info := d.Info()
+	k := g.C * g.KH * g.KW
+	rows := g.N * g.OH * g.OW
+	if k != c.gw.K || m != c.gw.N {
+		return false, fmt.Errorf("layers: Conv %q: input %dx%d channels x window with weights prepared for %d", c.a.Node.Name, g.C, g.KH*g.KW, c.gw.K)
+	}
+	texel := c.gw.b.panel == 8
+	fail := func(err error) (bool, error) {
+		return true, fmt.Errorf("layers: Conv %q: %w", c.a.Node.Name, err)
+	}
+	gm := Gemm{M: rows, N: m, K: k, Act: c.act, Alpha: c.alpha, Beta: c.beta, OutHW: g.OH * g.OW}
+	if c.hasB {
+		gm.Bias = c.b.bufOf(in)
+		if texel && !texelFits(info, gm.Bias.Len()) {
+			return false, nil
+		}
+	}
+	if !texel && !subgroupCapable(info) {
+		return false, nil
+	}
+	pointwise := g.KH == 1 && g.KW == 1 && g.SH == 1 && g.SW == 1 && g.PadT == 0 && g.PadL == 0 && g.OH == g.H && g.OW == g.W
+	if pointwise && g.N == 1 && (!texel || texelFits(info, rows*k) && rows%4 == 0) {
+		gm.TransA = true
+		if err := RecordGemmWeights(r, d, gm, in[0], c.gw, out); err != nil {
+			return fail(err)
+		}
+		return true, nil
+	}
+	lda := k
+	if texel {
+		lda = roundUp(k, 4) // aligned rows: one texel fetch per 4 k
+	}
+	maxFloats := min(int(convChunkFloats.Load()), int(info.Limits.MaxStorageBufferRange/4))
+	if texel {
+		maxFloats = min(maxFloats, 4*int(info.Limits.MaxTexelBufferElements))
+	}
+	chunk := min(rows, maxFloats/lda)
+	if chunk < rows && chunk >= 8 {
+		chunk -= chunk % 8 // whole register blocks
+	}
+	if chunk < 1 {
+		return false, nil // a patch row exceeds the limits: the direct kernel
+	}
+	a, err := r.Temp(int64(4 * chunk * lda))
+	if err != nil {
+		return fail(err)
+	}
+	p, err := d.Pipeline("conv_im2col", engine.Spec{"local_size_x": 64})
+	if err != nil {
+		return fail(err)
+	}
+	for row0 := 0; row0 < rows; row0 += chunk {
+		n := min(chunk, rows-row0)
+		count := n * ceilDiv(lda, 4)
+		push := []uint32{u32(count), u32(g.C), u32(g.H), u32(g.W), u32(g.OH), u32(g.OW), u32(g.KH), u32(g.KW),
+			u32(g.SH), u32(g.SW), u32(g.DH), u32(g.DW), u32(g.PadT), u32(g.PadL), u32(k), u32(lda), u32(row0)}
+		if err := r.Dispatch(p, []*engine.Buffer{in[0], a}, push, d.Grid(p, uint64(count))); err != nil {
+			return fail(err)
+		}
+		gc := gm
+		gc.M, gc.OutRow0, gc.LDA = n, row0, lda
+		if err := RecordGemmWeights(r, d, gc, a, c.gw, out); err != nil {
+			return fail(err)
+		}
+	}
+	return true, nil
 }
 
 // convBlocks returns conv.comp's register block: MB output channels (all
@@ -119,6 +267,7 @@ func (c *conv) Close() {
 	if c.noBias != nil {
 		c.noBias.Close()
 	}
+	c.gw.Close()
 	for _, o := range []operand{c.w, c.b} {
 		if o.rt < 0 && o.buf != nil && o.buf != c.noBias {
 			o.buf.Close()

@@ -43,8 +43,28 @@ func plant(x []float32) {
 	}
 }
 
+// TestConvDifferential runs every Conv case through the kernel the device
+// picks (auto), the direct kernel and the GEMM path (im2col + the device's
+// GEMM kernel where it has one) with a small patch-matrix bound, so that
+// the chunked path runs too.
 func TestConvDifferential(t *testing.T) {
 	d := gputest.Open(t, engine.Options{})
+	for _, mode := range []string{"auto", "direct", "gemm-chunked"} {
+		t.Run(mode, func(t *testing.T) {
+			switch mode {
+			case "gemm-chunked":
+				t.Setenv(layers.ConvKernelEnv, "gemm")
+				old := layers.SetConvChunkFloats(2048)
+				t.Cleanup(func() { layers.SetConvChunkFloats(old) })
+			default:
+				t.Setenv(layers.ConvKernelEnv, mode)
+			}
+			testConvCases(t, d)
+		})
+	}
+}
+
+func testConvCases(t *testing.T, d *engine.Device) {
 	r := rand.New(rand.NewSource(12))
 	s := model.StringAttr
 	cases := []convCase{
@@ -52,6 +72,10 @@ func TestConvDifferential(t *testing.T) {
 		{name: "odd channels stride 2", x: []int{2, 3, 7, 9}, w: []int{5, 3, 3, 3}, bias: true, attrs: map[string]model.Attr{"strides": ints(2, 2), "pads": ints(1, 1, 1, 1)}},
 		{name: "stride > kernel", x: []int{1, 3, 13, 13}, w: []int{7, 3, 2, 1}, attrs: map[string]model.Attr{"strides": ints(3, 4)}},
 		{name: "1x1 kernel", x: []int{2, 13, 5, 7}, w: []int{7, 13, 1, 1}, bias: true},
+		{name: "1x1 kernel one image", x: []int{1, 13, 4, 6}, w: []int{9, 13, 1, 1}, bias: true, act: "relu"},
+		{name: "1x1 kernel one image odd plane", x: []int{1, 5, 3, 3}, w: []int{17, 5, 1, 1}, act: "clip", alpha: 0, beta: 6},
+		{name: "1x1 kernel stride 2", x: []int{1, 6, 7, 7}, w: []int{8, 6, 1, 1}, bias: true, attrs: map[string]model.Attr{"strides": ints(2, 2)}},
+		{name: "many pixels", x: []int{3, 8, 33, 31}, w: []int{19, 8, 3, 3}, bias: true, act: "relu", attrs: map[string]model.Attr{"pads": ints(1, 1, 1, 1)}},
 		{name: "depthwise", x: []int{1, 13, 9, 7}, w: []int{13, 1, 3, 3}, bias: true, attrs: map[string]model.Attr{"group": model.IntAttr(13), "pads": ints(1, 1, 1, 1)}},
 		{name: "depthwise multiplier 2 stride 2", x: []int{2, 5, 8, 8}, w: []int{10, 1, 3, 3}, attrs: map[string]model.Attr{"group": model.IntAttr(5), "strides": ints(2, 2), "pads": ints(0, 1, 1, 0)}},
 		{name: "groups 3", x: []int{1, 6, 7, 7}, w: []int{9, 2, 3, 3}, bias: true, attrs: map[string]model.Attr{"group": model.IntAttr(3)}},

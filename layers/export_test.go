@@ -11,6 +11,10 @@ import (
 // the wide-workgroup path (GPUs) on CPU drivers too.
 func SetChainLocalSize(c *DenseChain, n int) { c.ls = n }
 
+// SetConvChunkFloats sets the patch-matrix bound of Conv's GEMM path (so
+// tests run its chunking) and returns the previous one.
+func SetConvChunkFloats(n int) int { return int(convChunkFloats.Swap(int64(n))) }
+
 // InferNode returns n's output shapes for its runtime input shapes, through
 // package ops (the op's definition), for tests that build layers by hand:
 // constant inputs are read from consts.

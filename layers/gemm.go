@@ -3,11 +3,13 @@ package layers
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 	"sync/atomic"
 
 	"github.com/vkinfer/vkinfer/engine"
+	"github.com/vkinfer/vkinfer/ops"
 )
 
 // GemmKernel names a GEMM kernel family (one shader source each). Which one
@@ -227,6 +229,42 @@ type Gemm struct {
 	// take them (a nonzero offset selects GemmStorage in place of the CPU
 	// drivers' kernels); RecordGemmWeights refuses offsets.
 	OffA, OffB, OffC int
+	// Act, Alpha and Beta: an activation (ops.Activation, with its
+	// parameters) applied after the bias, in place of ReLU. Only GemmTexel
+	// and GemmSubgroup take one; other kernels fail (see GemmTakesConv).
+	Act         ops.Activation
+	Alpha, Beta float32
+	// OutHW > 0 stores C as NCHW images (a convolution as a GEMM: rows
+	// are output pixels, columns channels): row r is pixel P = r + OutRow0
+	// of images of OutHW pixels each, element (r, j) lands at
+	// ((P / OutHW) * N + j) * OutHW + P % OutHW. C must hold every image
+	// the rows reach. Only GemmTexel and GemmSubgroup take it.
+	OutHW, OutRow0 int
+	// LDA is the row stride of a row-major A (not TransA) in floats, >= K;
+	// 0 means K. Only GemmTexel takes a larger one.
+	LDA int
+}
+
+// convEpilogue reports whether g needs the epilogue only GemmTexel and
+// GemmSubgroup have (an activation other than ReLU, or the NCHW store).
+func (g Gemm) convEpilogue() bool {
+	return g.OutHW > 0 || g.Act != ops.ActNone && g.Act != ops.ActReLU || g.lda() != g.K
+}
+
+// lda is A's row stride when A is row-major.
+func (g Gemm) lda() int {
+	if g.LDA > 0 && !g.TransA {
+		return g.LDA
+	}
+	return g.K
+}
+
+// act is the activation code of g for the kernels' ACT (activation.glsl).
+func (g Gemm) act() uint32 {
+	if g.Act != ops.ActNone {
+		return uint32(g.Act)
+	}
+	return b2u(g.ReLU)
 }
 
 // bLayout is how a B operand is stored.
@@ -399,10 +437,20 @@ func checkGemm(g Gemm, a, c *engine.Buffer) error {
 		}
 		return nil
 	}
-	if err := need(a, "A", g.OffA+g.M*g.K); err != nil {
+	if g.LDA != 0 && (g.LDA < g.K || g.TransA) {
+		return fmt.Errorf("layers: gemm A row stride %d with K %d (transposed %v)", g.LDA, g.K, g.TransA)
+	}
+	if err := need(a, "A", g.OffA+(g.M-1)*g.lda()+g.K); err != nil {
 		return err
 	}
-	if err := need(c, "C", g.OffC+g.M*g.N); err != nil {
+	cLen := g.OffC + g.M*g.N
+	if g.OutHW > 0 {
+		if g.OutRow0 < 0 || g.OffC != 0 {
+			return fmt.Errorf("layers: gemm with an NCHW store: row offset %d, C offset %d", g.OutRow0, g.OffC)
+		}
+		cLen = ceilDiv(g.OutRow0+g.M, g.OutHW) * g.OutHW * g.N
+	}
+	if err := need(c, "C", cLen); err != nil {
 		return err
 	}
 	if g.Bias != nil {
@@ -447,6 +495,9 @@ func recordGemm(r *engine.Recorder, d *engine.Device, g Gemm, a *engine.Buffer, 
 	if kernel == GemmGEMV && g.M > gemvMaxRows {
 		kernel = GemmTiled
 	}
+	if g.convEpilogue() && kernel != GemmTexel && kernel != GemmSubgroup {
+		return fmt.Errorf("layers: gemm %dx%dx%d: the %v kernel has no NCHW store or activation %d", g.M, g.N, g.K, kernel, g.Act)
+	}
 	tile := func(k GemmKernel) GemmConfig {
 		if g.Config != nil && (g.Kernel == k || g.Kernel == GemmAuto && k == GemmStorage) {
 			return *g.Config
@@ -480,6 +531,9 @@ func recordGemm(r *engine.Recorder, d *engine.Device, g Gemm, a *engine.Buffer, 
 	}
 	if !errors.Is(err, errCannot) {
 		return err
+	}
+	if g.convEpilogue() {
+		return fmt.Errorf("layers: gemm %dx%dx%d: the %v kernel cannot run it and no other has the NCHW store or activation: %w", g.M, g.N, g.K, kernel, err)
 	}
 	if b.layout == bPanels || b.gpuOnly() {
 		// Weights are packed only for a kernel that can run any product
@@ -546,7 +600,7 @@ func recordTexel(r *engine.Recorder, d *engine.Device, g Gemm, cfg GemmConfig, a
 	// A: row-major in place (any K); transposed in place when its columns
 	// (M) and the blocks are texel aligned; else a packed copy in a program temporary:
 	// TM-row panels, or padded rows when TM < 4.
-	aKC, lda := false, K
+	aKC, lda := false, g.lda()
 	var aS0, aS1 int
 	pack, packRows := false, 4
 	switch {
@@ -569,7 +623,7 @@ func recordTexel(r *engine.Recorder, d *engine.Device, g Gemm, cfg GemmConfig, a
 	spec := engine.Spec{
 		"local_size_x": u32(cfg.LX), "TM": u32(tm), "K": u32(K), "LDA": u32(lda),
 		"A_KCONTIG": b2u(aKC), "B_MODE": u32(bMode), "LDB": u32(b.ld),
-		"HAS_BIAS": b2u(g.Bias != nil), "ACT": b2u(g.ReLU),
+		"HAS_BIAS": b2u(g.Bias != nil), "ACT": g.act(), "NCHW": b2u(g.OutHW > 0),
 	}
 	p, err := d.Pipeline("gemm_texel", spec)
 	if err != nil {
@@ -580,7 +634,7 @@ func recordTexel(r *engine.Recorder, d *engine.Device, g Gemm, cfg GemmConfig, a
 		if aBuf, err = r.Temp(int64(4 * packLen)); err != nil {
 			return fmt.Errorf("layers: gemm: packed A: %w", err)
 		}
-		rs, ks := K, 1
+		rs, ks := g.lda(), 1
 		if g.TransA {
 			rs, ks = 1, M
 		}
@@ -593,7 +647,7 @@ func recordTexel(r *engine.Recorder, d *engine.Device, g Gemm, cfg GemmConfig, a
 		bias = b.buf // bound but never read
 	}
 	blocks := ceilDiv(M, tm) * ceilDiv(N, 8)
-	push := []uint32{u32(M), u32(N), u32(aS0), u32(aS1)}
+	push := []uint32{u32(M), u32(N), u32(aS0), u32(aS1), u32(g.OutHW), u32(g.OutRow0), math.Float32bits(g.Alpha), math.Float32bits(g.Beta)}
 	return r.Dispatch(p, []*engine.Buffer{aBuf, b.buf, bias, c}, push, d.Grid(p, uint64(blocks)))
 }
 
@@ -633,7 +687,7 @@ const (
 // recorded) when it cannot run the product.
 func recordSubgroup(r *engine.Recorder, d *engine.Device, g Gemm, cfg GemmConfig, a *engine.Buffer, b operandB, c *engine.Buffer) error {
 	info := d.Info()
-	if !subgroupCapable(info) || b.layout == bPanels && b.panel != sgTileCols {
+	if !subgroupCapable(info) || b.layout == bPanels && b.panel != sgTileCols || g.lda() != g.K {
 		return errCannot
 	}
 	rows := sgTileRows
@@ -653,14 +707,14 @@ func recordSubgroup(r *engine.Recorder, d *engine.Device, g Gemm, cfg GemmConfig
 	layoutB := map[bLayout]int{bRowMajor: 0, bTransposed: 1, bPanels: 2}[b.layout]
 	spec := engine.Spec{
 		"local_size_x": u32(cfg.LX), "ROWS1": b2u(rows == 1), "TRANS_A": b2u(g.TransA),
-		"LAYOUT_B": u32(layoutB), "HAS_BIAS": b2u(g.Bias != nil),
+		"LAYOUT_B": u32(layoutB), "HAS_BIAS": b2u(g.Bias != nil), "NCHW": b2u(g.OutHW > 0),
 	}
 	p, err := d.Pipeline("gemm_subgroup", spec)
 	if err != nil {
 		return fmt.Errorf("layers: gemm: %w", err)
 	}
 	subgroups := ceilDiv(g.M, rows) * ceilDiv(g.N, sgTileCols)
-	push := []uint32{u32(g.M), u32(g.N), u32(g.K), u32(b.ld), b2u(g.ReLU)}
+	push := []uint32{u32(g.M), u32(g.N), u32(g.K), u32(b.ld), g.act(), u32(g.OutHW), u32(g.OutRow0), math.Float32bits(g.Alpha), math.Float32bits(g.Beta)}
 	return r.Dispatch(p, []*engine.Buffer{a, b.buf, bias, c}, push, d.Grid(p, uint64(subgroups*4)))
 }
 

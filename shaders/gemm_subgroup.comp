@@ -44,14 +44,22 @@
 // bindings (set 0): 0 A (read-only), 1 B (read-only), 2 bias (read-only, N
 //                   floats; bound always, read only when HAS_BIAS),
 //                   3 C (write-only, M x N row-major)
-// push constants:   uint M, N, K, LDB, act (0 none, 1 ReLU). The activation
+// Output layout: C is M x N row-major, or with NCHW (a convolution as a
+// GEMM: rows are output pixels, columns channels) row r is pixel
+// P = r + row0 of the images' hw pixels each, stored at
+// ((P / hw) * N + col) * hw + P % hw: the NCHW output tensor.
+//
+// push constants:   uint M, N, K, LDB, act (activation.glsl: 0 none,
+//                   1 ReLU, ...), hw, row0 (NCHW only), float alpha, beta
+//                   (the activation's parameters). The activation
 //                   is a push constant, unlike in the other GEMM kernels, so
 //                   that layers with and without ReLU share one pipeline: a
 //                   pipeline of this kernel takes ~110 ms to create on
 //                   SwiftShader, which does not remove spec-constant
 //                   branches anyway (see above).
 // spec constants:   0 local_size_x (default 16), 1 ROWS1, 2 TRANS_A (bool),
-//                   3 LAYOUT_B (uint, above), 4 HAS_BIAS (bool)
+//                   3 LAYOUT_B (uint, above), 4 HAS_BIAS (bool), 5 NCHW
+//                   (bool)
 // grid:             ceil(M/rows) * ceil(N/16) subgroups (rows = 8, or 1 with
 //                   ROWS1), in workgroups along x (and y when x exceeds the
 //                   device's limit). Subgroup i (workgroups in x-then-y
@@ -64,11 +72,14 @@ layout(constant_id = 1) const bool ROWS1 = false;
 layout(constant_id = 2) const bool TRANS_A = false;
 layout(constant_id = 3) const uint LAYOUT_B = 0;
 layout(constant_id = 4) const bool HAS_BIAS = false;
+layout(constant_id = 5) const bool NCHW = false;
 
-const uint ACT_RELU = 1;
 const uint SG = 4;       // lanes per subgroup
 const uint TM = 8;       // rows of a tile (ROWS1: 1)
 const uint RL = TM / SG; // rows of A each lane loads
+
+#include "common.glsl"
+#include "activation.glsl"
 
 layout(std430, set = 0, binding = 0) readonly buffer ABuf { float data[]; } A;
 layout(std430, set = 0, binding = 1) readonly buffer BBuf { float data[]; } B;
@@ -81,6 +92,10 @@ layout(push_constant, std430) uniform Push {
     uint K;
     uint LDB;
     uint act;
+    uint hw;
+    uint row0;
+    float alpha;
+    float beta;
 } pc;
 
 vec4 acc[TM];   // ROWS1 uses acc[0] only
@@ -116,10 +131,22 @@ void store(uint r, uint col, vec4 x) {
     }
     if (pc.act == ACT_RELU) {
         x = mix(x, vec4(0.0), lessThan(x, vec4(0.0))); // keeps NaN (max() need not)
+    } else if (pc.act != ACT_NONE) {
+        [[unroll]] for (uint c = 0; c < 4; ++c) {
+            x[c] = activate(pc.act, x[c], pc.alpha, pc.beta);
+        }
+    }
+    uint cRow = r * N; // C's element of (r, col) is cRow + col * cCol
+    uint cCol = 1;
+    if (NCHW) {
+        uint P = r + pc.row0;
+        uint img = P / pc.hw;
+        cRow = img * N * pc.hw + (P - img * pc.hw);
+        cCol = pc.hw;
     }
     [[unroll]] for (uint c = 0; c < 4; ++c) {
         if (col + c < N) {
-            C.data[r * N + col + c] = x[c];
+            C.data[cRow + (col + c) * cCol] = x[c];
         }
     }
 }

@@ -37,13 +37,20 @@
 // padding or neighbouring rows give garbage): they only reach accumulators
 // that are not stored.
 //
+// Output layout. C is M x N row-major, or with NCHW (a convolution as a
+// GEMM: rows are output pixels, columns channels) row r is pixel
+// P = r + row0 of the images' hw pixels each, stored at
+// ((P / hw) * N + col) * hw + P % hw: the NCHW output tensor.
+//
 // bindings (set 0): 0 A (uniform texel buffer), 1 B (uniform texel buffer),
 //                   2 bias (uniform texel buffer, N floats; bound always,
-//                     read only when HAS_BIAS), 3 C (storage, M x N row-major)
-// push constants:   uint M, N, aS0, aS1
+//                     read only when HAS_BIAS), 3 C (storage)
+// push constants:   uint M, N, aS0, aS1, hw, row0 (NCHW only);
+//                   float alpha, beta (the activation's parameters)
 // spec constants:   0 local_size_x (default 16), 1 TM (default 8), 2 K,
 //                   3 LDA, 4 A_KCONTIG (bool), 5 B_MODE (uint), 6 LDB,
-//                   7 HAS_BIAS (bool), 8 ACT (uint: 0 none, 1 ReLU)
+//                   7 HAS_BIAS (bool), 8 ACT (activation.glsl: 0 none,
+//                   1 ReLU, ...), 9 NCHW (bool)
 // grid:             one invocation per block: ceil(M/TM) * ceil(N/8)
 //                   invocations, 1-D, split over x and y when that exceeds
 //                   the device's x limit (see linearIndex). Invocation i owns
@@ -60,8 +67,8 @@ layout(constant_id = 5) const uint B_MODE = 0;
 layout(constant_id = 6) const uint LDB = 4;
 layout(constant_id = 7) const bool HAS_BIAS = false;
 layout(constant_id = 8) const uint ACT = 0;
+layout(constant_id = 9) const bool NCHW = false;
 
-const uint ACT_RELU = 1;
 const uint B_PANELS = 0;
 const uint B_KCONTIG = 1;
 const uint B_ROWMAJOR = 2;
@@ -69,6 +76,7 @@ const uint KFULL = K / 4;   // steps with 4 valid k
 const uint KREM = K % 4;    // valid k in the last, partial step
 
 #include "common.glsl"
+#include "activation.glsl"
 
 layout(set = 0, binding = 0) uniform textureBuffer A;
 layout(set = 0, binding = 1) uniform textureBuffer B;
@@ -80,6 +88,10 @@ layout(push_constant, std430) uniform Push {
     uint N;
     uint aS0;
     uint aS1;
+    uint hw;
+    uint row0;
+    float alpha;
+    float beta;
 } pc;
 
 vec4 acc[TM][2];
@@ -227,6 +239,14 @@ void main() {
         if (r >= pc.M) {
             break;
         }
+        uint cRow = r * N; // C's element of (r, col) is cRow + col * cCol
+        uint cCol = 1;
+        if (NCHW) {
+            uint P = r + pc.row0;
+            uint img = P / pc.hw;
+            cRow = img * N * pc.hw + (P - img * pc.hw);
+            cCol = pc.hw;
+        }
         for (uint h = 0; h < 2; ++h) {
             vec4 v = acc[i][h];
             if (HAS_BIAS) {
@@ -237,11 +257,7 @@ void main() {
                 if (col >= N) {
                     break;
                 }
-                float x = v[c];
-                if (ACT == ACT_RELU) {
-                    x = x < 0.0 ? 0.0 : x; // keeps NaN (max() need not)
-                }
-                C.data[r * N + col] = x;
+                C.data[cRow + col * cCol] = activate(ACT, v[c], pc.alpha, pc.beta);
             }
         }
     }

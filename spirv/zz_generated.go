@@ -101,6 +101,21 @@ var shaders = map[string]*Shader{
 		},
 		SourceSHA256: "222e58626067ba6d35727b925bec15c59aac2d42be965026325b789070ce7f81",
 	},
+	"conv_im2col": {
+		Name:         "conv_im2col",
+		Code:         mustReadSPIRV("conv_im2col.spv"),
+		LocalSize:    [3]uint32{64, 1, 1},
+		LocalSizeIDs: [3]int32{0, -1, -1},
+		Bindings: []Binding{
+			{Set: 0, Binding: 0, Kind: StorageBuffer, Name: "x", ReadOnly: true},
+			{Set: 0, Binding: 1, Kind: StorageBuffer, Name: "a", ReadOnly: false},
+		},
+		PushConstantSize: 68,
+		SpecConstants: []SpecConstant{
+			{ID: 0, Name: "local_size_x", Default: 64}, // uint
+		},
+		SourceSHA256: "94ca7d37984acedf86dfa9d53ef89c2b4d73d70a09425a08257b7e3855975ae1",
+	},
 	"convtranspose": {
 		Name:         "convtranspose",
 		Code:         mustReadSPIRV("convtranspose.spv"),
@@ -323,15 +338,16 @@ var shaders = map[string]*Shader{
 			{Set: 0, Binding: 2, Kind: StorageBuffer, Name: "bias", ReadOnly: true},
 			{Set: 0, Binding: 3, Kind: StorageBuffer, Name: "C", ReadOnly: false},
 		},
-		PushConstantSize: 20,
+		PushConstantSize: 36,
 		SpecConstants: []SpecConstant{
 			{ID: 0, Name: "local_size_x", Default: 16}, // uint
 			{ID: 1, Name: "ROWS1", Default: 0},         // bool
 			{ID: 2, Name: "TRANS_A", Default: 0},       // bool
 			{ID: 3, Name: "LAYOUT_B", Default: 0},      // uint
 			{ID: 4, Name: "HAS_BIAS", Default: 0},      // bool
+			{ID: 5, Name: "NCHW", Default: 0},          // bool
 		},
-		SourceSHA256: "3804a6cd3287821fec46fcc33282b05e5ac89969dd368982f4df8711771b7ade",
+		SourceSHA256: "f5b8694864a5711133a444eb717c1f28fba86a6171b1a83f3559f814f6177ef3",
 	},
 	"gemm_texel": {
 		Name:         "gemm_texel",
@@ -344,7 +360,7 @@ var shaders = map[string]*Shader{
 			{Set: 0, Binding: 2, Kind: UniformTexelBuffer, Name: "bias", ReadOnly: true},
 			{Set: 0, Binding: 3, Kind: StorageBuffer, Name: "C", ReadOnly: false},
 		},
-		PushConstantSize: 16,
+		PushConstantSize: 32,
 		SpecConstants: []SpecConstant{
 			{ID: 0, Name: "local_size_x", Default: 16}, // uint
 			{ID: 1, Name: "TM", Default: 8},            // uint
@@ -355,8 +371,9 @@ var shaders = map[string]*Shader{
 			{ID: 6, Name: "LDB", Default: 4},           // uint
 			{ID: 7, Name: "HAS_BIAS", Default: 0},      // bool
 			{ID: 8, Name: "ACT", Default: 0},           // uint
+			{ID: 9, Name: "NCHW", Default: 0},          // bool
 		},
-		SourceSHA256: "81a67d9df8875222b21c2a4d295c3bd0106a50efece3e12498c8635752a20d2f",
+		SourceSHA256: "10d31fdb9f3296a745bdef8afaaafdd5af0d5d6650b16bdce97084e3ffbcc6fe",
 	},
 	"gemm_tiled": {
 		Name:         "gemm_tiled",
@@ -532,6 +549,7 @@ var manifest = []manifestEntry{
 	{Path: "binary.comp", SHA256: "0a771229d97accf8eac1099378567b6d4aaaf29ed87c6970b1aebd6188ee22cf"},
 	{Path: "common.glsl", SHA256: "a87d2c1771cdea144f8de841b086d4a516357b7af35c7484a678fcbbf40ba2ea"},
 	{Path: "conv.comp", SHA256: "222e58626067ba6d35727b925bec15c59aac2d42be965026325b789070ce7f81"},
+	{Path: "conv_im2col.comp", SHA256: "94ca7d37984acedf86dfa9d53ef89c2b4d73d70a09425a08257b7e3855975ae1"},
 	{Path: "convtranspose.comp", SHA256: "490e6959ca6dbe80d21193391da8d00ea9f29409ea09e8d06ac3fdf5145187d2"},
 	{Path: "dense_chain.comp", SHA256: "02c01f0648c18f1dc8d373cec9fc96af2b2e5dfd564795fa4e2822bd9e44d55a"},
 	{Path: "dense_chain.glsl", SHA256: "8a6de7673e655852356840c1c735c68fb52f99d9007a1c096fb0277d0d44ba07"},
@@ -542,8 +560,8 @@ var manifest = []manifestEntry{
 	{Path: "gemm_gemv_f16.comp", SHA256: "9c86964e9a7797fe6865ab1a6e92cc5d6517fa4af2b5ae1d016a79f612f8641f"},
 	{Path: "gemm_pack.comp", SHA256: "cfcd79c81e39d761808af36c5d87298b4d0b536f694a218f02f70dfc24aadad4"},
 	{Path: "gemm_reduce.comp", SHA256: "65f1e19152fa6f910f5f6448b3a7242a7de5d3efc2e7955733ef9d4b8866fd93"},
-	{Path: "gemm_subgroup.comp", SHA256: "3804a6cd3287821fec46fcc33282b05e5ac89969dd368982f4df8711771b7ade"},
-	{Path: "gemm_texel.comp", SHA256: "81a67d9df8875222b21c2a4d295c3bd0106a50efece3e12498c8635752a20d2f"},
+	{Path: "gemm_subgroup.comp", SHA256: "f5b8694864a5711133a444eb717c1f28fba86a6171b1a83f3559f814f6177ef3"},
+	{Path: "gemm_texel.comp", SHA256: "10d31fdb9f3296a745bdef8afaaafdd5af0d5d6650b16bdce97084e3ffbcc6fe"},
 	{Path: "gemm_tiled.comp", SHA256: "9ba54fb4b755280c09ab24099d27e4077b8b39c4f5ad7352b7ea324acbe3b23d"},
 	{Path: "gemm_tiled.glsl", SHA256: "441a5fc887053db6a28abbc432f73908636530905aff01084c5cb2523faa379b"},
 	{Path: "gemm_tiled_f16.comp", SHA256: "1a77247d4842581ad250f7caff92ec0ffc902cb66c25e00d81a714d5eff27e9b"},
