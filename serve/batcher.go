@@ -59,6 +59,7 @@ type batcher struct {
 	turn    chan struct{} // not dynamic: buffered 1, held by the running request
 	direct  sync.WaitGroup
 	stopped chan struct{} // closed when the worker has exited (not dynamic: closed and no request left)
+	joint   [][]float32   // the worker's: a batch's inputs, reused by the next
 }
 
 func newBatcher(b *batcher) *batcher {
@@ -356,12 +357,20 @@ func (b *batcher) runJoint(batch []*request) (_ []vkinfer.Tensor, rows int, _ er
 			ins[i] = t
 			continue
 		}
-		ins[i].Shape = append([]int{padded}, t.Shape[1:]...)
-		ins[i].Data = make([]float32, 0, padded*per)
-		for _, r := range batch {
-			ins[i].Data = append(ins[i].Data, r.inputs[i].Data...)
+		// The worker's own buffers: Model.Run has copied its inputs to the
+		// device when it returns, so the next batch can reuse them.
+		if len(b.joint) < len(ins) {
+			b.joint = make([][]float32, len(ins))
 		}
-		ins[i].Data = ins[i].Data[:padded*per] // zeros after the real rows
+		buf := b.joint[i][:0]
+		for _, r := range batch {
+			buf = append(buf, r.inputs[i].Data...)
+		}
+		buf = slices.Grow(buf, padded*per-len(buf))[:padded*per]
+		clear(buf[rows*per:]) // zeros after the real rows
+		b.joint[i] = buf
+		ins[i].Shape = append([]int{padded}, t.Shape[1:]...)
+		ins[i].Data = buf
 	}
 	outs, err := b.run(b.runCtx, ins)
 	if err != nil {
