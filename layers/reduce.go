@@ -15,7 +15,7 @@ import (
 
 func init() {
 	for _, name := range []string{ops.OpReduceSum, ops.OpReduceMean, ops.OpReduceMax, ops.OpReduceMin, ops.OpReduceProd,
-		ops.OpReduceL1, ops.OpReduceL2, ops.OpReduceSumSquare, ops.OpReduceLogSum} {
+		ops.OpReduceL1, ops.OpReduceL2, ops.OpReduceSumSquare, ops.OpReduceLogSum, ops.OpReduceLogSumExp} {
 		Register(name, buildReduce)
 	}
 }
@@ -154,6 +154,9 @@ func RecordReduce(r *engine.Recorder, d *engine.Device, g Reduce, x, y *engine.B
 	per := p.rsize // loop iterations of one invocation
 	if !serial {
 		per = (p.rsize + int(local) - 1) / int(local)
+	}
+	if g.Op == ops.ReduceLogSumExp {
+		per *= 2 // two passes: the maximum, then the sum
 	}
 	if per > MaxReduceIterations {
 		return fmt.Errorf("layers: %v of shape %v: %d elements per output, more than one invocation may loop over (%d per invocation; lavapipe stops loops after 65,535 iterations): %w",

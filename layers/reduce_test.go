@@ -17,7 +17,7 @@ import (
 
 // reduceNames are the reductions, in ops.ReduceOp order.
 var reduceNames = []string{ops.OpReduceSum, ops.OpReduceMean, ops.OpReduceMax, ops.OpReduceMin, ops.OpReduceProd,
-	ops.OpReduceL1, ops.OpReduceL2, ops.OpReduceSumSquare, ops.OpReduceLogSum}
+	ops.OpReduceL1, ops.OpReduceL2, ops.OpReduceSumSquare, ops.OpReduceLogSum, ops.OpReduceLogSumExp}
 
 // reduceTol is the tolerance of a float32 reduction against the float64
 // reference: a few ulps of Σ|term| per output (the error bound of a sum
@@ -31,6 +31,8 @@ func reduceTol(op ops.ReduceOp, x *ops.Tensor, mask []bool) (abs, rel float64) {
 		return 0, 2e-5
 	case ops.ReduceLogSum:
 		return 1e-5, 0
+	case ops.ReduceLogSumExp:
+		return 2e-5, 1e-6
 	}
 	l1 := ops.ReduceL1
 	if op == ops.ReduceSumSquare {

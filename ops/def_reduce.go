@@ -6,7 +6,7 @@ import (
 )
 
 // The reductions: ReduceSum, ReduceMean, ReduceMax, ReduceMin, ReduceProd,
-// ReduceL1, ReduceL2, ReduceSumSquare and ReduceLogSum, all of one form
+// ReduceL1, ReduceL2, ReduceSumSquare, ReduceLogSum and ReduceLogSumExp, all of one form
 // (ONNX opsets 1 to 18): attribute axes (opsets < 13, and < 18 for all but
 // ReduceSum) or a constant int64 input axes (ReduceSum from 13, the others
 // from 18); keepdims (default 1); noop_with_empty_axes (default 0). Empty or
@@ -30,6 +30,7 @@ const (
 	ReduceL2                        // sqrt(Σ x²)
 	ReduceSumSquare                 // Σ x²
 	ReduceLogSum                    // log(Σ x): -inf for a sum of 0, NaN below
+	ReduceLogSumExp                 // m + log(Σ exp(x - m)), m = max x: +inf if m is, -inf for n = 0 or all -inf
 	NumReduceOps                    // the number of reductions, not one
 )
 
@@ -37,7 +38,7 @@ const (
 var reduceOps = map[string]ReduceOp{
 	OpReduceSum: ReduceSum, OpReduceMean: ReduceMean, OpReduceMax: ReduceMax, OpReduceMin: ReduceMin,
 	OpReduceProd: ReduceProd, OpReduceL1: ReduceL1, OpReduceL2: ReduceL2, OpReduceSumSquare: ReduceSumSquare,
-	OpReduceLogSum: ReduceLogSum,
+	OpReduceLogSum: ReduceLogSum, OpReduceLogSumExp: ReduceLogSumExp,
 }
 
 // ReduceOpOf returns the reduction of an ONNX op name, false if it is not one.
@@ -233,6 +234,9 @@ func Reduce(op ReduceOp, x []float32, shape []int, reduced []bool) []float32 {
 			idx[k] = 0
 		}
 	}
+	if op == ReduceLogSumExp {
+		return logSumExp(x, shape, reduced, outN, ostride)
+	}
 	y := make([]float32, outN)
 	for i, v := range acc {
 		switch op {
@@ -244,6 +248,40 @@ func Reduce(op ReduceOp, x []float32, shape []int, reduced []bool) []float32 {
 			v = math.Log(v)
 		}
 		y[i] = float32(v)
+	}
+	return y
+}
+
+// logSumExp is Reduce's ReduceLogSumExp: m + log(Σ exp(x - m)) with m the
+// maximum of each output's elements, in float64. NaN among them gives NaN;
+// m = +inf gives +inf; m = -inf (all -inf, or none) gives -inf.
+func logSumExp(x []float32, shape []int, reduced []bool, outN int, ostride []int) []float32 {
+	m := Reduce(ReduceMax, x, shape, reduced)
+	sum := make([]float64, outN)
+	idx := make([]int, len(shape))
+	o := 0
+	for _, f := range x {
+		if mo := float64(m[o]); !math.IsInf(mo, 0) && !math.IsNaN(mo) {
+			sum[o] += math.Exp(float64(f) - mo)
+		}
+		for k := len(shape) - 1; k >= 0; k-- {
+			idx[k]++
+			o += ostride[k]
+			if idx[k] < shape[k] {
+				break
+			}
+			o -= ostride[k] * idx[k]
+			idx[k] = 0
+		}
+	}
+	y := make([]float32, outN)
+	for i, mv := range m {
+		mo := float64(mv)
+		if math.IsInf(mo, 0) || math.IsNaN(mo) {
+			y[i] = mv
+			continue
+		}
+		y[i] = float32(mo + math.Log(sum[i]))
 	}
 	return y
 }

@@ -94,6 +94,7 @@ const (
 	OpReduceL2        = "ReduceL2"        // sqrt(Σ x²)
 	OpReduceSumSquare = "ReduceSumSquare" // Σ x²
 	OpReduceLogSum    = "ReduceLogSum"    // log(Σ x)
+	OpReduceLogSumExp = "ReduceLogSumExp" // log(Σ exp(x)), as max + log(Σ exp(x - max))
 )
 
 // The element-wise and convolution ops of def_elementwise.go, def_binary.go

@@ -13,6 +13,8 @@
 //   6 l2         term x*x, combine +, finish sqrt
 //   7 sumsquare  term x*x, combine +
 //   8 logsum     sum, finish log (0 gives -inf, below 0 NaN, +inf stays)
+//   9 logsumexp  two passes: m = max (as 2), then m + log(sum exp(x - m));
+//                NaN if any is NaN, m itself when it is +-inf
 // Accumulation is in fp32: sums whose partial results overflow give +-inf,
 // as do squares of values beyond 1.8e19 (the float64 reference may be finite).
 //
@@ -53,6 +55,7 @@ const uint OP_L1 = 5;
 const uint OP_L2 = 6;
 const uint OP_SUMSQUARE = 7;
 const uint OP_LOGSUM = 8;
+const uint OP_LOGSUMEXP = 9;
 
 #include "common.glsl"
 
@@ -70,34 +73,40 @@ layout(push_constant, std430) uniform Push {
 
 shared float sAcc[gl_WorkGroupSize.x];
 
-float initial() {
-    if (OP == OP_MAX) {
+// OP_LSE_SUM is logsumexp's second pass (not a host value): sum of
+// exp(x - m) for the row maximum m.
+const uint OP_LSE_SUM = 100;
+
+float initial(uint op) {
+    if (op == OP_MAX) {
         return VK_NEG_INF;
-    } else if (OP == OP_MIN) {
+    } else if (op == OP_MIN) {
         return uintBitsToFloat(0x7f800000u);
-    } else if (OP == OP_PROD) {
+    } else if (op == OP_PROD) {
         return 1.0;
     }
     return 0.0;
 }
 
-float term(float v) {
-    if (OP == OP_L1) {
+float term(uint op, float v, float m) {
+    if (op == OP_L1) {
         return abs(v);
-    } else if (OP == OP_L2 || OP == OP_SUMSQUARE) {
+    } else if (op == OP_L2 || op == OP_SUMSQUARE) {
         return v * v;
+    } else if (op == OP_LSE_SUM) {
+        return expShifted(v, m); // v <= m, finite m; exp(-inf) = 0
     }
     return v;
 }
 
-float combine(float a, float b) {
-    if (OP == OP_MAX || OP == OP_MIN) {
+float combine(uint op, float a, float b) {
+    if (op == OP_MAX || op == OP_MIN) {
         // GLSL's max/min are undefined for NaN: decide on the bits.
         if (isNaNBits(a) || isNaNBits(b)) {
             return VK_QNAN;
         }
-        return OP == OP_MAX ? max(a, b) : min(a, b);
-    } else if (OP == OP_PROD) {
+        return op == OP_MAX ? max(a, b) : min(a, b);
+    } else if (op == OP_PROD) {
         return a * b;
     }
     return a + b;
@@ -141,47 +150,71 @@ uint offsetOf(uint k) {
     return b;
 }
 
-void main() {
-    if (SERIAL) {
-        uint o = linearIndex();
-        if (o >= pc.count) {
-            return;
-        }
-        uint base = baseOf(o);
-        float acc = initial();
-        for (uint i3 = 0; i3 < pc.rs[3]; ++i3) {
-            for (uint i2 = 0; i2 < pc.rs[2]; ++i2) {
-                for (uint i1 = 0; i1 < pc.rs[1]; ++i1) {
-                    uint off = base + i3 * pc.rst[3] + i2 * pc.rst[2] + i1 * pc.rst[1];
-                    for (uint i0 = 0; i0 < pc.rs[0]; ++i0) {
-                        acc = combine(acc, term(x.data[off + i0 * pc.rst[0]]));
-                    }
+// reduceSerial is one pass of op over output o's elements by one invocation.
+float reduceSerial(uint op, uint base, float m) {
+    float acc = initial(op);
+    for (uint i3 = 0; i3 < pc.rs[3]; ++i3) {
+        for (uint i2 = 0; i2 < pc.rs[2]; ++i2) {
+            for (uint i1 = 0; i1 < pc.rs[1]; ++i1) {
+                uint off = base + i3 * pc.rst[3] + i2 * pc.rst[2] + i1 * pc.rst[1];
+                for (uint i0 = 0; i0 < pc.rs[0]; ++i0) {
+                    acc = combine(op, acc, term(op, x.data[off + i0 * pc.rst[0]], m));
                 }
             }
         }
-        y.data[o] = finish(acc);
-        return;
     }
-    const uint o = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
-    if (o >= pc.count) {
-        return; // the whole workgroup leaves together: barriers stay uniform
-    }
+    return acc;
+}
+
+// reduceTree is one pass of op over output o's elements by the workgroup
+// (called by all of it): strided partial results, then a shared-memory tree.
+float reduceTree(uint op, uint base, float m) {
     const uint lid = gl_LocalInvocationID.x;
     const uint LS = gl_WorkGroupSize.x;
-    const uint base = baseOf(o);
-    float acc = initial();
+    float acc = initial(op);
     for (uint k = lid; k < pc.rsize; k += LS) {
-        acc = combine(acc, term(x.data[base + offsetOf(k)]));
+        acc = combine(op, acc, term(op, x.data[base + offsetOf(k)], m));
     }
     sAcc[lid] = acc;
     barrier();
     for (uint s = 1; s < LS; s <<= 1) {
         if ((lid & (2 * s - 1)) == 0 && lid + s < LS) {
-            sAcc[lid] = combine(sAcc[lid], sAcc[lid + s]);
+            sAcc[lid] = combine(op, sAcc[lid], sAcc[lid + s]);
         }
         barrier();
     }
-    if (lid == 0) {
-        y.data[o] = finish(sAcc[0]);
+    float r = sAcc[0];
+    barrier(); // a next pass overwrites sAcc
+    return r;
+}
+
+void main() {
+    uint o;
+    if (SERIAL) {
+        o = linearIndex();
+        if (o >= pc.count) {
+            return;
+        }
+    } else {
+        o = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
+        if (o >= pc.count) {
+            return; // the whole workgroup leaves together: barriers stay uniform
+        }
+    }
+    const uint base = baseOf(o);
+    float r;
+    if (OP == OP_LOGSUMEXP) {
+        float m = SERIAL ? reduceSerial(OP_MAX, base, 0.0) : reduceTree(OP_MAX, base, 0.0);
+        if (isNaNBits(m) || isInfBits(m)) {
+            r = m; // NaN, +inf, or -inf for all -inf (or no elements)
+        } else {
+            float sum = SERIAL ? reduceSerial(OP_LSE_SUM, base, m) : reduceTree(OP_LSE_SUM, base, m);
+            r = m + log(sum); // sum >= 1: the maximum contributes exp(0)
+        }
+    } else {
+        r = finish(SERIAL ? reduceSerial(OP, base, 0.0) : reduceTree(OP, base, 0.0));
+    }
+    if (SERIAL || gl_LocalInvocationID.x == 0) {
+        y.data[o] = r;
     }
 }

@@ -468,7 +468,7 @@ var shaders = map[string]*Shader{
 			{ID: 1, Name: "OP", Default: 0},            // uint
 			{ID: 2, Name: "SERIAL", Default: 0},        // bool
 		},
-		SourceSHA256: "fa3047abb2eff3a3a68e63585a272cf1efaf50e75b21c3d857a5eabbed8d1ffe",
+		SourceSHA256: "84442d6ef64e96c7c8433d6c46338a95f05ece518870504876995ff085208f64",
 	},
 	"relu": {
 		Name:         "relu",
@@ -566,7 +566,7 @@ var manifest = []manifestEntry{
 	{Path: "gemm_tiled.glsl", SHA256: "441a5fc887053db6a28abbc432f73908636530905aff01084c5cb2523faa379b"},
 	{Path: "gemm_tiled_f16.comp", SHA256: "1a77247d4842581ad250f7caff92ec0ffc902cb66c25e00d81a714d5eff27e9b"},
 	{Path: "pool.comp", SHA256: "ba7fae10bcf94195b29ee72497cab8da80180580d534bdf1c5a374af4c67ec59"},
-	{Path: "reduce.comp", SHA256: "fa3047abb2eff3a3a68e63585a272cf1efaf50e75b21c3d857a5eabbed8d1ffe"},
+	{Path: "reduce.comp", SHA256: "84442d6ef64e96c7c8433d6c46338a95f05ece518870504876995ff085208f64"},
 	{Path: "relu.comp", SHA256: "c0fa032d4f087e675570b47877f92e8a2cf123d4826f8ab0cfc0d6ac19f42833"},
 	{Path: "softmax.comp", SHA256: "de7d81520dcd8a39cd478a41d1736c290399838cdf8e0b0975820cf9570da625"},
 	{Path: "strided.comp", SHA256: "89878b95f9622a2c7a9e3b30a238280995d9732aae9c9f2f95c7fbaa86558a3b"},
