@@ -305,12 +305,12 @@ func TestBadInputsAndOps(t *testing.T) {
 	require.True(t, errors.Is(err, vkinfer.ErrClosed), "%v", err)
 
 	bad := mlp(7, 8, 4)
-	bad.Nodes = append([]model.Node{{Name: "conv1", Op: "ConvTranspose", Inputs: []string{"x"}, Outputs: []string{"c"}},
+	bad.Nodes = append([]model.Node{{Name: "conv1", Op: "DeformConv", Inputs: []string{"x"}, Outputs: []string{"c"}},
 		{Name: "pool", Op: "LpPool", Inputs: []string{"c"}, Outputs: []string{"p"}}}, bad.Nodes...)
 	bad.Nodes[2].Inputs[0] = "x"
 	_, err = dev.LoadModel(bad)
 	require.ErrorIs(t, err, vkinfer.ErrUnsupportedOp)
-	require.ErrorContains(t, err, "conv1 (ConvTranspose)")
+	require.ErrorContains(t, err, "conv1 (DeformConv)")
 	require.ErrorContains(t, err, "pool (LpPool)")
 }
 
