@@ -39,7 +39,9 @@ An ONNX file says nothing about labels or images; give them with flags:
 line), --image makes the model take images (vkinfer predict) and sets how an
 image becomes its input. --softmax appends a Softmax to the first output, so
 that a model exported without one (its output is raw scores, logits) reports
-probabilities.
+probabilities; an output whose name says logits ("logits", "out_logit") is
+renamed with "probs" in its place (a note says so), the others keep their
+name.
 
 Ops no layer runs are kept: OUT is written, a warning on standard error
 names them, and loading OUT on a device fails. Nothing runs on the device.`,
@@ -69,7 +71,7 @@ names them, and loading OUT on a device fails. Nothing runs on the device.`,
 
 func runConvert(e *env, c *cobra.Command, o *convertOptions, pos []string) error {
 	if len(pos) != 2 {
-		return usagef("convert takes an input and an output file, got %d arguments", len(pos))
+		return usagef("convert takes an input and an output file, got %s", count(len(pos), "argument"))
 	}
 	in, out := pos[0], pos[1]
 	set := c.Flags().Changed
@@ -120,8 +122,13 @@ func runConvert(e *env, c *cobra.Command, o *convertOptions, pos []string) error
 		}
 	}
 	if o.softmax {
-		if err := appendSoftmax(m); err != nil {
+		before := m.Outputs[0].Name
+		after, err := appendSoftmax(m)
+		if err != nil {
 			return &cliError{msg: fmt.Sprintf("%s: --softmax: %v", in, err)}
+		}
+		if after != before {
+			fmt.Fprintf(e.stderr, "vkinfer: note: output %q is now named %q: it holds probabilities, the softmax of the logits (which keep the name %q inside the graph)\n", before, after, before)
 		}
 	}
 	if err := ops.Validate(m); err != nil {

@@ -36,7 +36,7 @@ the labels. The file is read and checked, nothing is run.`,
 
 func runInfo(e *env, asJSON bool, pos []string) error {
 	if len(pos) != 1 {
-		return usagef("info takes one model file, got %d arguments", len(pos))
+		return usagef("info takes one model file, got %s", count(len(pos), "argument"))
 	}
 	m, err := readModel(pos[0])
 	if err != nil {

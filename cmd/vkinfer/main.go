@@ -302,7 +302,7 @@ func newHelpCmd(e *env, root *cobra.Command) *cobra.Command {
 				printHelp(e.stdout, c)
 				return nil
 			}
-			return usagef("help takes at most one command name, got %d arguments", len(args))
+			return usagef("help takes at most one command name, got %s", count(len(args), "argument"))
 		},
 	}
 }

@@ -100,7 +100,9 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"predict", "--bogus"}, "flag provided but not defined"},
 		{[]string{"predict", "--top", "x"}, "invalid value"},
 		{[]string{"info"}, "info takes one model file"},
-		{[]string{"info", "a", "b"}, "info takes one model file"},
+		{[]string{"info", "a", "b"}, "info takes one model file, got 2 arguments"},
+		{[]string{"convert", "a"}, "convert takes an input and an output file, got 1 argument\n"},
+		{[]string{"help", "a", "b"}, "help takes at most one command name, got 2 arguments"},
 		{[]string{"devices", "extra"}, "devices takes no arguments"},
 		{[]string{"run", "--model", mnistModel}, "no --input given"},
 		{[]string{"run", "--model", mnistModel, "--input", "a.npy", "--output", "b.npy", "--json"}, "--json prints the outputs; it does not go with --output"},
@@ -329,9 +331,9 @@ func TestModelFileErrors(t *testing.T) {
 }
 
 func TestPredictBrokenImages(t *testing.T) {
-	// All of these fail before a device is opened: no GPU needed.
+	// Each with another broken file: nothing is classified (a file broken
+	// after a good header fails when decoded, after the device is opened).
 	dir := badFiles(t)
-	good := filepath.Join(imagesDir, "digit-7-t10k-0000.png")
 	tests := []struct {
 		name string
 		want string
@@ -347,21 +349,34 @@ func TestPredictBrokenImages(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(dir, tt.name)
-			code, stdout, stderr := cli(t, "predict", "--model", mnistModel, good, path, good)
+			code, stdout, stderr := cli(t, "predict", "--model", mnistModel, path, filepath.Join(dir, "garbage.png"))
 			assert.Equal(t, exitError, code)
-			assert.Empty(t, stdout, "no partial batch")
+			assert.Empty(t, stdout, "nothing readable, nothing run")
 			assert.Contains(t, stderr, "vkinfer: "+path+": "+tt.want)
+			assert.Contains(t, stderr, "2 of 2 images could not be read")
 		})
 	}
+}
 
-	// Every broken file is named, and nothing runs.
+// A broken image among good ones is named and skipped; the others are
+// classified and printed, and the exit status is 1 at the end.
+func TestPredictSkipsBrokenImages(t *testing.T) {
+	flags := gpu(t)
+	dir := badFiles(t)
+	good := filepath.Join(imagesDir, "digit-7-t10k-0000.png")
 	bad1, bad2 := filepath.Join(dir, "garbage.png"), filepath.Join(dir, "truncated.png")
-	code, stdout, stderr := cli(t, "predict", "--model", mnistModel, bad1, good, bad2)
+	code, stdout, stderr := cli(t, append([]string{"predict", "--model", mnistModel, "--json", bad1, good, bad2, good}, flags...)...)
 	assert.Equal(t, exitError, code)
-	assert.Empty(t, stdout)
-	assert.Contains(t, stderr, bad1)
-	assert.Contains(t, stderr, bad2)
-	assert.Contains(t, stderr, "2 of 3 images could not be read; nothing was run")
+	assert.Contains(t, stderr, "vkinfer: "+bad1+": not a PNG/JPEG/GIF/BMP/WebP image or damaged")
+	assert.Contains(t, stderr, "vkinfer: "+bad2+": not a PNG/JPEG/GIF/BMP/WebP image or damaged")
+	assert.Contains(t, stderr, "2 of 4 images could not be read (named above); the other 2 were classified")
+	var got []predictionJSON
+	require.NoError(t, json.Unmarshal([]byte(stdout), &got), "stdout is the good images' JSON: %s", stdout)
+	require.Len(t, got, 2)
+	for _, p := range got {
+		assert.Equal(t, good, p.File)
+		assert.Equal(t, "7", p.Top[0].Label)
+	}
 }
 
 // digitOf returns the digit in an example image's name, digit-7-... -> "7".
@@ -600,6 +615,18 @@ func TestRunBindErrors(t *testing.T) {
 			assert.Contains(t, stderr, tt.want)
 		})
 	}
+
+	// An output in a folder that does not exist is named as given, not by
+	// the temporary file run would have written first; nothing runs.
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.npy"), filepath.Join(dir, "no", "out.npy")
+	writeNpyFile(t, in, []int{1, 784}, make([]float32, 784))
+	code, stdout, stderr := cli(t, "run", "--model", mnistModel, "--input", in, "--output", out)
+	assert.Equal(t, exitError, code)
+	assert.Empty(t, stdout)
+	assert.Contains(t, stderr, "vkinfer: "+out+": cannot write in the folder of "+out+": no such file or directory; nothing was run")
+	assert.NotContains(t, stderr, ".check")
+	assert.NotContains(t, stderr, ".tmp")
 }
 
 func TestReferenceRejectsUnknownOps(t *testing.T) {

@@ -49,10 +49,12 @@ The model's output is a probability only when the graph ends in a Softmax
 (or Sigmoid); otherwise predict prints the raw scores as plain numbers,
 called "score" in JSON ('vkinfer convert --softmax' adds a Softmax).
 
-Every file's header is checked before anything runs: if any image cannot be
-read, nothing is run, every broken file is named and the exit status is 1.
-(A file damaged after its header is found when its batch is decoded: then
-predict stops with nothing printed.) On a terminal, long work shows a progress bar.`,
+An image that cannot be read (not an image, damaged, too large, missing) is
+named on standard error and skipped: the other images are classified and
+printed, and the exit status is 1 at the end, so that one bad file in a
+folder of thousands costs only itself while scripts still see the failure.
+Every file's header is checked before the device is opened; when no image
+can be read, nothing is run. On a terminal, long work shows a progress bar.`,
 		ValidArgsFunction: imageFiles,
 		RunE:              func(_ *cobra.Command, args []string) error { return runPredict(e, &o, args) },
 	}
@@ -91,10 +93,24 @@ func runPredict(e *env, o *predictOptions, args []string) error {
 	if m.Input == nil {
 		return &cliError{msg: fmt.Sprintf("%s: model %q has no input spec, so it does not take images; use 'vkinfer run' with .npy tensors", o.model, m.Name)}
 	}
-	// Check every file before touching the device; report every broken
-	// file, and run nothing if there is one.
-	if err := brokenImages(checkImages(files), len(files), "nothing was run"); err != nil {
-		return err
+	// Check every file's header before touching the device: the broken
+	// ones are named and skipped (runPredict's doc: why), and nothing runs
+	// when none is left.
+	total := len(files)
+	var bad []error
+	readable := files[:0:0]
+	for _, f := range files {
+		if err := checkImage(f); err != nil {
+			bad = append(bad, err)
+			continue
+		}
+		readable = append(readable, f)
+	}
+	if len(readable) == 0 {
+		return brokenImages(bad, total, "nothing was run")
+	}
+	for _, err := range bad {
+		fmt.Fprintf(e.stderr, "vkinfer: %v\n", err)
 	}
 
 	s, err := load(e, o.dev, o.model, m)
@@ -102,24 +118,26 @@ func runPredict(e *env, o *predictOptions, args []string) error {
 		return err
 	}
 	defer s.Close()
-	bar := newProgress(e, int64(len(files)), "predict", "images")
+	bar := newProgress(e, int64(len(readable)), "predict", "images")
 	defer bar.stop()
-	res := make([][]vkinfer.Class, 0, len(files))
-	for lo := 0; lo < len(files); lo += o.batch {
-		hi := min(lo+o.batch, len(files))
-		var errs []error
+	done := make([]string, 0, len(readable)) // the files of res
+	res := make([][]vkinfer.Class, 0, len(readable))
+	for lo := 0; lo < len(readable); lo += o.batch {
+		hi := min(lo+o.batch, len(readable))
 		imgs := make([]image.Image, 0, hi-lo)
-		for _, f := range files[lo:hi] {
-			img, err := decodeImage(f)
+		names := make([]string, 0, hi-lo)
+		for _, f := range readable[lo:hi] {
+			img, err := decodeImage(f) // damaged after a good header
 			if err != nil {
-				errs = append(errs, err)
-			} else if o.autoContrast {
+				bad = append(bad, err)
+				bar.stop()
+				fmt.Fprintf(e.stderr, "vkinfer: %v\n", err)
+				continue
+			}
+			if o.autoContrast {
 				img = autoContrast(img, m.Input.Color == model.Gray)
 			}
-			imgs = append(imgs, img)
-		}
-		if err := brokenImages(errs, len(files), "nothing was printed"); err != nil {
-			return err
+			imgs, names = append(imgs, img), append(names, f)
 		}
 		r, err := s.model.Classify(e.ctx, imgs, o.top)
 		if err != nil {
@@ -127,8 +145,8 @@ func runPredict(e *env, o *predictOptions, args []string) error {
 				// Interrupted: print the images classified so far.
 				bar.stop()
 				if len(res) > 0 {
-					fmt.Fprintf(e.stderr, "vkinfer: interrupted after %d of %d images; their results follow\n", len(res), len(files))
-					if perr := printPredictions(e, o, m, files[:len(res)], res); perr != nil {
+					fmt.Fprintf(e.stderr, "vkinfer: interrupted after %d of %d images; their results follow\n", len(res), total)
+					if perr := printPredictions(e, o, m, done, res); perr != nil {
 						return perr
 					}
 				}
@@ -136,12 +154,22 @@ func runPredict(e *env, o *predictOptions, args []string) error {
 			}
 			return fileError(o.model, err, "")
 		}
-		res = append(res, r...)
+		res, done = append(res, r...), append(done, names...)
 		s.ran(e.ctx)
 		bar.add(hi - lo)
 	}
 	bar.stop()
-	return printPredictions(e, o, m, files, res)
+	if err := printPredictions(e, o, m, done, res); err != nil {
+		return err
+	}
+	switch {
+	case len(bad) > 0 && len(done) == 0:
+		return &cliError{msg: fmt.Sprintf("%d of %d image%s could not be read (named above); nothing was classified", len(bad), total, plural(total))}
+	case len(bad) > 0:
+		return &cliError{msg: fmt.Sprintf("%d of %d image%s could not be read (named above); the other %d %s classified",
+			len(bad), total, plural(total), len(done), map[bool]string{true: "was", false: "were"}[len(done) == 1])}
+	}
+	return nil
 }
 
 // printPredictions prints the classes of each file, as text or JSON.
@@ -155,31 +183,6 @@ func printPredictions(e *env, o *predictOptions, m *model.Model, files []string,
 	}
 	printPredict(e.stdout, files, res, probs)
 	return nil
-}
-
-// checkImages checks the header of every file; when one is broken, it also
-// decodes the others, so that every broken file is named. It returns the
-// errors in file order.
-func checkImages(files []string) []error {
-	errs := make([]error, len(files))
-	broken := false
-	for i, f := range files {
-		errs[i] = checkImage(f)
-		broken = broken || errs[i] != nil
-	}
-	if !broken {
-		return nil
-	}
-	var out []error
-	for i, f := range files {
-		if errs[i] == nil {
-			_, errs[i] = decodeImage(f)
-		}
-		if errs[i] != nil {
-			out = append(out, errs[i])
-		}
-	}
-	return out
 }
 
 // brokenImages joins the errors of unreadable images, if any, with a last

@@ -106,6 +106,37 @@ func TestRunNpyRoundTrip(t *testing.T) {
 	assert.Contains(t, stderr, in)
 }
 
+// TestRunStreamsBatches: with --batch smaller than the file, run reads the
+// .npy a batch at a time (internal/npy.Reader) and joins the outputs: the
+// same values as one whole run; a file whose data is cut short fails before
+// anything runs, naming the file.
+func TestRunStreamsBatches(t *testing.T) {
+	flags := gpu(t)
+	dir := t.TempDir()
+	in, whole, parts := filepath.Join(dir, "in.npy"), filepath.Join(dir, "whole.npy"), filepath.Join(dir, "parts.npy")
+	x := randomData(9, 7*784)
+	writeNpyFile(t, in, []int{7, 784}, x)
+	gpuCLI(t, flags, "run", "--model", mnistModel, "--input", in, "--output", whole)
+	stdout := gpuCLI(t, flags, "run", "--model", mnistModel, "--input", in, "--output", parts, "--batch", "3")
+	assert.Equal(t, "probs [7 10] -> "+parts+"\n", stdout)
+	ws, w := readNpyFile(t, whole)
+	ps, p := readNpyFile(t, parts)
+	assert.Equal(t, ws, ps)
+	require.Len(t, p, len(w))
+	for i := range w {
+		assert.InDelta(t, w[i], p[i], 1e-6, "value %d", i)
+	}
+
+	data, err := os.ReadFile(in)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(in, data[:len(data)-4], 0o644))
+	code, stdout, stderr := cli(t, append([]string{"run", "--model", mnistModel, "--input", in, "--output", parts, "--batch", "3"}, flags...)...)
+	assert.Equal(t, exitError, code)
+	assert.Empty(t, stdout)
+	assert.Contains(t, stderr, in)
+	assert.Contains(t, stderr, "truncated")
+}
+
 // TestRunTwoOutputs binds inputs and outputs by name.
 func TestRunTwoOutputs(t *testing.T) {
 	flags := gpu(t)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -99,12 +100,19 @@ func runRun(e *env, o *runOptions, pos []string) error {
 	if err != nil {
 		return err
 	}
-	inputs := make([]vkinfer.Tensor, len(m.Inputs))
+	// Only the headers now (every file checked before anything runs); the
+	// data is read a batch at a time (runBatches).
+	inputs := make([]*npyFile, len(m.Inputs))
+	defer func() {
+		for _, f := range inputs {
+			f.close()
+		}
+	}()
 	for i, v := range m.Inputs {
 		if inFiles[v.Name] == "" {
-			continue // its default (a zero Tensor)
+			continue // its default
 		}
-		if inputs[i], err = readNpy(inFiles[v.Name]); err != nil {
+		if inputs[i], err = openNpy(inFiles[v.Name]); err != nil {
 			return err
 		}
 	}
@@ -136,8 +144,10 @@ func runRun(e *env, o *runOptions, pos []string) error {
 	if err != nil {
 		if errors.Is(err, vkinfer.ErrShape) {
 			var from []string
-			for _, v := range m.Inputs {
-				from = append(from, fmt.Sprintf("%s from %s %s", v.Name, inFiles[v.Name], shapeString(inputs[len(from)].Shape)))
+			for i, v := range m.Inputs {
+				if inputs[i] != nil {
+					from = append(from, fmt.Sprintf("%s from %s %s", v.Name, inFiles[v.Name], shapeString(inputs[i].r.Shape)))
+				}
 			}
 			return &cliError{msg: fmt.Sprintf("%s: %s (%s)", o.model, trimPrefixes(err.Error(), "vkinfer: "), strings.Join(from, ", ")), err: err}
 		}
@@ -170,22 +180,24 @@ func runRun(e *env, o *runOptions, pos []string) error {
 	return nil
 }
 
-// runBatches runs inputs on s in runs of at most batch rows when every
+// runBatches runs the inputs (nil: the input's default) on s. When every
 // input's first dimension is the model's dynamic batch dimension (and the
-// same), joining the outputs; otherwise in one run. A terminal shows the
+// same), it reads them batch rows at a time from their files and runs each
+// part, joining the outputs (only the outputs are ever whole in memory);
+// otherwise it reads them whole and runs once. A terminal shows the
 // progress.
-func runBatches(e *env, s *session, inputs []vkinfer.Tensor, batch int) ([]vkinfer.Tensor, error) {
+func runBatches(e *env, s *session, inputs []*npyFile, batch int) ([]vkinfer.Tensor, error) {
 	n := -1
-	for i, t := range inputs {
-		spec := s.model.Spec().Inputs[i].Shape
-		if len(t.Shape) == 0 || len(spec) == 0 || spec[0] >= 0 || (n >= 0 && t.Shape[0] != n) {
+	for i, f := range inputs {
+		spec := s.model.Spec().Inputs[i]
+		if f == nil || len(f.r.Shape) == 0 || spec.AnyShape || len(spec.Shape) == 0 || spec.Shape[0] >= 0 || (n >= 0 && f.r.Shape[0] != n) {
 			n = -1
 			break
 		}
-		n = t.Shape[0]
+		n = f.r.Shape[0]
 	}
 	if n <= batch {
-		return s.model.Run(e.ctx, inputs...)
+		return runWhole(e, s, inputs)
 	}
 	bar := newProgress(e, int64(n), "run", "rows")
 	defer bar.stop()
@@ -193,12 +205,12 @@ func runBatches(e *env, s *session, inputs []vkinfer.Tensor, batch int) ([]vkinf
 	for lo := 0; lo < n; lo += batch {
 		hi := min(lo+batch, n)
 		part := make([]vkinfer.Tensor, len(inputs))
-		for i, t := range inputs {
-			per := len(t.Data) / n
-			if per*n != len(t.Data) {
-				return s.model.Run(e.ctx, inputs...) // Run names the wrong length
+		for i, f := range inputs {
+			data, err := f.r.ReadRows(hi - lo)
+			if err != nil {
+				return nil, fileError(f.path, err, "no output was written")
 			}
-			part[i] = vkinfer.Tensor{Shape: append([]int{hi - lo}, t.Shape[1:]...), Data: t.Data[lo*per : hi*per]}
+			part[i] = vkinfer.Tensor{Shape: append([]int{hi - lo}, f.r.Shape[1:]...), Data: data}
 		}
 		res, err := s.model.Run(e.ctx, part...)
 		if err != nil {
@@ -212,7 +224,7 @@ func runBatches(e *env, s *session, inputs []vkinfer.Tensor, batch int) ([]vkinf
 			outs = make([]vkinfer.Tensor, len(res))
 			for i, r := range res {
 				if len(r.Shape) == 0 || r.Shape[0] != hi-lo {
-					return s.model.Run(e.ctx, inputs...) // the outputs do not keep the batch axis: one run
+					return runWhole(e, s, inputs) // the outputs do not keep the batch axis: one run
 				}
 				outs[i] = vkinfer.Tensor{Shape: append([]int{n}, r.Shape[1:]...), Data: make([]float32, 0, len(r.Data)/(hi-lo)*n)}
 			}
@@ -224,6 +236,21 @@ func runBatches(e *env, s *session, inputs []vkinfer.Tensor, batch int) ([]vkinf
 		bar.add(hi - lo)
 	}
 	return outs, nil
+}
+
+// runWhole reads the inputs whole (from their start) and runs them once.
+func runWhole(e *env, s *session, inputs []*npyFile) ([]vkinfer.Tensor, error) {
+	ts := make([]vkinfer.Tensor, len(inputs))
+	for i, f := range inputs {
+		if f == nil {
+			continue // a zero Tensor: the input's default
+		}
+		var err error
+		if ts[i], err = f.readAll(); err != nil {
+			return nil, err
+		}
+	}
+	return s.model.Run(e.ctx, ts...)
 }
 
 // maxPrinted is the most output values run prints without --output.
@@ -312,17 +339,70 @@ func bind(specs []string, vals []model.ValueInfo, what, modelPath string) (map[s
 	return files, nil
 }
 
-func readNpy(path string) (vkinfer.Tensor, error) {
+// npyFile is an input .npy file opened for reading in pieces.
+type npyFile struct {
+	path string
+	f    *os.File
+	r    *npy.Reader
+}
+
+// openNpy opens path and reads its header; the data's size is checked
+// against the file's, so a truncated file fails here, before anything runs.
+func openNpy(path string) (*npyFile, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return vkinfer.Tensor{}, fileError(path, err, "")
+		return nil, fileError(path, err, "")
 	}
-	defer f.Close()
-	shape, data, err := npy.Read(f)
+	nf := &npyFile{path: path, f: f}
+	if err := nf.start(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return nf, nil
+}
+
+// start reads the header from the start of the file.
+func (nf *npyFile) start() error {
+	if _, err := nf.f.Seek(0, io.SeekStart); err != nil {
+		return fileError(nf.path, err, "")
+	}
+	r, err := npy.NewReader(bufio.NewReaderSize(nf.f, 1<<16))
 	if err != nil {
-		return vkinfer.Tensor{}, fileError(path, err, "")
+		return fileError(nf.path, err, "")
 	}
-	return vkinfer.Tensor{Shape: shape, Data: data}, nil
+	if st, err := nf.f.Stat(); err == nil && st.Mode().IsRegular() {
+		if err := r.CheckSize(st.Size() - r.HeaderBytes()); err != nil {
+			return fileError(nf.path, err, "")
+		}
+	}
+	nf.r = r
+	return nil
+}
+
+// readAll reads the whole array, from the start of the data.
+func (nf *npyFile) readAll() (vkinfer.Tensor, error) {
+	if err := nf.start(); err != nil {
+		return vkinfer.Tensor{}, err
+	}
+	rows := 1
+	if len(nf.r.Shape) > 0 {
+		rows = nf.r.Shape[0]
+	}
+	data, err := nf.r.ReadRows(rows)
+	if errors.Is(err, io.EOF) {
+		data, err = []float32{}, nil // no elements
+	}
+	if err != nil {
+		return vkinfer.Tensor{}, fileError(nf.path, err, "")
+	}
+	return vkinfer.Tensor{Shape: nf.r.Shape, Data: data}, nil
+}
+
+// close closes the file (nf may be nil).
+func (nf *npyFile) close() {
+	if nf != nil {
+		nf.f.Close()
+	}
 }
 
 // writeNpy writes t to path through a temporary file renamed into place

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"os/signal"
 	"strconv"
 	"syscall"
@@ -96,6 +97,14 @@ func runServe(e *env, o *serveOptions, pos []string) error {
 		h = slog.NewJSONHandler(e.stderr, nil)
 	}
 	log := slog.New(h)
+
+	// A repository that is not there is said before the device opens (which
+	// takes a while, and on a CPU driver logs a notice first).
+	if st, err := os.Stat(o.repo); err != nil {
+		return fileError(o.repo, err, "--model-repository takes the model repository folder (one subfolder per model)")
+	} else if !st.IsDir() {
+		return &cliError{msg: fmt.Sprintf("%s: not a folder; --model-repository takes the model repository folder (one subfolder per model)", o.repo)}
+	}
 
 	dev, err := openDevice(e, o.dev, func(opts *vkinfer.Options) {
 		opts.SpinWait = o.spinWait

@@ -37,6 +37,23 @@ func TestServeUsageErrors(t *testing.T) {
 	}
 }
 
+// A repository that is missing or not a folder is named before the device
+// opens (no Vulkan needed to get this error).
+func TestServeRepositoryChecked(t *testing.T) {
+	t.Setenv("VKINFER_VULKAN_LIBRARY", "/nonexistent/libvulkan.so.1")
+	missing := filepath.Join(t.TempDir(), "models")
+	code, stdout, stderr := cli(t, "serve", "--model-repository", missing)
+	assert.Equal(t, exitError, code)
+	assert.Empty(t, stdout)
+	assert.Contains(t, stderr, "vkinfer: "+missing+": no such file; --model-repository takes the model repository folder")
+	assert.NotContains(t, stderr, "Vulkan")
+	file := filepath.Join(t.TempDir(), "m.bin")
+	require.NoError(t, os.WriteFile(file, []byte("x"), 0o644))
+	code, _, stderr = cli(t, "serve", "--model-repository", file)
+	assert.Equal(t, exitError, code)
+	assert.Contains(t, stderr, "vkinfer: "+file+": not a folder")
+}
+
 // lockedBuffer is a bytes.Buffer safe for one writer and one reader.
 type lockedBuffer struct {
 	mu sync.Mutex

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/vkinfer/vkinfer/layers"
@@ -49,21 +50,26 @@ func unsupportedSummary(m *model.Model, nodes []string) string {
 }
 
 // appendSoftmax makes the first output of m a probability: a Softmax over
-// its last axis is appended after the node that made it, and the output
-// keeps its name (the logits get the name NAME_logits).
-func appendSoftmax(m *model.Model) error {
+// its last axis is appended after the node that made it. The output keeps
+// its name (the logits get the name NAME_logits), unless the name says it
+// holds logits ("logits", "out_logit", ...): then the logits keep that name
+// and the output is renamed with "probs" in its place, since an output
+// called logits that holds probabilities misleads. It returns the output's
+// name after the change.
+func appendSoftmax(m *model.Model) (string, error) {
 	if len(m.Outputs) == 0 {
-		return fmt.Errorf("the model has no outputs")
+		return "", fmt.Errorf("the model has no outputs")
 	}
 	out := m.Outputs[0].Name
 	if m.IsProbability(out) {
-		return fmt.Errorf("output %q already ends in a Softmax or Sigmoid; convert without --softmax", out)
+		return "", fmt.Errorf("output %q already ends in a Softmax or Sigmoid; convert without --softmax", out)
 	}
 	taken := map[string]bool{}
 	for _, v := range m.Inputs {
 		taken[v.Name] = true
 	}
 	for _, n := range m.Nodes {
+		taken[n.Name] = true
 		for _, o := range n.Outputs {
 			taken[o] = true
 		}
@@ -71,16 +77,38 @@ func appendSoftmax(m *model.Model) error {
 	for _, t := range m.Initializers {
 		taken[t.Name] = true
 	}
-	logits := out + "_logits"
-	for i := 2; taken[logits]; i++ {
-		logits = fmt.Sprintf("%s_logits%d", out, i)
+	unique := func(name string) string {
+		u := name
+		for i := 2; taken[u]; i++ {
+			u = fmt.Sprintf("%s%d", name, i)
+		}
+		return u
 	}
 	produced := false
+	for i := range m.Nodes {
+		for _, o := range m.Nodes[i].Outputs {
+			produced = produced || o == out
+		}
+	}
+	if !produced {
+		return "", fmt.Errorf("output %q is not made by a node (it is an input or a weight)", out)
+	}
+	if at := logitsName.FindStringIndex(out); at != nil {
+		// The logits keep their name; the output becomes probabilities.
+		probs := unique(out[:at[0]] + "probs" + out[at[1]:])
+		m.Outputs[0].Name = probs
+		m.Nodes = append(m.Nodes, model.Node{
+			Name: unique(probs + "_softmax"), Op: ops.OpSoftmax, Inputs: []string{out}, Outputs: []string{probs},
+			Attrs: map[string]model.Attr{ops.AttrAxis: model.IntAttr(-1)},
+		})
+		return probs, nil
+	}
+	logits := unique(out + "_logits")
 	for i := range m.Nodes {
 		n := &m.Nodes[i]
 		for j, o := range n.Outputs {
 			if o == out {
-				n.Outputs[j], produced = logits, true
+				n.Outputs[j] = logits
 			}
 		}
 		for j, in := range n.Inputs {
@@ -89,12 +117,12 @@ func appendSoftmax(m *model.Model) error {
 			}
 		}
 	}
-	if !produced {
-		return fmt.Errorf("output %q is not made by a node (it is an input or a weight)", out)
-	}
 	m.Nodes = append(m.Nodes, model.Node{
-		Name: out + "_softmax", Op: ops.OpSoftmax, Inputs: []string{logits}, Outputs: []string{out},
+		Name: unique(out + "_softmax"), Op: ops.OpSoftmax, Inputs: []string{logits}, Outputs: []string{out},
 		Attrs: map[string]model.Attr{ops.AttrAxis: model.IntAttr(-1)},
 	})
-	return nil
+	return out, nil
 }
+
+// logitsName finds "logits" or "logit" in an output name, any case.
+var logitsName = regexp.MustCompile(`(?i)logits?`)

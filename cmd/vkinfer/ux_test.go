@@ -107,6 +107,34 @@ func TestConvertSoftmax(t *testing.T) {
 	require.Equal(t, exitOK, code)
 	assert.Contains(t, stdout, "preds [-1 2] (probabilities)")
 
+	// An output named logits becomes "probs"; the logits keep their name.
+	named, err := readModel(onnxModel)
+	require.NoError(t, err)
+	for i := range named.Nodes {
+		for j, o := range named.Nodes[i].Outputs {
+			if o == "preds" {
+				named.Nodes[i].Outputs[j] = "logits"
+			}
+		}
+	}
+	named.Outputs[0].Name = "logits"
+	var buf bytes.Buffer
+	require.NoError(t, named.Encode(&buf))
+	logitsBin, probsBin := filepath.Join(dir, "logits.bin"), filepath.Join(dir, "named.bin")
+	require.NoError(t, os.WriteFile(logitsBin, buf.Bytes(), 0o644))
+	code, _, stderr = cli(t, "convert", "--softmax", logitsBin, probsBin)
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stderr, `output "logits" is now named "probs"`)
+	m, err = model.ReadFile(probsBin)
+	require.NoError(t, err)
+	assert.Equal(t, "probs", m.Outputs[0].Name)
+	assert.True(t, m.IsProbability("probs"))
+	assert.Equal(t, []string{"logits"}, m.Nodes[len(m.Nodes)-1].Inputs)
+	code, stdout, _ = cli(t, "info", probsBin)
+	require.Equal(t, exitOK, code)
+	assert.Contains(t, stdout, "probs [-1 2] (probabilities)")
+	assert.NotContains(t, stdout, "logits [")
+
 	// Twice is a mistake.
 	code, _, stderr = cli(t, "convert", "--softmax", out, filepath.Join(dir, "twice.bin"))
 	assert.Equal(t, exitError, code)

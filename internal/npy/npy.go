@@ -35,51 +35,88 @@ const MaxElements = 1 << 34
 
 // Read reads a .npy stream and returns its shape and data.
 func Read(r io.Reader) (shape []int, data []float32, err error) {
-	shape, data, err = read(r)
+	nr, err := newReader(r)
 	if err != nil {
 		return nil, nil, fmt.Errorf("npy: %w", err)
 	}
-	return shape, data, nil
+	// Read what is really there (one byte more to detect trailing data)
+	// before allocating the float slice.
+	raw, err := io.ReadAll(io.LimitReader(r, nr.DataBytes()+1))
+	if err != nil {
+		return nil, nil, fmt.Errorf("npy: reading data: %w", err)
+	}
+	if err := nr.checkSize(int64(len(raw))); err != nil {
+		return nil, nil, fmt.Errorf("npy: %w", err)
+	}
+	data = make([]float32, nr.elems)
+	nr.decode(raw, data)
+	return nr.Shape, data, nil
 }
 
-func read(r io.Reader) ([]int, []float32, error) {
+// Reader reads a .npy stream piece by piece: NewReader reads and checks the
+// header, ReadRows then reads the data a few rows (slices along the first
+// dimension) at a time, so a large file never has to be in memory whole.
+type Reader struct {
+	// Shape is the array's shape (nil for a scalar).
+	Shape []int
+	r     io.Reader
+	size  int   // bytes per element: 4 ('<f4') or 8 ('<f8')
+	elems int   // elements in all
+	left  int   // elements not read yet
+	hdr   int64 // header bytes
+	buf   []byte
+}
+
+// NewReader reads the header of the .npy stream r. Errors wrap ErrFormat
+// for data that is not a supported .npy file. When the caller knows how many
+// bytes the stream holds after the header (a file's size minus
+// HeaderBytes), CheckSize finds a truncated file before its data is read.
+func NewReader(r io.Reader) (*Reader, error) {
+	nr, err := newReader(r)
+	if err != nil {
+		return nil, fmt.Errorf("npy: %w", err)
+	}
+	return nr, nil
+}
+
+func newReader(r io.Reader) (*Reader, error) {
 	var pre [8]byte
 	if _, err := io.ReadFull(r, pre[:]); err != nil {
-		return nil, nil, fmt.Errorf("%w: reading magic: %w", ErrFormat, err)
+		return nil, fmt.Errorf("%w: reading magic: %w", ErrFormat, err)
 	}
 	if string(pre[:6]) != magic {
-		return nil, nil, fmt.Errorf("%w: bad magic %q", ErrFormat, pre[:6])
+		return nil, fmt.Errorf("%w: bad magic %q", ErrFormat, pre[:6])
 	}
 	var hlen int
 	switch pre[6] {
 	case 1:
 		var b [2]byte
 		if _, err := io.ReadFull(r, b[:]); err != nil {
-			return nil, nil, fmt.Errorf("%w: reading header length: %w", ErrFormat, err)
+			return nil, fmt.Errorf("%w: reading header length: %w", ErrFormat, err)
 		}
 		hlen = int(binary.LittleEndian.Uint16(b[:]))
 	case 2, 3:
 		var b [4]byte
 		if _, err := io.ReadFull(r, b[:]); err != nil {
-			return nil, nil, fmt.Errorf("%w: reading header length: %w", ErrFormat, err)
+			return nil, fmt.Errorf("%w: reading header length: %w", ErrFormat, err)
 		}
 		hlen = int(binary.LittleEndian.Uint32(b[:]))
 	default:
-		return nil, nil, fmt.Errorf("%w: format version %d.%d (supported: 1.0, 2.0, 3.0)", ErrFormat, pre[6], pre[7])
+		return nil, fmt.Errorf("%w: format version %d.%d (supported: 1.0, 2.0, 3.0)", ErrFormat, pre[6], pre[7])
 	}
 	if hlen > MaxHeaderSize {
-		return nil, nil, fmt.Errorf("%w: header of %d bytes exceeds the limit %d", ErrFormat, hlen, MaxHeaderSize)
+		return nil, fmt.Errorf("%w: header of %d bytes exceeds the limit %d", ErrFormat, hlen, MaxHeaderSize)
 	}
 	hb := make([]byte, hlen)
 	if _, err := io.ReadFull(r, hb); err != nil {
-		return nil, nil, fmt.Errorf("%w: header: %w", ErrFormat, err)
+		return nil, fmt.Errorf("%w: header: %w", ErrFormat, err)
 	}
 	descr, fortran, shape, err := parseHeader(string(hb))
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: header %q: %v", ErrFormat, strings.TrimSpace(string(hb)), err)
+		return nil, fmt.Errorf("%w: header %q: %v", ErrFormat, strings.TrimSpace(string(hb)), err)
 	}
 	if fortran {
-		return nil, nil, fmt.Errorf("%w: fortran_order is True; save a C-ordered array (numpy.ascontiguousarray)", ErrFormat)
+		return nil, fmt.Errorf("%w: fortran_order is True; save a C-ordered array (numpy.ascontiguousarray)", ErrFormat)
 	}
 	var size int
 	switch descr {
@@ -88,39 +125,97 @@ func read(r io.Reader) ([]int, []float32, error) {
 	case "<f8":
 		size = 8
 	default:
-		return nil, nil, fmt.Errorf("%w: dtype %q, want '<f4' or '<f8' (little-endian float)", ErrFormat, descr)
+		return nil, fmt.Errorf("%w: dtype %q, want '<f4' or '<f8' (little-endian float)", ErrFormat, descr)
 	}
 	n := 1
 	for _, d := range shape {
 		if d != 0 && n > MaxElements/d {
-			return nil, nil, fmt.Errorf("%w: shape %v claims more than %d elements", ErrFormat, shape, MaxElements)
+			return nil, fmt.Errorf("%w: shape %v claims more than %d elements", ErrFormat, shape, MaxElements)
 		}
 		n *= d
 	}
-	// Read what is really there (one byte more to detect trailing data)
-	// before allocating the float slice.
-	raw, err := io.ReadAll(io.LimitReader(r, int64(n*size)+1))
-	if err != nil {
-		return nil, nil, fmt.Errorf("reading data: %w", err)
+	if len(shape) == 0 {
+		shape = nil
 	}
-	if len(raw) < n*size {
-		return nil, nil, fmt.Errorf("%w: truncated: shape %v needs %d bytes of data, found %d", ErrFormat, shape, n*size, len(raw))
+	headerBytes := 8 + hlen + 2
+	if pre[6] != 1 {
+		headerBytes += 2
 	}
-	if len(raw) > n*size {
-		return nil, nil, fmt.Errorf("%w: trailing data after the %d bytes of shape %v", ErrFormat, n*size, shape)
+	return &Reader{Shape: shape, r: r, size: size, elems: n, left: n, hdr: int64(headerBytes)}, nil
+}
+
+// HeaderBytes is the size of the stream's header: the data starts there.
+func (r *Reader) HeaderBytes() int64 { return r.hdr }
+
+// DataBytes is the size of the data the header announces.
+func (r *Reader) DataBytes() int64 { return int64(r.elems) * int64(r.size) }
+
+// CheckSize says whether a stream holding n bytes of data after its header
+// has exactly the data the header announces (ErrFormat: truncated, or
+// trailing data).
+func (r *Reader) CheckSize(n int64) error {
+	if err := r.checkSize(n); err != nil {
+		return fmt.Errorf("npy: %w", err)
 	}
+	return nil
+}
+
+func (r *Reader) checkSize(n int64) error {
+	switch want := r.DataBytes(); {
+	case n < want:
+		return fmt.Errorf("%w: truncated: shape %v needs %d bytes of data, found %d", ErrFormat, r.Shape, want, n)
+	case n > want:
+		return fmt.Errorf("%w: trailing data after the %d bytes of shape %v", ErrFormat, want, r.Shape)
+	}
+	return nil
+}
+
+// RowElems is the number of elements of one row (a slice along the first
+// dimension; the whole array for a scalar).
+func (r *Reader) RowElems() int {
+	n := 1
+	for _, d := range r.Shape[min(1, len(r.Shape)):] {
+		n *= d
+	}
+	return n
+}
+
+// ReadRows reads the next rows rows (fewer at the end of the data) into a
+// new slice; io.EOF when every row has been read. A stream that ends early
+// is ErrFormat (truncated).
+func (r *Reader) ReadRows(rows int) ([]float32, error) {
+	if r.left == 0 {
+		return nil, io.EOF
+	}
+	n := min(r.left, rows*r.RowElems())
+	if n <= 0 {
+		return nil, fmt.Errorf("npy: ReadRows(%d): want at least one row", rows)
+	}
+	if cap(r.buf) < n*r.size {
+		r.buf = make([]byte, n*r.size)
+	}
+	buf := r.buf[:n*r.size]
+	if _, err := io.ReadFull(r.r, buf); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("npy: %w: truncated: shape %v needs %d bytes of data, the stream ends before", ErrFormat, r.Shape, r.DataBytes())
+		}
+		return nil, fmt.Errorf("npy: reading data: %w", err)
+	}
+	r.left -= n
 	data := make([]float32, n)
+	r.decode(buf, data)
+	return data, nil
+}
+
+// decode converts raw little-endian elements into data.
+func (r *Reader) decode(raw []byte, data []float32) {
 	for i := range data {
-		if size == 4 {
+		if r.size == 4 {
 			data[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
 		} else {
 			data[i] = float32(math.Float64frombits(binary.LittleEndian.Uint64(raw[8*i:])))
 		}
 	}
-	if len(shape) == 0 {
-		shape = nil
-	}
-	return shape, data, nil
 }
 
 // parseHeader parses the Python dict literal of a .npy header, e.g.

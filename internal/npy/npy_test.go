@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"io"
 	"math"
 	"reflect"
 	"runtime"
@@ -164,5 +165,81 @@ func TestHugeClaims(t *testing.T) {
 		if got > 1<<20 {
 			t.Errorf("%s: a %d-byte file made Read allocate %d bytes", c.name, len(c.b), got)
 		}
+	}
+}
+
+// Reader reads the same data as Read, a few rows at a time, in f4 and f8;
+// its sizes add up to the stream's, and a stream that ends early is
+// ErrFormat from CheckSize and from ReadRows.
+func TestReaderRows(t *testing.T) {
+	data := make([]float32, 7*3*2)
+	for i := range data {
+		data[i] = float32(i) - 0.5
+	}
+	var f4 bytes.Buffer
+	if err := Write(&f4, []int{7, 3, 2}, data); err != nil {
+		t.Fatal(err)
+	}
+	var f8raw bytes.Buffer
+	for _, v := range data {
+		binary.Write(&f8raw, binary.LittleEndian, float64(v))
+	}
+	f8 := file("{'descr': '<f8', 'fortran_order': False, 'shape': (7, 3, 2), }\n", f8raw.Bytes())
+	for name, stream := range map[string][]byte{"f4": f4.Bytes(), "f8": f8} {
+		for _, rows := range []int{1, 3, 7, 100} {
+			r, err := NewReader(bytes.NewReader(stream))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(r.Shape, []int{7, 3, 2}) || r.RowElems() != 6 ||
+				r.HeaderBytes()+r.DataBytes() != int64(len(stream)) || r.CheckSize(r.DataBytes()) != nil {
+				t.Fatalf("%s: shape %v, row %d, header %d + data %d of %d", name, r.Shape, r.RowElems(), r.HeaderBytes(), r.DataBytes(), len(stream))
+			}
+			var got []float32
+			for {
+				part, err := r.ReadRows(rows)
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					t.Fatalf("%s rows %d: %v", name, rows, err)
+				}
+				if len(part) > rows*6 || len(part)%6 != 0 {
+					t.Fatalf("%s rows %d: a part of %d values", name, rows, len(part))
+				}
+				got = append(got, part...)
+			}
+			if !reflect.DeepEqual(got, data) {
+				t.Fatalf("%s rows %d: got %v", name, rows, got)
+			}
+		}
+		short := stream[:len(stream)-5]
+		r, err := NewReader(bytes.NewReader(short))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.CheckSize(int64(len(short)) - r.HeaderBytes()); !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "truncated") {
+			t.Errorf("%s: CheckSize of a short stream: %v", name, err)
+		}
+		if err := r.CheckSize(r.DataBytes() + 1); !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "trailing") {
+			t.Errorf("%s: CheckSize with a byte more: %v", name, err)
+		}
+		var rerr error
+		for rerr == nil {
+			_, rerr = r.ReadRows(3)
+		}
+		if !errors.Is(rerr, ErrFormat) || !strings.Contains(rerr.Error(), "truncated") {
+			t.Errorf("%s: ReadRows of a short stream: %v", name, rerr)
+		}
+	}
+	// A scalar is one row of one value.
+	var sc bytes.Buffer
+	Write(&sc, nil, []float32{2})
+	r, err := NewReader(&sc)
+	if err != nil || r.Shape != nil || r.RowElems() != 1 {
+		t.Fatalf("scalar: %v %v", r, err)
+	}
+	if v, err := r.ReadRows(5); err != nil || len(v) != 1 || v[0] != 2 {
+		t.Fatalf("scalar: %v %v", v, err)
 	}
 }

@@ -61,7 +61,7 @@ func Check(path string) error {
 	}
 	f, err := os.CreateTemp(filepath.Dir(real), "."+filepath.Base(real)+".check*")
 	if err != nil {
-		return fmt.Errorf("outfile: cannot write in the folder of %s: %w", path, err)
+		return fmt.Errorf("outfile: cannot write in the folder of %s: %w", path, withoutTemp(err))
 	}
 	name := f.Name()
 	f.Close()
@@ -94,7 +94,7 @@ func Write(path string, write func(io.Writer) error) (err error) {
 	}
 	f, err := os.CreateTemp(filepath.Dir(real), "."+filepath.Base(real)+".tmp*")
 	if err != nil {
-		return fmt.Errorf("outfile: %w", err)
+		return fmt.Errorf("outfile: cannot write in the folder of %s: %w", path, withoutTemp(err))
 	}
 	tmp := f.Name()
 	defer func() {
@@ -103,24 +103,46 @@ func Write(path string, write func(io.Writer) error) (err error) {
 			os.Remove(tmp) // ours: made by CreateTemp above
 		}
 	}()
+	// Errors name path, never the temporary file the user did not ask for.
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("outfile: write %s: %w", path, withoutTemp(errors.Unwrap(err)))
+		}
+	}()
 	mode := fs.FileMode(0o644)
 	if st != nil {
 		mode = st.Mode().Perm()
 	}
 	if err = write(f); err != nil {
-		return fmt.Errorf("outfile: write %s: %w", path, err)
+		return fmt.Errorf("outfile: %w", err)
 	}
 	if err = f.Chmod(mode); err != nil {
 		return fmt.Errorf("outfile: %w", err)
 	}
 	if err = f.Sync(); err != nil {
-		return fmt.Errorf("outfile: write %s: %w", path, err)
+		return fmt.Errorf("outfile: %w", err)
 	}
 	if err = f.Close(); err != nil {
-		return fmt.Errorf("outfile: write %s: %w", path, err)
+		return fmt.Errorf("outfile: %w", err)
 	}
 	if err = os.Rename(tmp, real); err != nil {
 		return fmt.Errorf("outfile: %w", err)
 	}
 	return nil
+}
+
+// withoutTemp returns err without the name of a temporary file of ours in
+// it: the cause of an *fs.PathError or *os.LinkError (open, write, sync,
+// rename) when one is in err's chain (errors.Is still sees the cause, such
+// as fs.ErrPermission or syscall.ENOSPC); err itself otherwise.
+func withoutTemp(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		return le.Err
+	}
+	return err
 }

@@ -99,3 +99,27 @@ func TestCheck(t *testing.T) {
 		require.Error(t, Check(filepath.Join(ro, "x.npy")))
 	}
 }
+
+// Errors name the file asked for, never our temporary file: a write to the
+// temporary file that fails (its *os.PathError names it), and a folder that
+// does not exist (Check and Write).
+func TestErrorsDoNotNameTheTemporaryFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "out.npy")
+	err := Write(path, func(w io.Writer) error {
+		w.(*os.File).Close()
+		_, err := w.Write([]byte("x"))
+		return err
+	})
+	require.ErrorIs(t, err, os.ErrClosed)
+	require.Equal(t, "outfile: write "+path+": "+os.ErrClosed.Error(), err.Error())
+	require.Empty(t, entries(t, dir))
+
+	missing := filepath.Join(dir, "no", "out.npy")
+	for _, err := range []error{Check(missing), Write(missing, func(io.Writer) error { return nil })} {
+		require.ErrorIs(t, err, os.ErrNotExist)
+		require.NotContains(t, err.Error(), ".tmp")
+		require.NotContains(t, err.Error(), ".check")
+		require.Contains(t, err.Error(), "cannot write in the folder of "+missing)
+	}
+}
