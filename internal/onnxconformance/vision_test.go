@@ -25,7 +25,13 @@ const (
 
 // visionModels are the architectures tools/torch/vision.py exports.
 // efficientnet_b0 runs but does not match torch yet (worst error ~200x the
-// tolerance, cause not found); it is left out until it does.
+// tolerance); it is left out until it does. The fixture is ill-conditioned:
+// with these random weights its activations grow to ~1e4 and its logits to
+// ~2.5e3, and torch's own float32 output (the fixture) is 49x the tolerance
+// away from the same model run in float64 (max error 0.15). Against float64
+// torch, vkinfer on lavapipe is 143x (max error 0.40), ops.Run 36x. A fair
+// check needs a better-conditioned fixture or a float64 expectation with a
+// tolerance scaled to the output's magnitude.
 var visionModels = []string{"resnet18", "mobilenet_v2", "squeezenet1_1", "shufflenet_v2_x0_5", "mnasnet0_5", "googlenet"}
 
 // fixturesDir is where `./build.sh fixtures` wrote them: $VKINFER_FIXTURES
