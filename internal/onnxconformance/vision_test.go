@@ -31,7 +31,8 @@ const (
 // away from the same model run in float64 (max error 0.15). Against float64
 // torch, vkinfer on lavapipe is 143x (max error 0.40), ops.Run 36x. A fair
 // check needs a better-conditioned fixture or a float64 expectation with a
-// tolerance scaled to the output's magnitude.
+// tolerance scaled to the output's magnitude (tools/torch/vision_fp64.py
+// measures a fixture so).
 var visionModels = []string{"resnet18", "mobilenet_v2", "squeezenet1_1", "shufflenet_v2_x0_5", "mnasnet0_5", "googlenet"}
 
 // fixturesDir is where `./build.sh fixtures` wrote them: $VKINFER_FIXTURES
