@@ -73,7 +73,7 @@ type Config struct {
 	Version string
 	// Profiling serves Go's profiles (net/http/pprof) under /debug/pprof/
 	// on the metrics listener, for finding where a server's time goes
-	// (docs/SERVING.md "Profiling"). Off by default: a profile exposes
+	// (docs/SERVING.md "Where the time goes"). Off by default: a profile exposes
 	// internals and costs CPU while it is taken.
 	Profiling bool
 }
