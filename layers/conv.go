@@ -145,15 +145,19 @@ func (c *conv) Record(r *engine.Recorder, in []*engine.Buffer, shapes []Shape, o
 	if c.hasB {
 		hasB = 1
 	}
-	p, err := c.d.Pipeline("conv", engine.Spec{"local_size_x": elementLocal(c.d, count), "HAS_BIAS": hasB, "ACT": uint32(c.act),
-		"MB": uint32(mb), "PB": uint32(pb)})
+	bufs := []*engine.Buffer{in[0], c.w.bufOf(in), c.b.bufOf(in), out[0]}
+	name := "conv"
+	if c.directTexel(bufs[:3]) {
+		name = "conv_texel"
+	}
+	p, err := c.d.Pipeline(name, engine.Spec{"local_size_x": elementLocal(c.d, count), "HAS_BIAS": hasB, "ACT": uint32(c.act),
+		"MB": uint32(mb), "PB": uint32(pb), "C": u32(g.C), "H": u32(g.H), "W": u32(g.W), "M": u32(m), "OH": u32(g.OH),
+		"OW": u32(g.OW), "KH": u32(g.KH), "KW": u32(g.KW), "SH": u32(g.SH), "SW": u32(g.SW), "DH": u32(g.DH), "DW": u32(g.DW),
+		"PAD_T": u32(g.PadT), "PAD_L": u32(g.PadL), "CG": u32(g.C / c.group), "MG": u32(m / c.group)})
 	if err != nil {
 		return fmt.Errorf("layers: Conv %q: %w", c.a.Node.Name, err)
 	}
-	push := []uint32{u32(count), u32(g.C), u32(g.H), u32(g.W), u32(m), u32(g.OH), u32(g.OW), u32(g.KH), u32(g.KW),
-		u32(g.SH), u32(g.SW), u32(g.DH), u32(g.DW), u32(g.PadT), u32(g.PadL), u32(g.C / c.group), u32(m / c.group),
-		math.Float32bits(c.alpha), math.Float32bits(c.beta)}
-	bufs := []*engine.Buffer{in[0], c.w.bufOf(in), c.b.bufOf(in), out[0]}
+	push := []uint32{u32(count), math.Float32bits(c.alpha), math.Float32bits(c.beta)}
 	return r.Dispatch(p, bufs, push, c.d.Grid(p, uint64(count)))
 }
 
@@ -223,15 +227,21 @@ func (c *conv) recordGemm(r *engine.Recorder, g ops.Window, m int, in []*engine.
 	if err != nil {
 		return fail(err)
 	}
-	p, err := d.Pipeline("conv_im2col", engine.Spec{"local_size_x": 64})
+	im2col := "conv_im2col"
+	if texel && texelFits(info, in[0].Len()) {
+		im2col = "conv_im2col_texel" // lda % 4 == 0
+	}
+	spec := engine.Spec{"local_size_x": 64, "C": u32(g.C), "H": u32(g.H), "W": u32(g.W), "OH": u32(g.OH), "OW": u32(g.OW),
+		"KH": u32(g.KH), "KW": u32(g.KW), "SH": u32(g.SH), "SW": u32(g.SW), "DH": u32(g.DH), "DW": u32(g.DW),
+		"PAD_T": u32(g.PadT), "PAD_L": u32(g.PadL), "K": u32(k), "LDA": u32(lda)}
+	p, err := d.Pipeline(im2col, spec)
 	if err != nil {
 		return fail(err)
 	}
 	for row0 := 0; row0 < rows; row0 += chunk {
 		n := min(chunk, rows-row0)
 		count := n * ceilDiv(lda, 4)
-		push := []uint32{u32(count), u32(g.C), u32(g.H), u32(g.W), u32(g.OH), u32(g.OW), u32(g.KH), u32(g.KW),
-			u32(g.SH), u32(g.SW), u32(g.DH), u32(g.DW), u32(g.PadT), u32(g.PadL), u32(k), u32(lda), u32(row0)}
+		push := []uint32{u32(count), u32(row0)}
 		if err := r.Dispatch(p, []*engine.Buffer{in[0], a}, push, d.Grid(p, uint64(count))); err != nil {
 			return fail(err)
 		}
@@ -242,6 +252,22 @@ func (c *conv) recordGemm(r *engine.Recorder, g ops.Window, m int, in []*engine.
 		}
 	}
 	return true, nil
+}
+
+// directTexel reports whether the direct kernel reads its inputs through
+// texel views (conv_texel.comp): on lavapipe (the device whose GEMM kernel
+// is GemmTexel), when each fits one view.
+func (c *conv) directTexel(in []*engine.Buffer) bool {
+	info := c.d.Info()
+	if ChooseGemmKernel(info, 64, 64, 64) != GemmTexel {
+		return false
+	}
+	for _, b := range in {
+		if !texelFits(info, b.Len()) {
+			return false
+		}
+	}
+	return true
 }
 
 // convBlocks returns conv.comp's register block: MB output channels (all

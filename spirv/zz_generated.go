@@ -91,15 +91,31 @@ var shaders = map[string]*Shader{
 			{Set: 0, Binding: 2, Kind: StorageBuffer, Name: "b", ReadOnly: true},
 			{Set: 0, Binding: 3, Kind: StorageBuffer, Name: "y", ReadOnly: false},
 		},
-		PushConstantSize: 76,
+		PushConstantSize: 12,
 		SpecConstants: []SpecConstant{
 			{ID: 0, Name: "local_size_x", Default: 64}, // uint
 			{ID: 1, Name: "HAS_BIAS", Default: 0},      // uint
 			{ID: 2, Name: "ACT", Default: 0},           // uint
 			{ID: 3, Name: "MB", Default: 1},            // uint
 			{ID: 4, Name: "PB", Default: 1},            // uint
+			{ID: 5, Name: "C", Default: 1},             // uint
+			{ID: 6, Name: "H", Default: 1},             // uint
+			{ID: 7, Name: "W", Default: 1},             // uint
+			{ID: 8, Name: "M", Default: 1},             // uint
+			{ID: 9, Name: "OH", Default: 1},            // uint
+			{ID: 10, Name: "OW", Default: 1},           // uint
+			{ID: 11, Name: "KH", Default: 1},           // uint
+			{ID: 12, Name: "KW", Default: 1},           // uint
+			{ID: 13, Name: "SH", Default: 1},           // uint
+			{ID: 14, Name: "SW", Default: 1},           // uint
+			{ID: 15, Name: "DH", Default: 1},           // uint
+			{ID: 16, Name: "DW", Default: 1},           // uint
+			{ID: 17, Name: "PAD_T", Default: 0},        // int
+			{ID: 18, Name: "PAD_L", Default: 0},        // int
+			{ID: 19, Name: "CG", Default: 1},           // uint
+			{ID: 20, Name: "MG", Default: 1},           // uint
 		},
-		SourceSHA256: "222e58626067ba6d35727b925bec15c59aac2d42be965026325b789070ce7f81",
+		SourceSHA256: "a75cbe85e4f721aa1f79c9d2a1b58f4ba20d3beb5c6abf835896a2355fff7ba3",
 	},
 	"conv_im2col": {
 		Name:         "conv_im2col",
@@ -110,11 +126,93 @@ var shaders = map[string]*Shader{
 			{Set: 0, Binding: 0, Kind: StorageBuffer, Name: "x", ReadOnly: true},
 			{Set: 0, Binding: 1, Kind: StorageBuffer, Name: "a", ReadOnly: false},
 		},
-		PushConstantSize: 68,
+		PushConstantSize: 8,
 		SpecConstants: []SpecConstant{
 			{ID: 0, Name: "local_size_x", Default: 64}, // uint
+			{ID: 1, Name: "C", Default: 1},             // uint
+			{ID: 2, Name: "H", Default: 1},             // uint
+			{ID: 3, Name: "W", Default: 1},             // uint
+			{ID: 4, Name: "OH", Default: 1},            // uint
+			{ID: 5, Name: "OW", Default: 1},            // uint
+			{ID: 6, Name: "KH", Default: 1},            // uint
+			{ID: 7, Name: "KW", Default: 1},            // uint
+			{ID: 8, Name: "SH", Default: 1},            // uint
+			{ID: 9, Name: "SW", Default: 1},            // uint
+			{ID: 10, Name: "DH", Default: 1},           // uint
+			{ID: 11, Name: "DW", Default: 1},           // uint
+			{ID: 12, Name: "PAD_T", Default: 0},        // int
+			{ID: 13, Name: "PAD_L", Default: 0},        // int
+			{ID: 14, Name: "K", Default: 1},            // uint
+			{ID: 15, Name: "LDA", Default: 4},          // uint
 		},
-		SourceSHA256: "94ca7d37984acedf86dfa9d53ef89c2b4d73d70a09425a08257b7e3855975ae1",
+		SourceSHA256: "233ca90ede84ce859974abad124a8287e6602e85284842f1754256877873b605",
+	},
+	"conv_im2col_texel": {
+		Name:         "conv_im2col_texel",
+		Code:         mustReadSPIRV("conv_im2col_texel.spv"),
+		LocalSize:    [3]uint32{64, 1, 1},
+		LocalSizeIDs: [3]int32{0, -1, -1},
+		Bindings: []Binding{
+			{Set: 0, Binding: 0, Kind: UniformTexelBuffer, Name: "X", ReadOnly: true},
+			{Set: 0, Binding: 1, Kind: StorageBuffer, Name: "a", ReadOnly: false},
+		},
+		PushConstantSize: 8,
+		SpecConstants: []SpecConstant{
+			{ID: 0, Name: "local_size_x", Default: 64}, // uint
+			{ID: 1, Name: "C", Default: 1},             // uint
+			{ID: 2, Name: "H", Default: 1},             // uint
+			{ID: 3, Name: "W", Default: 1},             // uint
+			{ID: 4, Name: "OH", Default: 1},            // uint
+			{ID: 5, Name: "OW", Default: 1},            // uint
+			{ID: 6, Name: "KH", Default: 1},            // uint
+			{ID: 7, Name: "KW", Default: 1},            // uint
+			{ID: 8, Name: "SH", Default: 1},            // uint
+			{ID: 9, Name: "SW", Default: 1},            // uint
+			{ID: 10, Name: "DH", Default: 1},           // uint
+			{ID: 11, Name: "DW", Default: 1},           // uint
+			{ID: 12, Name: "PAD_T", Default: 0},        // int
+			{ID: 13, Name: "PAD_L", Default: 0},        // int
+			{ID: 14, Name: "K", Default: 1},            // uint
+			{ID: 15, Name: "LDA", Default: 4},          // uint
+		},
+		SourceSHA256: "307e38d03d2b8568b97d4cfb229d977a6fc077dc5063e2084168f68a02284aec",
+	},
+	"conv_texel": {
+		Name:         "conv_texel",
+		Code:         mustReadSPIRV("conv_texel.spv"),
+		LocalSize:    [3]uint32{64, 1, 1},
+		LocalSizeIDs: [3]int32{0, -1, -1},
+		Bindings: []Binding{
+			{Set: 0, Binding: 0, Kind: UniformTexelBuffer, Name: "X", ReadOnly: true},
+			{Set: 0, Binding: 1, Kind: UniformTexelBuffer, Name: "Wt", ReadOnly: true},
+			{Set: 0, Binding: 2, Kind: UniformTexelBuffer, Name: "Bt", ReadOnly: true},
+			{Set: 0, Binding: 3, Kind: StorageBuffer, Name: "y", ReadOnly: false},
+		},
+		PushConstantSize: 12,
+		SpecConstants: []SpecConstant{
+			{ID: 0, Name: "local_size_x", Default: 64}, // uint
+			{ID: 1, Name: "HAS_BIAS", Default: 0},      // uint
+			{ID: 2, Name: "ACT", Default: 0},           // uint
+			{ID: 3, Name: "MB", Default: 1},            // uint
+			{ID: 4, Name: "PB", Default: 1},            // uint
+			{ID: 5, Name: "C", Default: 1},             // uint
+			{ID: 6, Name: "H", Default: 1},             // uint
+			{ID: 7, Name: "W", Default: 1},             // uint
+			{ID: 8, Name: "M", Default: 1},             // uint
+			{ID: 9, Name: "OH", Default: 1},            // uint
+			{ID: 10, Name: "OW", Default: 1},           // uint
+			{ID: 11, Name: "KH", Default: 1},           // uint
+			{ID: 12, Name: "KW", Default: 1},           // uint
+			{ID: 13, Name: "SH", Default: 1},           // uint
+			{ID: 14, Name: "SW", Default: 1},           // uint
+			{ID: 15, Name: "DH", Default: 1},           // uint
+			{ID: 16, Name: "DW", Default: 1},           // uint
+			{ID: 17, Name: "PAD_T", Default: 0},        // int
+			{ID: 18, Name: "PAD_L", Default: 0},        // int
+			{ID: 19, Name: "CG", Default: 1},           // uint
+			{ID: 20, Name: "MG", Default: 1},           // uint
+		},
+		SourceSHA256: "a8672f60bc2287fefd30029f23eaa256754019ed82b4c909c7e590671325927b",
 	},
 	"convtranspose": {
 		Name:         "convtranspose",
@@ -548,8 +646,12 @@ var manifest = []manifestEntry{
 	{Path: "bias.comp", SHA256: "307588e80aa96c0785edb34ba54060c8b41a54e52222ae51c18474cc334cea99"},
 	{Path: "binary.comp", SHA256: "0a771229d97accf8eac1099378567b6d4aaaf29ed87c6970b1aebd6188ee22cf"},
 	{Path: "common.glsl", SHA256: "a87d2c1771cdea144f8de841b086d4a516357b7af35c7484a678fcbbf40ba2ea"},
-	{Path: "conv.comp", SHA256: "222e58626067ba6d35727b925bec15c59aac2d42be965026325b789070ce7f81"},
-	{Path: "conv_im2col.comp", SHA256: "94ca7d37984acedf86dfa9d53ef89c2b4d73d70a09425a08257b7e3855975ae1"},
+	{Path: "conv.comp", SHA256: "a75cbe85e4f721aa1f79c9d2a1b58f4ba20d3beb5c6abf835896a2355fff7ba3"},
+	{Path: "conv.glsl", SHA256: "d90f855bb4f40f065bd6df80b82836e6f3dd3191a4bb79c5bceb03a9b983e177"},
+	{Path: "conv_im2col.comp", SHA256: "233ca90ede84ce859974abad124a8287e6602e85284842f1754256877873b605"},
+	{Path: "conv_im2col.glsl", SHA256: "996e77a2c1ef175da2fbe41a99346193d338707c3394cd5b1999b8e3235403da"},
+	{Path: "conv_im2col_texel.comp", SHA256: "307e38d03d2b8568b97d4cfb229d977a6fc077dc5063e2084168f68a02284aec"},
+	{Path: "conv_texel.comp", SHA256: "a8672f60bc2287fefd30029f23eaa256754019ed82b4c909c7e590671325927b"},
 	{Path: "convtranspose.comp", SHA256: "490e6959ca6dbe80d21193391da8d00ea9f29409ea09e8d06ac3fdf5145187d2"},
 	{Path: "dense_chain.comp", SHA256: "02c01f0648c18f1dc8d373cec9fc96af2b2e5dfd564795fa4e2822bd9e44d55a"},
 	{Path: "dense_chain.glsl", SHA256: "8a6de7673e655852356840c1c735c68fb52f99d9007a1c096fb0277d0d44ba07"},

@@ -1,0 +1,117 @@
+package layers_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand"
+	"os"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/vkinfer/vkinfer/engine"
+	"github.com/vkinfer/vkinfer/internal/gputest"
+	"github.com/vkinfer/vkinfer/internal/optest"
+	"github.com/vkinfer/vkinfer/layers"
+	"github.com/vkinfer/vkinfer/model"
+	"github.com/vkinfer/vkinfer/ops"
+)
+
+// convBenchShapes are Conv layers of the torchvision models (batch 1):
+// input shape, weight shape, stride, pad, group.
+var convBenchShapes = []struct {
+	name        string
+	x, w        []int
+	stride, pad int
+	group       int
+}{
+	{"resnet18 conv1 7x7/2", []int{1, 3, 224, 224}, []int{64, 3, 7, 7}, 2, 3, 1},
+	{"resnet18 layer1 3x3", []int{1, 64, 56, 56}, []int{64, 64, 3, 3}, 1, 1, 1},
+	{"resnet18 layer3 3x3", []int{1, 256, 14, 14}, []int{256, 256, 3, 3}, 1, 1, 1},
+	{"resnet18 layer4 3x3", []int{1, 512, 7, 7}, []int{512, 512, 3, 3}, 1, 1, 1},
+	{"mobilenet_v2 1x1 24->144 56x56", []int{1, 24, 56, 56}, []int{144, 24, 1, 1}, 1, 0, 1},
+	{"mobilenet_v2 1x1 960->160 7x7", []int{1, 960, 7, 7}, []int{160, 960, 1, 1}, 1, 0, 1},
+	{"squeezenet expand 3x3 16->64 54x54", []int{1, 16, 54, 54}, []int{64, 16, 3, 3}, 1, 1, 1},
+	{"mobilenet_v2 dw 3x3 144 56x56", []int{1, 144, 56, 56}, []int{144, 1, 3, 3}, 1, 1, 144},
+	{"mobilenet_v2 dw 3x3/2 96 112x112", []int{1, 96, 112, 112}, []int{96, 1, 3, 3}, 2, 1, 96},
+}
+
+// TestConvSpeed (with VKINFER_CONV_BENCH=1) times each variant of each
+// convBenchShapes layer, interleaved run by run so that a noisy machine
+// slows them alike, and logs the medians: `VKINFER_CONV_BENCH=1
+// VKINFER_VALIDATION=0 go test ./layers -run TestConvSpeed -v`. Not a
+// pass/fail test.
+func TestConvSpeed(t *testing.T) {
+	if os.Getenv("VKINFER_CONV_BENCH") == "" {
+		t.Skip("set VKINFER_CONV_BENCH=1 to time the Conv variants")
+	}
+	d := gputest.Open(t, engine.Options{})
+	r := rand.New(rand.NewSource(1))
+	variants := []string{"direct", "gemm"}
+	runs := 7
+	for _, s := range convBenchShapes {
+		node := model.Node{Op: ops.OpConv, Name: "bench", Inputs: []string{"x", "w", "b"}, Outputs: []string{"y"},
+			Attrs: map[string]model.Attr{"strides": ints(int64(s.stride), int64(s.stride)),
+				"pads": ints(int64(s.pad), int64(s.pad), int64(s.pad), int64(s.pad)), "group": model.IntAttr(int64(s.group))}}
+		w := optest.Random(r, s.w, 1, false).ModelTensor("w")
+		b := optest.Random(r, s.w[:1], 1, false).ModelTensor("b")
+		x := optest.Random(r, s.x, 1, false)
+		oh := (s.x[2]+2*s.pad-s.w[2])/s.stride + 1
+		ow := (s.x[3]+2*s.pad-s.w[3])/s.stride + 1
+		outLen := s.x[0] * s.w[0] * oh * ow
+		flop := 2 * float64(outLen) * float64(s.w[1]*s.w[2]*s.w[3])
+		xb, err := d.NewBuffer(engine.Activations, int64(4*x.Len()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := xb.Write(x.Float()); err != nil {
+			t.Fatal(err)
+		}
+		yb, err := d.NewBuffer(engine.Activations, int64(4*outLen))
+		if err != nil {
+			t.Fatal(err)
+		}
+		progs := make([]*engine.Program, len(variants))
+		for i, v := range variants {
+			t.Setenv(layers.ConvKernelEnv, v)
+			build, _ := layers.Lookup(ops.OpConv)
+			l, err := build(&layers.Build{Dev: d, Const: func(name string) *model.Tensor {
+				return map[string]*model.Tensor{"w": w, "b": b}[name]
+			}}, &node)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			rec := d.NewRecorder()
+			if err := l.Record(rec, []*engine.Buffer{xb}, []layers.Shape{s.x}, []*engine.Buffer{yb}); err != nil {
+				t.Fatal(err)
+			}
+			if progs[i], err = rec.Finish(); err != nil {
+				t.Fatal(err)
+			}
+			defer progs[i].Close()
+			if err := progs[i].Run(context.Background(), nil, nil); err != nil { // warm up
+				t.Fatal(err)
+			}
+		}
+		times := make([][]time.Duration, len(variants))
+		for k := 0; k < runs; k++ {
+			for i, p := range progs {
+				t0 := time.Now()
+				if err := p.Run(context.Background(), nil, nil); err != nil {
+					t.Fatal(err)
+				}
+				times[i] = append(times[i], time.Since(t0))
+			}
+		}
+		line := fmt.Sprintf("%-36s", s.name)
+		for i, v := range variants {
+			sort.Slice(times[i], func(a, b int) bool { return times[i][a] < times[i][b] })
+			med := times[i][runs/2]
+			line += fmt.Sprintf("  %s %8.2f ms %6.2f GFLOP/s", v, float64(med.Microseconds())/1000, flop/med.Seconds()/1e9)
+		}
+		t.Log(line)
+		xb.Close()
+		yb.Close()
+	}
+}
