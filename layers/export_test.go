@@ -61,3 +61,11 @@ var F32ToF16 = f32ToF16
 func SetReduceKernel(k ReduceKernel) ReduceKernel {
 	return ReduceKernel(forceReduceKernel.Swap(int32(k)))
 }
+
+// SetStridedRun sets the most elements a strided invocation writes on CPU
+// drivers (1: what GPUs run) and returns the function that restores it.
+func SetStridedRun(n int) func() {
+	old := stridedRun
+	stridedRun = n
+	return func() { stridedRun = old }
+}

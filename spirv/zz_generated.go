@@ -610,15 +610,37 @@ var shaders = map[string]*Shader{
 			{Set: 0, Binding: 1, Kind: StorageBuffer, Name: "y", ReadOnly: false},
 			{Set: 0, Binding: 2, Kind: StorageBuffer, Name: "v", ReadOnly: true},
 		},
-		PushConstantSize: 112,
+		PushConstantSize: 116,
 		SpecConstants: []SpecConstant{
 			{ID: 0, Name: "local_size_x", Default: 64}, // uint
 			{ID: 1, Name: "RANK", Default: 1},          // uint
 			{ID: 2, Name: "MODE", Default: 0},          // uint
 			{ID: 3, Name: "VALUE_INPUT", Default: 0},   // uint
 			{ID: 4, Name: "ROUND", Default: 0},         // uint
+			{ID: 5, Name: "RUN", Default: 1},           // uint
 		},
-		SourceSHA256: "89878b95f9622a2c7a9e3b30a238280995d9732aae9c9f2f95c7fbaa86558a3b",
+		SourceSHA256: "ce50da8306efe271bf92ed7febd36f21759faff50ab785dea17cfe69956950af",
+	},
+	"strided_texel": {
+		Name:         "strided_texel",
+		Code:         mustReadSPIRV("strided_texel.spv"),
+		LocalSize:    [3]uint32{64, 1, 1},
+		LocalSizeIDs: [3]int32{0, -1, -1},
+		Bindings: []Binding{
+			{Set: 0, Binding: 0, Kind: UniformTexelBuffer, Name: "x", ReadOnly: true},
+			{Set: 0, Binding: 1, Kind: StorageBuffer, Name: "y", ReadOnly: false},
+			{Set: 0, Binding: 2, Kind: StorageBuffer, Name: "v", ReadOnly: true},
+		},
+		PushConstantSize: 116,
+		SpecConstants: []SpecConstant{
+			{ID: 0, Name: "local_size_x", Default: 64}, // uint
+			{ID: 1, Name: "RANK", Default: 1},          // uint
+			{ID: 2, Name: "MODE", Default: 0},          // uint
+			{ID: 3, Name: "VALUE_INPUT", Default: 0},   // uint
+			{ID: 4, Name: "ROUND", Default: 0},         // uint
+			{ID: 5, Name: "RUN", Default: 1},           // uint
+		},
+		SourceSHA256: "ef4bc2a919ec61f7efa8c17cce1ac45103978ce2ab17bc79f0c592f4d850f8f6",
 	},
 	"unary": {
 		Name:         "unary",
@@ -671,6 +693,8 @@ var manifest = []manifestEntry{
 	{Path: "reduce.comp", SHA256: "84442d6ef64e96c7c8433d6c46338a95f05ece518870504876995ff085208f64"},
 	{Path: "relu.comp", SHA256: "c0fa032d4f087e675570b47877f92e8a2cf123d4826f8ab0cfc0d6ac19f42833"},
 	{Path: "softmax.comp", SHA256: "de7d81520dcd8a39cd478a41d1736c290399838cdf8e0b0975820cf9570da625"},
-	{Path: "strided.comp", SHA256: "89878b95f9622a2c7a9e3b30a238280995d9732aae9c9f2f95c7fbaa86558a3b"},
+	{Path: "strided.comp", SHA256: "ce50da8306efe271bf92ed7febd36f21759faff50ab785dea17cfe69956950af"},
+	{Path: "strided.glsl", SHA256: "648c7d97b6323f49a57ac87594fa807a9abb4dd8ddfb6eec6064892440e4f3d3"},
+	{Path: "strided_texel.comp", SHA256: "ef4bc2a919ec61f7efa8c17cce1ac45103978ce2ab17bc79f0c592f4d850f8f6"},
 	{Path: "unary.comp", SHA256: "8a7828471b616f869147ea95a675f118b0f97820558b43ca03c900651b0edcff"},
 }
