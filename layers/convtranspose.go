@@ -9,14 +9,16 @@ import (
 )
 
 // The GPU side of ConvTranspose (semantics in ops/def_convtranspose.go):
-// convtranspose.comp, a direct gather kernel, one invocation per output.
+// convtranspose.comp, a direct gather kernel, one invocation per MB output
+// channels (8, 4, 2 or 1: the largest dividing M/group) at one position.
 
 func init() {
 	Register(ops.OpConvTranspose, buildConvTranspose)
 }
 
 // MaxConvTransposeLoop bounds the loop iterations of one convtranspose.comp
-// invocation (about kh·kw·(C/group + 1)): lavapipe (Mesa 22) leaves every
+// invocation (about kh·kw·C/group·(MB + 1), MB the output channels of one
+// invocation): lavapipe (Mesa 22) leaves every
 // loop of an invocation once it has run 65,535 iterations in all, so a
 // layer past this is refused (ErrUnsupported) rather than computed short.
 const MaxConvTransposeLoop = 60000
@@ -71,25 +73,41 @@ func (c *convTranspose) Record(r *engine.Recorder, in []*engine.Buffer, shapes [
 		return fmt.Errorf("layers: %w", err)
 	}
 	m := ws[1] * c.group
-	count := g.N * m * g.OH * g.OW
-	if count == 0 {
+	mg := m / c.group
+	cg := g.C / c.group
+	mb := 1
+	for _, v := range []int{8, 4, 2} {
+		if mg%v == 0 {
+			mb = v
+			break
+		}
+	}
+	if g.N*m*g.OH*g.OW == 0 {
 		return nil
 	}
-	cg := g.C / c.group
-	if loop := g.KH + g.KH*g.KW*(cg+1); loop > MaxConvTransposeLoop {
+	count := g.N * (m / mb) * g.OH * g.SW * ((g.OW + g.SW - 1) / g.SW) // see convtranspose.comp
+	// Loop iterations per invocation, counting the MB loop as if the driver
+	// did not unroll it.
+	loop := func(mb int) int { return g.KH + g.KH*g.KW*(cg*(mb+1)+1) }
+	for mb > 1 && loop(mb) > MaxConvTransposeLoop {
+		mb /= 2
+		count *= 2
+	}
+	if loop(mb) > MaxConvTransposeLoop {
 		return fmt.Errorf("layers: ConvTranspose %q: kernel %dx%d over %d channels per group is %d loop iterations per output, over %d (lavapipe ends longer loops early): %w",
-			c.a.Node.Name, g.KH, g.KW, cg, loop, MaxConvTransposeLoop, ErrUnsupported)
+			c.a.Node.Name, g.KH, g.KW, cg, loop(mb), MaxConvTransposeLoop, ErrUnsupported)
 	}
 	hasB := uint32(0)
 	if c.hasB {
 		hasB = 1
 	}
-	p, err := c.d.Pipeline("convtranspose", engine.Spec{"local_size_x": elementLocal(c.d, count), "HAS_BIAS": hasB})
+	p, err := c.d.Pipeline("convtranspose", engine.Spec{"local_size_x": elementLocal(c.d, count), "HAS_BIAS": hasB,
+		"MB": uint32(mb), "SH": uint32(g.SH), "SW": uint32(g.SW)})
 	if err != nil {
 		return fmt.Errorf("layers: ConvTranspose %q: %w", c.a.Node.Name, err)
 	}
 	push := []uint32{u32(count), u32(g.C), u32(g.H), u32(g.W), u32(m), u32(g.OH), u32(g.OW), u32(g.KH), u32(g.KW),
-		u32(g.SH), u32(g.SW), u32(g.DH), u32(g.DW), u32(g.PadT), u32(g.PadL), u32(cg), u32(m / c.group)}
+		u32(g.DH), u32(g.DW), u32(g.PadT), u32(g.PadL), u32(cg), u32(mg)}
 	bufs := []*engine.Buffer{in[0], c.w.bufOf(in), c.b.bufOf(in), out[0]}
 	return r.Dispatch(p, bufs, push, c.d.Grid(p, uint64(count)))
 }

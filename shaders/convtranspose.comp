@@ -10,19 +10,30 @@
 //   ow + padL - j*dw = iw*sw for some ih in [0, H), iw in [0, W);
 //   g = oc / mg, m = oc - g*mg (mg = M / group, cg = C / group).
 //
+// Each invocation computes MB output channels (of one group) at one output
+// position, so every input value loaded serves MB weights (lavapipe and
+// SwiftShader pay most for loads: they are per-lane gathers). The strides
+// are spec constants, so the divisibility tests and divisions by them
+// compile to shifts and multiplies.
+//
 // Cost: every output tests all kh*kw kernel positions and sums cg products
-// for each that fits (about 1/(sh*sw) of them), so the work is the direct
-// product count plus kh*kw index tests per output; no register blocking yet.
+// for each that fits (about 1/(sh*sw) of them): the direct product count plus
+// kh*kw index tests per output.
 // Sums in fp32 in (i, j, c) order.
 //
 // bindings (set 0): 0 x, 1 w [C, mg, kh, kw], 2 b [M] (read only when
 //                   HAS_BIAS), 3 y [N, M, OH, OW]
-// push constants:   see Push; count = N*M*OH*OW
-// spec constants:   0 local_size_x, 1 HAS_BIAS (0/1)
+// push constants:   see Push; count = N * (M / MB) * OH * SW * ceil(OW / SW):
+//                   invocation order (n, channel block, oh, ow mod SW, ow / SW)
+// spec constants:   0 local_size_x, 1 HAS_BIAS (0/1), 2 MB (divides mg),
+//                   3 SH, 4 SW (the strides)
 // grid:             ceil(count / local_size_x), split as in linearIndex
 
 layout(local_size_x = 64, local_size_x_id = 0) in;
 layout(constant_id = 1) const uint HAS_BIAS = 0;
+layout(constant_id = 2) const uint MB = 1;
+layout(constant_id = 3) const uint SH = 1;
+layout(constant_id = 4) const uint SW = 1;
 
 #include "common.glsl"
 
@@ -36,7 +47,6 @@ layout(push_constant, std430) uniform Push {
     uint C, H, W;
     uint M, OH, OW;
     uint KH, KW;
-    uint SH, SW;
     uint DH, DW;
     int padT, padL;
     uint cg, mg;
@@ -47,42 +57,62 @@ void main() {
     if (idx >= pc.count) {
         return;
     }
-    uint ow = idx % pc.OW;
-    uint t = idx / pc.OW;
+    // Neighbouring invocations take outputs of one column phase (ow mod SW),
+    // so they test the same kernel columns and read neighbouring inputs.
+    const uint q = (pc.OW + SW - 1) / SW; // columns per phase
+    uint ow = (idx % q) * SW;
+    uint t = idx / q;
+    ow += t % SW;
+    t /= SW;
     uint oh = t % pc.OH;
     t /= pc.OH;
-    uint oc = t % pc.M;
-    uint n = t / pc.M;
-    uint g = oc / pc.mg;
-    uint m = oc - g * pc.mg;
+    uint mBlocks = pc.M / MB;
+    uint oc0 = (t % mBlocks) * MB;
+    uint n = t / mBlocks;
+    uint g = oc0 / pc.mg;
+    uint m0 = oc0 - g * pc.mg;
     uint c0 = g * pc.cg;
-    float acc = HAS_BIAS != 0 ? b.data[oc] : 0.0;
+    if (ow >= pc.OW) {
+        return; // the last phase of a row may be one column short
+    }
+    float acc[MB];
+    for (uint r = 0; r < MB; ++r) {
+        acc[r] = HAS_BIAS != 0 ? b.data[oc0 + r] : 0.0;
+    }
+    const uint kk = pc.KH * pc.KW;
     for (uint i = 0; i < pc.KH; ++i) {
         int th = int(oh) + pc.padT - int(i * pc.DH);
-        if (th < 0 || th % int(pc.SH) != 0) {
+        if (th < 0 || uint(th) % SH != 0) {
             continue;
         }
-        uint ih = uint(th) / pc.SH;
+        uint ih = uint(th) / SH;
         if (ih >= pc.H) {
             continue;
         }
         for (uint j = 0; j < pc.KW; ++j) {
             int tw = int(ow) + pc.padL - int(j * pc.DW);
-            if (tw < 0 || tw % int(pc.SW) != 0) {
+            if (tw < 0 || uint(tw) % SW != 0) {
                 continue;
             }
-            uint iw = uint(tw) / pc.SW;
+            uint iw = uint(tw) / SW;
             if (iw >= pc.W) {
                 continue;
             }
             uint xi = ((n * pc.C + c0) * pc.H + ih) * pc.W + iw;
-            uint wi = ((c0 * pc.mg + m) * pc.KH + i) * pc.KW + j;
+            uint wi = ((c0 * pc.mg + m0) * pc.KH + i) * pc.KW + j;
             for (uint c = 0; c < pc.cg; ++c) {
-                acc += x.data[xi] * w.data[wi];
+                float xv = x.data[xi];
+                for (uint r = 0; r < MB; ++r) {
+                    acc[r] += xv * w.data[wi + r * kk];
+                }
                 xi += pc.H * pc.W;
-                wi += pc.mg * pc.KH * pc.KW;
+                wi += pc.mg * kk;
             }
         }
     }
-    y.data[idx] = acc;
+    uint plane = pc.OH * pc.OW;
+    uint yi = ((n * pc.M + oc0) * pc.OH + oh) * pc.OW + ow;
+    for (uint r = 0; r < MB; ++r) {
+        y.data[yi + r * plane] = acc[r];
+    }
 }
