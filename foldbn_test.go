@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vkinfer/vkinfer"
+	"github.com/vkinfer/vkinfer/engine"
 	"github.com/vkinfer/vkinfer/model"
 	"github.com/vkinfer/vkinfer/ops"
 )
@@ -84,5 +85,26 @@ func TestFoldedBatchNormOnDevice(t *testing.T) {
 			require.NotContains(t, l.Op, ops.OpBatchNormalization, "a BatchNormalization step is left: %v", steps)
 		}
 		require.Contains(t, steps, "Conv+Relu", "conv1+bn1 and relu1 fuse after folding")
+	}
+}
+
+// Reserve records a plan without running it: the activations appear in the
+// device's accounting, the first Run at those shapes records nothing new,
+// and shapes the model does not take fail with ErrShape.
+func TestReserve(t *testing.T) {
+	dev := openDevice(t)
+	m, err := dev.Load("examples/mnist/mlp.bin")
+	require.NoError(t, err)
+	defer m.Close()
+	before := dev.Stats()
+	require.NoError(t, m.Reserve([]int{7, 784}))
+	after := dev.Stats()
+	require.Greater(t, after.Arena(engine.Activations).Allocated, before.Arena(engine.Activations).Allocated)
+	require.Greater(t, after.Recorded, before.Recorded) // two when it measures the chain choice
+	_, err = m.Run(context.Background(), vkinfer.Tensor{Shape: []int{7, 784}, Data: make([]float32, 7*784)})
+	require.NoError(t, err)
+	require.Equal(t, after.Recorded, dev.Stats().Recorded, "the reserved plan ran")
+	for _, bad := range [][][]int{{{7, 783}}, {{0, 784}}, {{7, 784}, {1}}, {}} {
+		require.ErrorIs(t, m.Reserve(bad...), vkinfer.ErrShape, "%v", bad)
 	}
 }

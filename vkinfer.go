@@ -821,7 +821,7 @@ func (m *Model) record(inShapes []layers.Shape, chains bool, profile engine.Prof
 	for i, s := range inShapes {
 		shapes[i] = s
 	}
-	opts := planner.Options{}
+	opts := planner.Options{Align: int(d.Alignment() / 4)}
 	if chains {
 		opts.Chain = func(first int, in []int) int {
 			if c := m.chains[first]; c != nil && c.Fits(in) {
@@ -843,11 +843,13 @@ func (m *Model) record(inShapes []layers.Shape, chains bool, profile engine.Prof
 		}
 		return nil, false, fmt.Errorf("vkinfer: %w", err)
 	}
-	sizes := make([]int64, len(pl.SlotSize))
+	// Values that are never alive together share memory (the planner's
+	// arena); the recorder's barriers follow the shared ranges.
+	sizes, offs := make([]int64, len(pl.SlotSize)), make([]int64, len(pl.SlotSize))
 	for i, n := range pl.SlotSize {
-		sizes[i] = 4 * int64(n)
+		sizes[i], offs[i] = 4*int64(n), 4*int64(pl.SlotOffset[i])
 	}
-	bufs, err := d.NewBuffers(engine.Activations, sizes)
+	bufs, err := d.NewAliasedBuffers(engine.Activations, 4*int64(pl.ArenaSize), offs, sizes)
 	if err != nil {
 		return nil, false, fmt.Errorf("vkinfer: activations: %w", err)
 	}

@@ -54,6 +54,9 @@ type block struct {
 	views  map[*Buffer]vk.BufferView // texel views of live buffers
 	live   map[*Buffer]struct{}      // buffers carved from the block
 	exact  bool                      // sized for one group of buffers (or one large buffer): freed when they all are
+	// aliased: an exact block whose buffers may overlap (NewAliasedBuffers):
+	// its whole size counts as in use until it is freed.
+	aliased bool
 	// nonCoherent: host writes must be flushed and device writes
 	// invalidated (the memory type is not HOST_COHERENT, or LimitsMin).
 	nonCoherent bool
@@ -475,6 +478,74 @@ func (d *Device) NewBuffers(arena Arena, sizes []int64) ([]*Buffer, error) {
 	return out, nil
 }
 
+// Alignment is the byte alignment of every buffer's offset in device
+// memory (the largest of the device's storage and texel buffer offset
+// alignments, nonCoherentAtomSize and 16): offsets given to
+// NewAliasedBuffers must be multiples of it.
+func (d *Device) Alignment() int64 { return int64(d.mem.align) }
+
+// NewAliasedBuffers allocates one block of exactly total bytes and returns
+// a buffer of sizes[i] bytes at byte offset offs[i] of it for each i. Unlike
+// NewBuffers the buffers may overlap: a caller that knows when each is in
+// use (the planner, from its values' lifetimes) packs those never in use
+// together into the same memory. Programs recorded over them stay correct
+// without more care: the recorder's barriers follow the memory ranges
+// commands touch, so a write into memory that an earlier command read
+// waits for it. Each offset must be a multiple of Alignment, each size a
+// positive multiple of 4, and offs[i] + sizes[i] rounded up to Alignment at
+// most total. The block is freed with the last of its buffers; Stats counts
+// its whole size as in use until then.
+func (d *Device) NewAliasedBuffers(arena Arena, total int64, offs, sizes []int64) ([]*Buffer, error) {
+	if err := d.enter(); err != nil {
+		return nil, fmt.Errorf("engine: new aliased buffers: %w", err)
+	}
+	defer d.leave()
+	if arena < 0 || arena >= numArenas {
+		return nil, fmt.Errorf("engine: unknown arena %d", arena)
+	}
+	m := d.mem
+	if len(offs) != len(sizes) {
+		return nil, fmt.Errorf("engine: %d offsets for %d buffers", len(offs), len(sizes))
+	}
+	if total <= 0 || len(sizes) == 0 {
+		return nil, nil
+	}
+	for i, size := range sizes {
+		off := offs[i]
+		switch {
+		case size <= 0 || size%4 != 0:
+			return nil, fmt.Errorf("engine: buffer size %d B is not a positive multiple of 4", size)
+		case off < 0 || uint64(off)%m.align != 0:
+			return nil, fmt.Errorf("engine: buffer offset %d B is not a multiple of the device's alignment %d B", off, m.align)
+		case m.aligned(uint64(off)+uint64(size)) > m.aligned(uint64(total)):
+			return nil, fmt.Errorf("engine: buffer [%d, %d) B does not fit the %d B block", off, off+size, total)
+		case arena != Staging && uint64(size) > uint64(d.info.Limits.MaxStorageBufferRange):
+			return nil, fmt.Errorf("engine: a %d B tensor exceeds %s's maxStorageBufferRange of %d B; split the tensor or use a device with larger limits: %w",
+				size, d.info.Name, d.info.Limits.MaxStorageBufferRange, ErrTooLarge)
+		}
+	}
+	if uint64(total) > m.maxAlloc {
+		return nil, fmt.Errorf("engine: %d aliased buffers of %d B in all exceed the device's maxMemoryAllocationSize of %d B: %w", len(sizes), total, m.maxAlloc, ErrOutOfDeviceMemory)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, err := m.newBlock(arena, m.aligned(uint64(total)))
+	if err != nil {
+		return nil, err
+	}
+	b.exact, b.aliased = true, true
+	b.free, b.used = nil, b.size
+	m.blocks[arena] = append(m.blocks[arena], b)
+	d.stats.bytesInUse[arena].Add(int64(b.size))
+	out := make([]*Buffer, len(sizes))
+	for i, size := range sizes {
+		buf := &Buffer{d: d, blk: b, off: uint64(offs[i]), size: uint64(size), asize: m.aligned(uint64(size))}
+		b.live[buf] = struct{}{}
+		out[i] = buf
+	}
+	return out, nil
+}
+
 // freeBlock destroys an empty block; the caller holds m.mu.
 func (m *memory) freeBlock(b *block) {
 	for i, x := range m.blocks[b.arena] {
@@ -553,8 +624,15 @@ func (m *memory) releaseLocked(b *Buffer) {
 		b.d.dev.DestroyBufferView(b.view)
 		delete(b.blk.views, b)
 	}
-	b.blk.release(b.off, b.asize)
 	delete(b.blk.live, b)
+	if b.blk.aliased {
+		if len(b.blk.live) == 0 {
+			b.d.stats.bytesInUse[b.blk.arena].Add(-int64(b.blk.size))
+			m.freeBlock(b.blk)
+		}
+		return
+	}
+	b.blk.release(b.off, b.asize)
 	b.d.stats.bytesInUse[b.blk.arena].Add(-int64(b.asize))
 	if b.blk.exact && len(b.blk.live) == 0 {
 		m.freeBlock(b.blk)

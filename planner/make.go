@@ -2,6 +2,7 @@ package planner
 
 import (
 	"fmt"
+	"sort"
 
 	"github.com/vkinfer/vkinfer/model"
 	"github.com/vkinfer/vkinfer/ops"
@@ -13,6 +14,9 @@ type Options struct {
 	// first (Graph.Runs) one fused step takes when its input has shape in;
 	// 0 or 1: none. Nil: no fused runs.
 	Chain func(first int, in []int) int
+	// Align is the alignment of slot offsets in the arena, in elements
+	// (the device's buffer offset alignment / 4); 0 means 1.
+	Align int
 }
 
 // Plan is a graph planned for concrete input shapes.
@@ -23,8 +27,25 @@ type Plan struct {
 	Host map[string]*ops.Tensor
 	// Steps are what to record, in order.
 	Steps []Step
-	// SlotSize is each buffer slot's size in elements (>= 1).
+	// SlotSize is each buffer slot's size in elements (>= 1): one slot per
+	// value on the device (a view shares its input's).
 	SlotSize []int
+	// SlotLife is each slot's lifetime: the first and last index in Steps
+	// of a step that writes or reads it; -1 first: written before the run
+	// (graph inputs, uploads), len(Steps) last: read after it (graph
+	// outputs, uploads).
+	SlotLife [][2]int
+	// SlotOffset is each slot's place in one arena of ArenaSize elements:
+	// slots whose lifetimes meet never overlap there; others may (memory
+	// shared over time). Offsets are multiples of Options.Align.
+	SlotOffset []int
+	ArenaSize  int
+	// PeakLive is the largest number of elements of device values alive
+	// at once (graph inputs until their last reader, outputs to the end,
+	// uploads throughout, each step's inputs and outputs while it runs):
+	// the least any assignment of buffers could take. The slots' sum is at
+	// least this; the difference is what reusing whole slots costs.
+	PeakLive int
 	// Slot maps each value on the device to its slot; a view shares its
 	// input's.
 	Slot map[string]int
@@ -181,26 +202,13 @@ func Make(g *Graph, inShapes [][]int, opts Options) (*Plan, error) {
 		p.Steps = append(p.Steps, st)
 		i += st.Count
 	}
-	// Pass 3: slots by liveness, on root values.
-	var free []int
-	take := func(elems int) int {
-		elems = max(elems, 1)
-		best := -1
-		for i, s := range free {
-			if p.SlotSize[s] >= elems && (best < 0 || p.SlotSize[s] < p.SlotSize[free[best]]) {
-				best = i
-			}
-		}
-		if best >= 0 {
-			s := free[best]
-			free = append(free[:best], free[best+1:]...)
-			return s
-		}
-		p.SlotSize = append(p.SlotSize, elems)
-		return len(p.SlotSize) - 1
-	}
-	own := func(elems int) int {
+	// Pass 3: one slot per root value, with its lifetime in steps; then
+	// slots whose lifetimes do not meet share memory (packSlots).
+	n := len(p.Steps)
+	var life [][2]int // per slot: first and last step using it (-1: before the run, n: after it)
+	own := func(elems, first, last int) int {
 		p.SlotSize = append(p.SlotSize, max(elems, 1))
+		life = append(life, [2]int{first, last})
 		return len(p.SlotSize) - 1
 	}
 	elems := func(name string) int {
@@ -210,7 +218,7 @@ func Make(g *Graph, inShapes [][]int, opts Options) (*Plan, error) {
 		}
 		return n
 	}
-	pinned := map[string]bool{} // roots whose slot is never reused
+	pinned := map[string]bool{} // roots alive to the end: graph outputs
 	for name := range isOutput {
 		pinned[rootOf(name)] = true
 	}
@@ -220,34 +228,49 @@ func Make(g *Graph, inShapes [][]int, opts Options) (*Plan, error) {
 			lastUse[rootOf(in)] = i
 		}
 	}
+	live := 0 // elements of the values alive now
 	for _, in := range m.Inputs {
-		p.Slot[in.Name] = take(elems(in.Name))
+		last := -1
+		if pinned[in.Name] {
+			last = n
+		}
+		p.Slot[in.Name] = own(elems(in.Name), -1, last)
+		live += elems(in.Name)
 	}
+	p.PeakLive = live
+	// Uploads are written once, when the plan's buffers are made: they
+	// live through every run.
 	upload := func(name string) {
 		t := p.Host[name]
 		if _, done := p.Slot[name]; t == nil || done {
 			return
 		}
-		s := own(t.Len())
+		s := own(t.Len(), -1, n)
 		p.Slot[name] = s
 		p.Uploads = append(p.Uploads, Upload{Name: name, Slot: s, Data: t.Float()})
+		live += t.Len()
+		p.PeakLive = max(p.PeakLive, live)
 	}
 	for i, st := range p.Steps {
 		for _, in := range st.Ins {
 			upload(in)
+			s := p.Slot[rootOf(in)]
+			life[s][1] = max(life[s][1], i)
 		}
 		for _, name := range st.Outs {
+			last := i
 			if pinned[name] {
-				p.Slot[name] = own(elems(name))
-			} else {
-				p.Slot[name] = take(elems(name))
+				last = n
 			}
+			p.Slot[name] = own(elems(name), i, last)
+			live += elems(name)
 		}
+		p.PeakLive = max(p.PeakLive, live)
 		for _, in := range st.Ins {
 			r := rootOf(in)
 			if lastUse[r] == i && !pinned[r] && p.Host[r] == nil {
-				free = append(free, p.Slot[r])
 				lastUse[r] = -1 // a step reading a value twice frees it once
+				live -= elems(r)
 			}
 		}
 	}
@@ -267,6 +290,11 @@ func Make(g *Graph, inShapes [][]int, opts Options) (*Plan, error) {
 	for _, in := range m.Inputs {
 		p.Inputs = append(p.Inputs, p.Slot[in.Name])
 	}
+	for len(life) < len(p.SlotSize) { // uploads of outputs above
+		life = append(life, [2]int{-1, n})
+	}
+	p.SlotLife = life
+	p.SlotOffset, p.ArenaSize = packSlots(p.SlotSize, life, max(opts.Align, 1))
 	return p, nil
 }
 
@@ -288,4 +316,50 @@ func shapesOf(v []ops.Value) [][]int {
 		s[i] = v[i].Shape
 	}
 	return s
+}
+
+// packSlots places slots of the given sizes and lifetimes (inclusive step
+// intervals) in one arena: largest first (ties: earliest first), each at
+// the lowest offset, a multiple of align, where it overlaps no slot already
+// placed whose lifetime meets its own (greedy by size, as TensorFlow Lite's
+// arena planner does). It returns the offsets and the arena's size, in
+// elements. The result is at least the largest sum of sizes alive at one
+// step, and usually close to it.
+func packSlots(sizes []int, life [][2]int, align int) ([]int, int) {
+	up := func(v int) int { return (v + align - 1) / align * align }
+	order := make([]int, len(sizes))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool {
+		i, j := order[a], order[b]
+		if up(sizes[i]) != up(sizes[j]) {
+			return up(sizes[i]) > up(sizes[j])
+		}
+		return life[i][0] < life[j][0]
+	})
+	offs := make([]int, len(sizes))
+	var placed []int
+	total := 0
+	type span struct{ lo, hi int }
+	for _, s := range order {
+		var busy []span
+		for _, t := range placed {
+			if life[t][0] <= life[s][1] && life[s][0] <= life[t][1] {
+				busy = append(busy, span{offs[t], offs[t] + up(sizes[t])})
+			}
+		}
+		sort.Slice(busy, func(a, b int) bool { return busy[a].lo < busy[b].lo })
+		off := 0
+		for _, b := range busy {
+			if off+up(sizes[s]) <= b.lo {
+				break
+			}
+			off = max(off, b.hi)
+		}
+		offs[s] = off
+		total = max(total, off+up(sizes[s]))
+		placed = append(placed, s)
+	}
+	return offs, total
 }

@@ -121,44 +121,76 @@ func TestChainRunsAndSteps(t *testing.T) {
 	}
 }
 
-// Slots: a value's slot is reused once its last reader is recorded; graph
-// outputs keep their own; the input is a slot like any other.
+// Slots: one per value, with its lifetime; values alive at the same step
+// never share memory in the arena, others do; graph outputs live to the end.
 func TestSlotsByLiveness(t *testing.T) {
 	g := prepare(t, mlp())
 	p, err := Make(g, [][]int{{5, 4}}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// x(20) -> a1(40) -> a2(40) -> h3(10) -> y(10, own).
-	// x: slot 0 (20); a1: new slot 1 (40), x freed; a2: slot 0 is too
-	// small, new slot 2 (40), a1 freed; h3: best fit of {0:20, 1:40} is 0.
-	if got := fmt.Sprint(p.SlotSize); got != "[20 40 40 10]" {
-		t.Fatalf("slot sizes %s", got)
+	// x(20) -> a1(40) -> a2(40) -> h3(10) -> y(10, an output).
+	if got := fmt.Sprint(p.SlotSize, p.SlotLife); got != "[20 40 40 10 10] [[-1 0] [0 1] [1 2] [2 3] [3 4]]" {
+		t.Fatalf("slot sizes and lifetimes %s", got)
 	}
-	if p.Slot["h3"] != p.Slot["x"] || p.Slot["y"] == p.Slot["h3"] || p.Outputs[0] != p.Slot["y"] || p.Inputs[0] != 0 {
+	// Largest first: a1 at 0, a2 beside it (both alive at step 1), x over
+	// a2 (dead by then), h3 over a1, y beside h3.
+	if got := fmt.Sprint(p.SlotOffset, p.ArenaSize, p.PeakLive); got != "[40 0 40 0 10] 80 80" {
+		t.Fatalf("offsets, arena, peak %s", got)
+	}
+	if p.Outputs[0] != p.Slot["y"] || p.Inputs[0] != p.Slot["x"] {
 		t.Fatalf("slots %v", p.Slot)
 	}
-	// Every value read by a step is live until then: no two values that
-	// are live together share a slot.
-	live := map[int]string{}
-	last := map[string]int{}
-	for i, st := range p.Steps {
-		for _, in := range st.Ins {
-			last[in] = i
+	checkArena(t, p)
+	// Alignment: offsets are multiples of it, the arena grows to fit.
+	p, err = Make(g, [][]int{{5, 4}}, Options{Align: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for s, off := range p.SlotOffset {
+		if off%64 != 0 {
+			t.Fatalf("slot %d at %d", s, off)
 		}
 	}
-	live[p.Slot["x"]] = "x"
-	for i, st := range p.Steps {
-		for _, o := range st.Outs {
-			if v, busy := live[p.Slot[o]]; busy {
-				t.Fatalf("step %d writes %s into the slot of %s, still live", i, o, v)
-			}
-			live[p.Slot[o]] = o
+	if p.ArenaSize != 128 {
+		t.Fatalf("arena %d with 64-element alignment, want 128", p.ArenaSize)
+	}
+	checkArena(t, p)
+}
+
+// checkArena checks that slots alive at a common step never overlap in the
+// arena, and that each value a step reads is alive then.
+func checkArena(t *testing.T, p *Plan) {
+	t.Helper()
+	for i := range p.SlotSize {
+		if p.SlotOffset[i] < 0 || p.SlotOffset[i]+p.SlotSize[i] > p.ArenaSize {
+			t.Fatalf("slot %d [%d, %d) outside the arena of %d", i, p.SlotOffset[i], p.SlotOffset[i]+p.SlotSize[i], p.ArenaSize)
 		}
-		for _, in := range st.Ins {
-			if last[in] == i {
-				delete(live, p.Slot[in])
+		for j := range i {
+			a, b := p.SlotLife[i], p.SlotLife[j]
+			if a[0] <= b[1] && b[0] <= a[1] &&
+				p.SlotOffset[i] < p.SlotOffset[j]+p.SlotSize[j] && p.SlotOffset[j] < p.SlotOffset[i]+p.SlotSize[i] {
+				t.Fatalf("slots %d %v and %d %v are alive together and overlap", i, a, j, b)
 			}
+		}
+	}
+	for k, st := range p.Steps {
+		for _, names := range [][]string{st.Ins, st.Outs} {
+			for _, in := range names {
+				if l := p.SlotLife[p.Slot[in]]; l[0] > k || l[1] < k {
+					t.Fatalf("step %d uses %s, whose slot lives %v", k, in, l)
+				}
+			}
+		}
+	}
+	for _, s := range p.Outputs {
+		if p.SlotLife[s][1] != len(p.Steps) {
+			t.Fatalf("output slot %d lives %v", s, p.SlotLife[s])
+		}
+	}
+	for _, u := range p.Uploads {
+		if l := p.SlotLife[u.Slot]; l != [2]int{-1, len(p.Steps)} {
+			t.Fatalf("upload %s lives %v", u.Name, l)
 		}
 	}
 }
@@ -209,6 +241,7 @@ func TestShapeSubgraphsAndViews(t *testing.T) {
 		if p.Slot["f"] != p.Slot["r"] || p.Slot["v"] == p.Slot["r"] {
 			t.Fatalf("views: slots %v", p.Slot)
 		}
+		checkArena(t, p)
 		if len(p.Uploads) != 0 {
 			t.Fatalf("uploads %v", p.Uploads)
 		}
