@@ -367,6 +367,20 @@ type Buffer struct {
 	view   vk.BufferView
 	closed bool
 	bound  int // live Programs that bind this buffer (guarded by memory.mu)
+	// alias: the buffer shares the memory of another (Recorder.Temp
+	// reusing a temporary of an earlier step); closing it frees nothing
+	// but its view.
+	alias bool
+}
+
+// aliasOf returns a buffer of size bytes (<= b's) at the start of b's
+// memory, for a program that uses the two at different times.
+func (m *memory) aliasOf(b *Buffer, size uint64) *Buffer {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a := &Buffer{d: b.d, blk: b.blk, off: b.off, size: size, asize: min(m.aligned(size), b.asize), alias: true}
+	b.blk.live[a] = struct{}{}
+	return a
 }
 
 // NewBuffer allocates size bytes (a multiple of 4, >0) from arena.
@@ -625,6 +639,12 @@ func (m *memory) releaseLocked(b *Buffer) {
 		delete(b.blk.views, b)
 	}
 	delete(b.blk.live, b)
+	if b.alias {
+		if b.blk.exact && len(b.blk.live) == 0 {
+			m.freeBlock(b.blk)
+		}
+		return
+	}
 	if b.blk.aliased {
 		if len(b.blk.live) == 0 {
 			b.d.stats.bytesInUse[b.blk.arena].Add(-int64(b.blk.size))

@@ -67,6 +67,7 @@ type Recorder struct {
 	staging map[*Buffer]*Buffer
 	temps   []*Buffer
 	err     error
+	pool    []pooled    // temporaries, for reuse by later steps
 	steps   []string    // names given to Step
 	profile ProfileMode // see Profile
 }
@@ -124,14 +125,45 @@ func (r *Recorder) Dispatch(pipe *Pipeline, bufs []*Buffer, push []uint32, group
 
 // Temp returns a buffer of size bytes from the Activations arena that the
 // Program owns: ops record intermediate results into it (packed operands,
-// partial sums) and it is freed with the Program.
+// partial sums, patch matrices) and it is freed with the Program. A
+// temporary is for the step that asked for it (see Step): a later step's
+// Temp may return the same memory (the smallest earlier temporary that is
+// large enough), so a program holds about its largest step's temporaries,
+// not their sum; the recorder's barriers order the reuse.
 func (r *Recorder) Temp(size int64) (*Buffer, error) {
-	b, err := r.d.NewBuffer(Activations, size)
+	cur := r.cur()
+	best := -1
+	for i, t := range r.pool {
+		if t.step < cur && int64(t.b.size) >= size && (best < 0 || t.b.size < r.pool[best].b.size) {
+			best = i
+		}
+	}
+	if best >= 0 && size > 0 && size%4 == 0 {
+		t := &r.pool[best]
+		t.step = cur
+		if int64(t.b.size) == size {
+			return t.b, nil
+		}
+		a := r.d.mem.aliasOf(t.b, uint64(size))
+		r.temps = append(r.temps, a)
+		return a, nil
+	}
+	// A block of its own, freed with it: the device holds what the
+	// temporaries need, not a shared block's worth.
+	bs, err := r.d.NewBuffers(Activations, []int64{size})
 	if err != nil {
 		return nil, r.fail(err)
 	}
+	b := bs[0]
 	r.temps = append(r.temps, b)
+	r.pool = append(r.pool, pooled{b, cur})
 	return b, nil
+}
+
+// pooled is a temporary and the last step that took it.
+type pooled struct {
+	b    *Buffer
+	step int
 }
 
 // Copy records a copy of src into dst (sizes must match).
