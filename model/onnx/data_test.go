@@ -27,7 +27,7 @@ func TestNormSlice(t *testing.T) {
 
 	// ends computed from the input's shape (dynamic batch): inputs stay.
 	b = newBuilder(13).input("x", -1, 6, 5).output("y", -1, 6, -1).
-		init(intTensor("one", 1)).init(intTensor("starts", -(1 << 40))).init(intTensor("steps", 1)).
+		init(intTensor("one", 1)).init(intTensor("starts", -(1<<40))).init(intTensor("steps", 1)).
 		node("Shape", []string{"x"}, []string{"s"}).
 		node("Gather", []string{"s", "one"}, []string{"e"}, aInt("axis", 0)).
 		node("Slice", []string{"x", "starts", "e", "", "steps"}, []string{"y"})
