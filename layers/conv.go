@@ -348,12 +348,18 @@ func (l *pool) Record(r *engine.Recorder, in []*engine.Buffer, shapes []Shape, o
 	if count == 0 {
 		return nil
 	}
-	p, err := l.d.Pipeline("pool", engine.Spec{"local_size_x": elementLocal(l.d, count), "MODE": l.mode})
+	name := "pool"
+	if info := l.d.Info(); ChooseGemmKernel(info, 64, 64, 64) == GemmTexel && texelFits(info, in[0].Len()) {
+		name = "pool_texel"
+	}
+	p, err := l.d.Pipeline(name, engine.Spec{"local_size_x": elementLocal(l.d, count), "MODE": l.mode,
+		"H": u32(g.H), "W": u32(g.W), "OH": u32(g.OH), "OW": u32(g.OW), "KH": u32(g.KH), "KW": u32(g.KW),
+		"SH": u32(g.SH), "SW": u32(g.SW), "DH": u32(g.DH), "DW": u32(g.DW), "PAD_T": u32(g.PadT), "PAD_L": u32(g.PadL),
+		"END_H": u32(g.H + g.PadB), "END_W": u32(g.W + g.PadR)})
 	if err != nil {
 		return fmt.Errorf("layers: %s %q: %w", l.a.Node.Op, l.a.Node.Name, err)
 	}
-	push := []uint32{u32(count), u32(g.H), u32(g.W), u32(g.OH), u32(g.OW), u32(g.KH), u32(g.KW), u32(g.SH), u32(g.SW),
-		u32(g.DH), u32(g.DW), u32(g.PadT), u32(g.PadL), u32(g.H + g.PadB), u32(g.W + g.PadR)}
+	push := []uint32{u32(count)}
 	return r.Dispatch(p, []*engine.Buffer{in[0], out[0]}, push, l.d.Grid(p, uint64(count)))
 }
 
