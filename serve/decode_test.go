@@ -117,6 +117,7 @@ var fuzzSeeds = []string{
 	`{"inputs":[{"name":"a","shape":[1,3],"datatype":"FP32","data":[1,2,3]},{"name":"b","shape":[1,2,2],"datatype":"INT8","data":[[1,2],[3,4]]}]}`,
 	`{"inputs":[{"name":"a","shape":[2,3],"datatype":"UINT8","parameters":{"binary_data_size":6}},{"name":"b","shape":[2,2,2],"datatype":"BOOL","data":[true,false,true,false,true,false,true,false]}],"outputs":[{"name":"y"}]}` + "\x01\x02\x03\x04\x05\x06",
 	`{"inputs":[{"name":"a","shape":[1,3],"datatype":"FP64","parameters":{"binary_data_size":24}}]}`,
+	`{"id":"\u00e9","inputs":[{"data":[[0.5,1e-3,-2]],"datatype":"FP16","shape":[1,3],"name":"a"},{"name":"b","shape":[1,2,2],"datatype":"BF16","parameters":{"binary_data_size":8}}],"parameters":{"binary_data_output":true}}` + "\x80\x3f\x00\x40\x80\xbf\x00\x00",
 }
 
 // FuzzDecodeREST: no body, JSON or binary, makes the REST decoder panic or
