@@ -10,15 +10,16 @@ import (
 
 // The GPU side of ConvTranspose (semantics in ops/def_convtranspose.go):
 // convtranspose.comp, a direct gather kernel, one invocation per MB output
-// channels (8, 4, 2 or 1: the largest dividing M/group) at one position.
+// channels (8, 4, 2 or 1: the largest dividing M/group) by PB (up to 4)
+// output columns of one phase.
 
 func init() {
 	Register(ops.OpConvTranspose, buildConvTranspose)
 }
 
 // MaxConvTransposeLoop bounds the loop iterations of one convtranspose.comp
-// invocation (about kh·kw·C/group·(MB + 1), MB the output channels of one
-// invocation): lavapipe (Mesa 22) leaves every
+// invocation (about kh·kw·C/group·(MB + PB·(MB + 1)), MB output channels
+// by PB columns per invocation): lavapipe (Mesa 22) leaves every
 // loop of an invocation once it has run 65,535 iterations in all, so a
 // layer past this is refused (ErrUnsupported) rather than computed short.
 const MaxConvTransposeLoop = 60000
@@ -85,24 +86,25 @@ func (c *convTranspose) Record(r *engine.Recorder, in []*engine.Buffer, shapes [
 	if g.N*m*g.OH*g.OW == 0 {
 		return nil
 	}
-	count := g.N * (m / mb) * g.OH * g.SW * ((g.OW + g.SW - 1) / g.SW) // see convtranspose.comp
-	// Loop iterations per invocation, counting the MB loop as if the driver
-	// did not unroll it.
-	loop := func(mb int) int { return g.KH + g.KH*g.KW*(cg*(mb+1)+1) }
-	for mb > 1 && loop(mb) > MaxConvTransposeLoop {
-		mb /= 2
-		count *= 2
+	q := (g.OW + g.SW - 1) / g.SW // output columns of one phase
+	pb := min(4, q)
+	// Loop iterations per invocation, counting the MB and PB loops as if
+	// the driver did not unroll them; past the bound, no blocking.
+	loop := func(mb, pb int) int { return g.KH + g.KH*g.KW*(cg*(mb+pb*(mb+1)+1)+1) }
+	if loop(mb, pb) > MaxConvTransposeLoop {
+		mb, pb = 1, 1
 	}
-	if loop(mb) > MaxConvTransposeLoop {
+	if loop(mb, pb) > MaxConvTransposeLoop {
 		return fmt.Errorf("layers: ConvTranspose %q: kernel %dx%d over %d channels per group is %d loop iterations per output, over %d (lavapipe ends longer loops early): %w",
-			c.a.Node.Name, g.KH, g.KW, cg, loop(mb), MaxConvTransposeLoop, ErrUnsupported)
+			c.a.Node.Name, g.KH, g.KW, cg, loop(mb, pb), MaxConvTransposeLoop, ErrUnsupported)
 	}
+	count := g.N * (m / mb) * g.OH * g.SW * ((q + pb - 1) / pb) // see convtranspose.comp
 	hasB := uint32(0)
 	if c.hasB {
 		hasB = 1
 	}
 	p, err := c.d.Pipeline("convtranspose", engine.Spec{"local_size_x": elementLocal(c.d, count), "HAS_BIAS": hasB,
-		"MB": uint32(mb), "SH": uint32(g.SH), "SW": uint32(g.SW)})
+		"MB": uint32(mb), "SH": uint32(g.SH), "SW": uint32(g.SW), "PB": uint32(pb)})
 	if err != nil {
 		return fmt.Errorf("layers: ConvTranspose %q: %w", c.a.Node.Name, err)
 	}

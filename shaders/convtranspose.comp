@@ -10,9 +10,11 @@
 //   ow + padL - j*dw = iw*sw for some ih in [0, H), iw in [0, W);
 //   g = oc / mg, m = oc - g*mg (mg = M / group, cg = C / group).
 //
-// Each invocation computes MB output channels (of one group) at one output
-// position, so every input value loaded serves MB weights (lavapipe and
-// SwiftShader pay most for loads: they are per-lane gathers). The strides
+// Each invocation computes MB output channels (of one group) at PB output
+// columns of one phase (ow, ow + SW, ...: they test the same kernel
+// columns and read neighbouring inputs), so every input value loaded serves
+// MB weights and every weight PB inputs (lavapipe and SwiftShader pay most
+// for loads: they are per-lane gathers). The strides
 // are spec constants, so the divisibility tests and divisions by them
 // compile to shifts and multiplies.
 //
@@ -23,10 +25,10 @@
 //
 // bindings (set 0): 0 x, 1 w [C, mg, kh, kw], 2 b [M] (read only when
 //                   HAS_BIAS), 3 y [N, M, OH, OW]
-// push constants:   see Push; count = N * (M / MB) * OH * SW * ceil(OW / SW):
-//                   invocation order (n, channel block, oh, ow mod SW, ow / SW)
+// push constants:   see Push; count = N * (M / MB) * OH * SW * ceil(ceil(OW / SW) / PB):
+//                   invocation order (n, channel block, oh, ow mod SW, column block)
 // spec constants:   0 local_size_x, 1 HAS_BIAS (0/1), 2 MB (divides mg),
-//                   3 SH, 4 SW (the strides)
+//                   3 SH, 4 SW (the strides), 5 PB (columns, 1..4)
 // grid:             ceil(count / local_size_x), split as in linearIndex
 
 layout(local_size_x = 64, local_size_x_id = 0) in;
@@ -34,6 +36,7 @@ layout(constant_id = 1) const uint HAS_BIAS = 0;
 layout(constant_id = 2) const uint MB = 1;
 layout(constant_id = 3) const uint SH = 1;
 layout(constant_id = 4) const uint SW = 1;
+layout(constant_id = 5) const uint PB = 1;
 
 #include "common.glsl"
 
@@ -60,9 +63,10 @@ void main() {
     // Neighbouring invocations take outputs of one column phase (ow mod SW),
     // so they test the same kernel columns and read neighbouring inputs.
     const uint q = (pc.OW + SW - 1) / SW; // columns per phase
-    uint ow = (idx % q) * SW;
-    uint t = idx / q;
-    ow += t % SW;
+    const uint qb = (q + PB - 1) / PB;    // column blocks per phase
+    uint ow0 = (idx % qb) * PB * SW;
+    uint t = idx / qb;
+    ow0 += t % SW;
     t /= SW;
     uint oh = t % pc.OH;
     t /= pc.OH;
@@ -72,14 +76,22 @@ void main() {
     uint g = oc0 / pc.mg;
     uint m0 = oc0 - g * pc.mg;
     uint c0 = g * pc.cg;
-    if (ow >= pc.OW) {
+    if (ow0 >= pc.OW) {
         return; // the last phase of a row may be one column short
     }
-    float acc[MB];
+    // Columns ow0 + p*SW for p < np are outputs.
+    const int np = min(int(PB), int((pc.OW - ow0 + SW - 1) / SW));
+    float acc[MB][PB];
     for (uint r = 0; r < MB; ++r) {
-        acc[r] = HAS_BIAS != 0 ? b.data[oc0 + r] : 0.0;
+        float bias = HAS_BIAS != 0 ? b.data[oc0 + r] : 0.0;
+        for (uint p = 0; p < PB; ++p) {
+            acc[r][p] = bias;
+        }
     }
     const uint kk = pc.KH * pc.KW;
+    // tw + bias*SW > 0 for every kernel column, so its divisibility and
+    // quotient are unsigned operations.
+    const int bias = int((pc.KW * pc.DW) / SW + 1);
     for (uint i = 0; i < pc.KH; ++i) {
         int th = int(oh) + pc.padT - int(i * pc.DH);
         if (th < 0 || uint(th) % SH != 0) {
@@ -90,29 +102,41 @@ void main() {
             continue;
         }
         for (uint j = 0; j < pc.KW; ++j) {
-            int tw = int(ow) + pc.padL - int(j * pc.DW);
-            if (tw < 0 || uint(tw) % SW != 0) {
+            uint tb = uint(int(ow0) + pc.padL - int(j * pc.DW) + bias * int(SW));
+            if (tb % SW != 0) {
                 continue;
             }
-            uint iw = uint(tw) / SW;
-            if (iw >= pc.W) {
+            int iw0 = int(tb / SW) - bias; // input column of p = 0; p adds 1
+            int p0 = max(0, -iw0);
+            int p1 = min(np, int(pc.W) - iw0);
+            if (p0 >= p1) {
                 continue;
             }
-            uint xi = ((n * pc.C + c0) * pc.H + ih) * pc.W + iw;
+            int xi = int(((n * pc.C + c0) * pc.H + ih) * pc.W) + iw0;
             uint wi = ((c0 * pc.mg + m0) * pc.KH + i) * pc.KW + j;
             for (uint c = 0; c < pc.cg; ++c) {
-                float xv = x.data[xi];
+                float wv[MB];
                 for (uint r = 0; r < MB; ++r) {
-                    acc[r] += xv * w.data[wi + r * kk];
+                    wv[r] = w.data[wi + r * kk];
                 }
-                xi += pc.H * pc.W;
+                for (int p = 0; p < int(PB); ++p) {
+                    if (p >= p0 && p < p1) {
+                        float xv = x.data[uint(xi + p)];
+                        for (uint r = 0; r < MB; ++r) {
+                            acc[r][p] += xv * wv[r];
+                        }
+                    }
+                }
+                xi += int(pc.H * pc.W);
                 wi += pc.mg * kk;
             }
         }
     }
     uint plane = pc.OH * pc.OW;
-    uint yi = ((n * pc.M + oc0) * pc.OH + oh) * pc.OW + ow;
-    for (uint r = 0; r < MB; ++r) {
-        y.data[yi + r * plane] = acc[r];
+    uint yi = ((n * pc.M + oc0) * pc.OH + oh) * pc.OW + ow0;
+    for (int p = 0; p < np; ++p) {
+        for (uint r = 0; r < MB; ++r) {
+            y.data[yi + r * plane + uint(p) * SW] = acc[r][p];
+        }
     }
 }

@@ -232,8 +232,9 @@ var shaders = map[string]*Shader{
 			{ID: 2, Name: "MB", Default: 1},            // uint
 			{ID: 3, Name: "SH", Default: 1},            // uint
 			{ID: 4, Name: "SW", Default: 1},            // uint
+			{ID: 5, Name: "PB", Default: 1},            // uint
 		},
-		SourceSHA256: "4608da1d1fc5c20ca7c244ef13e3d282ed91d7ca2a35fa640253ee8bc3d83e8f",
+		SourceSHA256: "9c5517ec0cb4b3ee4e543ce523e9c657d250cd37a30176425d3c2fbdbd16fd13",
 	},
 	"dense_chain": {
 		Name:         "dense_chain",
@@ -721,7 +722,7 @@ var manifest = []manifestEntry{
 	{Path: "conv_im2col.glsl", SHA256: "996e77a2c1ef175da2fbe41a99346193d338707c3394cd5b1999b8e3235403da"},
 	{Path: "conv_im2col_texel.comp", SHA256: "307e38d03d2b8568b97d4cfb229d977a6fc077dc5063e2084168f68a02284aec"},
 	{Path: "conv_texel.comp", SHA256: "a8672f60bc2287fefd30029f23eaa256754019ed82b4c909c7e590671325927b"},
-	{Path: "convtranspose.comp", SHA256: "4608da1d1fc5c20ca7c244ef13e3d282ed91d7ca2a35fa640253ee8bc3d83e8f"},
+	{Path: "convtranspose.comp", SHA256: "9c5517ec0cb4b3ee4e543ce523e9c657d250cd37a30176425d3c2fbdbd16fd13"},
 	{Path: "dense_chain.comp", SHA256: "02c01f0648c18f1dc8d373cec9fc96af2b2e5dfd564795fa4e2822bd9e44d55a"},
 	{Path: "dense_chain.glsl", SHA256: "8a6de7673e655852356840c1c735c68fb52f99d9007a1c096fb0277d0d44ba07"},
 	{Path: "dense_chain_texel.comp", SHA256: "2aca2aaf9e973a40713bd206c6aa44bfc18539e92045e0bced83c1e363d72531"},
