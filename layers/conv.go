@@ -168,6 +168,11 @@ var convChunkFloats atomic.Int64
 
 func init() { convChunkFloats.Store(4 << 20) }
 
+// convSplit, for TestConvSpeed only (export_test.go), records one half of
+// the GEMM path: 1 the patch matrix alone, 2 the GEMM alone (on whatever the
+// temporary holds). 0, the default, records both.
+var convSplit atomic.Int32
+
 // recordGemm records the convolution as a GEMM when it can and should run
 // as one (ok): per chunk of output pixels, conv_im2col.comp writes the
 // patch matrix A [pixels, C*KH*KW] into a temporary, and the device's GEMM
@@ -242,8 +247,13 @@ func (c *conv) recordGemm(r *engine.Recorder, g ops.Window, m int, in []*engine.
 		n := min(chunk, rows-row0)
 		count := n * ceilDiv(lda, 4)
 		push := []uint32{u32(count), u32(row0)}
-		if err := r.Dispatch(p, []*engine.Buffer{in[0], a}, push, d.Grid(p, uint64(count))); err != nil {
-			return fail(err)
+		if convSplit.Load() != 2 {
+			if err := r.Dispatch(p, []*engine.Buffer{in[0], a}, push, d.Grid(p, uint64(count))); err != nil {
+				return fail(err)
+			}
+		}
+		if convSplit.Load() == 1 {
+			continue
 		}
 		gc := gm
 		gc.M, gc.OutRow0, gc.LDA = n, row0, lda

@@ -15,6 +15,11 @@ func SetChainLocalSize(c *DenseChain, n int) { c.ls = n }
 // tests run its chunking) and returns the previous one.
 func SetConvChunkFloats(n int) int { return int(convChunkFloats.Swap(int64(n))) }
 
+// SetConvSplit makes Conv's GEMM path record only the patch matrix (1) or
+// only the GEMM (2), 0 both, for timing the halves; it returns the previous
+// setting.
+func SetConvSplit(v int) int { return int(convSplit.Swap(int32(v))) }
+
 // InferNode returns n's output shapes for its runtime input shapes, through
 // package ops (the op's definition), for tests that build layers by hand:
 // constant inputs are read from consts.
