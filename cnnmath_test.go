@@ -80,3 +80,38 @@ func TestCNNMathOpsInAGraph(t *testing.T) {
 		}
 	}
 }
+
+// A reduction's axes computed from shapes (the last axis, as rank - 1) are
+// evaluated on the host when the plan is made and read by the layer then,
+// at every batch size.
+func TestReduceAxesFromShapes(t *testing.T) {
+	dev := openDevice(t)
+	m := &model.Model{Name: "lastaxis", Inputs: []model.ValueInfo{{Name: "x", Shape: []int{-1, 4, 5}}},
+		Initializers: []*model.Tensor{{Name: "one", Shape: []int{1}, Data: []float32{1}}},
+		Nodes: []model.Node{
+			{Name: "shape", Op: ops.OpShape, Inputs: []string{"x"}, Outputs: []string{"s"}},
+			{Name: "rank", Op: ops.OpShape, Inputs: []string{"s"}, Outputs: []string{"r"}},
+			{Name: "last", Op: ops.OpSub, Inputs: []string{"r", "one"}, Outputs: []string{"axes"}},
+			{Name: "sum", Op: ops.OpReduceSum, Inputs: []string{"x", "axes"}, Outputs: []string{"y"},
+				Attrs: map[string]model.Attr{"keepdims": model.IntAttr(0)}},
+		}}
+	shapes, err := ops.InferModel(m, nil)
+	require.NoError(t, err)
+	m.Outputs = []model.ValueInfo{{Name: "y", Shape: shapes["y"]}}
+	require.Len(t, shapes["y"], 2)
+	lm, err := dev.LoadModel(m)
+	require.NoError(t, err)
+	defer lm.Close()
+	for _, batch := range []int{2, 1} {
+		x := make([]float32, batch*20)
+		for i := range x {
+			x[i] = float32(i%7) - 3
+		}
+		got, err := lm.Run(context.Background(), vkinfer.Tensor{Shape: []int{batch, 4, 5}, Data: x})
+		require.NoError(t, err)
+		want, err := ops.Run(m, ops.F32([]int{batch, 4, 5}, x))
+		require.NoError(t, err)
+		require.Equal(t, want[0].Shape, got[0].Shape)
+		require.Equal(t, want[0].Float(), got[0].Data)
+	}
+}

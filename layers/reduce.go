@@ -186,13 +186,14 @@ func RecordReduce(r *engine.Recorder, d *engine.Device, g Reduce, x, y *engine.B
 // set it to run both forms through the op's layer; ReduceAuto otherwise).
 var forceReduceKernel atomic.Int32
 
-// reduceLayer is one Reduce* node; its axes come from the attribute or a
-// constant input, resolved against the input's rank when recorded.
+// reduceLayer is one Reduce* node; its axes come from the attribute, a
+// constant input, or an input a planner computes on the host (from shapes),
+// resolved against the input's rank when recorded.
 type reduceLayer struct {
-	d    *engine.Device
-	a    ops.Attrs
-	op   ops.ReduceOp
-	axes *ops.Tensor // the constant axes input, nil when absent
+	d  *engine.Device
+	a  ops.Attrs
+	op ops.ReduceOp
+	p  hostParams
 }
 
 func buildReduce(b *Build, mn *model.Node) (Layer, error) {
@@ -201,23 +202,29 @@ func buildReduce(b *Build, mn *model.Node) (Layer, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := n.runtimeData(); err != nil {
+	p, err := n.hostParams(1)
+	if err != nil {
 		return nil, err
 	}
 	op, _ := ops.ReduceOpOf(mn.Op)
-	l := &reduceLayer{d: b.Dev, a: a, op: op}
-	if name := n.input(1); name != "" {
-		t := n.constant(1)
-		if t == nil {
-			return nil, n.errorf("axes %q are computed at run time: %w (only constant axes)", name, ErrUnsupported)
-		}
-		l.axes = ops.F32(t.Shape, t.Data)
-	}
-	return l, nil
+	return &reduceLayer{d: b.Dev, a: a, op: op, p: p}, nil
 }
 
 func (l *reduceLayer) Record(r *engine.Recorder, in []*engine.Buffer, shapes []Shape, out []*engine.Buffer) error {
-	mask, err := ops.ReduceAxes(l.a, len(shapes[0]), l.axes)
+	return l.RecordHost(r, in, shapes, nil, out)
+}
+
+// RecordHost reads the axes from host[1] when they are computed on the host.
+func (l *reduceLayer) RecordHost(r *engine.Recorder, in []*engine.Buffer, shapes []Shape, host []*ops.Tensor, out []*engine.Buffer) error {
+	vals, err := l.p.values(shapes, host)
+	if err != nil {
+		return err
+	}
+	var axes *ops.Tensor
+	if len(vals) > 1 {
+		axes = vals[1]
+	}
+	mask, err := ops.ReduceAxes(l.a, len(shapes[0]), axes)
 	if err != nil {
 		return fmt.Errorf("layers: %w", err)
 	}

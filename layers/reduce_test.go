@@ -203,8 +203,22 @@ func allAxes(shape []int, axes []int64) []bool {
 }
 
 // TestReduceErrors checks that bad axes are refused by the op's definition
-// with the node named, and that axes computed at run time are unsupported.
+// with the node named, and what shape axes computed at run time (known when
+// a plan is made) give.
 func TestReduceErrors(t *testing.T) {
+	for _, c := range []struct {
+		keep, noop int64
+		axes       []int
+		want       string
+	}{{1, 0, []int{1}, "[-1 -1]"}, {0, 0, []int{1}, "[-1]"}, {0, 0, []int{0}, "[]"}, {0, 1, []int{0}, "[-1 -1]"}, {1, 0, []int{-1}, "[-1 -1]"}} {
+		n := reduceNode(ops.OpReduceSum, nil, c.keep)
+		n.Name, n.Inputs, n.Outputs = "r", []string{"x", "axes"}, []string{"y"}
+		n.Attrs["noop_with_empty_axes"] = model.IntAttr(c.noop)
+		out, err := ops.Infer(&n, []ops.Value{{Shape: []int{2, 3}}, {Shape: c.axes}})
+		if err != nil || fmt.Sprint(out[0]) != c.want {
+			t.Errorf("run-time axes of shape %v, keepdims %d, noop %d: %v %v, want %s", c.axes, c.keep, c.noop, out, err, c.want)
+		}
+	}
 	x := ops.Value{Shape: []int{2, 3}}
 	for _, c := range []struct {
 		node model.Node
@@ -215,7 +229,8 @@ func TestReduceErrors(t *testing.T) {
 		{reduceNode(ops.OpReduceMax, []int64{1, -1}, 1), []ops.Value{x}},
 		{reduceNode(ops.OpReduceMean, []int64{0}, 2), []ops.Value{x}},
 		{reduceNode(ops.OpReduceMean, []int64{0}, 1), []ops.Value{x, {Shape: []int{1}, Const: ops.I64([]int{1}, []int64{0})}}},
-		{reduceNode(ops.OpReduceMean, nil, 1), []ops.Value{x, {Shape: []int{1}}}},
+		{reduceNode(ops.OpReduceMean, nil, 0), []ops.Value{x, {Shape: []int{-1}}}}, // run-time axes: the rank is unknown
+		{reduceNode(ops.OpReduceMean, nil, 0), []ops.Value{x, {Shape: []int{3}}}},
 	} {
 		n := c.node
 		n.Name = "r"

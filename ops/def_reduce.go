@@ -73,7 +73,7 @@ func init() {
 				var axes *Tensor
 				if len(in) > 1 && !in[1].Absent {
 					if axes = in[1].Const; axes == nil {
-						return nil, a.Errorf("axes %q are computed at run time: %w (only constant axes)", a.Node.Inputs[1], ErrUnsupported)
+						return inferRunTimeAxes(a, in[0].Shape, in[1].Shape)
 					}
 				}
 				mask, err := ReduceAxes(a, len(in[0].Shape), axes)
@@ -97,6 +97,28 @@ func init() {
 			},
 		})
 	}
+}
+
+// inferRunTimeAxes is a reduction's Infer when its axes input (of shape
+// axesShape) is not known yet (computed from shapes, known when a plan is
+// made): every dimension is unknown; the rank is x's with keepdims, else
+// x's less the number of axes, which the axes' shape tells (none: all
+// axes, or none with noop_with_empty_axes).
+func inferRunTimeAxes(a Attrs, x, axesShape []int) ([][]int, error) {
+	r := len(x)
+	switch {
+	case a.Bool("keepdims"):
+	case len(axesShape) != 1 || axesShape[0] < 0:
+		return nil, a.Errorf("axes %q of shape %v are computed at run time with keepdims 0: %w (the output's rank is unknown)",
+			a.Node.Inputs[1], axesShape, ErrUnsupported)
+	case axesShape[0] == 0 && !a.Bool("noop_with_empty_axes"):
+		r = 0
+	case axesShape[0] > r:
+		return nil, a.Errorf("%d axes for an input of rank %d", axesShape[0], r)
+	default:
+		r -= axesShape[0]
+	}
+	return [][]int{unknown(r)}, nil
 }
 
 // ReduceAxes returns which of a rank-r input's axes a reduction node
