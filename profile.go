@@ -84,12 +84,9 @@ func (m *Model) Profile(ctx context.Context, runs int, inputs ...Tensor) (*Profi
 	m.mu.Unlock()
 	defer m.runs.Done()
 
-	choice, known := "", false
-	if m.owner != nil && !m.owner.fixed {
-		choice, known = m.owner.choices.Get(m.fingerprint + "|" + shapesKey(shapes) + "|chain")
-	}
+	mode, _ := m.storedMode(shapes) // the measured choice, else chains
 	m.rec.Lock()
-	p, _, err := m.record(shapes, !known || choice == "chain", engine.ProfileAuto)
+	p, _, err := m.record(shapes, mode, engine.ProfileAuto)
 	m.rec.Unlock()
 	if err != nil {
 		return nil, err

@@ -750,85 +750,160 @@ func (m *Model) forget(key string) {
 // one block of exactly their size, writes the host values device steps read,
 // and records the plan's program.
 //
-// Where the plan has a choice (today: a run of Dense layers as one chain
-// dispatch, or one GEMM dispatch per layer), the first plan for these
-// shapes records both candidates, times them on the device (15 runs each,
-// alternating, the medians) and keeps the faster; the choice is stored beside the pipeline
-// cache (planner.Choices, keyed by device, driver, graph and shapes), so the
-// next load plans at once. Options.FixedPlans skips the measurement.
+// Where the plan has a choice (a run of Dense layers as one chain dispatch,
+// as the chain's split form -- its first layer spread over workgroups, then
+// the rest as one dispatch -- or as one GEMM dispatch per layer), the first
+// plan for these shapes records each candidate, times them on the device
+// (15 runs each, in turn, the medians) and keeps the fastest; the choice is
+// stored beside the pipeline cache (planner.Choices, keyed by device,
+// driver, graph and shapes), so the next load plans at once.
+// Options.FixedPlans skips the measurement (chains where they fit).
 func (m *Model) compile(inShapes []layers.Shape) (*plan, error) {
-	if m.owner.fixed {
-		p, _, err := m.record(inShapes, true, engine.ProfileOff)
+	if mode, known := m.storedMode(inShapes); known {
+		p, _, err := m.record(inShapes, mode, engine.ProfileOff)
 		return p, err
 	}
-	key := m.fingerprint + "|" + shapesKey(inShapes) + "|chain"
-	choice, known := m.owner.choices.Get(key)
-	p, chained, err := m.record(inShapes, !known || choice == "chain", engine.ProfileOff)
-	if err != nil || !chained || known {
-		return p, err
+	// The candidates: each mode whose plan differs from those before it.
+	type candidate struct {
+		mode planMode
+		p    *plan
 	}
-	alt, _, err := m.record(inShapes, false, engine.ProfileOff)
-	if err != nil {
-		return p, nil // the chained plan stands
+	var cands []candidate
+	for _, mode := range []planMode{planChain, planSplit, planLayers} {
+		p, fused, err := m.record(inShapes, mode, engine.ProfileOff)
+		if err != nil {
+			if len(cands) == 0 {
+				return nil, err
+			}
+			continue // the plans recorded stand
+		}
+		if mode != planLayers && !fused[mode] {
+			p.close() // the same plan as another mode's
+			continue
+		}
+		cands = append(cands, candidate{mode, p})
 	}
-	tc, ta := timePrograms(p.prog, alt.prog)
-	choice = "chain"
-	if ta < tc {
-		p, alt, choice = alt, p, "layers"
+	if len(cands) == 1 {
+		return cands[0].p, nil
 	}
-	alt.close()
-	if err := m.owner.choices.Put(key, choice); err != nil {
+	progs := make([]*engine.Program, len(cands))
+	for i, c := range cands {
+		progs[i] = c.p.prog
+	}
+	times := timePrograms(progs...)
+	best := 0
+	for i := range cands {
+		if times[i] < times[best] {
+			best = i
+		}
+	}
+	attrs := []any{"model", m.spec.Name, "shapes", shapesKey(inShapes)}
+	for i, c := range cands {
+		attrs = append(attrs, c.mode.String(), times[i])
+		if i != best {
+			c.p.close()
+		}
+	}
+	choice := cands[best].mode.String()
+	if err := m.owner.choices.Put(m.choiceKey(inShapes), choice); err != nil {
 		m.owner.logger.Debug("vkinfer: plan choices not saved", "err", err)
 	}
-	m.owner.logger.Debug("vkinfer: plan choice measured", "model", m.spec.Name, "shapes", shapesKey(inShapes),
-		"chain", tc, "layers", ta, "choice", choice)
-	return p, nil
+	m.owner.logger.Debug("vkinfer: plan choice measured", append(attrs, "choice", choice)...)
+	return cands[best].p, nil
+}
+
+// planMode says how a plan runs the candidate fused runs of Dense layers.
+type planMode int
+
+const (
+	// planChain: one chain dispatch where DenseChain.Fits.
+	planChain planMode = iota
+	// planSplit: the chain's split form where DenseChain.SplitFits, else
+	// one chain dispatch where DenseChain.Fits.
+	planSplit
+	// planLayers: one dispatch per layer.
+	planLayers
+)
+
+func (p planMode) String() string { return [...]string{"chain", "split", "layers"}[p] }
+
+// choiceKey names the plan choice for these input shapes in the device's
+// planner.Choices.
+func (m *Model) choiceKey(inShapes []layers.Shape) string {
+	return m.fingerprint + "|" + shapesKey(inShapes) + "|chain+split"
+}
+
+// storedMode returns the plan mode chosen for these shapes: planChain with
+// Options.FixedPlans, the stored measurement if there is one (known), else
+// planChain and known false.
+func (m *Model) storedMode(inShapes []layers.Shape) (mode planMode, known bool) {
+	if m.owner == nil || m.owner.fixed {
+		return planChain, true
+	}
+	choice, ok := m.owner.choices.Get(m.choiceKey(inShapes))
+	if !ok {
+		return planChain, false
+	}
+	for _, mode := range []planMode{planChain, planSplit, planLayers} {
+		if mode.String() == choice {
+			return mode, true
+		}
+	}
+	return planChain, false // a value this build does not know: measure again
 }
 
 // timePrograms returns the median wall time of 15 runs of each program,
-// run alternately after 2 untimed runs each, so that a busy machine slows
-// both alike (no transfers: the inputs' contents do not change the work).
-func timePrograms(a, b *engine.Program) (time.Duration, time.Duration) {
-	var ta, tb []time.Duration
-	run := func(p *engine.Program, ts *[]time.Duration, timed bool) {
-		t0 := time.Now()
-		d := time.Duration(math.MaxInt64)
-		if p.Run(context.Background(), nil, nil) == nil {
-			d = time.Since(t0)
-		}
-		if timed {
-			*ts = append(*ts, d)
-		}
-	}
+// run in turn after 2 untimed runs each, so that a busy machine slows them
+// alike (no transfers: the inputs' contents do not change the work).
+func timePrograms(ps ...*engine.Program) []time.Duration {
+	ts := make([][]time.Duration, len(ps))
 	for i := 0; i < 17; i++ {
-		run(a, &ta, i >= 2)
-		run(b, &tb, i >= 2)
+		for j, p := range ps {
+			t0 := time.Now()
+			d := time.Duration(math.MaxInt64)
+			if p.Run(context.Background(), nil, nil) == nil {
+				d = time.Since(t0)
+			}
+			if i >= 2 {
+				ts[j] = append(ts[j], d)
+			}
+		}
 	}
-	med := func(ts []time.Duration) time.Duration {
-		sort.Slice(ts, func(i, j int) bool { return ts[i] < ts[j] })
-		return ts[len(ts)/2]
+	med := make([]time.Duration, len(ps))
+	for j := range ts {
+		sort.Slice(ts[j], func(a, b int) bool { return ts[j][a] < ts[j][b] })
+		med[j] = ts[j][len(ts[j])/2]
 	}
-	return med(ta), med(tb)
+	return med
 }
 
-// record plans the graph for inShapes, with fused chains where the chain
-// kernel fits (chains true) or none, and records the plan (each plan step
-// an engine step, timed when profile is not ProfileOff); chained says
-// whether a chain was used.
-func (m *Model) record(inShapes []layers.Shape, chains bool, profile engine.ProfileMode) (_ *plan, chained bool, err error) {
+// record plans the graph for inShapes, running the candidate fused runs of
+// Dense layers as mode says, and records the plan (each plan step an engine
+// step, timed when profile is not ProfileOff); fused says which fused forms
+// it used (index planChain, planSplit).
+func (m *Model) record(inShapes []layers.Shape, mode planMode, profile engine.ProfileMode) (_ *plan, fused [planLayers]bool, err error) {
 	d := m.dev
 	shapes := make([][]int, len(inShapes))
 	for i, s := range inShapes {
 		shapes[i] = s
 	}
 	opts := planner.Options{Align: int(d.Alignment() / 4)}
-	if chains {
+	split := map[int]bool{} // runs recorded in their split form, by first node
+	if mode != planLayers {
 		opts.Chain = func(first int, in []int) int {
-			if c := m.chains[first]; c != nil && c.Fits(in) {
-				chained = true
-				return c.Layers()
+			c := m.chains[first]
+			switch {
+			case c == nil:
+				return 0
+			case mode == planSplit && c.SplitFits(in):
+				split[first] = true
+				fused[planSplit] = true
+			case c.Fits(in):
+				fused[planChain] = true
+			default:
+				return 0
 			}
-			return 0
+			return c.Layers()
 		}
 	}
 	pl, err := planner.Make(m.graph, shapes, opts)
@@ -837,11 +912,11 @@ func (m *Model) record(inShapes []layers.Shape, chains bool, profile engine.Prof
 			if in.AnyShape && (errors.Is(err, model.ErrInvalid) || errors.Is(err, planner.ErrPlan)) {
 				// The graph was valid at load; these shapes are what it
 				// cannot take.
-				return nil, false, fmt.Errorf("vkinfer: %w: the graph cannot take inputs of shapes %v (input %q declares no shape, so this is known only now): %w",
+				return nil, fused, fmt.Errorf("vkinfer: %w: the graph cannot take inputs of shapes %v (input %q declares no shape, so this is known only now): %w",
 					ErrShape, shapes, in.Name, err)
 			}
 		}
-		return nil, false, fmt.Errorf("vkinfer: %w", err)
+		return nil, fused, fmt.Errorf("vkinfer: %w", err)
 	}
 	// Values that are never alive together share memory (the planner's
 	// arena); the recorder's barriers follow the shared ranges.
@@ -849,9 +924,23 @@ func (m *Model) record(inShapes []layers.Shape, chains bool, profile engine.Prof
 	for i, n := range pl.SlotSize {
 		sizes[i], offs[i] = 4*int64(n), 4*int64(pl.SlotOffset[i])
 	}
-	bufs, err := d.NewAliasedBuffers(engine.Activations, 4*int64(pl.ArenaSize), offs, sizes)
+	// Split runs' scratch buffers go after the planner's arena (their own
+	// memory: a scratch is written and read inside one step).
+	total := 4 * int64(pl.ArenaSize)
+	scratch := map[int]int{} // index in bufs, by the run's first node
+	for _, st := range pl.Steps {
+		if st.Count > 1 && split[st.Node] {
+			align := d.Alignment()
+			total = (total + align - 1) / align * align
+			n := 4 * int64(max(1, m.chains[st.Node].SplitScratch(st.InShapes[0])))
+			scratch[st.Node] = len(sizes)
+			sizes, offs = append(sizes, n), append(offs, total)
+			total = (total + n + align - 1) / align * align
+		}
+	}
+	bufs, err := d.NewAliasedBuffers(engine.Activations, total, offs, sizes)
 	if err != nil {
-		return nil, false, fmt.Errorf("vkinfer: activations: %w", err)
+		return nil, fused, fmt.Errorf("vkinfer: activations: %w", err)
 	}
 	p := &plan{bufs: bufs}
 	if profile != engine.ProfileOff {
@@ -866,7 +955,7 @@ func (m *Model) record(inShapes []layers.Shape, chains bool, profile engine.Prof
 	}()
 	for _, u := range pl.Uploads {
 		if err := bufs[u.Slot].Write(u.Data); err != nil {
-			return nil, false, fmt.Errorf("vkinfer: host value %q: %w", u.Name, err)
+			return nil, fused, fmt.Errorf("vkinfer: host value %q: %w", u.Name, err)
 		}
 	}
 	buf := func(name string) *engine.Buffer { return bufs[pl.Slot[name]] }
@@ -875,7 +964,7 @@ func (m *Model) record(inShapes []layers.Shape, chains bool, profile engine.Prof
 	for _, s := range pl.Inputs {
 		p.inputs = append(p.inputs, bufs[s])
 		if err := rec.Input(bufs[s]); err != nil {
-			return nil, false, err
+			return nil, fused, err
 		}
 	}
 	for _, st := range pl.Steps {
@@ -893,6 +982,8 @@ func (m *Model) record(inShapes []layers.Shape, chains bool, profile engine.Prof
 		switch {
 		case st.Copy:
 			err = layers.RecordUnary(rec, d, layers.Unary{Op: ops.UnaryIdentity, N: layers.Shape(st.InShapes[0]).Elems()}, inBufs[0], outBufs[0])
+		case st.Count > 1 && split[st.Node]:
+			err = m.chains[st.Node].RecordSplit(rec, inBufs[0], inShapes[0], bufs[scratch[st.Node]], outBufs[0])
 		case st.Count > 1:
 			err = m.chains[st.Node].Record(rec, inBufs[0], inShapes[0], outBufs[0])
 		default:
@@ -907,7 +998,7 @@ func (m *Model) record(inShapes []layers.Shape, chains bool, profile engine.Prof
 			err = m.layers[st.Node].Record(rec, inBufs, inShapes, outBufs)
 		}
 		if err != nil {
-			return nil, false, fmt.Errorf("vkinfer: node %s (%s): %w", n.Name, n.Op, err)
+			return nil, fused, fmt.Errorf("vkinfer: node %s (%s): %w", n.Name, n.Op, err)
 		}
 	}
 	for i, o := range m.spec.Outputs {
@@ -915,15 +1006,15 @@ func (m *Model) record(inShapes []layers.Shape, chains bool, profile engine.Prof
 		p.outputs = append(p.outputs, b)
 		p.outSh = append(p.outSh, pl.Shapes[o.Name])
 		if err := rec.Output(b); err != nil {
-			return nil, false, err
+			return nil, fused, err
 		}
 	}
 	prog, err := rec.Finish()
 	if err != nil {
-		return nil, false, fmt.Errorf("vkinfer: record: %w", err)
+		return nil, fused, fmt.Errorf("vkinfer: record: %w", err)
 	}
 	p.prog = prog
-	return p, chained, nil
+	return p, fused, nil
 }
 
 // Class is one label with its score.

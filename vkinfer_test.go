@@ -10,6 +10,7 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -200,8 +201,46 @@ func TestMeasuredPlanChoice(t *testing.T) {
 			require.Len(t, files, 1, "round %d: the choice is stored", round)
 			data, err := os.ReadFile(files[0])
 			require.NoError(t, err)
-			require.Regexp(t, `"[0-9a-f]+\|1,64,;\|chain": "(chain|layers)"`, string(data))
+			require.Regexp(t, `"[0-9a-f]+\|1,64,;\|chain\+split": "(chain|split|layers)"`, string(data))
 		}
+	}
+	// Each choice, stored, is planned as it says (the chain step's
+	// dispatches: one, two for the split form, one per layer otherwise)
+	// and computes the same.
+	files, _ := filepath.Glob(filepath.Join(dir, "choices-*.json"))
+	if len(files) == 0 {
+		return
+	}
+	data, err := os.ReadFile(files[0])
+	require.NoError(t, err)
+	for choice, dispatches := range map[string]int{"chain": 1, "split": 2, "layers": 1} {
+		stored := regexp.MustCompile(`": "(chain|split|layers)"`).ReplaceAll(data, []byte(`": "`+choice+`"`))
+		require.NoError(t, os.WriteFile(files[0], stored, 0o644))
+		dev := openDeviceWith(t, vkinfer.Options{PipelineCacheDir: dir})
+		m, err := dev.LoadModel(spec)
+		require.NoError(t, err)
+		x1 := vkinfer.Tensor{Shape: []int{1, 64}, Data: x}
+		out, err := m.Run(context.Background(), x1)
+		require.NoError(t, err)
+		for i := range want {
+			require.InDelta(t, want[i], out[0].Data[i], 1e-5, "choice %s [%d]", choice, i)
+		}
+		prof, err := m.Profile(context.Background(), 1, x1)
+		require.NoError(t, err)
+		steps := 0
+		for _, l := range prof.Layers {
+			if len(l.Nodes) > 0 {
+				steps++
+				require.Equal(t, dispatches, l.Dispatches, "choice %s: step %s", choice, l.Name)
+			}
+		}
+		if choice == "layers" {
+			require.Equal(t, 4, steps, "choice layers: one step per Dense (with its ReLU) and the softmax")
+		} else {
+			require.Equal(t, 1, steps, "choice %s: one fused step", choice)
+		}
+		m.Close()
+		dev.Close()
 	}
 }
 

@@ -2,6 +2,8 @@ package layers
 
 import (
 	"fmt"
+	"math"
+	"runtime"
 	"strconv"
 
 	"github.com/vkinfer/vkinfer/engine"
@@ -33,6 +35,12 @@ type DenseChain struct {
 	texel  bool     // dense_chain_texel.comp
 	ls     int      // workgroup size
 	layers int      // layers of ls the chain covers
+	split  int      // head only: column groups per workgroup (SPLIT), 0 otherwise
+
+	// head and tail are the split form (RecordSplit): the first layer
+	// alone spread over workgroups, and the other layers as one chain; nil
+	// when the chain has no split form.
+	head, tail *DenseChain
 
 	// Budget is the most multiply-adds per run (rows x the layers' weights)
 	// for which Fits accepts an input: beyond it separate GEMM dispatches,
@@ -84,7 +92,29 @@ func NewDenseChain(d *engine.Device, ls []Layer) (*DenseChain, int) {
 	}
 	c.Budget = chainBudget(info)
 	c.ls = min(c.ls, int(info.Limits.MaxComputeWorkGroupInvocations), int(info.Limits.MaxComputeWorkGroupSize[0]))
+	if len(c.dense) >= 2 && (info.Type != engine.TypeCPU || runtime.NumCPU() > 1) {
+		// (One CPU: a CPU driver has one thread, the split form one
+		// dispatch more and nothing to gain.)
+		if t, n := NewDenseChain(d, ls[1:c.layers]); t != nil && n == c.layers-1 {
+			g := ceilDiv(c.dense[0].out, 4)
+			c.tail = t
+			c.head = &DenseChain{d: d, dense: c.dense[:1], texel: c.texel, ls: c.ls, layers: 1,
+				split: ceilDiv(g, min(g, splitWorkgroups(info))), Budget: math.MaxInt}
+		}
+	}
 	return c, c.layers
+}
+
+// splitWorkgroups is how many workgroups the split form spreads the first
+// layer over: on a CPU driver twice its threads (lavapipe runs one
+// workgroup per thread and starts as many threads as the machine has CPUs;
+// two per thread even out a thread that starts late), on a GPU one per
+// column group (capped by the caller).
+func splitWorkgroups(info engine.DeviceInfo) int {
+	if info.Type == engine.TypeCPU {
+		return 2 * runtime.NumCPU()
+	}
+	return math.MaxInt32
 }
 
 // chainable reports whether the chain kernel reads l's weight layout:
@@ -155,8 +185,9 @@ func chainBudget(info engine.DeviceInfo) int {
 
 // chainPlan is the chain specialised for a batch of m rows.
 type chainPlan struct {
-	m    int
-	spec engine.Spec
+	m      int
+	spec   engine.Spec
+	groups int // workgroups
 }
 
 func (c *DenseChain) plan(in Shape) (chainPlan, bool) {
@@ -199,8 +230,14 @@ func (c *DenseChain) plan(in Shape) (chainPlan, bool) {
 		"FINAL": final,
 	}
 	var relu, bias uint32
+	groups := 1
 	for i, l := range c.dense {
 		g := q(l.out)
+		if c.split > 0 {
+			groups = ceilDiv(g, c.split)
+			g = c.split
+			spec["SPLIT"] = u32(c.split)
+		}
 		// Slices of k fill the workgroup; each keeps at least 4 vec4 steps.
 		s := max(1, min(c.ls/g, q(l.in)/4))
 		s = ceilDiv(q(l.in), ceilDiv(q(l.in), s)) // no empty slices
@@ -229,7 +266,7 @@ func (c *DenseChain) plan(in Shape) (chainPlan, bool) {
 	if shared := 16 * (2*act + red); shared > int(info.Limits.MaxComputeSharedMemorySize) {
 		return chainPlan{}, false
 	}
-	return chainPlan{m: m, spec: spec}, true
+	return chainPlan{m: m, spec: spec, groups: groups}, true
 }
 
 // Fits reports whether the chain can and should run an input of shape in
@@ -265,5 +302,46 @@ func (c *DenseChain) Record(r *engine.Recorder, x *engine.Buffer, in Shape, y *e
 			bufs[6+i] = l.b
 		}
 	}
-	return r.Dispatch(pipe, bufs, nil, [3]uint32{1, 1, 1})
+	return r.Dispatch(pipe, bufs, nil, [3]uint32{u32(p.groups), 1, 1})
+}
+
+// SplitFits reports whether the chain has a split form that can run an
+// input of shape in (RecordSplit): the first layer (any amount of work)
+// and the rest of the chain (within its Budget) each fitting the kernel.
+// The split form takes larger inputs than Fits: its first layer uses the
+// whole device.
+func (c *DenseChain) SplitFits(in Shape) bool {
+	if c.head == nil {
+		return false
+	}
+	hp, ok := c.head.plan(in)
+	return ok && c.tail.Fits(Shape{hp.m, c.dense[0].out})
+}
+
+// SplitScratch is the size in floats of the buffer RecordSplit needs for
+// the first layer's output at input shape in.
+func (c *DenseChain) SplitScratch(in Shape) int {
+	return in.Elems() / c.dense[0].in * c.dense[0].out
+}
+
+// RecordSplit records the chain in its split form: the first layer as one
+// dispatch of several workgroups, each computing a slice of its output
+// columns (so a CPU driver runs it on all its threads), into h (at least
+// SplitScratch floats, the caller's: it is allocated with the plan's other
+// buffers), then the other layers and the softmax as one chain dispatch
+// reading it. Two dispatches instead of one, for a first layer that is
+// most of the work (a wide head: 3264 x 128 before 128 x 128 x 7). The
+// planner measures it against Record and separate layers.
+func (c *DenseChain) RecordSplit(r *engine.Recorder, x *engine.Buffer, in Shape, h, y *engine.Buffer) error {
+	if !c.SplitFits(in) {
+		return fmt.Errorf("layers: dense chain cannot run input %v split", in)
+	}
+	m := in.Elems() / c.dense[0].in
+	if h.Len() < c.SplitScratch(in) {
+		return fmt.Errorf("layers: dense chain: a scratch buffer of %d floats for %d", h.Len(), c.SplitScratch(in))
+	}
+	if err := c.head.Record(r, x, in, h); err != nil {
+		return err
+	}
+	return c.tail.Record(r, h, Shape{m, c.dense[0].out}, y)
 }

@@ -18,9 +18,11 @@ import (
 )
 
 // BenchmarkDenseChain times the chain kernel alone (one dispatch, data
-// resident) on the example MLPs' shapes with a final softmax ("p50-µs")
-// against the same layers recorded one dispatch each ("p50-µs-1"),
-// interleaved, and an empty program (the submit + wait floor).
+// resident) on the example MLPs' shapes and the wide keyword-spotting head
+// of ../shared/cases/perf/wide_head.onnx, with a final softmax ("p50-µs")
+// against the same layers recorded one dispatch each ("p50-µs-1") and the
+// chain's split form (RecordSplit, "p50-µs-2"), interleaved, and an empty
+// program (the submit + wait floor).
 func BenchmarkDenseChain(b *testing.B) {
 	d := gputest.Open(b, engine.Options{})
 	b.Run("empty", func(b *testing.B) {
@@ -31,7 +33,7 @@ func BenchmarkDenseChain(b *testing.B) {
 		defer p.Close()
 		medianRuns(b, p)
 	})
-	for _, widths := range [][]int{{784, 128, 256, 10}, {64, 128, 256, 10}} {
+	for _, widths := range [][]int{{784, 128, 256, 10}, {64, 128, 256, 10}, {3264, 128, 128, 7}} {
 		r := rand.New(rand.NewSource(3))
 		var ls []layers.Layer
 		for i := 0; i+1 < len(widths); i++ {
@@ -57,7 +59,7 @@ func BenchmarkDenseChain(b *testing.B) {
 				continue
 			}
 			X := devBuf(b, d, randSlice(r, m*widths[0]))
-			Y := devBuf(b, d, make([]float32, m*10))
+			Y := devBuf(b, d, make([]float32, m*widths[len(widths)-1]))
 			b.Run(fmt.Sprintf("%v/m=%d", widths, m), func(b *testing.B) {
 				rec := d.NewRecorder()
 				if err := chain.Record(rec, X, in, Y); err != nil {
@@ -89,7 +91,20 @@ func BenchmarkDenseChain(b *testing.B) {
 					b.Fatal(err)
 				}
 				defer layered.Close()
-				medianRuns(b, fused, layered)
+				if !chain.SplitFits(in) {
+					medianRuns(b, fused, layered)
+					return
+				}
+				rec = d.NewRecorder()
+				if err := chain.RecordSplit(rec, X, in, devBuf(b, d, make([]float32, chain.SplitScratch(in))), Y); err != nil {
+					b.Fatal(err)
+				}
+				split, err := rec.Finish()
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer split.Close()
+				medianRuns(b, fused, layered, split)
 			})
 		}
 	}

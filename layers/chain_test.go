@@ -200,6 +200,33 @@ func TestDenseChainDifferential(t *testing.T) {
 				})
 				require.Equal(t, float32(0), got[m*last], "wrote past the end of the output")
 				requireChain(t, got[:m*last], want, tol, name)
+				if chain == nil || layers.ChainSplit(chain) == 0 {
+					require.True(t, chain == nil || len(c.widths) < 3 || c.final == "" && len(c.widths) < 4,
+						"a chain of %v%s has a split form", c.widths, c.final)
+					return
+				}
+				// The split form: the first layer over several workgroups
+				// (at m = 1 the device's choice of column groups per
+				// workgroup, at m = 3 three, which leaves the last
+				// workgroup short when the groups are not a multiple of
+				// three), then the rest. (Not at every m: each is two
+				// pipelines more, and SwiftShader compiles slowly.)
+				def := layers.ChainSplit(chain)
+				defer layers.SetChainSplit(chain, def)
+				splits := map[int][]int{1: {def}, 3: {3}}[m]
+				if rc.ls > 0 {
+					splits = nil
+				}
+				for _, split := range splits {
+					layers.SetChainSplit(chain, split)
+					require.True(t, chain.SplitFits(in), "split %d", split)
+					Y := newBuf(t, d, make([]float32, m*last+1))
+					got := run(t, d, Y, m*last+1, func(rec *engine.Recorder) error {
+						return chain.RecordSplit(rec, X, in, newBuf(t, d, make([]float32, chain.SplitScratch(in))), Y)
+					})
+					require.Equal(t, float32(0), got[m*last], "split %d wrote past the end of the output", split)
+					requireChain(t, got[:m*last], want, tol, fmt.Sprintf("%s/split=%d", name, split))
+				}
 			})
 		}
 	}

@@ -9,7 +9,31 @@ import (
 
 // SetChainLocalSize sets the workgroup size c records with, so tests run
 // the wide-workgroup path (GPUs) on CPU drivers too.
-func SetChainLocalSize(c *DenseChain, n int) { c.ls = n }
+func SetChainLocalSize(c *DenseChain, n int) {
+	c.ls = n
+	if c.head != nil {
+		c.head.ls = n
+		SetChainLocalSize(c.tail, n)
+	}
+}
+
+// SetChainSplit sets the column groups per workgroup of c's split form
+// (0: none), so tests cover an uneven last workgroup and one workgroup.
+func SetChainSplit(c *DenseChain, groups int) {
+	if c.head != nil {
+		c.head.split = groups
+		c.tail.Budget = c.Budget
+	}
+}
+
+// ChainSplit returns the column groups per workgroup of c's split form
+// (0: none).
+func ChainSplit(c *DenseChain) int {
+	if c.head == nil {
+		return 0
+	}
+	return c.head.split
+}
 
 // SetConvChunkFloats sets the patch-matrix bound of Conv's GEMM path (so
 // tests run its chunking) and returns the previous one.

@@ -43,8 +43,16 @@
 //                      M * roundup(K_l, 4) / 4 for every layer l, and
 //                      M * roundup(N_{L-1}, 4) / 4 when FINAL != 0
 //                   20 RED4: vec4s of partial sums, at least
-//                      S_l * M * ceil(N_l / 4) for every l with S_l > 1 (else 1)
-// grid:             exactly one workgroup.
+//                      S_l * M * G_l for every l with S_l > 1 (else 1),
+//                      G_l = ceil(N_l / 4), or SPLIT for layer 0 when SPLIT > 0
+//                   21 SPLIT: 0, or (with L == 1 and FINAL == 0 only) the
+//                      column groups (vec4s of columns) of the one layer each
+//                      workgroup computes: workgroup i computes columns
+//                      4*SPLIT*i .. 4*SPLIT*(i+1)-1 (the "split head": a
+//                      wide first layer spread over ceil(G_0 / SPLIT)
+//                      workgroups, i.e. over a CPU driver's threads, before
+//                      the rest of the chain runs as a second dispatch)
+// grid:             one workgroup; ceil(ceil(N_0 / 4) / SPLIT) when SPLIT > 0.
 //
 // First-run cost: lavapipe JIT-compiles a kernel at its first dispatch, and
 // that time is part of loading a model. So only the inner product is
@@ -79,6 +87,7 @@ layout(constant_id = 17) const uint BIAS = 0;
 layout(constant_id = 18) const uint FINAL = 0;
 layout(constant_id = 19) const uint ACT4 = 1;
 layout(constant_id = 20) const uint RED4 = 1;
+layout(constant_id = 21) const uint SPLIT = 0;
 
 const uint FINAL_SOFTMAX = 1;
 const uint FINAL_LOG_SOFTMAX = 2;
@@ -207,13 +216,19 @@ void finish(uint l, uint N, uint m, uint g, vec4 v, uint outBase) {
 void dense(uint l, uint K, uint N, uint P, uint S, uint inBase, uint outBase) {
     const uint LS = gl_WorkGroupSize.x;
     const uint lid = gl_LocalInvocationID.x;
-    const uint G = (N + 3) / 4;
+    // This workgroup computes column groups g0 .. g0+G-1 (all of them but
+    // with SPLIT: see the spec constants).
+    const uint G = SPLIT > 0 ? SPLIT : (N + 3) / 4;
+    const uint g0 = SPLIT > 0 ? gl_WorkGroupID.x * SPLIT : 0;
     const uint KQ = (K + 3) / 4;          // vec4 steps per row
     const uint SQ = (KQ + S - 1) / S;     // steps per slice
     const uint KFULL = K / 4;             // steps with four valid k
     for (uint w = lid; w < G * S; w += LS) {
-        uint g = w % G;
+        uint g = g0 + w % G;
         uint s = w / G;
+        if (g >= (N + 3) / 4) {
+            continue; // past the last column (the last workgroup of SPLIT)
+        }
         uint q0 = s * SQ;
         uint q1 = min(KQ, q0 + SQ);
         vec4 acc[M];
@@ -248,7 +263,7 @@ void dense(uint l, uint K, uint N, uint P, uint S, uint inBase, uint outBase) {
             if (S == 1) {
                 finish(l, N, m, g, acc[m], outBase);
             } else {
-                red[(s * M + m) * G + g] = acc[m];
+                red[(s * M + m) * G + g - g0] = acc[m];
             }
         }
     }
@@ -261,7 +276,7 @@ void dense(uint l, uint K, uint N, uint P, uint S, uint inBase, uint outBase) {
             for (uint s = 1; s < S; ++s) {
                 v += red[(s * M + m) * G + g];
             }
-            finish(l, N, m, g, v, outBase);
+            finish(l, N, m, g0 + g, v, outBase);
         }
     }
     barrier();

@@ -276,6 +276,7 @@ var shaders = map[string]*Shader{
 			{ID: 18, Name: "FINAL", Default: 0},        // uint
 			{ID: 19, Name: "ACT4", Default: 1},         // uint
 			{ID: 20, Name: "RED4", Default: 1},         // uint
+			{ID: 21, Name: "SPLIT", Default: 0},        // uint
 		},
 		SourceSHA256: "02c01f0648c18f1dc8d373cec9fc96af2b2e5dfd564795fa4e2822bd9e44d55a",
 	},
@@ -319,6 +320,7 @@ var shaders = map[string]*Shader{
 			{ID: 18, Name: "FINAL", Default: 0},        // uint
 			{ID: 19, Name: "ACT4", Default: 1},         // uint
 			{ID: 20, Name: "RED4", Default: 1},         // uint
+			{ID: 21, Name: "SPLIT", Default: 0},        // uint
 		},
 		SourceSHA256: "2aca2aaf9e973a40713bd206c6aa44bfc18539e92045e0bced83c1e363d72531",
 	},
@@ -724,7 +726,7 @@ var manifest = []manifestEntry{
 	{Path: "conv_texel.comp", SHA256: "a8672f60bc2287fefd30029f23eaa256754019ed82b4c909c7e590671325927b"},
 	{Path: "convtranspose.comp", SHA256: "9c5517ec0cb4b3ee4e543ce523e9c657d250cd37a30176425d3c2fbdbd16fd13"},
 	{Path: "dense_chain.comp", SHA256: "02c01f0648c18f1dc8d373cec9fc96af2b2e5dfd564795fa4e2822bd9e44d55a"},
-	{Path: "dense_chain.glsl", SHA256: "8a6de7673e655852356840c1c735c68fb52f99d9007a1c096fb0277d0d44ba07"},
+	{Path: "dense_chain.glsl", SHA256: "860dc2d003f9a8a99f5214031c8f3d1775c30506da4982b0c3708a3c80e74a3e"},
 	{Path: "dense_chain_texel.comp", SHA256: "2aca2aaf9e973a40713bd206c6aa44bfc18539e92045e0bced83c1e363d72531"},
 	{Path: "gemm.comp", SHA256: "1ed09ce648783db39c362009353396f30f778c741ce1eecfa9832cede0685dae"},
 	{Path: "gemm_gemv.comp", SHA256: "a8e670f262652adbf35a906bb1537d92ed410f8ded03976f515d3d8a9990b9a2"},
