@@ -126,6 +126,47 @@ func TestAnyShapeInput(t *testing.T) {
 	if m := decode(t, b); m.Inputs[0].AnyShape || values(m.Inputs...) != "{x [-1 -1]}" {
 		t.Errorf("x with two dynamic dims: %s", values(m.Inputs...))
 	}
+	// MatMul + Add of an input of any shape fuses into a Dense, which
+	// takes [..., K] like MatMul: rank 3 and rank 1 run as MatMul would.
+	mm := newBuilder(13).input("x").output("y").
+		init(floatTensor("w", []int64{3, 2}, []float32{1, 2, 3, 4, 5, 6})).
+		init(floatTensor("b", []int64{2}, []float32{0.5, -1})).
+		node("MatMul", []string{"x", "w"}, []string{"xw"}).node("Add", []string{"xw", "b"}, []string{"y"})
+	dm := decode(t, mm)
+	if opList(dm) != "Dense" {
+		t.Errorf("MatMul+Add of an input of any shape: ops %s", opList(dm))
+	}
+	for _, shape := range [][]int{{2, 2, 3}, {3}} {
+		n := 1
+		for _, d := range shape {
+			n *= d
+		}
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(i)
+		}
+		out, err := ops.Run(dm, ops.F32(shape, x))
+		if err != nil {
+			t.Fatalf("x %v: %v", shape, err)
+		}
+		want := append(append([]int(nil), shape[:len(shape)-1]...), 2)
+		if !equalInts(out[0].Shape, want) {
+			t.Fatalf("x %v: y %v, want %v", shape, out[0].Shape, want)
+		}
+		y := out[0].Float()
+		for r := 0; r < n/3; r++ {
+			for c := 0; c < 2; c++ {
+				v := []float32{0.5, -1}[c]
+				for k := 0; k < 3; k++ {
+					v += x[r*3+k] * []float32{1, 2, 3, 4, 5, 6}[k*2+c]
+				}
+				if y[r*2+c] != v {
+					t.Fatalf("x %v: y[%d,%d] = %v, want %v", shape, r, c, y[r*2+c], v)
+				}
+			}
+		}
+	}
+
 	// An image input spec needs a declared layout.
 	m.Input = &model.InputSpec{Color: model.Gray, Width: 2, Height: 6, Layout: "NCHW", Scale: 1}
 	if err := m.Validate(); !errors.Is(err, model.ErrInvalid) || !strings.Contains(err.Error(), "declares no shape") {
