@@ -763,22 +763,34 @@ func (m *Model) compile(inShapes []layers.Shape) (*plan, error) {
 		p, _, err := m.record(inShapes, mode, engine.ProfileOff)
 		return p, err
 	}
-	// The candidates: each mode whose plan differs from those before it.
+	// The candidates: the plan with chains (or with none, where no chain
+	// fits: the per-layer plan), then each other mode whose plan differs.
 	type candidate struct {
 		mode planMode
 		p    *plan
 	}
-	var cands []candidate
-	for _, mode := range []planMode{planChain, planSplit, planLayers} {
-		p, fused, err := m.record(inShapes, mode, engine.ProfileOff)
+	p, forms, err := m.record(inShapes, planChain, engine.ProfileOff)
+	if err != nil {
+		return nil, err
+	}
+	if !forms.can[planChain] && !forms.can[planSplit] {
+		return p, nil // nothing to choose
+	}
+	first := planChain
+	if !forms.used[planChain] {
+		first = planLayers // the same plan
+	}
+	cands := []candidate{{first, p}}
+	for _, mode := range []planMode{planSplit, planLayers} {
+		if mode == first || mode == planSplit && !forms.can[planSplit] {
+			continue
+		}
+		p, f, err := m.record(inShapes, mode, engine.ProfileOff)
 		if err != nil {
-			if len(cands) == 0 {
-				return nil, err
-			}
 			continue // the plans recorded stand
 		}
-		if mode != planLayers && !fused[mode] {
-			p.close() // the same plan as another mode's
+		if mode == planSplit && !f.used[planSplit] {
+			p.close()
 			continue
 		}
 		cands = append(cands, candidate{mode, p})
@@ -877,11 +889,19 @@ func timePrograms(ps ...*engine.Program) []time.Duration {
 	return med
 }
 
+// fusedForms says which fused forms of the runs of Dense layers a plan
+// used, and which it could have used (can: a run at its start took the
+// form at these shapes; only where mode is not planLayers), indexed by
+// planChain and planSplit.
+type fusedForms struct {
+	used, can [planLayers]bool
+}
+
 // record plans the graph for inShapes, running the candidate fused runs of
 // Dense layers as mode says, and records the plan (each plan step an engine
 // step, timed when profile is not ProfileOff); fused says which fused forms
-// it used (index planChain, planSplit).
-func (m *Model) record(inShapes []layers.Shape, mode planMode, profile engine.ProfileMode) (_ *plan, fused [planLayers]bool, err error) {
+// it used and could have used.
+func (m *Model) record(inShapes []layers.Shape, mode planMode, profile engine.ProfileMode) (_ *plan, fused fusedForms, err error) {
 	d := m.dev
 	shapes := make([][]int, len(inShapes))
 	for i, s := range inShapes {
@@ -892,14 +912,18 @@ func (m *Model) record(inShapes []layers.Shape, mode planMode, profile engine.Pr
 	if mode != planLayers {
 		opts.Chain = func(first int, in []int) int {
 			c := m.chains[first]
-			switch {
-			case c == nil:
+			if c == nil {
 				return 0
-			case mode == planSplit && c.SplitFits(in):
+			}
+			canSplit, canChain := c.SplitFits(in), c.Fits(in)
+			fused.can[planSplit] = fused.can[planSplit] || canSplit
+			fused.can[planChain] = fused.can[planChain] || canChain
+			switch {
+			case mode == planSplit && canSplit:
 				split[first] = true
-				fused[planSplit] = true
-			case c.Fits(in):
-				fused[planChain] = true
+				fused.used[planSplit] = true
+			case canChain:
+				fused.used[planChain] = true
 			default:
 				return 0
 			}

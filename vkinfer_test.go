@@ -244,6 +244,25 @@ func TestMeasuredPlanChoice(t *testing.T) {
 	}
 }
 
+// A plan with nothing to choose (no run of Dense layers) is recorded once,
+// not once per candidate.
+func TestPlanWithoutChoiceRecordsOnce(t *testing.T) {
+	dev := openDeviceWith(t, vkinfer.Options{PipelineCacheDir: t.TempDir()})
+	spec := &model.Model{
+		Name: "relu", Producer: "vkinfer tests", ID: uuid.New(),
+		Inputs:  []model.ValueInfo{{Name: "x", Shape: []int{-1, 5}}},
+		Outputs: []model.ValueInfo{{Name: "y", Shape: []int{-1, 5}}},
+		Nodes:   []model.Node{{Name: "relu", Op: ops.OpRelu, Inputs: []string{"x"}, Outputs: []string{"y"}}},
+	}
+	m, err := dev.LoadModel(spec)
+	require.NoError(t, err)
+	defer m.Close()
+	before := dev.Stats().Recorded
+	_, err = m.Run(context.Background(), vkinfer.Tensor{Shape: []int{3, 5}, Data: make([]float32, 15)})
+	require.NoError(t, err)
+	require.Equal(t, before+1, dev.Stats().Recorded, "command buffers recorded by the first run")
+}
+
 func TestSecondRunIsOnlyASubmit(t *testing.T) {
 	dev := openDevice(t)
 	m, err := dev.LoadModel(mlp(3, 64, 128, 256, 10))
