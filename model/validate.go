@@ -104,6 +104,9 @@ func (m *Model) validate() error {
 			}
 		}
 		for j, name := range n.Inputs {
+			if name == "" {
+				continue // an absent optional input (ONNX's ""); ops.Resolve checks the required ones
+			}
 			if _, ok := vals[name]; !ok {
 				return bad("%s: input %d %q is not a graph input, an initializer or an earlier output", where, j, name)
 			}

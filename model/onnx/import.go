@@ -612,9 +612,12 @@ func (imp *importer) addNode(n *node) error {
 	if !keep {
 		return nil
 	}
-	// Drop absent optional inputs and outputs: trailing ones are simply
-	// not there; the ops the importer normalises have no others left.
-	n.Inputs = nonEmpty(n.Inputs)
+	// Drop trailing absent optional inputs and outputs: they are simply not
+	// there. An absent input before a present one keeps its place as ""
+	// (ops.Value.Absent), so the inputs after it keep their positions.
+	for len(n.Inputs) > 0 && n.Inputs[len(n.Inputs)-1] == "" {
+		n.Inputs = n.Inputs[:len(n.Inputs)-1]
+	}
 	for len(n.Outputs) > 0 && n.Outputs[len(n.Outputs)-1] == "" {
 		n.Outputs = n.Outputs[:len(n.Outputs)-1]
 	}
@@ -644,16 +647,6 @@ func (imp *importer) addNode(n *node) error {
 	imp.names[n.Name] = true
 	imp.nodes = append(imp.nodes, n)
 	return nil
-}
-
-func nonEmpty(names []string) []string {
-	out := names[:0:0]
-	for _, s := range names {
-		if s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 // finish cleans the graph up (Identity, Dense, dead nodes) and fills m.
