@@ -440,8 +440,9 @@ func (p *plan) close() {
 // fits, and joins their outputs. The model remembers the size that fits, so
 // later large batches are split at once. This assumes the samples of a batch
 // are independent, as in any inference graph that keeps the batch axis; a
-// model whose outputs do not keep it (output dimension 0 is not the batch)
-// is not split and returns the error.
+// model whose outputs do not keep it (output dimension 0 is not the batch),
+// or one with an input of any shape (whose first dimension is not known to
+// be a batch), is not split and returns the error.
 //
 // An input with a default value (Spec().Defaults: an ONNX initializer that
 // is also a graph input) may be given as a zero Tensor, or left out at the
