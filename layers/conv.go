@@ -13,8 +13,10 @@ import (
 )
 
 // The GPU side of the convolution family (semantics in ops/def_conv.go):
-// Conv (conv.comp, with a fused activation), MaxPool, AveragePool and the
-// global pools (pool.comp), BatchNormalization (batchnorm.comp).
+// Conv (with a fused activation: as a GEMM, conv_im2col.comp plus the CPU
+// drivers' GEMM kernels, or direct, conv.comp), MaxPool, AveragePool and the
+// global pools (pool.comp), BatchNormalization (batchnorm.comp). On lavapipe
+// the direct, im2col and pool kernels read through texel views (*_texel).
 
 func init() {
 	Register(ops.OpConv, buildConv)
@@ -44,8 +46,12 @@ type conv struct {
 }
 
 // ConvKernelEnv names the environment variable that forces how Conv runs,
-// for tests and measurements: auto (or empty: the rule in convUseGemm),
-// direct (conv.comp everywhere) or gemm (the GEMM path wherever it can run).
+// for tests and measurements: auto (or empty), direct (conv.comp
+// everywhere) or gemm (the GEMM path wherever it can run: see recordGemm).
+// auto is gemm today, as every group-1 layer measured ran faster as a GEMM
+// (docs/PERFORMANCE.md, "Convolutions"); the weights then exist twice, the
+// direct kernel's copy kept for layers the GEMM path cannot run (a patch row
+// past the device's limits).
 const ConvKernelEnv = "VKINFER_CONV"
 
 // convMode parses $VKINFER_CONV.
