@@ -8,6 +8,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,6 +24,7 @@ func init() { addCommand(newBenchCmd) }
 type benchOptions struct {
 	model               string
 	batch, runs, warmup int
+	shapes              []string
 	asJSON              bool
 	profile             bool
 	dev                 deviceFlags
@@ -33,7 +36,9 @@ func newBenchCmd(e *env) *cobra.Command {
 		Use:   "bench",
 		Short: "measure a model's latency and throughput on a device",
 		Long: `Loads the model, runs it --warmup times, then times --runs runs of
-Model.Run on random inputs of batch size --batch. Each run is what an
+Model.Run on random inputs of batch size --batch (an input declared with
+no shape, or with dynamic dimensions after the first, takes its whole
+shape from --shape NAME=D1,D2,...). Each run is what an
 application pays: input upload, the GPU work, output download. Prints the
 latency percentiles, the throughput (images/s = batch / p50 latency), the
 GFLOP/s of the Dense layers, and the load time (reading the file to the first
@@ -57,6 +62,7 @@ submit and wait: see the floor line).`,
 	fs := c.Flags()
 	modelFlag(c, &o.model)
 	fs.IntVar(&o.batch, "batch", 1, "the batch size (the first, dynamic dimension of each input)")
+	fs.StringArrayVar(&o.shapes, "shape", nil, "an input's whole shape as `NAME=D1,D2,...` (for inputs of any shape or with dynamic dimensions after the first; overrides --batch for that input); repeat for each")
 	fs.IntVar(&o.runs, "runs", 100, "the number of timed runs")
 	fs.IntVar(&o.warmup, "warmup", 10, "untimed runs before timing")
 	fs.BoolVar(&o.asJSON, "json", false, "print JSON instead of text")
@@ -90,12 +96,13 @@ func runBench(e *env, o *benchOptions, pos []string) error {
 		return err
 	}
 	read := time.Since(t)
-	if err := checkBenchSize(spec, o.batch); err != nil {
+	shapes, err := benchShapes(spec, o.batch, o.shapes)
+	if err != nil {
 		return err
 	}
-	inputs, err := randomInputs(spec, o.batch)
-	if err != nil {
-		return &cliError{msg: o.model + ": " + err.Error()}
+	inputs := randomInputs(shapes)
+	if len(shapes) > 0 && len(shapes[0]) > 0 {
+		o.batch = shapes[0][0] // the rows of a run: a fixed or --shape first dimension
 	}
 	t = time.Now()
 	d, err := openDevice(e, o.dev)
@@ -175,54 +182,116 @@ func runBench(e *env, o *benchOptions, pos []string) error {
 // a message instead of the Go runtime dying out of memory.
 const maxBenchInputBytes = 4 << 30
 
-// checkBenchSize refuses a batch whose inputs would take more than
-// maxBenchInputBytes of float32 data, before anything is allocated. It
-// multiplies with overflow checks: the dimensions come from the model file.
-func checkBenchSize(m *model.Model, batch int) error {
-	var total int64
-	for _, in := range m.Inputs {
-		n := int64(4)
-		for j, d := range in.Shape {
-			if d < 0 && j == 0 {
-				d = batch
+// benchShapes gives each model input its shape for the runs: the one given
+// by a --shape NAME=D1,D2,... spec, else the declared shape with a dynamic
+// first dimension set to batch. It refuses, before anything is allocated,
+// a spec that names no input or does not fit the declared shape, an input
+// it cannot shape (any shape, or a dynamic dimension after the first,
+// without --shape), and inputs that together would take more than
+// maxBenchInputBytes of float32 data (multiplied with overflow checks:
+// the dimensions come from the model file and the command line).
+func benchShapes(m *model.Model, batch int, specs []string) ([][]int, error) {
+	given := map[string][]int{}
+	for _, spec := range specs {
+		name, dims, ok := strings.Cut(spec, "=")
+		if !ok || name == "" || dims == "" {
+			return nil, usagef("--shape %q: want NAME=D1,D2,... (for example --shape %s=1,3,224,224)", spec, firstInputName(m))
+		}
+		var shape []int
+		for _, f := range strings.Split(dims, ",") {
+			d, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || d <= 0 {
+				return nil, usagef("--shape %q: dimension %q is not a positive integer", spec, f)
 			}
+			shape = append(shape, d)
+		}
+		if _, dup := given[name]; dup {
+			return nil, usagef("--shape for %q given twice", name)
+		}
+		given[name] = shape
+	}
+	var total int64
+	shapes := make([][]int, len(m.Inputs))
+	for i, in := range m.Inputs {
+		shape, ok := given[in.Name]
+		delete(given, in.Name)
+		switch {
+		case ok && !in.Takes(shape):
+			return nil, usagef("--shape %s=%s does not fit input %q, declared %s", in.Name, joinInts(shape), in.Name, in.ShapeString())
+		case ok:
+		case in.AnyShape:
+			return nil, usagef("input %q is declared without a shape: give one with --shape %s=D1,D2,...", in.Name, in.Name)
+		default:
+			shape = append([]int(nil), in.Shape...)
+			for j, d := range shape {
+				switch {
+				case j == 0 && d >= 0 && d != batch && batch != 1:
+					return nil, usagef("input %q has a fixed first dimension %d (shape %s): --batch %d cannot change it; re-export the model with a dynamic batch axis",
+						in.Name, d, in.ShapeString(), batch)
+				case d >= 0:
+				case j == 0:
+					shape[j] = batch
+				default:
+					return nil, usagef("input %q has shape %s: --batch sets only the first dimension; give the whole shape with --shape %s=D1,D2,...",
+						in.Name, in.ShapeString(), in.Name)
+				}
+			}
+		}
+		n := int64(4)
+		for _, d := range shape {
 			if d > 0 && n > maxBenchInputBytes/int64(d) {
 				n = maxBenchInputBytes + 1
 				break
 			}
-			n *= int64(max(d, 0))
+			n *= int64(d)
 		}
 		if total += n; total > maxBenchInputBytes {
-			return usagef("--batch %d needs more than %d GiB of input data in host memory for %s; choose a smaller --batch",
+			return nil, usagef("--batch %d needs more than %d GiB of input data in host memory for %s; choose a smaller --batch or --shape",
 				batch, maxBenchInputBytes>>30, in.Name)
 		}
+		shapes[i] = shape
 	}
-	return nil
+	for name := range given {
+		return nil, usagef("--shape names %q, which is not an input of the model (inputs: %s)", name, inputNames(m))
+	}
+	return shapes, nil
 }
 
-// randomInputs makes one tensor per model input, uniform in [0, 1), with
-// the dynamic first dimension set to batch.
-func randomInputs(m *model.Model, batch int) ([]vkinfer.Tensor, error) {
+// randomInputs makes one tensor per shape, uniform in [0, 1).
+func randomInputs(shapes [][]int) []vkinfer.Tensor {
 	r := rand.New(rand.NewPCG(1, 2))
-	ts := make([]vkinfer.Tensor, len(m.Inputs))
-	for i, in := range m.Inputs {
-		shape := append([]int(nil), in.Shape...)
-		for j, d := range shape {
-			switch {
-			case d >= 0:
-			case j == 0:
-				shape[j] = batch
-			default:
-				return nil, fmt.Errorf("input %q has shape %s: bench sets only the first (batch) dimension", in.Name, shapeString(in.Shape))
-			}
-		}
+	ts := make([]vkinfer.Tensor, len(shapes))
+	for i, shape := range shapes {
 		data := make([]float32, elems(shape))
 		for k := range data {
 			data[k] = r.Float32()
 		}
 		ts[i] = vkinfer.Tensor{Shape: shape, Data: data}
 	}
-	return ts, nil
+	return ts
+}
+
+func firstInputName(m *model.Model) string {
+	if len(m.Inputs) == 0 {
+		return "NAME"
+	}
+	return m.Inputs[0].Name
+}
+
+func inputNames(m *model.Model) string {
+	names := make([]string, len(m.Inputs))
+	for i, in := range m.Inputs {
+		names[i] = in.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+func joinInts(s []int) string {
+	f := make([]string, len(s))
+	for i, d := range s {
+		f[i] = strconv.Itoa(d)
+	}
+	return strings.Join(f, ",")
 }
 
 // denseFlops counts the multiply-adds (2 FLOP each) of the Dense nodes for

@@ -676,3 +676,40 @@ func TestEvalHugeClaim(t *testing.T) {
 	assert.Contains(t, stderr, "truncated")
 	assert.Contains(t, stderr, "the file ends after 7840")
 }
+
+// TestBenchShape: --shape gives a whole input shape (an input declared
+// without one, testdata/onnxcases/any_shape_input, runs only with it; the
+// reported batch is the first dimension given), and bad specs are usage
+// errors before the device is opened.
+func TestBenchShape(t *testing.T) {
+	const anyShape = "../../testdata/onnxcases/any_shape_input/model.onnx"
+	t.Run("usage", func(t *testing.T) {
+		t.Setenv("VKINFER_VULKAN_LIBRARY", "/nonexistent/libvulkan.so.1")
+		for _, c := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"--model", anyShape}, `input "x" is declared without a shape: give one with --shape x=D1,D2,...`},
+			{[]string{"--model", anyShape, "--shape", "x"}, "want NAME=D1,D2,..."},
+			{[]string{"--model", anyShape, "--shape", "x=2,0"}, `dimension "0" is not a positive integer`},
+			{[]string{"--model", anyShape, "--shape", "x=2,12", "--shape", "x=3,12"}, `--shape for "x" given twice`},
+			{[]string{"--model", anyShape, "--shape", "x=2,12", "--shape", "y=2"}, `--shape names "y", which is not an input of the model (inputs: x)`},
+			{[]string{"--model", mnistModel, "--shape", "input=3,10"}, `--shape input=3,10 does not fit input "input", declared [-1 784]`},
+			{[]string{"--model", anyShape, "--shape", "x=1000000,1000000,1000"}, "choose a smaller --batch or --shape"},
+		} {
+			code, stdout, stderr := cli(t, append([]string{"bench"}, c.args...)...)
+			assert.Equal(t, exitUsage, code, "%v: %s", c.args, stderr)
+			assert.Empty(t, stdout)
+			assert.Contains(t, stderr, c.want, c.args)
+		}
+	})
+	t.Run("device", func(t *testing.T) {
+		flags := gpu(t)
+		stdout := gpuCLI(t, flags, "bench", "--model", anyShape, "--runs", "2", "--warmup", "1", "--shape", "x=3,3,4", "--json")
+		var res benchResult
+		require.NoError(t, json.Unmarshal([]byte(stdout), &res), stdout)
+		assert.Equal(t, 3, res.Batch)
+		assert.Equal(t, 2, res.Runs)
+		assert.Positive(t, res.Latency.P50)
+	})
+}
