@@ -290,6 +290,21 @@ func newVersion(name string, num int64, m *vkinfer.Model, cfg *tritonpb.ModelCon
 	check := func(kind string, model []namedShape, conf []confTensor) ([]tensorSpec, error) {
 		var out []tensorSpec
 		for _, mt := range model {
+			i := slices.IndexFunc(conf, func(c confTensor) bool { return c.name == mt.name })
+			given := i >= 0 && len(conf[i].dims) > 0
+			// An output's unknown shape may also be a scalar's (mlp.bin
+			// stores both as no dimensions): served as [] unless batched.
+			if mt.unknown && (kind == "input" || v.maxBatch > 0 || given) {
+				// No shape in the model (an input of any shape, an output
+				// whose shape is known only when it runs): the
+				// configuration's dims are what is served.
+				if !given {
+					return nil, fmt.Errorf("the model declares no shape for its %s %q; give its dims in config.pbtxt (%s { name: %q data_type: TYPE_FP32 dims: [ ... ] }, -1 for a dynamic dimension, without the batch dimension when max_batch_size > 0)",
+						kind, mt.name, kind, mt.name)
+				}
+				out = append(out, tensorSpec{name: mt.name, dims: slices.Clone(conf[i].dims)})
+				continue
+			}
 			shape := mt.shape
 			if v.maxBatch > 0 {
 				if len(shape) == 0 || shape[0] != -1 {
@@ -414,20 +429,23 @@ func (v *version) warmUp() error {
 	return nil
 }
 
-// namedShape is a model input or output: its name and shape.
+// namedShape is a model input or output: its name and shape; unknown when
+// the model declares none (an input of any shape, an output whose shape is
+// known only when it runs).
 type namedShape struct {
-	name  string
-	shape []int
+	name    string
+	shape   []int
+	unknown bool
 }
 
 // specIO lists the model's inputs and outputs.
 func specIO(m *vkinfer.Model) (ins, outs []namedShape) {
 	spec := m.Spec()
 	for _, v := range spec.Inputs {
-		ins = append(ins, namedShape{v.Name, v.Shape})
+		ins = append(ins, namedShape{v.Name, v.Shape, v.AnyShape})
 	}
 	for _, v := range spec.Outputs {
-		outs = append(outs, namedShape{v.Name, v.Shape})
+		outs = append(outs, namedShape{v.Name, v.Shape, v.Shape == nil})
 	}
 	return ins, outs
 }

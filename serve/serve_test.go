@@ -647,3 +647,55 @@ input [ { name: "input" data_type: TYPE_FP32 dims: [ 28, 28 ] } ]`)
 	require.Equal(t, 503, code, string(body))
 	require.NoError(t, r.stop())
 }
+
+// TestServeAnyShapeModel: a model whose input is declared without a shape
+// (testdata/onnxcases/any_shape_input) is served with the dims its
+// config.pbtxt gives; without them it does not load, and the reason says
+// what to write.
+func TestServeAnyShapeModel(t *testing.T) {
+	dev := openDevice(t)
+	data, err := os.ReadFile("../testdata/onnxcases/any_shape_input/model.onnx")
+	require.NoError(t, err)
+	repo := t.TempDir()
+	for name, config := range map[string]string{
+		"anyconf":   `input [ { name: "x" data_type: TYPE_FP32 dims: [ -1, 12 ] } ]`,
+		"anynoconf": "",
+	} {
+		require.NoError(t, os.MkdirAll(filepath.Join(repo, name, "1"), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(repo, name, "1", "model.onnx"), data, 0o644))
+		if config != "" {
+			require.NoError(t, os.WriteFile(filepath.Join(repo, name, "config.pbtxt"), []byte(config), 0o644))
+		}
+	}
+	r := start(t, dev, repo)
+	code, _, body := do(t, "GET", r.http+"/v2/models/anynoconf", "", nil, nil)
+	require.Equal(t, 503, code)
+	require.Contains(t, string(body), `the model declares no shape for its input \"x\"; give its dims in config.pbtxt`)
+	code, _, body = do(t, "GET", r.http+"/v2/models/anyconf", "", nil, nil)
+	require.Equal(t, 200, code, string(body))
+	require.Contains(t, string(body), `{"name":"x","datatype":"FP32","shape":[-1,12]}`)
+	x := make([]float32, 2*12)
+	for i := range x {
+		x[i] = float32(i%7) - 3
+	}
+	req := `{"inputs":[{"name":"x","shape":[2,12],"datatype":"FP32","data":` + jsonFloats(x) + `}],"outputs":[{"name":"y"}]}`
+	code, _, body = do(t, "POST", r.http+"/v2/models/anyconf/infer", "application/json", []byte(req), nil)
+	require.Equal(t, 200, code, string(body))
+	m, err := dev.Load("../testdata/onnxcases/any_shape_input/model.onnx")
+	require.NoError(t, err)
+	defer m.Close()
+	want, err := m.Run(context.Background(), vkinfer.Tensor{Shape: []int{2, 12}, Data: x})
+	require.NoError(t, err)
+	var resp struct {
+		Outputs []struct {
+			Name  string
+			Shape []int
+			Data  []float32
+		}
+	}
+	require.NoError(t, json.Unmarshal(body, &resp), string(body))
+	require.Len(t, resp.Outputs, 1)
+	require.Equal(t, []int{2, 5}, resp.Outputs[0].Shape)
+	require.Equal(t, want[1].Data, resp.Outputs[0].Data)
+	require.NoError(t, r.stop())
+}
