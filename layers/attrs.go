@@ -156,22 +156,33 @@ type operand struct {
 	buf   *engine.Buffer
 }
 
-// newOperand classifies input i; *rt counts the runtime inputs so far.
+// operand classifies input i and uploads it when it is a constant; *rt
+// counts the runtime inputs so far.
 func (n node) operand(i int, rt *int) (operand, error) {
+	o, t, err := n.operandLazy(i, rt)
+	if err != nil || t == nil {
+		return o, err
+	}
+	if o.buf, err = uploadPadded(n.b.Dev, t); err != nil {
+		return operand{}, n.errorf("%w", err)
+	}
+	return o, nil
+}
+
+// operandLazy is operand without the upload: for a constant it returns the
+// checked tensor and an operand with its shape and no buffer, for a layer
+// that uploads it only when a kernel reads it in that layout.
+func (n node) operandLazy(i int, rt *int) (operand, *model.Tensor, error) {
 	t := n.constant(i)
 	if t == nil {
 		o := operand{rt: *rt}
 		*rt++
-		return o, nil
+		return o, nil, nil
 	}
 	if t.Elements() < 0 || t.Elements() != len(t.Data) {
-		return operand{}, n.errorf("constant %q has shape %v and %d values", t.Name, t.Shape, len(t.Data))
+		return operand{}, nil, n.errorf("constant %q has shape %v and %d values", t.Name, t.Shape, len(t.Data))
 	}
-	buf, err := uploadPadded(n.b.Dev, t)
-	if err != nil {
-		return operand{}, n.errorf("%w", err)
-	}
-	return operand{rt: -1, shape: append(Shape{}, t.Shape...), buf: buf}, nil
+	return operand{rt: -1, shape: append(Shape{}, t.Shape...)}, t, nil
 }
 
 // shapeOf returns the operand's shape given the runtime input shapes.

@@ -28,7 +28,8 @@ func init() {
 }
 
 // conv is ONNX Conv plus a fused activation. Weights and bias are
-// uploaded at build when constant, or read from runtime inputs.
+// uploaded at build when constant (the weights in the layouts the kernels
+// that may run read: see gemmAlways), or read from runtime inputs.
 type conv struct {
 	d           *engine.Device
 	a           ops.Attrs
@@ -49,9 +50,10 @@ type conv struct {
 // for tests and measurements: auto (or empty), direct (conv.comp
 // everywhere) or gemm (the GEMM path wherever it can run: see recordGemm).
 // auto is gemm today, as every group-1 layer measured ran faster as a GEMM
-// (docs/PERFORMANCE.md, "Convolutions"); the weights then exist twice, the
-// direct kernel's copy kept for layers the GEMM path cannot run (a patch row
-// past the device's limits).
+// (docs/PERFORMANCE.md, "Convolutions"). Constant weights exist once on the
+// device: in the GEMM's layout when the GEMM path runs every input shape of
+// the layer (conv.gemmAlways), else as the direct kernel reads them (plus
+// the GEMM's layout where it runs some shapes: a runtime bias).
 const ConvKernelEnv = "VKINFER_CONV"
 
 // convMode parses $VKINFER_CONV.
@@ -83,7 +85,8 @@ func buildConv(b *Build, mn *model.Node) (l Layer, err error) {
 	}()
 	c.act, c.alpha, c.beta = ops.ConvActivation(a)
 	rt := 1
-	if c.w, err = n.operand(1, &rt); err != nil {
+	var wt *model.Tensor // the constant weights, else nil
+	if c.w, wt, err = n.operandLazy(1, &rt); err != nil {
 		return nil, err
 	}
 	if c.hasB = n.input(2) != ""; c.hasB {
@@ -96,10 +99,58 @@ func buildConv(b *Build, mn *model.Node) (l Layer, err error) {
 		}
 		c.b = operand{rt: -1, buf: c.noBias}
 	}
-	if err := c.prepareGemm(b.Dev, n.constant(1)); err != nil {
+	if err := c.prepareGemm(b.Dev, wt); err != nil {
 		return nil, n.errorf("%w", err)
 	}
+	// The direct kernel's copy of constant weights, for the shapes the GEMM
+	// path refuses; none when it refuses none (the weights exist once).
+	if wt != nil && !c.gemmAlways() {
+		if c.w.buf, err = uploadPadded(b.Dev, wt); err != nil {
+			return nil, n.errorf("%w", err)
+		}
+	}
 	return c, nil
+}
+
+// gemmAlways reports whether recordGemm runs this Conv for every input
+// shape it can be given: every refusal there that does not depend on the
+// input's batch or spatial size, evaluated for the built layer (rows are
+// chunked, so any number of output pixels runs; the patch row K is fixed by
+// the weights). A shape with another K is an error there, not a fallback.
+func (c *conv) gemmAlways() bool {
+	if c.gw == nil {
+		return false
+	}
+	info := c.d.Info()
+	texel := c.gw.b.panel == 8
+	if c.hasB && (c.b.rt >= 0 || texel && !texelFits(info, c.b.buf.Len())) {
+		return false // a runtime bias's size is known only when recorded
+	}
+	if !texel && !subgroupCapable(info) {
+		return false
+	}
+	return c.patchLDA() <= c.patchFloatsMax()
+}
+
+// patchLDA is the patch matrix's row stride for the prepared weights:
+// rows aligned to texels for the texel kernel (one fetch per 4 k).
+func (c *conv) patchLDA() int {
+	if c.gw.b.panel == 8 {
+		return roundUp(c.gw.K, 4)
+	}
+	return c.gw.K
+}
+
+// patchFloatsMax is the most floats the patch-matrix temporary may hold on
+// this device: one storage-buffer range, and one texel view for the texel
+// kernel.
+func (c *conv) patchFloatsMax() int {
+	info := c.d.Info()
+	n := int(info.Limits.MaxStorageBufferRange / 4)
+	if c.gw.b.panel == 8 {
+		n = min(n, 4*int(info.Limits.MaxTexelBufferElements))
+	}
+	return n
 }
 
 // prepareGemm lays out constant weights w [M, C, KH, KW] as GemmWeights
@@ -144,6 +195,10 @@ func (c *conv) Record(r *engine.Recorder, in []*engine.Buffer, shapes []Shape, o
 	}
 	if ok, err := c.recordGemm(r, g, m, in, out[0]); ok || err != nil {
 		return err
+	}
+	if c.w.rt < 0 && c.w.buf == nil {
+		// gemmAlways promised the GEMM path; a refusal is a bug there.
+		return fmt.Errorf("layers: Conv %q: the GEMM path refused input %v and the weights are only in its layout", c.a.Node.Name, shapes[0])
 	}
 	mb, pb := convBlocks(m, c.group, g.OW)
 	count := g.N * ((m + mb - 1) / mb) * g.OH * ((g.OW + pb - 1) / pb)
@@ -219,20 +274,15 @@ func (c *conv) recordGemm(r *engine.Recorder, g ops.Window, m int, in []*engine.
 		}
 		return true, nil
 	}
-	lda := k
-	if texel {
-		lda = roundUp(k, 4) // aligned rows: one texel fetch per 4 k
+	lda := c.patchLDA()
+	if lda > c.patchFloatsMax() {
+		return false, nil // a patch row exceeds the limits: the direct kernel
 	}
-	maxFloats := min(int(convChunkFloats.Load()), int(info.Limits.MaxStorageBufferRange/4))
-	if texel {
-		maxFloats = min(maxFloats, 4*int(info.Limits.MaxTexelBufferElements))
-	}
-	chunk := min(rows, maxFloats/lda)
+	// convChunkFloats is a target, the device's limits a bound: a row
+	// longer than the target runs one row a chunk.
+	chunk := min(rows, max(1, min(int(convChunkFloats.Load()), c.patchFloatsMax())/lda))
 	if chunk < rows && chunk >= 8 {
 		chunk -= chunk % 8 // whole register blocks
-	}
-	if chunk < 1 {
-		return false, nil // a patch row exceeds the limits: the direct kernel
 	}
 	a, err := r.Temp(int64(4 * chunk * lda))
 	if err != nil {

@@ -235,3 +235,42 @@ func TestConvPoolErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestConvWeightsOnce checks that a Conv with constant weights holds them
+// once when the GEMM path runs every shape it can be given (the bias a
+// constant), and keeps the direct kernel's copy beside the GEMM's only when
+// the GEMM path may refuse a shape (a runtime bias) or is off (direct).
+func TestConvWeightsOnce(t *testing.T) {
+	d := gputest.Open(t, engine.Options{})
+	r := rand.New(rand.NewSource(15))
+	w := optest.Random(r, []int{16, 8, 3, 3}, 1, false)
+	bias := optest.Random(r, []int{16}, 1, false)
+	for _, mode := range []string{"auto", "direct"} {
+		for _, rtBias := range []bool{false, true} {
+			t.Run(fmt.Sprint(mode, " runtime bias ", rtBias), func(t *testing.T) {
+				t.Setenv(layers.ConvKernelEnv, mode)
+				consts := map[string]*model.Tensor{"w": {Name: "w", Shape: w.Shape, Data: w.Data}}
+				if !rtBias {
+					consts["b"] = &model.Tensor{Name: "b", Shape: bias.Shape, Data: bias.Data}
+				}
+				n := model.Node{Name: "conv", Op: ops.OpConv, Inputs: []string{"x", "w", "b"}, Outputs: []string{"y"},
+					Attrs: map[string]model.Attr{"pads": ints(1, 1, 1, 1)}}
+				b, ok := layers.Lookup(ops.OpConv)
+				require.True(t, ok)
+				l, err := b(&layers.Build{Dev: d, Const: func(name string) *model.Tensor { return consts[name] }}, &n)
+				require.NoError(t, err)
+				defer l.Close()
+				direct, gemm := layers.ConvWeightCopies(l)
+				t.Logf("%s: direct copy %v, GEMM layout %v", d.Info().Name, direct, gemm)
+				switch {
+				case mode == "direct":
+					require.True(t, direct && !gemm, "direct mode: direct %v, gemm %v", direct, gemm)
+				case !gemm:
+					require.True(t, direct, "no GEMM layout on %s and no direct copy", d.Info().Name)
+				default:
+					require.Equal(t, rtBias, direct, "with the GEMM layout (runtime bias %v): direct copy %v", rtBias, direct)
+				}
+			})
+		}
+	}
+}

@@ -98,3 +98,11 @@ func SetStridedRun(n int) func() {
 	stridedRun = n
 	return func() { stridedRun = old }
 }
+
+// ConvWeightCopies reports which copies of its constant weights a Conv
+// layer holds: direct (the direct kernel's) and gemm (the GEMM path's
+// prepared layout).
+func ConvWeightCopies(l Layer) (direct, gemm bool) {
+	c := l.(*conv)
+	return c.w.rt < 0 && c.w.buf != nil, c.gw != nil
+}
