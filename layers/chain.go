@@ -224,6 +224,12 @@ func (c *DenseChain) plan(in Shape) (chainPlan, bool) {
 	}
 	q := func(n int) int { return (n + 3) / 4 }
 	act := m * q(k0)
+	if c.texel && k0%4 == 0 {
+		// Layer 0 reads x itself (X_DIRECT in the shader): the input is
+		// not staged. (Counting it kept the 784-wide mnist MLP to 5 rows
+		// in lavapipe's 32 KiB; now 15.)
+		act = 1
+	}
 	red := 1
 	spec := engine.Spec{
 		"local_size_x": u32(c.ls), "M": u32(m), "L": u32(len(c.dense)), "K0": u32(k0),

@@ -95,7 +95,8 @@ func requireChain(t *testing.T, got, want []float32, tol []float64, what string)
 }
 
 // The chain kernel against the reference at awkward widths (1, 7, 13, 127,
-// 257, K = 3001), every batch it takes, 1 to 4 layers, with and without
+// 257, K = 3001), every batch it takes (15: the most rows of the mnist MLP
+// within lavapipe's 32 KiB), 1 to 4 layers, with and without
 // bias, ReLU and a final softmax or log-softmax.
 func TestDenseChainDifferential(t *testing.T) {
 	d := gputest.Open(t, engine.Options{})
@@ -146,7 +147,7 @@ func TestDenseChainDifferential(t *testing.T) {
 			require.Zero(t, n)
 		}
 		k0, last := c.widths[0], c.widths[len(c.widths)-1]
-		runs := []struct{ m, ls int }{{1, 0}, {2, 0}, {3, 0}, {7, 0}, {8, 0}, {layers.MaxChainRows, 0}, {1, 64}, {7, 64}}
+		runs := []struct{ m, ls int }{{1, 0}, {2, 0}, {3, 0}, {7, 0}, {8, 0}, {15, 0}, {layers.MaxChainRows, 0}, {1, 64}, {7, 64}}
 		for _, rc := range runs {
 			m := rc.m
 			name := fmt.Sprintf("%v%s/m=%d", c.widths, c.final, m)
@@ -311,8 +312,12 @@ func TestDenseChainLimits(t *testing.T) {
 	require.False(t, c.Fits(layers.Shape{3, 5}), "wrong input width")
 	require.False(t, c.Fits(layers.Shape{1 << 20, 4}), "a large batch is the GEMM kernels' work")
 
-	c, _ = layers.NewDenseChain(d, []layers.Layer{dense(1<<16, 4), dense(4, 4)})
+	c, _ = layers.NewDenseChain(d, []layers.Layer{dense(1<<16+1, 4), dense(4, 4)})
 	require.NotNil(t, c)
 	c.Budget = math.MaxInt
-	require.False(t, c.Fits(layers.Shape{1, 1 << 16}), "256 KiB of activations exceed shared memory")
+	require.False(t, c.Fits(layers.Shape{1, 1<<16 + 1}), "256 KiB of input rows to stage exceed shared memory")
+	c, _ = layers.NewDenseChain(d, []layers.Layer{dense(4, 1<<16), dense(1<<16, 4)})
+	require.NotNil(t, c)
+	c.Budget = math.MaxInt
+	require.False(t, c.Fits(layers.Shape{1, 4}), "256 KiB of activations between layers exceed shared memory")
 }
