@@ -802,6 +802,19 @@ func (m *Model) compile(inShapes []layers.Shape) (*plan, error) {
 	progs := make([]*engine.Program, len(cands))
 	for i, c := range cands {
 		progs[i] = c.p.prog
+		// Defined inputs: a plan's activations may be recycled memory,
+		// whose bits CPU drivers compute on several times slower when
+		// they are subnormal (x86 without flush-to-zero): on lavapipe
+		// every candidate recorded after the first ran ~5x slower and
+		// the first always won (docs/PERFORMANCE.md).
+		for _, in := range c.p.inputs {
+			if err := in.Write(make([]float32, in.Len())); err != nil {
+				for _, c := range cands {
+					c.p.close()
+				}
+				return nil, fmt.Errorf("vkinfer: timing plans: %w", err)
+			}
+		}
 	}
 	times := timePrograms(progs...)
 	best := 0
@@ -867,7 +880,9 @@ func (m *Model) storedMode(inShapes []layers.Shape) (mode planMode, known bool) 
 
 // timePrograms returns the median wall time of 15 runs of each program,
 // run in turn after 2 untimed runs each, so that a busy machine slows them
-// alike (no transfers: the inputs' contents do not change the work).
+// alike (no transfers: the caller writes the inputs once; their values
+// change the work only where they are not normal floats -- subnormals cost
+// CPU drivers several times more -- so it writes zeros).
 func timePrograms(ps ...*engine.Program) []time.Duration {
 	ts := make([][]time.Duration, len(ps))
 	for i := 0; i < 17; i++ {
