@@ -8,10 +8,6 @@ import (
 	"github.com/vkinfer/vkinfer/ops"
 )
 
-// opConvTranspose is ONNX ConvTranspose (its op definition may not be built
-// in; folding only needs its weight layout).
-const opConvTranspose = "ConvTranspose"
-
 // FoldBatchNorm returns m with each inference BatchNormalization folded into
 // the Conv, ConvTranspose, Gemm or Dense that computes its input, where
 // that is exact up to rounding:
@@ -170,7 +166,7 @@ func FoldBatchNorm(m *model.Model) *model.Model {
 // can be folded into, with no activation fused yet.
 func foldableInto(n *model.Node) bool {
 	switch n.Op {
-	case ops.OpConv, opConvTranspose, ops.OpGemm, ops.OpDense:
+	case ops.OpConv, ops.OpConvTranspose, ops.OpGemm, ops.OpDense:
 	default:
 		return false
 	}
@@ -210,7 +206,7 @@ func foldInto(n *model.Node, s, shift []float64, constant func(string) *model.Te
 		inner := len(w.Data) / c
 		channel = func(i int) int { return i / inner }
 		biasIn = 2
-	case opConvTranspose:
+	case ops.OpConvTranspose:
 		// W [Cin, Cout/group, k...]: input channel ci of group ci/(Cin/group)
 		// feeds output channels group·Cout/group + j.
 		g := int(intAttr(n, "group", 1))
