@@ -854,9 +854,12 @@ const (
 func (p planMode) String() string { return [...]string{"chain", "split", "layers"}[p] }
 
 // choiceKey names the plan choice for these input shapes in the device's
-// planner.Choices.
+// planner.Choices. The suffix names the candidates and the timing: "zeroed"
+// since candidates are timed on zeroed inputs, so choices stored by builds
+// whose timing favoured the first candidate (see timePrograms) are measured
+// again.
 func (m *Model) choiceKey(inShapes []layers.Shape) string {
-	return m.fingerprint + "|" + shapesKey(inShapes) + "|chain+split"
+	return m.fingerprint + "|" + shapesKey(inShapes) + "|chain+split|zeroed"
 }
 
 // storedMode returns the plan mode chosen for these shapes: planChain with

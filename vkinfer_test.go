@@ -201,7 +201,7 @@ func TestMeasuredPlanChoice(t *testing.T) {
 			require.Len(t, files, 1, "round %d: the choice is stored", round)
 			data, err := os.ReadFile(files[0])
 			require.NoError(t, err)
-			require.Regexp(t, `"[0-9a-f]+\|1,64,;\|chain\+split": "(chain|split|layers)"`, string(data))
+			require.Regexp(t, `"[0-9a-f]+\|1,64,;\|chain\+split\|zeroed": "(chain|split|layers)"`, string(data))
 		}
 	}
 	// Each choice, stored, is planned as it says (the chain step's
