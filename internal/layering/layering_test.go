@@ -1,5 +1,5 @@
 // Package layering holds the test that keeps the package layering of
-// ARCHITECTURE.md (docs/ARCHITECTURE.md's "Packages and what each owns")
+// docs/ARCHITECTURE.md ("Layering rules")
 // honest: it walks `go list -deps` and fails when an import breaks a rule.
 package layering
 
@@ -94,7 +94,7 @@ func TestLayering(t *testing.T) {
 					fine = fine || under(dep, a) || under(dep, prefix)
 				}
 				if !fine {
-					t.Errorf("%s depends on %s: the layering allows only %v (see ARCHITECTURE.md)", name, dep, ok)
+					t.Errorf("%s depends on %s: the layering allows only %v (see docs/ARCHITECTURE.md)", name, dep, ok)
 				}
 			}
 		}
