@@ -40,7 +40,7 @@ func TestNoVulkan(t *testing.T) {
 		env  []string
 		want string
 	}{
-		{"no loader", []string{"VKINFER_VULKAN_LIBRARY=/nonexistent/libvulkan.so.1"}, "cannot open the Vulkan loader"},
+		{"no loader", []string{"VKINFER_VULKAN_LIBRARY=/nonexistent/libvulkan.so.1"}, "cannot open the Vulkan loader named by VKINFER_VULKAN_LIBRARY: /nonexistent/libvulkan.so.1: cannot open shared object file"},
 		{"no driver", []string{"VK_ICD_FILENAMES=/nonexistent/icd.json", "VK_DRIVER_FILES=/nonexistent/icd.json"}, "apt-get install"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -318,6 +318,9 @@ func ReadFile(path string) (*Model, error) {
 		return nil, fmt.Errorf("model: %w", err)
 	}
 	if !st.Mode().IsRegular() {
+		if st.IsDir() {
+			return nil, fmt.Errorf("model: %s: is a directory; give a model file in it (an .onnx or an mlp.bin such as examples/mnist/mlp.bin)", path)
+		}
 		return nil, fmt.Errorf("model: %s: not a regular file", path)
 	}
 	b, err := io.ReadAll(io.LimitReader(f, st.Size()))

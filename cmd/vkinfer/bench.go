@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -210,11 +211,15 @@ func benchShapes(m *model.Model, batch int, specs []string) ([][]int, error) {
 		}
 		given[name] = shape
 	}
+	for name := range given { // a misspelt name first: it explains a missing shape below
+		if !slices.ContainsFunc(m.Inputs, func(v model.ValueInfo) bool { return v.Name == name }) {
+			return nil, usagef("--shape names %q, which is not an input of the model (inputs: %s)", name, inputNames(m))
+		}
+	}
 	var total int64
 	shapes := make([][]int, len(m.Inputs))
 	for i, in := range m.Inputs {
 		shape, ok := given[in.Name]
-		delete(given, in.Name)
 		switch {
 		case ok && !in.Takes(shape):
 			return nil, usagef("--shape %s=%s does not fit input %q, declared %s", in.Name, joinInts(shape), in.Name, in.ShapeString())
@@ -250,9 +255,6 @@ func benchShapes(m *model.Model, batch int, specs []string) ([][]int, error) {
 				batch, maxBenchInputBytes>>30, in.Name)
 		}
 		shapes[i] = shape
-	}
-	for name := range given {
-		return nil, usagef("--shape names %q, which is not an input of the model (inputs: %s)", name, inputNames(m))
 	}
 	return shapes, nil
 }

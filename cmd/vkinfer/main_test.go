@@ -305,7 +305,8 @@ func TestModelFileErrors(t *testing.T) {
 		{filepath.Join(dir, "text.bin"), []string{"not an mlp.bin"}},
 		{img, []string{"not an mlp.bin"}},
 		{filepath.Join(dir, "missing.bin"), []string{"no such file"}},
-		{dir, []string{"not a regular file"}},
+		{dir, []string{"is a directory; give a model file in it"}},
+		{"/dev/null", []string{"not a regular file"}},
 	}
 	for _, tt := range tests {
 		for _, args := range [][]string{
@@ -693,7 +694,7 @@ func TestBenchShape(t *testing.T) {
 			{[]string{"--model", anyShape, "--shape", "x"}, "want NAME=D1,D2,..."},
 			{[]string{"--model", anyShape, "--shape", "x=2,0"}, `dimension "0" is not a positive integer`},
 			{[]string{"--model", anyShape, "--shape", "x=2,12", "--shape", "x=3,12"}, `--shape for "x" given twice`},
-			{[]string{"--model", anyShape, "--shape", "x=2,12", "--shape", "y=2"}, `--shape names "y", which is not an input of the model (inputs: x)`},
+			{[]string{"--model", anyShape, "--shape", "y=2"}, `--shape names "y", which is not an input of the model (inputs: x)`},
 			{[]string{"--model", mnistModel, "--shape", "input=3,10"}, `--shape input=3,10 does not fit input "input", declared [-1 784]`},
 			{[]string{"--model", anyShape, "--shape", "x=1000000,1000000,1000"}, "choose a smaller --batch or --shape"},
 		} {

@@ -91,7 +91,7 @@ func runPredict(e *env, o *predictOptions, args []string) error {
 		return err
 	}
 	if m.Input == nil {
-		return &cliError{msg: fmt.Sprintf("%s: model %q has no input spec, so it does not take images; use 'vkinfer run' with .npy tensors", o.model, m.Name)}
+		return &cliError{msg: fmt.Sprintf("%s: model %q has no input spec, so it does not take images; give it one with 'vkinfer convert --image WxH [--color gray|rgb] [--labels FILE] %s OUT.bin' and predict with OUT.bin, or use 'vkinfer run' with .npy tensors", o.model, m.Name, o.model)}
 	}
 	// Check every file's header before touching the device: the broken
 	// ones are named and skipped (runPredict's doc: why), and nothing runs

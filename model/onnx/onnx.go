@@ -145,6 +145,9 @@ func ReadFile(path string) (*model.Model, error) {
 		return nil, fmt.Errorf("onnx: %w", err)
 	}
 	if !fi.Mode().IsRegular() {
+		if fi.IsDir() {
+			return nil, fmt.Errorf("onnx: %s: is a directory; give a model file in it (an .onnx or an mlp.bin such as examples/mnist/mlp.bin)", path)
+		}
 		return nil, fmt.Errorf("onnx: %s: not a regular file", path)
 	}
 	if fi.Size() > MaxFileSize {

@@ -1,6 +1,7 @@
 #include "shim.h"
 
 #include <dlfcn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -17,7 +18,13 @@ const char* vkinfer_load(const char* path) {
 	if (path != NULL) {
 		lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 		if (lib == NULL) {
-			return "cannot open the Vulkan loader named by VKINFER_VULKAN_LIBRARY";
+			// Called once per process (sync.Once in Load): a static buffer
+			// keeps dlerror's text, which names the file and the reason.
+			static char msg[1024];
+			const char* why = dlerror();
+			snprintf(msg, sizeof msg, "cannot open the Vulkan loader named by VKINFER_VULKAN_LIBRARY: %s",
+			         why != NULL ? why : path);
+			return msg;
 		}
 	} else {
 		lib = dlopen("libvulkan.so.1", RTLD_NOW | RTLD_LOCAL);
