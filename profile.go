@@ -10,6 +10,7 @@ import (
 	"github.com/vkinfer/vkinfer/engine"
 	"github.com/vkinfer/vkinfer/model"
 	"github.com/vkinfer/vkinfer/ops"
+	"github.com/vkinfer/vkinfer/planner"
 )
 
 // Profile is the per-layer timing of a model at one set of input shapes
@@ -174,6 +175,24 @@ func activationOp(act string) string {
 		return "SiLU"
 	}
 	return act
+}
+
+// FLOPs counts the floating-point work of one run for inputs of the given
+// shapes (one per model input, in order): 2 per multiply-add of every Conv,
+// ConvTranspose, Gemm, MatMul and Dense node (bias and activations left
+// out), as Profile counts each step's. The shapes go through the planner
+// on the host (no device work); shapes the graph cannot take return its
+// error.
+func (m *Model) FLOPs(shapes ...[]int) (int64, error) {
+	pl, err := planner.Make(m.graph, shapes, planner.Options{})
+	if err != nil {
+		return 0, fmt.Errorf("vkinfer: FLOPs of %s: %w", m.spec.Name, err)
+	}
+	var n int64
+	for i := range m.graph.Nodes {
+		n += nodeFLOPs(&m.graph.Nodes[i], pl.Shapes)
+	}
+	return n, nil
 }
 
 // nodeFLOPs counts the floating-point operations of n (2 per multiply-add,

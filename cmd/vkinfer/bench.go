@@ -17,7 +17,6 @@ import (
 
 	"github.com/vkinfer/vkinfer"
 	"github.com/vkinfer/vkinfer/model"
-	"github.com/vkinfer/vkinfer/ops"
 )
 
 func init() { addCommand(newBenchCmd) }
@@ -42,7 +41,8 @@ no shape, or with dynamic dimensions after the first, takes its whole
 shape from --shape NAME=D1,D2,...). Each run is what an
 application pays: input upload, the GPU work, output download. Prints the
 latency percentiles, the throughput (images/s = batch / p50 latency), the
-GFLOP/s of the Dense layers, and the load time (reading the file to the first
+GFLOP/s (the multiply-adds of Conv, ConvTranspose, Gemm, MatMul and Dense
+layers over the p50 latency), and the load time (reading the file to the first
 result).
 
 For scale it also times the same number of empty submissions (a recorded
@@ -159,7 +159,13 @@ func runBench(e *env, o *benchOptions, pos []string) error {
 	res.Floor = percentiles(floor)
 	res.FloorRatio = res.Latency.P50 / res.Floor.P50
 	res.ImagesPerSec = float64(o.batch) / (res.Latency.P50 / 1e6)
-	res.Flops = denseFlops(spec, o.batch)
+	shapeList := make([][]int, len(inputs))
+	for i, in := range inputs {
+		shapeList[i] = in.Shape
+	}
+	if res.Flops, err = m.FLOPs(shapeList...); err != nil {
+		return err
+	}
 	res.GFlops = float64(res.Flops) / (res.Latency.P50 / 1e6) / 1e9
 	if o.profile {
 		pr, err := m.Profile(e.ctx, o.runs, inputs...)
@@ -296,21 +302,6 @@ func joinInts(s []int) string {
 	return strings.Join(f, ",")
 }
 
-// denseFlops counts the multiply-adds (2 FLOP each) of the Dense nodes for
-// one run at batch size batch.
-func denseFlops(m *model.Model, batch int) int64 {
-	var n int64
-	for _, nd := range m.Nodes {
-		if nd.Op != ops.OpDense || len(nd.Inputs) < 2 {
-			continue
-		}
-		if w := m.Initializer(nd.Inputs[1]); w != nil && len(w.Shape) == 2 {
-			n += 2 * int64(batch) * int64(w.Shape[0]) * int64(w.Shape[1])
-		}
-	}
-	return n
-}
-
 // timeRuns calls f warmup times, then runs times, and returns the duration
 // of each timed call; on an error, those of the calls timed before it.
 func timeRuns(warmup, runs int, f func() error) ([]time.Duration, error) {
@@ -402,7 +393,7 @@ func (r *benchResult) print(w io.Writer) {
 	fmt.Fprintf(w, "runs        %d timed after %d warm-up, batch %d\n", r.Runs, r.Warmup, r.Batch)
 	fmt.Fprintf(w, "latency     p50 %s  p90 %s  p99 %s  min %s  (upload + run + download)\n",
 		usString(l.P50), usString(l.P90), usString(l.P99), usString(l.Min))
-	fmt.Fprintf(w, "throughput  %.0f images/s (batch / p50), %.2f GFLOP/s in Dense layers\n", r.ImagesPerSec, r.GFlops)
+	fmt.Fprintf(w, "throughput  %.0f images/s (batch / p50), %.2f GFLOP/s (Conv, Gemm, MatMul, Dense)\n", r.ImagesPerSec, r.GFlops)
 	fmt.Fprintf(w, "load        %s from file to first result (read %s, prepare %s, first run %s); device open %s\n",
 		usString(1e3*r.LoadMs), usString(1e3*r.ReadMs), usString(1e3*r.PrepareMs), usString(1e3*r.FirstRunMs), usString(1e3*r.OpenMs))
 	fmt.Fprintf(w, "floor       empty submit p50 %s  p90 %s  min %s; model p50 = %.1f× the floor\n",

@@ -56,6 +56,7 @@ func TestBenchProfile(t *testing.T) {
 	assert.EqualValues(t, batch*2*8*28*28*25, conv1.Flops)
 	assert.EqualValues(t, batch*2*16*10*10*8*25, conv2.Flops)
 	assert.EqualValues(t, batch*2*(8*28*28*25+16*10*10*8*25+400*128+128*10), p.Flops)
+	assert.Equal(t, p.Flops, res.Flops, "the headline GFLOP/s counts what the profile counts")
 	assert.InDelta(t, 1.0, share, 1e-6)
 	assert.InDelta(t, p.TotalUs, sum, 1e-3*p.TotalUs+1e-3)
 	var byOp int
