@@ -372,11 +372,19 @@ func TestPredictSkipsBrokenImages(t *testing.T) {
 	assert.Contains(t, stderr, "vkinfer: "+bad2+": not a PNG/JPEG/GIF/BMP/WebP image or damaged")
 	assert.Contains(t, stderr, "2 of 4 images could not be read (named above); the other 2 were classified")
 	var got []predictionJSON
-	require.NoError(t, json.Unmarshal([]byte(stdout), &got), "stdout is the good images' JSON: %s", stdout)
-	require.Len(t, got, 2)
-	for _, p := range got {
-		assert.Equal(t, good, p.File)
-		assert.Equal(t, "7", p.Top[0].Label)
+	require.NoError(t, json.Unmarshal([]byte(stdout), &got), "stdout is every file's JSON, in order: %s", stdout)
+	require.Len(t, got, 4)
+	for i, p := range got {
+		if i%2 == 1 {
+			assert.Equal(t, good, p.File)
+			assert.Empty(t, p.Error)
+			require.NotEmpty(t, p.Top)
+			assert.Equal(t, "7", p.Top[0].Label)
+			continue
+		}
+		assert.Equal(t, []string{bad1, bad2}[i/2], p.File)
+		assert.Empty(t, p.Top)
+		assert.Contains(t, p.Error, p.File+": not a PNG/JPEG/GIF/BMP/WebP image or damaged")
 	}
 }
 

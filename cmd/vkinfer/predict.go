@@ -39,7 +39,8 @@ the model's input spec (resize, gray or RGB, scaling) and runs them on the
 device in batches of --batch. Prints the K most likely labels of each image
 with their probabilities, or JSON with --json:
 
-  [{"file": "a.png", "top": [{"label": "7", "index": 7, "probability": 0.99}]}]
+  [{"file": "a.png", "top": [{"label": "7", "index": 7, "probability": 0.99}]},
+   {"file": "b.png", "error": "b.png: not an image: ..."}]
 
 A model trained on MNIST-style images (white digit on a black background)
 scores a photo or a digit on a coloured background lower: --autocontrast
@@ -98,10 +99,12 @@ func runPredict(e *env, o *predictOptions, args []string) error {
 	// when none is left.
 	total := len(files)
 	var bad []error
+	failed := map[string]error{} // for --json: each unreadable file's entry
 	readable := files[:0:0]
 	for _, f := range files {
 		if err := checkImage(f); err != nil {
 			bad = append(bad, err)
+			failed[f] = err
 			continue
 		}
 		readable = append(readable, f)
@@ -130,6 +133,7 @@ func runPredict(e *env, o *predictOptions, args []string) error {
 			img, err := decodeImage(f) // damaged after a good header
 			if err != nil {
 				bad = append(bad, err)
+				failed[f] = err
 				bar.stop()
 				fmt.Fprintf(e.stderr, "vkinfer: %v\n", err)
 				continue
@@ -146,7 +150,7 @@ func runPredict(e *env, o *predictOptions, args []string) error {
 				bar.stop()
 				if len(res) > 0 {
 					fmt.Fprintf(e.stderr, "vkinfer: interrupted after %d of %d images; their results follow\n", len(res), total)
-					if perr := printPredictions(e, o, m, done, res); perr != nil {
+					if perr := printPredictions(e, o, m, files, done, res, failed); perr != nil {
 						return perr
 					}
 				}
@@ -159,7 +163,7 @@ func runPredict(e *env, o *predictOptions, args []string) error {
 		bar.add(hi - lo)
 	}
 	bar.stop()
-	if err := printPredictions(e, o, m, done, res); err != nil {
+	if err := printPredictions(e, o, m, files, done, res, failed); err != nil {
 		return err
 	}
 	switch {
@@ -172,12 +176,15 @@ func runPredict(e *env, o *predictOptions, args []string) error {
 	return nil
 }
 
-// printPredictions prints the classes of each file, as text or JSON.
-func printPredictions(e *env, o *predictOptions, m *model.Model, files []string, res [][]vkinfer.Class) error {
+// printPredictions prints the classes of each file of done (res[i] are
+// done[i]'s), as text or JSON; JSON also has an entry with the error for
+// each file of failed, all in the order of files (the command line's).
+func printPredictions(e *env, o *predictOptions, m *model.Model, files, done []string, res [][]vkinfer.Class, failed map[string]error) error {
 	probs := m.IsProbability(m.Outputs[0].Name)
 	if o.asJSON {
-		return printPredictJSON(e.stdout, files, res, probs)
+		return printPredictJSON(e.stdout, files, done, res, failed, probs)
 	}
+	files = done
 	if !probs {
 		fmt.Fprintf(e.stderr, "vkinfer: note: %s ends without a Softmax, so these are raw scores, not probabilities; 'vkinfer convert --softmax' adds one\n", o.model)
 	}
@@ -209,9 +216,12 @@ func (p jsonFloat) MarshalJSON() ([]byte, error) {
 	return strconv.AppendFloat(nil, f, 'g', -1, 32), nil
 }
 
+// predictionJSON is one file's entry: its top classes, or why it could not
+// be read.
 type predictionJSON struct {
-	File string      `json:"file"`
-	Top  []classJSON `json:"top"`
+	File  string      `json:"file"`
+	Top   []classJSON `json:"top,omitempty"`
+	Error string      `json:"error,omitempty"`
 }
 
 // classJSON is one class of a prediction: Probability when the model's
@@ -223,11 +233,22 @@ type classJSON struct {
 	Score       *jsonFloat `json:"score,omitempty"`
 }
 
-func printPredictJSON(w io.Writer, files []string, res [][]vkinfer.Class, probs bool) error {
-	out := make([]predictionJSON, len(files))
-	for i, f := range files {
-		out[i] = predictionJSON{File: f, Top: []classJSON{}}
-		for _, c := range res[i] {
+func printPredictJSON(w io.Writer, files, done []string, res [][]vkinfer.Class, failed map[string]error, probs bool) error {
+	got := make(map[string][]vkinfer.Class, len(done))
+	for i, f := range done {
+		got[f] = res[i]
+	}
+	out := []predictionJSON{}
+	for _, f := range files {
+		r, ok := got[f]
+		if !ok {
+			if err, bad := failed[f]; bad {
+				out = append(out, predictionJSON{File: f, Error: err.Error()})
+			}
+			continue // not reached (interrupted)
+		}
+		p := predictionJSON{File: f, Top: []classJSON{}}
+		for _, c := range r {
 			v := jsonFloat(c.Score)
 			cj := classJSON{Label: c.Label, Index: c.Index}
 			if probs {
@@ -235,8 +256,9 @@ func printPredictJSON(w io.Writer, files []string, res [][]vkinfer.Class, probs 
 			} else {
 				cj.Score = &v
 			}
-			out[i].Top = append(out[i].Top, cj)
+			p.Top = append(p.Top, cj)
 		}
+		out = append(out, p)
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
