@@ -6,6 +6,8 @@ import (
 	"math/rand"
 	"os"
 	"sort"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -40,7 +42,10 @@ var convBenchShapes = []struct {
 // convBenchShapes layer, interleaved run by run so that a noisy machine
 // slows them alike, and logs the medians: `VKINFER_CONV_BENCH=1
 // VKINFER_VALIDATION=0 go test ./layers -run TestConvSpeed -v`. Not a
-// pass/fail test.
+// pass/fail test. With VKINFER_CONV_BENCH_CHUNKS (a comma list of
+// patch-matrix bounds in floats, SetConvChunkFloats) it times the GEMM path
+// at the default ("gemm") against each of those as the bound ("gemm/N")
+// instead.
 func TestConvSpeed(t *testing.T) {
 	if os.Getenv("VKINFER_CONV_BENCH") == "" {
 		t.Skip("set VKINFER_CONV_BENCH=1 to time the Conv variants")
@@ -50,6 +55,12 @@ func TestConvSpeed(t *testing.T) {
 	// direct, the GEMM path, and its halves: the patch matrix alone and
 	// the GEMM alone (a 1x1 Conv of one image has no patch matrix).
 	variants := []string{"direct", "gemm", "im2col", "gemm-only"}
+	if chunks := os.Getenv("VKINFER_CONV_BENCH_CHUNKS"); chunks != "" {
+		variants = []string{"gemm"}
+		for _, c := range strings.Split(chunks, ",") {
+			variants = append(variants, "gemm/"+strings.TrimSpace(c))
+		}
+	}
 	runs := 7
 	for _, s := range convBenchShapes {
 		node := model.Node{Op: ops.OpConv, Name: "bench", Inputs: []string{"x", "w", "b"}, Outputs: []string{"y"},
@@ -75,12 +86,18 @@ func TestConvSpeed(t *testing.T) {
 		}
 		progs := make([]*engine.Program, len(variants))
 		for i, v := range variants {
-			env, split := v, 0
+			env, split, chunk := v, 0, 0
 			switch v {
 			case "im2col":
 				env, split = "gemm", 1
 			case "gemm-only":
 				env, split = "gemm", 2
+			}
+			if n, ok := strings.CutPrefix(v, "gemm/"); ok {
+				if chunk, err = strconv.Atoi(n); err != nil || chunk < 1 {
+					t.Fatalf("VKINFER_CONV_BENCH_CHUNKS: %q is not a float count", n)
+				}
+				env = "gemm"
 			}
 			t.Setenv(layers.ConvKernelEnv, env)
 			build, _ := layers.Lookup(ops.OpConv)
@@ -93,8 +110,13 @@ func TestConvSpeed(t *testing.T) {
 			defer l.Close()
 			rec := d.NewRecorder()
 			layers.SetConvSplit(split)
+			old := layers.SetConvChunkFloats(chunk)
+			if chunk == 0 {
+				layers.SetConvChunkFloats(old) // the default bound
+			}
 			err = l.Record(rec, []*engine.Buffer{xb}, []layers.Shape{s.x}, []*engine.Buffer{yb})
 			layers.SetConvSplit(0)
+			layers.SetConvChunkFloats(old)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -121,7 +143,7 @@ func TestConvSpeed(t *testing.T) {
 			sort.Slice(times[i], func(a, b int) bool { return times[i][a] < times[i][b] })
 			med := times[i][runs/2]
 			line += fmt.Sprintf("  %s %7.2f ms", v, float64(med.Microseconds())/1000)
-			if v == "direct" || v == "gemm" {
+			if v == "direct" || strings.HasPrefix(v, "gemm") && v != "gemm-only" {
 				line += fmt.Sprintf(" (%5.2f GFLOP/s)", flop/med.Seconds()/1e9)
 			}
 		}
