@@ -110,6 +110,7 @@ func newRoot(e *env) *cobra.Command {
 	if c := lookup(root, "completion"); c != nil {
 		// cobra's completion command, worded like the others; without a
 		// shell it is a usage error rather than help.
+		c.Use = "completion SHELL"
 		c.Short = "print the shell completion script for bash, zsh, fish or powershell"
 		c.Long = `Prints a script that completes vkinfer's commands, flags and file
 arguments in the given shell. For the current bash session:

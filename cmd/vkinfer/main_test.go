@@ -140,7 +140,8 @@ func TestHelp(t *testing.T) {
 		{[]string{"info", "-h"}, []string{"Usage: vkinfer info [flags] MODEL"}},
 		{[]string{"run", "-h"}, []string{"--input NAME=FILE.npy", "--output NAME=FILE.npy"}},
 		{[]string{"eval", "-h"}, []string{"--images file", "--labels file", "--batch", "--limit N", "--reference"}},
-		{[]string{"bench", "-h"}, []string{"--batch", "--runs", "--warmup", "empty submissions"}},
+		{[]string{"bench", "-h"}, []string{"--batch", "--runs", "--warmup", "--shape NAME=D1,D2,...", "empty submissions"}},
+		{[]string{"completion", "-h"}, []string{"Usage: vkinfer completion SHELL"}},
 		{[]string{"version", "-h"}, []string{"Usage: vkinfer version"}},
 	}
 	for _, tt := range tests {
