@@ -237,6 +237,7 @@ func (c *DenseChain) plan(in Shape) (chainPlan, bool) {
 	}
 	var relu, bias uint32
 	groups := 1
+	loops := 0
 	for i, l := range c.dense {
 		g := q(l.out)
 		if c.split > 0 {
@@ -247,6 +248,11 @@ func (c *DenseChain) plan(in Shape) (chainPlan, bool) {
 		// Slices of k fill the workgroup; each keeps at least 4 vec4 steps.
 		s := max(1, min(c.ls/g, q(l.in)/4))
 		s = ceilDiv(q(l.in), ceilDiv(q(l.in), s)) // no empty slices
+		// One invocation runs ceil(g·s/LS) slices of ceil(K/4 / s) vec4
+		// steps (each with a loop over the M rows) for every layer; past
+		// lavapipe's loop limit (MaxInvocationLoops) it would stop short,
+		// so such a chain does not run (separate GEMMs do, splitting K).
+		loops += ceilDiv(g*s, c.ls) * (ceilDiv(q(l.in), s) + 4) * (1 + m)
 		if s > 1 {
 			red = max(red, s*m*g)
 		}
@@ -266,6 +272,10 @@ func (c *DenseChain) plan(in Shape) (chainPlan, bool) {
 	}
 	if final != 0 {
 		act = max(act, m*q(last))
+		loops += 4 * last // the softmax's passes over a row
+	}
+	if loops > MaxInvocationLoops {
+		return chainPlan{}, false
 	}
 	spec["RELU"], spec["BIAS"] = relu, bias
 	spec["ACT4"], spec["RED4"] = u32(act), u32(red)

@@ -200,6 +200,13 @@ func (c *conv) Record(r *engine.Recorder, in []*engine.Buffer, shapes []Shape, o
 		// gemmAlways promised the GEMM path; a refusal is a bug there.
 		return fmt.Errorf("layers: Conv %q: the GEMM path refused input %v and the weights are only in its layout", c.a.Node.Name, shapes[0])
 	}
+	if loops := g.C / c.group * g.KH * g.KW; loops > MaxInvocationLoops {
+		// conv.comp sums C/group·KH·KW products in one invocation (its
+		// block loops over MB and PB unroll): past lavapipe's loop limit
+		// it would stop short.
+		return fmt.Errorf("layers: Conv %q: %d channels per group x a %dx%d kernel loops %d times per output in the direct kernel, more than one invocation may (%d; lavapipe stops loops after 65,535 iterations), and the GEMM path cannot run it (it takes up to about 240,000 with constant weights, group 1): %w",
+			c.a.Node.Name, g.C/c.group, g.KH, g.KW, loops, MaxInvocationLoops, ErrUnsupported)
+	}
 	mb, pb := convBlocks(m, c.group, g.OW)
 	count := g.N * ((m + mb - 1) / mb) * g.OH * ((g.OW + pb - 1) / pb)
 	hasB := uint32(0)
@@ -426,6 +433,25 @@ func (l *pool) Record(r *engine.Recorder, in []*engine.Buffer, shapes []Shape, o
 	}
 	count := g.N * g.C * g.OH * g.OW
 	if count == 0 {
+		return nil
+	}
+	if loops := g.KH * (g.KW + 1); loops > MaxInvocationLoops {
+		// One invocation per output would loop over the window past
+		// lavapipe's loop limit: a global pool is a reduction, which
+		// spreads a plane over a workgroup.
+		global := g.OH == 1 && g.OW == 1 && g.KH == g.H && g.KW == g.W && g.PadT == 0 && g.PadL == 0 && g.PadB == 0 && g.PadR == 0 && g.DH == 1 && g.DW == 1
+		if !global {
+			return fmt.Errorf("layers: %s %q: a %dx%d window loops %d times per output, more than one invocation may (%d; lavapipe stops loops after 65,535 iterations): %w",
+				l.a.Node.Op, l.a.Node.Name, g.KH, g.KW, loops, MaxInvocationLoops, ErrUnsupported)
+		}
+		op := ops.ReduceMax
+		if l.mode != 0 {
+			op = ops.ReduceMean
+		}
+		rg := Reduce{Op: op, Shape: Shape{g.N * g.C, g.H * g.W}, Axes: []bool{false, true}}
+		if err := RecordReduce(r, l.d, rg, in[0], out[0]); err != nil {
+			return fmt.Errorf("layers: %s %q: %w", l.a.Node.Op, l.a.Node.Name, err)
+		}
 		return nil
 	}
 	name := "pool"

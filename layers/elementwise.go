@@ -101,6 +101,16 @@ func RecordSoftmaxAxis(r *engine.Recorder, d *engine.Device, s Softmax, x, y *en
 	}
 	rows := s.Outer * s.Inner
 	serial := s.Kernel == SoftmaxSerial || s.Kernel == SoftmaxAuto && s.N <= SerialSoftmaxMax(d.Info())
+	// softmax.comp passes over a row up to 4 times; one invocation must
+	// stay under lavapipe's loop limit (MaxInvocationLoops): a serial row
+	// too long runs on a workgroup, and a row too long for that is refused.
+	if serial && 4*s.N > MaxInvocationLoops {
+		serial = false
+	}
+	if local := int(elementLocal(d, s.N)); !serial && 4*ceilDiv(s.N, local)+64 > MaxInvocationLoops {
+		return fmt.Errorf("layers: softmax over rows of %d: %d loop iterations per invocation, more than one may run (%d; lavapipe stops loops after 65,535 iterations): %w",
+			s.N, 4*ceilDiv(s.N, local)+64, MaxInvocationLoops, ErrUnsupported)
+	}
 	push := []uint32{u32(rows), u32(s.N), u32(s.Inner)}
 	if serial {
 		p, err := d.Pipeline("softmax", engine.Spec{"local_size_x": elementLocal(d, rows), "LOG": b2u(s.Log), "SERIAL": 1})

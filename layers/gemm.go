@@ -321,6 +321,14 @@ func NewGemmWeights(d *engine.Device, data []float32, k, n int, transB bool) (*G
 	op := operandB{layout: bRowMajor, ld: n}
 	var host []float32
 	switch {
+	case gemmLoops(kernel, k) > MaxInvocationLoops:
+		// Too deep for one invocation on lavapipe: recordGemm runs the
+		// tiled kernel, which splits K, on the plain layout.
+		if transB {
+			host = transpose(data, n, k)
+		} else {
+			host = data
+		}
 	case kernel == GemmTexel && texelFits(info, packedBLen(k, n, 8)):
 		op = operandB{layout: bPanels, ld: roundUp(k, 4), panel: 8}
 		host = packPanels(data, n, k, rs, ks, 8)
@@ -495,6 +503,15 @@ func recordGemm(r *engine.Recorder, d *engine.Device, g Gemm, a *engine.Buffer, 
 	if kernel == GemmGEMV && g.M > gemvMaxRows {
 		kernel = GemmTiled
 	}
+	if gemmLoops(kernel, g.K) > MaxInvocationLoops {
+		// One invocation would loop over all of K past lavapipe's loop
+		// limit: the tiled kernel splits K.
+		if g.convEpilogue() || b.layout == bPanels || b.gpuOnly() {
+			return fmt.Errorf("layers: gemm %dx%dx%d: the %v kernel would loop %d times per invocation (lavapipe stops loops after 65,535 iterations) and no kernel that splits K reads this operand: %w",
+				g.M, g.N, g.K, kernel, gemmLoops(kernel, g.K), ErrUnsupported)
+		}
+		kernel = GemmTiled
+	}
 	if g.convEpilogue() && kernel != GemmTexel && kernel != GemmSubgroup {
 		return fmt.Errorf("layers: gemm %dx%dx%d: the %v kernel has no NCHW store or activation %d", g.M, g.N, g.K, kernel, g.Act)
 	}
@@ -543,6 +560,29 @@ func recordGemm(r *engine.Recorder, d *engine.Device, g Gemm, a *engine.Buffer, 
 	kernel = GemmStorage
 	err = recordStorage(r, d, g, tile(GemmStorage), a, b, c)
 	return err
+}
+
+// MaxInvocationLoops bounds the loop iterations one invocation of a kernel
+// may run: lavapipe (Mesa 22's llvmpipe) silently leaves every loop of an
+// invocation once it has run 65,535 iterations in all (gallivm's guard
+// against endless loops), so a kernel that would loop more computes a short
+// result without an error. Layers split such work across invocations, run
+// another kernel, or refuse it (ErrUnsupported); docs/GPU.md, "lavapipe's
+// loop limit", lists every kernel's bound.
+const MaxInvocationLoops = 60000
+
+// gemmLoops is the loop iterations one invocation of kernel runs for a
+// product of depth k: the texel and subgroup kernels read 4 of K per
+// iteration, the storage kernel one; the tiled kernel splits K itself
+// (recordTiled) and the GEMV kernel spreads it over a workgroup's lanes.
+func gemmLoops(kernel GemmKernel, k int) int {
+	switch kernel {
+	case GemmTexel, GemmSubgroup:
+		return ceilDiv(k, 4) + 16
+	case GemmStorage:
+		return k + 16
+	}
+	return 0
 }
 
 // lastKernel is the kernel family the latest successful recordGemm

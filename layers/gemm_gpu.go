@@ -174,6 +174,15 @@ func recordTiled(r *engine.Recorder, d *engine.Device, g Gemm, a *engine.Buffer,
 	split := max(t.Split, 1)
 	kChunk := roundUp(ceilDiv(g.K, split), t.BK)
 	split = ceilDiv(g.K, kChunk)
+	// Each step of BK runs the K loop once and the staging loops over A's
+	// and B's block slices: keep one invocation under lavapipe's loop limit
+	// by splitting K further.
+	inv := t.Invocations()
+	perStep := 1 + ceilDiv(t.BK*t.BM/4, inv) + ceilDiv(t.BK*t.BN/4, inv)
+	if maxChunk := max(MaxInvocationLoops/perStep, 1) * t.BK; kChunk > maxChunk {
+		kChunk = maxChunk
+		split = ceilDiv(g.K, kChunk)
+	}
 	if gx > int(lim.MaxComputeWorkGroupCount[0]) || gy > int(lim.MaxComputeWorkGroupCount[1]) || split > int(lim.MaxComputeWorkGroupCount[2]) {
 		return errCannot
 	}
