@@ -558,6 +558,15 @@ func recordGemm(r *engine.Recorder, d *engine.Device, g Gemm, a *engine.Buffer, 
 		return fmt.Errorf("layers: gemm %dx%dx%d: weights packed for the %v kernel: %w", g.M, g.N, g.K, kernel, err)
 	}
 	kernel = GemmStorage
+	if gemmLoops(kernel, g.K) > MaxInvocationLoops {
+		// Too deep for the storage kernel (lavapipe's loop limit).
+		kernel = GemmTiled
+		if err = recordTiled(r, d, g, a, b, c); errors.Is(err, errCannot) {
+			return fmt.Errorf("layers: gemm %dx%dx%d: no kernel runs it within %d loop iterations per invocation (lavapipe stops loops after 65,535): %w",
+				g.M, g.N, g.K, MaxInvocationLoops, ErrUnsupported)
+		}
+		return err
+	}
 	err = recordStorage(r, d, g, tile(GemmStorage), a, b, c)
 	return err
 }
