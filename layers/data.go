@@ -92,25 +92,41 @@ func (h hostParams) onDevice(i int, in []*engine.Buffer, host []*ops.Tensor) *en
 	return in[h.rt[i]]
 }
 
-// slice is Slice: one strided gather, Base at the first element read and
-// each stride the input's times the step (negative steps included).
-type slice struct {
+// hostOp is what a layer whose parameters are inputs 1 and on, known on
+// the host (constant, or computed from shapes when a plan is made), keeps:
+// its device, its attributes and those parameter inputs. Slice, Split, Pad
+// and the reductions are one.
+type hostOp struct {
 	d *engine.Device
 	a ops.Attrs
 	p hostParams
 }
 
-func buildSlice(b *Build, mn *model.Node) (Layer, error) {
+// newHostOp resolves mn's attributes and takes inputs 1 and on as host
+// parameters.
+func newHostOp(b *Build, mn *model.Node) (hostOp, error) {
 	n := node{mn, b}
 	a, err := n.resolve()
 	if err != nil {
-		return nil, err
+		return hostOp{}, err
 	}
 	p, err := n.hostParams(1)
 	if err != nil {
+		return hostOp{}, err
+	}
+	return hostOp{d: b.Dev, a: a, p: p}, nil
+}
+
+// slice is Slice: one strided gather, Base at the first element read and
+// each stride the input's times the step (negative steps included).
+type slice struct{ hostOp }
+
+func buildSlice(b *Build, mn *model.Node) (Layer, error) {
+	h, err := newHostOp(b, mn)
+	if err != nil {
 		return nil, err
 	}
-	return &slice{d: b.Dev, a: a, p: p}, nil
+	return &slice{h}, nil
 }
 
 func (l *slice) Record(r *engine.Recorder, in []*engine.Buffer, shapes []Shape, out []*engine.Buffer) error {
@@ -143,23 +159,14 @@ func (l *slice) Close() {}
 // split is Split: one strided gather per output, the input's strides with
 // the base at the piece's start along the axis (a contiguous range copy
 // when the axis is the outermost dimension that is not 1).
-type split struct {
-	d *engine.Device
-	a ops.Attrs
-	p hostParams
-}
+type split struct{ hostOp }
 
 func buildSplit(b *Build, mn *model.Node) (Layer, error) {
-	n := node{mn, b}
-	a, err := n.resolve()
+	h, err := newHostOp(b, mn)
 	if err != nil {
 		return nil, err
 	}
-	p, err := n.hostParams(1)
-	if err != nil {
-		return nil, err
-	}
-	return &split{d: b.Dev, a: a, p: p}, nil
+	return &split{h}, nil
 }
 
 func (l *split) Record(r *engine.Recorder, in []*engine.Buffer, shapes []Shape, out []*engine.Buffer) error {
@@ -205,24 +212,15 @@ var padModes = map[string]StridedMode{
 
 // pad is Pad: one strided gather whose source coordinate is the output's
 // minus the leading pad, mapped by the mode where it falls outside.
-type pad struct {
-	d *engine.Device
-	a ops.Attrs
-	p hostParams
-}
+type pad struct{ hostOp }
 
 func buildPad(b *Build, mn *model.Node) (Layer, error) {
-	n := node{mn, b}
-	a, err := n.resolve()
+	h, err := newHostOp(b, mn)
 	if err != nil {
 		return nil, err
 	}
-	p, err := n.hostParams(1)
-	if err != nil {
-		return nil, err
-	}
-	p.device = 2 // constant_value may be computed on the device
-	return &pad{d: b.Dev, a: a, p: p}, nil
+	h.p.device = 2 // constant_value may be computed on the device
+	return &pad{h}, nil
 }
 
 func (l *pad) Record(r *engine.Recorder, in []*engine.Buffer, shapes []Shape, out []*engine.Buffer) error {

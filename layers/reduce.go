@@ -190,24 +190,17 @@ var forceReduceKernel atomic.Int32
 // constant input, or an input a planner computes on the host (from shapes),
 // resolved against the input's rank when recorded.
 type reduceLayer struct {
-	d  *engine.Device
-	a  ops.Attrs
+	hostOp
 	op ops.ReduceOp
-	p  hostParams
 }
 
 func buildReduce(b *Build, mn *model.Node) (Layer, error) {
-	n := node{mn, b}
-	a, err := n.resolve()
-	if err != nil {
-		return nil, err
-	}
-	p, err := n.hostParams(1)
+	h, err := newHostOp(b, mn)
 	if err != nil {
 		return nil, err
 	}
 	op, _ := ops.ReduceOpOf(mn.Op)
-	return &reduceLayer{d: b.Dev, a: a, op: op, p: p}, nil
+	return &reduceLayer{hostOp: h, op: op}, nil
 }
 
 func (l *reduceLayer) Record(r *engine.Recorder, in []*engine.Buffer, shapes []Shape, out []*engine.Buffer) error {
