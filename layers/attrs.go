@@ -156,6 +156,21 @@ type operand struct {
 	buf   *engine.Buffer
 }
 
+// biasOperand is operand for an optional bias input i (Conv's and
+// ConvTranspose's B): when the node has none, a one-float zero buffer is
+// uploaded and bound in its place, and returned as noBias for the layer
+// to close (nil when the bias is given).
+func (n node) biasOperand(i int, rt *int) (b operand, noBias *engine.Buffer, err error) {
+	if n.input(i) != "" {
+		b, err = n.operand(i, rt)
+		return b, nil, err
+	}
+	if noBias, err = upload(n.b.Dev, &model.Tensor{Name: n.Name + ".nobias", Shape: []int{1}, Data: []float32{0}}); err != nil {
+		return operand{}, nil, err
+	}
+	return operand{rt: -1, buf: noBias}, noBias, nil
+}
+
 // operand classifies input i and uploads it when it is a constant; *rt
 // counts the runtime inputs so far.
 func (n node) operand(i int, rt *int) (operand, error) {

@@ -89,16 +89,10 @@ func buildConv(b *Build, mn *model.Node) (l Layer, err error) {
 	if c.w, wt, err = n.operandLazy(1, &rt); err != nil {
 		return nil, err
 	}
-	if c.hasB = n.input(2) != ""; c.hasB {
-		if c.b, err = n.operand(2, &rt); err != nil {
-			return nil, err
-		}
-	} else {
-		if c.noBias, err = upload(b.Dev, &model.Tensor{Name: n.Name + ".nobias", Shape: []int{1}, Data: []float32{0}}); err != nil {
-			return nil, err
-		}
-		c.b = operand{rt: -1, buf: c.noBias}
+	if c.b, c.noBias, err = n.biasOperand(2, &rt); err != nil {
+		return nil, err
 	}
+	c.hasB = c.noBias == nil
 	if err := c.prepareGemm(b.Dev, wt); err != nil {
 		return nil, n.errorf("%w", err)
 	}
