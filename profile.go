@@ -149,11 +149,28 @@ func (m *Model) profileOf(p *plan, profs []engine.Profile) *Profile {
 			if ps.Copy {
 				l.Op += " (copy)"
 			}
+			if k := inPlace(ps); k == len(ps.Ins) {
+				l.Op += " (aliased)" // its producers wrote its inputs in place
+			} else if k > 0 {
+				l.Op += fmt.Sprintf(" (%d/%d aliased)", k, len(ps.Ins))
+			}
 		}
 		out.Layers = append(out.Layers, l)
 		out.Total += l.Time
 	}
 	return out
+}
+
+// inPlace counts a step's inputs its producers wrote in place
+// (planner.Step.InPlace: a Concat's).
+func inPlace(st planner.Step) int {
+	k := 0
+	for _, in := range st.InPlace {
+		if in {
+			k++
+		}
+	}
+	return k
 }
 
 // activationOp names a fused activation (ops.AttrActivation) by its ONNX op.

@@ -607,6 +607,16 @@ func (b *Buffer) Len() int { return int(b.size / 4) }
 // Arena is the arena the buffer came from.
 func (b *Buffer) Arena() Arena { return b.blk.arena }
 
+// OffsetIn reports whether b is a range of o's memory (NewAliasedBuffers:
+// a Concat input the planner placed inside the Concat's output), and if so
+// b's byte offset from o's start.
+func (b *Buffer) OffsetIn(o *Buffer) (int64, bool) {
+	if b == nil || o == nil || b.blk != o.blk || b.off < o.off || b.off+b.size > o.off+o.size {
+		return 0, false
+	}
+	return int64(b.off - o.off), true
+}
+
 // Mapped reports whether the host can access the buffer directly (no staging).
 func (b *Buffer) Mapped() bool { return b.blk.mapped != nil }
 

@@ -12,7 +12,9 @@ import (
 // dimensions before the axis, each input's contiguous chunk is copied to
 // its place in the output with unary.comp's identity at element offsets:
 // outer × inputs range copies (one per input when the axis is the first
-// dimension that is not 1, e.g. channels at batch 1).
+// dimension that is not 1, e.g. channels at batch 1). An input that is
+// already in its place in the output (the planner had its producer write
+// it there: planner.Step.InPlace) is not copied.
 type concat struct {
 	d   *engine.Device
 	a   ops.Attrs
@@ -75,6 +77,14 @@ func (c *concat) Record(r *engine.Recorder, in []*engine.Buffer, shapes []Shape,
 	off := 0
 	for i, o := range c.ins {
 		chunk := vals[i].Shape[axis] * inner
+		if outer == 1 && o.rt >= 0 {
+			// Written in place by its producer (planner: Step.InPlace):
+			// nothing to copy.
+			if at, ok := in[o.rt].OffsetIn(out[0]); ok && at == 4*int64(off) {
+				off += chunk
+				continue
+			}
+		}
 		for k := 0; k < outer && chunk > 0; k++ {
 			u := Unary{Op: ops.UnaryIdentity, N: chunk, OffX: k * chunk, OffY: k*outChunk + off}
 			if err := RecordUnary(r, c.d, u, o.bufOf(in), out[0]); err != nil {

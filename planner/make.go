@@ -46,6 +46,12 @@ type Plan struct {
 	// the least any assignment of buffers could take. The slots' sum is at
 	// least this; the difference is what reusing whole slots costs.
 	PeakLive int
+	// SlotParent is, for a slot inside another one, that slot; -1 for a
+	// slot of its own. A Concat's input written in place (concatInPlace) is
+	// a slot inside the Concat output's, at SlotOffset = the parent's
+	// offset + its place there; its SlotLife is the parent's (the outermost
+	// one's: a Concat of Concats nests).
+	SlotParent []int
 	// Slot maps each value on the device to its slot; a view shares its
 	// input's.
 	Slot map[string]int
@@ -72,6 +78,11 @@ type Step struct {
 	Ins      []string
 	InShapes [][]int
 	Outs     []string
+	// InPlace, for a Concat step, says which of Ins its producer wrote
+	// straight into its place in the Concat's output (nil: none): the
+	// Concat copies only the others (none when all are: the step records
+	// nothing). See concatInPlace.
+	InPlace []bool
 }
 
 // Upload is a host value a device step reads.
@@ -206,8 +217,11 @@ func Make(g *Graph, inShapes [][]int, opts Options) (*Plan, error) {
 	// slots whose lifetimes do not meet share memory (packSlots).
 	n := len(p.Steps)
 	var life [][2]int // per slot: first and last step using it (-1: before the run, n: after it)
+	var sub []int     // per slot: its place in its parent (SlotParent)
 	own := func(elems, first, last int) int {
 		p.SlotSize = append(p.SlotSize, max(elems, 1))
+		p.SlotParent = append(p.SlotParent, -1)
+		sub = append(sub, 0)
 		life = append(life, [2]int{first, last})
 		return len(p.SlotSize) - 1
 	}
@@ -222,10 +236,53 @@ func Make(g *Graph, inShapes [][]int, opts Options) (*Plan, error) {
 	for name := range isOutput {
 		pinned[rootOf(name)] = true
 	}
+	// Concat inputs written in place: their storage is the Concat
+	// output's (the outermost one's, for a Concat of Concats).
+	inPlace := concatInPlace(g, p, root, pinned, max(opts.Align, 1))
+	store := func(name string) string {
+		name = rootOf(name)
+		for {
+			a, ok := inPlace[name]
+			if !ok {
+				return name
+			}
+			name = a.parent
+		}
+	}
+	top := func(s int) int {
+		for p.SlotParent[s] >= 0 {
+			s = p.SlotParent[s]
+		}
+		return s
+	}
+	// slotOf gives a value a step writes its slot, made at step i: inside
+	// its Concat output's (made now if it is the first part written) when
+	// it is written in place; it reports whether it made new storage.
+	var slotOf func(name string, i int) (int, bool)
+	slotOf = func(name string, i int) (int, bool) {
+		if s, ok := p.Slot[name]; ok {
+			return s, false
+		}
+		a, ok := inPlace[name]
+		if !ok {
+			last := i
+			if pinned[name] {
+				last = n
+			}
+			s := own(elems(name), i, last)
+			p.Slot[name] = s
+			return s, true
+		}
+		ps, made := slotOf(a.parent, i)
+		s := own(elems(name), i, i)
+		p.SlotParent[s], sub[s] = ps, a.off
+		p.Slot[name] = s
+		return s, made
+	}
 	lastUse := map[string]int{}
 	for i, st := range p.Steps {
 		for _, in := range st.Ins {
-			lastUse[rootOf(in)] = i
+			lastUse[store(in)] = i
 		}
 	}
 	live := 0 // elements of the values alive now
@@ -254,20 +311,17 @@ func Make(g *Graph, inShapes [][]int, opts Options) (*Plan, error) {
 	for i, st := range p.Steps {
 		for _, in := range st.Ins {
 			upload(in)
-			s := p.Slot[rootOf(in)]
+			s := top(p.Slot[rootOf(in)])
 			life[s][1] = max(life[s][1], i)
 		}
 		for _, name := range st.Outs {
-			last := i
-			if pinned[name] {
-				last = n
+			if _, made := slotOf(name, i); made {
+				live += elems(store(name))
 			}
-			p.Slot[name] = own(elems(name), i, last)
-			live += elems(name)
 		}
 		p.PeakLive = max(p.PeakLive, live)
 		for _, in := range st.Ins {
-			r := rootOf(in)
+			r := store(in)
 			if lastUse[r] == i && !pinned[r] && p.Host[r] == nil {
 				lastUse[r] = -1 // a step reading a value twice frees it once
 				live -= elems(r)
@@ -293,9 +347,115 @@ func Make(g *Graph, inShapes [][]int, opts Options) (*Plan, error) {
 	for len(life) < len(p.SlotSize) { // uploads of outputs above
 		life = append(life, [2]int{-1, n})
 	}
+	// Slots inside others take their outermost slot's lifetime and place:
+	// only slots of their own are packed (a parent precedes its parts).
+	for s := range life {
+		life[s] = life[top(s)]
+	}
 	p.SlotLife = life
-	p.SlotOffset, p.ArenaSize = packSlots(p.SlotSize, life, max(opts.Align, 1))
+	var own2 []int
+	for s, par := range p.SlotParent {
+		if par < 0 {
+			own2 = append(own2, s)
+		}
+	}
+	sizes, lives := make([]int, len(own2)), make([][2]int, len(own2))
+	for k, s := range own2 {
+		sizes[k], lives[k] = p.SlotSize[s], life[s]
+	}
+	offs, size := packSlots(sizes, lives, max(opts.Align, 1))
+	p.SlotOffset, p.ArenaSize = make([]int, len(p.SlotSize)), size
+	for k, s := range own2 {
+		p.SlotOffset[s] = offs[k]
+	}
+	for s, par := range p.SlotParent {
+		if par >= 0 {
+			p.SlotOffset[s] = p.SlotOffset[par] + sub[s]
+		}
+	}
 	return p, nil
+}
+
+// concatPart: a value written in place at element off of the Concat output
+// parent.
+type concatPart struct {
+	parent string
+	off    int
+}
+
+// concatInPlace decides which Concat inputs their producers write straight
+// into their place in the Concat's output, so that the Concat copies only
+// the rest (Step.InPlace). An input is written in place when its part of the
+// output is one contiguous range (every dimension before the axis is 1:
+// channels at batch 1) starting at a multiple of align elements (the
+// device's buffer offset alignment: else a range cannot be bound), and it
+// is a device value of its own: computed by a step of this plan (not a
+// graph input, an upload or a view of another value), not a graph output
+// (it keeps its own buffer), read only once by this Concat, and not already
+// in place in another Concat. The Concat's output is then alive from the
+// first of its parts' writes to its last reader (Make's slots). A Concat's
+// output may itself be in place in another Concat (a Concat of Concats).
+func concatInPlace(g *Graph, p *Plan, root map[string]string, pinned map[string]bool, align int) map[string]concatPart {
+	made := map[string]bool{} // values steps write
+	for _, st := range p.Steps {
+		for _, o := range st.Outs {
+			made[o] = true
+		}
+	}
+	parts := map[string]concatPart{}
+	for k := range p.Steps {
+		st := &p.Steps[k]
+		nd := &g.Nodes[st.Node]
+		if nd.Op != ops.OpConcat || st.Count != 1 || st.Copy || len(nd.Outputs) != 1 {
+			continue
+		}
+		out := p.Shapes[nd.Outputs[0]]
+		axis := 0
+		if a, ok := nd.Attr(ops.AttrAxis); ok {
+			axis = int(a.Int)
+		}
+		if axis < 0 {
+			axis += len(out)
+		}
+		if axis < 0 || axis >= len(out) {
+			continue
+		}
+		outer := 1
+		for _, d := range out[:axis] {
+			outer *= d
+		}
+		if outer != 1 {
+			continue
+		}
+		count := map[string]int{}
+		for _, in := range nd.Inputs {
+			count[in]++
+		}
+		off := 0
+		in := map[string]bool{}
+		for _, name := range nd.Inputs {
+			e := 1
+			for _, d := range p.Shapes[name] {
+				e *= d
+			}
+			_, isView := root[name]
+			if made[name] && !isView && count[name] == 1 && !pinned[name] && p.Host[name] == nil &&
+				e > 0 && off%align == 0 {
+				if _, taken := parts[name]; !taken {
+					parts[name] = concatPart{parent: nd.Outputs[0], off: off}
+					in[name] = true
+				}
+			}
+			off += e
+		}
+		if len(in) > 0 {
+			st.InPlace = make([]bool, len(st.Ins))
+			for j, name := range st.Ins {
+				st.InPlace[j] = in[name]
+			}
+		}
+	}
+	return parts
 }
 
 func static(s []int) bool {

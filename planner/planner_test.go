@@ -166,8 +166,18 @@ func checkArena(t *testing.T, p *Plan) {
 		if p.SlotOffset[i] < 0 || p.SlotOffset[i]+p.SlotSize[i] > p.ArenaSize {
 			t.Fatalf("slot %d [%d, %d) outside the arena of %d", i, p.SlotOffset[i], p.SlotOffset[i]+p.SlotSize[i], p.ArenaSize)
 		}
+		if par := p.SlotParent[i]; par >= 0 {
+			if p.SlotOffset[i] < p.SlotOffset[par] || p.SlotOffset[i]+p.SlotSize[i] > p.SlotOffset[par]+p.SlotSize[par] ||
+				par > i || p.SlotLife[i] != p.SlotLife[par] {
+				t.Fatalf("slot %d [%d, %d) lives %v, not within its parent %d [%d, %d) living %v", i, p.SlotOffset[i], p.SlotOffset[i]+p.SlotSize[i],
+					p.SlotLife[i], par, p.SlotOffset[par], p.SlotOffset[par]+p.SlotSize[par], p.SlotLife[par])
+			}
+		}
 		for j := range i {
 			a, b := p.SlotLife[i], p.SlotLife[j]
+			if nested(p, i, j) || nested(p, j, i) {
+				continue // a Concat input written in place in its output
+			}
 			if a[0] <= b[1] && b[0] <= a[1] &&
 				p.SlotOffset[i] < p.SlotOffset[j]+p.SlotSize[j] && p.SlotOffset[j] < p.SlotOffset[i]+p.SlotSize[i] {
 				t.Fatalf("slots %d %v and %d %v are alive together and overlap", i, a, j, b)
@@ -191,6 +201,116 @@ func checkArena(t *testing.T, p *Plan) {
 	for _, u := range p.Uploads {
 		if l := p.SlotLife[u.Slot]; l != [2]int{-1, len(p.Steps)} {
 			t.Fatalf("upload %s lives %v", u.Name, l)
+		}
+	}
+}
+
+// nested reports whether slot i lies inside slot j (SlotParent).
+func nested(p *Plan, i, j int) bool {
+	for i = p.SlotParent[i]; i >= 0; i = p.SlotParent[i] {
+		if i == j {
+			return true
+		}
+	}
+	return false
+}
+
+// concatModel: channel Concats whose inputs are written in place or not:
+// y1 = Concat(a, b) with a read again after it (e = Relu(a)); y2 =
+// Concat(y1, c, x): a Concat of a Concat and a graph input; y3 = Concat(e,
+// e): one value twice; y2, y3 and b2 are graph outputs, b2 = Concat(b, c)
+// again (b and c are already in place in y1 and y2).
+func concatModel() *model.Model {
+	return &model.Model{
+		Inputs: []model.ValueInfo{{Name: "x", Shape: []int{-1, 2, 3, 3}}},
+		Outputs: []model.ValueInfo{{Name: "y2", Shape: []int{-1, 8, 3, 3}}, {Name: "y3", Shape: []int{-1, 4, 3, 3}},
+			{Name: "b2", Shape: []int{-1, 4, 3, 3}}},
+		Nodes: []model.Node{
+			node("a", ops.OpRelu, []string{"x"}, []string{"a"}),
+			node("b", ops.OpSigmoid, []string{"x"}, []string{"b"}),
+			node("y1", ops.OpConcat, []string{"a", "b"}, []string{"y1"}, "axis", 1),
+			node("e", ops.OpRelu, []string{"a"}, []string{"e"}),
+			node("c", ops.OpNeg, []string{"x"}, []string{"c"}),
+			node("y2", ops.OpConcat, []string{"y1", "c", "x"}, []string{"y2"}, "axis", -3),
+			node("y3", ops.OpConcat, []string{"e", "e"}, []string{"y3"}, "axis", 1),
+			node("b2", ops.OpConcat, []string{"b", "c"}, []string{"b2"}, "axis", 1),
+		},
+	}
+}
+
+// Concat inputs written in place (concatInPlace): at batch 1 a, b, y1 and c
+// lie inside y2's slot at their places; x (a graph input), e (twice in one
+// Concat) and the second Concat of b and c are copied. At batch 2, or
+// where a place is not aligned, the Concats copy.
+func TestConcatInPlace(t *testing.T) {
+	g := prepare(t, concatModel())
+	inPlace := func(p *Plan) string {
+		var s []string
+		for _, st := range p.Steps {
+			if g.Nodes[st.Node].Op == ops.OpConcat {
+				s = append(s, fmt.Sprintf("%s%v", g.Nodes[st.Node].Name, st.InPlace))
+			}
+		}
+		return strings.Join(s, " ")
+	}
+	p, err := Make(g, [][]int{{1, 2, 3, 3}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkArena(t, p)
+	if got := inPlace(p); got != "y1[true true] y2[true true false] y3[] b2[]" {
+		t.Fatalf("in place: %s", got)
+	}
+	y2 := p.Slot["y2"]
+	for name, at := range map[string]int{"a": 0, "b": 18, "y1": 0, "c": 36} {
+		s := p.Slot[name]
+		if !nested(p, s, y2) || p.SlotOffset[s] != p.SlotOffset[y2]+at || p.SlotSize[s] != 18*(1+len(name)/2) {
+			t.Fatalf("%s: slot %d at %d size %d, want inside y2 (slot %d at %d) at +%d", name, s, p.SlotOffset[s], p.SlotSize[s], y2, p.SlotOffset[y2], at)
+		}
+	}
+	// y2 lives from a's write (step 0) to the end (a graph output); e, read
+	// after y1, is alive while y2 is.
+	if l := p.SlotLife[y2]; l != [2]int{0, len(p.Steps)} {
+		t.Fatalf("y2 lives %v", l)
+	}
+	for _, name := range []string{"x", "e", "y3", "b2"} {
+		if s := p.Slot[name]; p.SlotParent[s] != -1 {
+			t.Fatalf("%s is inside slot %d", name, p.SlotParent[s])
+		}
+	}
+	// Peak at the last step: the outputs y2 (72, alive from step 0), y3
+	// and b2 (36 each); x (18) and e (18) are dead by then.
+	if p.PeakLive != 72+36+36 {
+		t.Fatalf("peak %d", p.PeakLive)
+	}
+	// Batch 2: a channel's parts are not contiguous: every Concat copies.
+	p, err = Make(g, [][]int{{2, 2, 3, 3}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkArena(t, p)
+	if got := inPlace(p); got != "y1[] y2[] y3[] b2[]" {
+		t.Fatalf("batch 2 in place: %s", got)
+	}
+	for s, par := range p.SlotParent {
+		if par != -1 {
+			t.Fatalf("batch 2: slot %d inside %d", s, par)
+		}
+	}
+	// Places at multiples of 36 elements only: b (at 18) is copied into
+	// y1, y1 (at 0) and c (at 36) are in place in y2, and b, free now, in
+	// place in b2.
+	p, err = Make(g, [][]int{{1, 2, 3, 3}}, Options{Align: 36})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkArena(t, p)
+	if got := inPlace(p); got != "y1[true false] y2[true true false] y3[] b2[true false]" {
+		t.Fatalf("aligned to 36: in place: %s", got)
+	}
+	for s, off := range p.SlotOffset {
+		if off%36 != 0 {
+			t.Fatalf("slot %d at %d", s, off)
 		}
 	}
 }
