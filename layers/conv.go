@@ -44,28 +44,113 @@ type conv struct {
 	// with constant weights on a device whose GEMM kernel takes the NCHW
 	// store (GemmTexel, GemmSubgroup); nil otherwise.
 	gw *GemmWeights
+	// forced is the variant $VKINFER_CONV names ("" = auto): it runs
+	// wherever it is eligible, the static rule elsewhere.
+	forced string
+	// kept are the variants recorded for good (RecordVariant): their
+	// weights stay (DropUnused).
+	kept map[string]bool
 }
 
 // ConvKernelEnv names the environment variable that forces how Conv runs,
-// for tests and measurements: auto (or empty), direct (conv.comp
-// everywhere) or gemm (the GEMM path wherever it can run: see recordGemm).
-// auto is gemm today, as every group-1 layer measured ran faster as a GEMM
-// (docs/PERFORMANCE.md, "Convolutions"). Constant weights exist once on the
-// device: in the GEMM's layout when the GEMM path runs every input shape of
-// the layer (conv.gemmAlways), else as the direct kernel reads them (plus
-// the GEMM's layout where it runs some shapes: a runtime bias).
+// for tests and measurements: auto (or empty: the measured choice, or the
+// static rule), or a variant's name (ConvVariants: direct, conv.comp
+// everywhere; gemm, the GEMM path wherever it can run, see recordGemm; and
+// any registered later). A forced variant's weights are the only ones laid
+// out besides the direct kernel's fallback copy; where it is not eligible
+// the static rule runs the layer. Constant weights exist once on the device
+// where one variant runs every input shape of the layer (convVariant.always:
+// the GEMM path, conv.gemmAlways), else also as the direct kernel reads them.
 const ConvKernelEnv = "VKINFER_CONV"
 
-// convMode parses $VKINFER_CONV.
+// convMode parses $VKINFER_CONV: "" for auto, else a variant's name.
 func convMode() (string, error) {
-	switch v := strings.ToLower(os.Getenv(ConvKernelEnv)); v {
-	case "", "auto":
-		return "auto", nil
-	case "direct", "gemm":
-		return v, nil
-	default:
-		return "", fmt.Errorf("layers: %s=%q: want auto, direct or gemm", ConvKernelEnv, v)
+	v := strings.ToLower(os.Getenv(ConvKernelEnv))
+	if v == "" || v == "auto" {
+		return "", nil
 	}
+	if convVariantNamed(v) != nil {
+		return v, nil
+	}
+	return "", fmt.Errorf("layers: %s=%q: want auto or one of %s", ConvKernelEnv, v, strings.Join(ConvVariants(), ", "))
+}
+
+// convVariant is one kernel that can run a Conv: the hook for the measured
+// per-layer choice (docs/PERFORMANCE.md "Measured Conv kernels"). A new
+// kernel (depthwise, Winograd, ...) is a convVariant registered with
+// registerConvVariant from its own file's init; nothing else in this file
+// changes. The static rule (measuring off, or nothing to measure) runs the
+// first eligible variant in convVariants' order; the measured choice times
+// every eligible one on zeroed inputs of the layer's shapes and caches the
+// fastest (vkinfer's choose.go).
+type convVariant struct {
+	// name identifies the variant in $VKINFER_CONV, the choices cache and
+	// profiles: lower case, no spaces, unique.
+	name string
+	// prepare, at build, lays out the constant weights wt [M, C/group, KH,
+	// KW] as the variant reads them and keeps them in c (its own field), or
+	// does nothing where the variant cannot run the layer (group, kernel
+	// size, device). wt is nil for runtime weights. Variants are prepared
+	// in convVariants' order; direct (last) is skipped when a variant
+	// prepared before it is always (its copy would never run). Nil:
+	// nothing to prepare.
+	prepare func(c *conv, wt *model.Tensor) error
+	// always reports whether the variant, as prepared, runs every input
+	// shape the built layer can be given (eligible never refuses one): then
+	// the other variants' weights are not needed as a fallback.
+	always func(c *conv) bool
+	// eligible reports whether the variant can run the layer for window g
+	// (m output channels): its weights are prepared (or runtime) and the
+	// shape is within its limits. It must not record or allocate.
+	eligible func(c *conv, g ops.Window, m int) bool
+	// record records the layer with the variant (only called when
+	// eligible): in are the runtime inputs (X, then any runtime weights and
+	// bias: use c.w.bufOf(in), c.b.bufOf(in)), out the output.
+	record func(c *conv, r *engine.Recorder, g ops.Window, m int, in []*engine.Buffer, out *engine.Buffer) error
+	// release frees what prepare made (after a measured choice the losers'
+	// weights are dropped where the winner runs every shape). Nil: nothing.
+	release func(c *conv)
+}
+
+// convVariants are the Conv kernels in the static rule's order of
+// preference: the GEMM path first, the direct kernel (which runs every
+// Conv) last.
+var convVariants = []*convVariant{
+	{name: "gemm", prepare: (*conv).prepareGemm, always: (*conv).gemmAlways, eligible: (*conv).gemmEligible,
+		record: (*conv).recordGemm, release: func(c *conv) { c.gw.Close(); c.gw = nil }},
+	{name: "direct", prepare: (*conv).prepareDirect, always: func(*conv) bool { return true },
+		eligible: (*conv).directEligible, record: (*conv).recordDirect, release: (*conv).releaseDirect},
+}
+
+// registerConvVariant adds v to the Conv kernels, before the direct kernel
+// (the static rule prefers a specialised kernel to the general one). Call
+// it from an init function.
+func registerConvVariant(v *convVariant) {
+	if v.name == "" || v.eligible == nil || v.record == nil || convVariantNamed(v.name) != nil {
+		panic("layers: registerConvVariant: a variant needs a new name, eligible and record")
+	}
+	n := len(convVariants)
+	convVariants = append(convVariants[:n-1:n-1], v, convVariants[n-1])
+}
+
+// convVariantNamed returns the variant called name, or nil.
+func convVariantNamed(name string) *convVariant {
+	for _, v := range convVariants {
+		if v.name == name {
+			return v
+		}
+	}
+	return nil
+}
+
+// ConvVariants returns the names of the Conv kernels in the static rule's
+// order of preference (the values $VKINFER_CONV takes besides auto).
+func ConvVariants() []string {
+	s := make([]string, len(convVariants))
+	for i, v := range convVariants {
+		s[i] = v.name
+	}
+	return s
 }
 
 func buildConv(b *Build, mn *model.Node) (l Layer, err error) {
@@ -93,17 +178,41 @@ func buildConv(b *Build, mn *model.Node) (l Layer, err error) {
 		return nil, err
 	}
 	c.hasB = c.noBias == nil
-	if err := c.prepareGemm(b.Dev, wt); err != nil {
+	if c.forced, err = convMode(); err != nil {
 		return nil, n.errorf("%w", err)
 	}
-	// The direct kernel's copy of constant weights, for the shapes the GEMM
-	// path refuses; none when it refuses none (the weights exist once).
-	if wt != nil && !c.gemmAlways() {
-		if c.w.buf, err = uploadPadded(b.Dev, wt); err != nil {
+	always := false // a variant prepared so far runs every shape
+	for _, v := range convVariants {
+		if v.prepare == nil || c.forced != "" && v.name != c.forced && v.name != "direct" {
+			continue
+		}
+		if v.name == "direct" && always {
+			continue // the fallback copy is not needed: the weights exist once
+		}
+		if err := v.prepare(c, wt); err != nil {
 			return nil, n.errorf("%w", err)
 		}
+		always = always || v.always != nil && v.always(c)
 	}
 	return c, nil
+}
+
+// prepareDirect uploads the direct kernel's copy of constant weights
+// (buildConv skips it when another prepared variant runs every shape).
+func (c *conv) prepareDirect(wt *model.Tensor) (err error) {
+	if wt == nil {
+		return nil
+	}
+	c.w.buf, err = uploadPadded(c.d, wt)
+	return err
+}
+
+// releaseDirect frees the direct kernel's copy of constant weights.
+func (c *conv) releaseDirect() {
+	if c.w.rt < 0 && c.w.buf != nil {
+		c.w.buf.Close()
+		c.w.buf = nil
+	}
 }
 
 // gemmAlways reports whether recordGemm runs this Conv for every input
@@ -150,12 +259,9 @@ func (c *conv) patchFloatsMax() int {
 // prepareGemm lays out constant weights w [M, C, KH, KW] as GemmWeights
 // when the convolution can run as a GEMM on this device (group 1, a GEMM
 // kernel with the NCHW store, weights in that kernel's panels).
-func (c *conv) prepareGemm(d *engine.Device, w *model.Tensor) error {
-	mode, err := convMode()
-	if err != nil {
-		return err
-	}
-	if mode == "direct" || c.group != 1 || w == nil || len(w.Shape) < 3 || len(w.Data) == 0 {
+func (c *conv) prepareGemm(w *model.Tensor) error {
+	d := c.d
+	if c.group != 1 || w == nil || len(w.Shape) < 3 || len(w.Data) == 0 {
 		return nil
 	}
 	m := w.Shape[0]
@@ -178,36 +284,149 @@ func (c *conv) prepareGemm(d *engine.Device, w *model.Tensor) error {
 }
 
 func (c *conv) Record(r *engine.Recorder, in []*engine.Buffer, shapes []Shape, out []*engine.Buffer) error {
+	return c.RecordVariant(r, in, shapes, out, "")
+}
+
+// window returns the layer's geometry for its input shapes and its output
+// channels; m*N*OH*OW == 0: nothing to record.
+func (c *conv) window(shapes []Shape) (ops.Window, int, error) {
 	ws := c.w.shapeOf(shapes)
 	g, err := ops.ConvWindow(c.a, shapes[0], ws)
 	if err != nil {
-		return fmt.Errorf("layers: %w", err)
+		return g, 0, fmt.Errorf("layers: %w", err)
 	}
-	m := ws[0]
+	return g, ws[0], nil
+}
+
+// Variants returns the names of the kernels that can run the layer for
+// these input shapes (VariantLayer): the forced one alone where
+// $VKINFER_CONV names an eligible one, else every eligible one with the
+// static rule's choice first. Nil for an empty output.
+func (c *conv) Variants(shapes []Shape) []string {
+	g, m, err := c.window(shapes)
+	if err != nil || g.N*m*g.OH*g.OW == 0 {
+		return nil
+	}
+	var names []string
+	for _, v := range convVariants {
+		if v.eligible(c, g, m) {
+			if v.name == c.forced {
+				return []string{v.name}
+			}
+			names = append(names, v.name)
+		}
+	}
+	return names
+}
+
+// VariantKey names the layer's choice (VariantLayer): the geometry of
+// ops.Window, the output channels, group, fused activation and bias.
+func (c *conv) VariantKey(shapes []Shape) string {
+	g, m, err := c.window(shapes)
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf("Conv n%d c%d h%d w%d m%d k%dx%d s%dx%d d%dx%d p%d,%d,%d,%d g%d act%d,%g,%g bias%t",
+		g.N, g.C, g.H, g.W, m, g.KH, g.KW, g.SH, g.SW, g.DH, g.DW, g.PadT, g.PadL, g.PadB, g.PadR, c.group,
+		c.act, c.alpha, c.beta, c.hasB)
+}
+
+// RecordVariant records the layer with the named kernel (VariantLayer);
+// "" or a kernel not eligible for these shapes: the first of Variants.
+func (c *conv) RecordVariant(r *engine.Recorder, in []*engine.Buffer, shapes []Shape, out []*engine.Buffer, variant string) error {
+	return c.recordVariant(r, in, shapes, out, variant, true)
+}
+
+// TrialVariant records the named kernel for timing (VariantLayer).
+func (c *conv) TrialVariant(r *engine.Recorder, in []*engine.Buffer, shapes []Shape, out []*engine.Buffer, variant string) error {
+	return c.recordVariant(r, in, shapes, out, variant, false)
+}
+
+// DropUnused frees the weights of the variants not kept, where a kept
+// variant runs every shape (VariantLayer).
+func (c *conv) DropUnused() {
+	always := false
+	for _, v := range convVariants {
+		always = always || c.kept[v.name] && v.always != nil && v.always(c)
+	}
+	if !always {
+		return
+	}
+	for _, v := range convVariants {
+		if !c.kept[v.name] && v.release != nil {
+			v.release(c)
+		}
+	}
+}
+
+func (c *conv) recordVariant(r *engine.Recorder, in []*engine.Buffer, shapes []Shape, out []*engine.Buffer, variant string, keep bool) error {
+	g, m, err := c.window(shapes)
+	if err != nil {
+		return err
+	}
 	if g.N*m*g.OH*g.OW == 0 {
 		return nil
 	}
-	if ok, err := c.recordGemm(r, g, m, in, out[0]); ok || err != nil {
-		return err
+	run := c.pick(g, m, variant)
+	if run == nil {
+		return c.refusal(g, shapes[0])
 	}
+	if keep {
+		if c.kept == nil {
+			c.kept = map[string]bool{}
+		}
+		c.kept[run.name] = true
+	}
+	return run.record(c, r, g, m, in, out[0])
+}
+
+// pick returns the variant called name where it is eligible for window g,
+// else the forced one where eligible, else the first eligible one (the
+// static rule); nil when none is.
+func (c *conv) pick(g ops.Window, m int, name string) *convVariant {
+	for _, want := range []string{name, c.forced, ""} {
+		for _, v := range convVariants {
+			if (want == "" || v.name == want) && v.eligible(c, g, m) {
+				return v
+			}
+		}
+	}
+	return nil
+}
+
+// refusal is the error for a shape no variant runs.
+func (c *conv) refusal(g ops.Window, x Shape) error {
 	if c.w.rt < 0 && c.w.buf == nil {
-		// gemmAlways promised the GEMM path; a refusal is a bug there.
-		return fmt.Errorf("layers: Conv %q: the GEMM path refused input %v and the weights are only in its layout", c.a.Node.Name, shapes[0])
+		// An always variant promised to run every shape; a refusal is a
+		// bug there.
+		return fmt.Errorf("layers: Conv %q: no kernel runs input %v and the weights are only in the layouts of kernels that refused it", c.a.Node.Name, x)
 	}
-	if loops := g.C / c.group * g.KH * g.KW; loops > MaxInvocationLoops {
-		// conv.comp sums C/group·KH·KW products in one invocation (its
-		// block loops over MB and PB unroll): past lavapipe's loop limit
-		// it would stop short.
-		return fmt.Errorf("layers: Conv %q: %d channels per group x a %dx%d kernel loops %d times per output in the direct kernel, more than one invocation may (%d; lavapipe stops loops after 65,535 iterations), and the GEMM path cannot run it (it takes up to about 240,000 with constant weights, group 1): %w",
-			c.a.Node.Name, g.C/c.group, g.KH, g.KW, loops, MaxInvocationLoops, ErrUnsupported)
+	// conv.comp sums C/group·KH·KW products in one invocation (its block
+	// loops over MB and PB unroll): past lavapipe's loop limit it would
+	// stop short.
+	loops := g.C / c.group * g.KH * g.KW
+	return fmt.Errorf("layers: Conv %q: %d channels per group x a %dx%d kernel loops %d times per output in the direct kernel, more than one invocation may (%d; lavapipe stops loops after 65,535 iterations), and the GEMM path cannot run it (it takes up to about 240,000 with constant weights, group 1): %w",
+		c.a.Node.Name, g.C/c.group, g.KH, g.KW, loops, MaxInvocationLoops, ErrUnsupported)
+}
+
+// directEligible: the direct kernel has the weights (runtime, or its own
+// copy) and loops at most MaxInvocationLoops times per output.
+func (c *conv) directEligible(g ops.Window, m int) bool {
+	if c.w.rt < 0 && c.w.buf == nil {
+		return false
 	}
+	return g.C/c.group*g.KH*g.KW <= MaxInvocationLoops
+}
+
+// recordDirect records conv.comp (conv_texel.comp on lavapipe).
+func (c *conv) recordDirect(r *engine.Recorder, g ops.Window, m int, in []*engine.Buffer, out *engine.Buffer) error {
 	mb, pb := convBlocks(m, c.group, g.OW)
 	count := g.N * ((m + mb - 1) / mb) * g.OH * ((g.OW + pb - 1) / pb)
 	hasB := uint32(0)
 	if c.hasB {
 		hasB = 1
 	}
-	bufs := []*engine.Buffer{in[0], c.w.bufOf(in), c.b.bufOf(in), out[0]}
+	bufs := []*engine.Buffer{in[0], c.w.bufOf(in), c.b.bufOf(in), out}
 	name := "conv"
 	if c.directTexel(bufs[:3]) {
 		name = "conv_texel"
@@ -249,50 +468,65 @@ func convChunkTarget(outFloats int) int {
 // temporary holds). 0, the default, records both.
 var convSplit atomic.Int32
 
-// recordGemm records the convolution as a GEMM when it can and should run
-// as one (ok): per chunk of output pixels, conv_im2col.comp writes the
-// patch matrix A [pixels, C*KH*KW] into a temporary, and the device's GEMM
-// kernel multiplies it by the prepared weights Wᵀ [C*KH*KW, M], adds the
-// bias, applies the activation and stores the result as NCHW. A 1x1,
-// stride-1, unpadded Conv of one image reads its input in place as Aᵀ
-// (X is [C, H*W]): no patch matrix.
-func (c *conv) recordGemm(r *engine.Recorder, g ops.Window, m int, in []*engine.Buffer, out *engine.Buffer) (bool, error) {
+// gemmEligible reports whether recordGemm can run the layer for window g:
+// weights prepared for the GEMM, a bias within one texel view on the texel
+// kernel, subgroup support on the subgroup kernel, and either the in-place
+// 1x1 form or a patch row within the device's limits.
+func (c *conv) gemmEligible(g ops.Window, m int) bool {
 	if c.gw == nil {
-		return false, nil
+		return false
 	}
+	info := c.d.Info()
+	texel := c.gw.b.panel == 8
+	if c.hasB && texel && !texelFits(info, m) {
+		return false
+	}
+	if !texel && !subgroupCapable(info) {
+		return false
+	}
+	return c.pointwiseGemm(g) || c.patchLDA() <= c.patchFloatsMax()
+}
+
+// pointwiseGemm reports whether the GEMM path reads X in place as Aᵀ: a
+// 1x1, stride-1, unpadded Conv of one image (on the texel kernel: X within
+// a texel view and H*W a multiple of 4).
+func (c *conv) pointwiseGemm(g ops.Window) bool {
+	pointwise := g.KH == 1 && g.KW == 1 && g.SH == 1 && g.SW == 1 && g.PadT == 0 && g.PadL == 0 && g.OH == g.H && g.OW == g.W
+	rows, k := g.OH*g.OW, g.C
+	return pointwise && g.N == 1 && (c.gw.b.panel != 8 || texelFits(c.d.Info(), rows*k) && rows%4 == 0)
+}
+
+// recordGemm records the convolution as a GEMM (where gemmEligible): per
+// chunk of output pixels, conv_im2col.comp writes the patch matrix A
+// [pixels, C*KH*KW] into a temporary, and the device's GEMM kernel
+// multiplies it by the prepared weights Wᵀ [C*KH*KW, M], adds the bias,
+// applies the activation and stores the result as NCHW. A 1x1, stride-1,
+// unpadded Conv of one image reads its input in place as Aᵀ (X is [C,
+// H*W]): no patch matrix.
+func (c *conv) recordGemm(r *engine.Recorder, g ops.Window, m int, in []*engine.Buffer, out *engine.Buffer) error {
 	d := c.d
 	info := d.Info()
 	k := g.C * g.KH * g.KW
 	rows := g.N * g.OH * g.OW
 	if k != c.gw.K || m != c.gw.N {
-		return false, fmt.Errorf("layers: Conv %q: input %dx%d channels x window with weights prepared for %d", c.a.Node.Name, g.C, g.KH*g.KW, c.gw.K)
+		return fmt.Errorf("layers: Conv %q: input %dx%d channels x window with weights prepared for %d", c.a.Node.Name, g.C, g.KH*g.KW, c.gw.K)
 	}
 	texel := c.gw.b.panel == 8
-	fail := func(err error) (bool, error) {
-		return true, fmt.Errorf("layers: Conv %q: %w", c.a.Node.Name, err)
+	fail := func(err error) error {
+		return fmt.Errorf("layers: Conv %q: %w", c.a.Node.Name, err)
 	}
 	gm := Gemm{M: rows, N: m, K: k, Act: c.act, Alpha: c.alpha, Beta: c.beta, OutHW: g.OH * g.OW}
 	if c.hasB {
 		gm.Bias = c.b.bufOf(in)
-		if texel && !texelFits(info, gm.Bias.Len()) {
-			return false, nil
-		}
 	}
-	if !texel && !subgroupCapable(info) {
-		return false, nil
-	}
-	pointwise := g.KH == 1 && g.KW == 1 && g.SH == 1 && g.SW == 1 && g.PadT == 0 && g.PadL == 0 && g.OH == g.H && g.OW == g.W
-	if pointwise && g.N == 1 && (!texel || texelFits(info, rows*k) && rows%4 == 0) {
+	if c.pointwiseGemm(g) {
 		gm.TransA = true
 		if err := RecordGemmWeights(r, d, gm, in[0], c.gw, out); err != nil {
 			return fail(err)
 		}
-		return true, nil
+		return nil
 	}
 	lda := c.patchLDA()
-	if lda > c.patchFloatsMax() {
-		return false, nil // a patch row exceeds the limits: the direct kernel
-	}
 	// convChunkFloats is a target, the device's limits a bound: a row
 	// longer than the target runs one row a chunk.
 	chunk := min(rows, max(1, min(convChunkTarget(rows*m), c.patchFloatsMax())/lda))
@@ -332,7 +566,7 @@ func (c *conv) recordGemm(r *engine.Recorder, g ops.Window, m int, in []*engine.
 			return fail(err)
 		}
 	}
-	return true, nil
+	return nil
 }
 
 // directTexel reports whether the direct kernel reads its inputs through

@@ -83,6 +83,37 @@ type HostLayer interface {
 	RecordHost(r *engine.Recorder, in []*engine.Buffer, inShapes []Shape, host []*ops.Tensor, out []*engine.Buffer) error
 }
 
+// VariantLayer is a Layer with several kernels for some input shapes (Conv:
+// ConvVariants). When a plan is made, the caller asks which kernels can run
+// the plan's shapes; where more than one can, it times each once on zeroed
+// inputs (TrialVariant into a program of its own), records the fastest with
+// RecordVariant, caches the choice under VariantKey, and then calls
+// DropUnused so the layer frees the weights of kernels no recorded program
+// uses. Record is RecordVariant with the static rule's kernel.
+type VariantLayer interface {
+	Layer
+	// Variants returns the names of the kernels that can run these input
+	// shapes, the static rule's choice first; fewer than two: nothing to
+	// choose.
+	Variants(shapes []Shape) []string
+	// VariantKey names everything the choice depends on besides the device
+	// and the candidates: the op, its input shapes and the attributes that
+	// change the work (window, strides, pads, dilations, group, fused
+	// activation, bias).
+	VariantKey(shapes []Shape) string
+	// RecordVariant records the layer with the named kernel ("", or one not
+	// in Variants(shapes): the static rule's) and keeps that kernel's
+	// weights for as long as the layer lives.
+	RecordVariant(r *engine.Recorder, in []*engine.Buffer, shapes []Shape, out []*engine.Buffer, variant string) error
+	// TrialVariant records the named kernel for timing only: the program
+	// must be closed before DropUnused.
+	TrialVariant(r *engine.Recorder, in []*engine.Buffer, shapes []Shape, out []*engine.Buffer, variant string) error
+	// DropUnused frees the weights of the kernels never recorded by Record
+	// or RecordVariant, where a kernel that was runs every input shape; such
+	// kernels are no longer in Variants.
+	DropUnused()
+}
+
 // Build is what a Builder gets to compile one node.
 type Build struct {
 	Dev *engine.Device
