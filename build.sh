@@ -564,8 +564,16 @@ commands:
                  at a pinned version through the Go module proxy)
   ort            install npm onnxruntime-node (pinned, --ignore-scripts) into
                  ~/.cache/vkinfer/ort for the peer benchmarks
-  ortbench MODEL [RUNS]
-                 ONNX Runtime CPU p50 of MODEL at batch 1, one intra-op thread
+  ortbench MODEL [RUNS] [BATCH] [--warmup N] [--json]
+                 ONNX Runtime CPU p50 of MODEL at batch BATCH (default 1: the
+                 dynamic first dimension), one intra-op thread
+  vision-bench [lavapipe|swiftshader|all] [MODELS...]
+                 issue 12's speed table (not a test, not in CI): the seven
+                 torchvision exports (or MODELS) at batch 1 and 16, vkinfer
+                 bench (p50, GFLOP/s) beside ONNX Runtime 1-thread on the same
+                 file, ratio, goal, load average; per-driver time budgets
+                 (VISION_BENCH_BUDGET; VISION_BENCH_PLAN, _ORT, _BATCHES set
+                 the runs); exports the fixtures and installs ORT if missing
   gpu            on a machine with a Vulkan GPU: the whole suite with the
                  device required, then the GEMM/MLP/CNN benchmarks, and one
                  summary (device, driver, tests, GFLOP/s, latencies); GPU_ICD
@@ -624,14 +632,81 @@ cmd_ort() {
 	echo "onnxruntime-node $ORT_VERSION: $ORT_DIR"
 }
 
-# cmd_ortbench MODEL [RUNS]: ONNX Runtime's CPU p50 of MODEL at batch 1 with
-# one intra-op thread (tools/ortbench/bench.js), the peer figure vkinfer's
-# ratios are taken against.
+# cmd_ortbench MODEL [RUNS] [BATCH] [--warmup N] [--json]: ONNX Runtime's
+# CPU p50 of MODEL with one intra-op thread (tools/ortbench/bench.js), the
+# peer figure vkinfer's ratios are taken against; BATCH (default 1) is the
+# dynamic first dimension of the inputs.
 cmd_ortbench() {
-	(($# >= 1)) || die "usage: ./build.sh ortbench MODEL.onnx [RUNS]"
+	(($# >= 1)) || die "usage: ./build.sh ortbench MODEL.onnx [RUNS] [BATCH] [--warmup N] [--json]"
 	cmd_ort >/dev/null
 	command -v node >/dev/null 2>&1 || die "ortbench needs node (apt-get install nodejs)"
 	NODE_PATH="$ORT_DIR/node_modules" node "$ROOT/tools/ortbench/bench.js" "$@"
+}
+
+# VISION_BENCH_* are vision-bench's defaults (environment overrides):
+# vkinfer's runs per driver and batch as DRIVER:BATCH:RUNS:WARMUP (bench
+# always makes one untimed first run before the warm-up), ONNX Runtime's as
+# BATCH:RUNS:WARMUP, and each driver's time budget in seconds (batch-1 rows
+# run first; a larger batch whose estimate from its batch-1 p50 does not fit
+# what is left is cut, cheapest first; a running row is killed at the end).
+# SwiftShader runs these CNNs ~50-100x slower than lavapipe (squeezenet1_1
+# batch 1 ~4.4 s), hence one timed run there.
+VISION_BENCH_PLAN="${VISION_BENCH_PLAN:-lavapipe:1:10:2,lavapipe:16:3:1,swiftshader:1:2:0,swiftshader:16:1:0,gpu:1:20:3,gpu:16:10:2}"
+VISION_BENCH_ORT="${VISION_BENCH_ORT:-1:30:5,16:5:1}"
+VISION_BENCH_BUDGET="${VISION_BENCH_BUDGET:-lavapipe=1200,swiftshader=900,gpu=300}"
+VISION_BENCH_BATCHES="${VISION_BENCH_BATCHES:-1,16}"
+VISION_MODELS="resnet18,mobilenet_v2,squeezenet1_1,shufflenet_v2_x0_5,efficientnet_b0,mnasnet0_5,googlenet"
+
+# vision_bench_run OUTDIR MODELS DRIVER-FLAGS...: build vkinfer and
+# tools/visionbench into OUTDIR and print issue 12's table for MODELS
+# (comma-separated) on the given -driver flags, with ONNX Runtime beside
+# each row when it installs (`ort`; VISION_BENCH_ORT_OFF=1 skips it). The
+# rows also go to OUTDIR/vision-bench.json, or $VISION_BENCH_JSON.
+vision_bench_run() {
+	local out="$1" models="$2"
+	shift 2
+	local ortflags=()
+	go build -o "$out/vkinfer" ./cmd/vkinfer || die "go build ./cmd/vkinfer failed"
+	go build -o "$out/visionbench" ./tools/visionbench || die "go build ./tools/visionbench failed"
+	if [[ -z "${VISION_BENCH_ORT_OFF:-}" ]] && command -v node >/dev/null 2>&1 && cmd_ort >/dev/null 2>&1; then
+		ortflags=(-ortbench "$ROOT/tools/ortbench/bench.js" -ort "$VISION_BENCH_ORT")
+	else
+		echo "(no ONNX Runtime columns: node or onnxruntime-node missing, or VISION_BENCH_ORT_OFF set)"
+	fi
+	echo "vkinfer $(git describe --always --dirty 2>/dev/null || echo '?'), $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $(uptime | sed 's/.*load/load/')"
+	NODE_PATH="$ORT_DIR/node_modules" "$out/visionbench" -vkinfer "$out/vkinfer" -fixtures "$FIXTURES/vision" \
+		-models "$models" -batches "$VISION_BENCH_BATCHES" -plan "$VISION_BENCH_PLAN" -budget "$VISION_BENCH_BUDGET" \
+		-json "${VISION_BENCH_JSON:-$out/vision-bench.json}" "${ortflags[@]}" "$@"
+}
+
+# cmd_vision_bench [lavapipe|swiftshader|all] [MODELS...]: issue 12's speed
+# report, one markdown table: each model (default all seven torchvision
+# exports of `fixtures`, made first if missing) at batch 1 and 16
+# (VISION_BENCH_BATCHES) with `vkinfer bench --json` (validation off) and
+# ONNX Runtime 1.30 CPU, one thread, on the same file right after it, on
+# lavapipe, then SwiftShader (default all), within VISION_BENCH_BUDGET.
+# A benchmark, not a test: not in .ci/run.
+cmd_vision_bench() {
+	local which="${1:-all}" models
+	(($#)) && shift
+	models="$VISION_MODELS"
+	if (($#)); then
+		models="$(
+			IFS=,
+			echo "$*"
+		)"
+	fi
+	local drivers=()
+	case "$which" in
+	lavapipe) drivers=(-driver "lavapipe=$LAVAPIPE_ICD=llvmpipe") ;;
+	swiftshader) drivers=(-driver "swiftshader=$SWIFTSHADER_ICD=swiftshader") ;;
+	all) drivers=(-driver "lavapipe=$LAVAPIPE_ICD=llvmpipe" -driver "swiftshader=$SWIFTSHADER_ICD=swiftshader") ;;
+	*) die "usage: ./build.sh vision-bench [lavapipe|swiftshader|all] [MODELS...]" ;;
+	esac
+	[[ "$which" == lavapipe ]] || cmd_swiftshader >/dev/null
+	cmd_fixtures "$models" >/dev/null
+	WORK="$(mktemp -d)"
+	vision_bench_run "$WORK" "$models" "${drivers[@]}"
 }
 
 # cmd_gpu: the one prepared check for a machine with a Vulkan GPU: the
@@ -640,7 +715,7 @@ cmd_ortbench() {
 # one summary. GPU_ICD overrides the driver (e.g. lavapipe's ICD file, to
 # test this target without a GPU); GPU_BENCHTIME the benchmark time;
 # GPU_PKGS and GPU_TESTTIMEOUT the packages tested (./...) and go test's
-# timeout (6m).
+# timeout (6m); GPU_CNN_BUDGET and GPU_CNN_OFF the CNN table (below).
 cmd_gpu() {
 	local log sum icd="${GPU_ICD:-}" bt="${GPU_BENCHTIME:-2s}" start=$SECONDS
 	WORK="$(mktemp -d)"
@@ -665,12 +740,38 @@ cmd_gpu() {
 		2>&1 | tee "$WORK/bench" || true
 	env "${envs[@]}" VKINFER_VALIDATION=0 go test -run '^$' -bench 'BenchmarkMLP|BenchmarkCNN' \
 		-benchtime "$bt" -timeout 3m . 2>&1 | tee -a "$WORK/bench" || true
+	# The CNN figures of issue 12 (tools/visionbench, as `vision-bench`):
+	# resnet18, mobilenet_v2 and squeezenet1_1 at batch 1 and 16 within
+	# GPU_CNN_BUDGET seconds (default 300; larger batches cut first), beside
+	# ONNX Runtime 1-thread CPU where node and onnxruntime-node install. The
+	# exports come from $VKINFER_FIXTURES/vision (copy them there on a
+	# machine without python3-torch), else `fixtures` when torch imports;
+	# GPU_CNN_OFF=1 skips them.
+	local cnn=resnet18,mobilenet_v2,squeezenet1_1 m have=1
+	: >"$WORK/cnn"
+	for m in ${cnn//,/ }; do
+		[[ -f "$FIXTURES/vision/$m/model.onnx" ]] || have=0
+	done
+	if [[ -n "${GPU_CNN_OFF:-}" ]]; then
+		echo "(CNN figures skipped: GPU_CNN_OFF is set)" | tee "$WORK/cnn"
+	elif ((!have)) && ! "$PYTHON" -c 'import torch, torchvision, onnx' >/dev/null 2>&1; then
+		echo "(CNN figures skipped: no $FIXTURES/vision/{${cnn}}/model.onnx and no python3-torch to export them: run ./build.sh fixtures, or copy them there and set VKINFER_FIXTURES)" | tee "$WORK/cnn"
+	else
+		((have)) || (cmd_fixtures "$cnn") || true
+		echo "=== CNN benchmarks ($cnn, batch 1 and 16, VKINFER_VALIDATION=0, budget ${GPU_CNN_BUDGET:-300} s)"
+		VISION_BENCH_BUDGET="gpu=${GPU_CNN_BUDGET:-300}" vision_bench_run "$WORK" "$cnn" \
+			-driver "gpu=$icd=${VKINFER_EXPECT_DEVICE:-}" | tee "$WORK/cnn" || true
+	fi
 	{
 		echo "vkinfer ./build.sh gpu summary ($((SECONDS - start)) s)"
 		grep -E '^\* #|^ +(driver|Vulkan) ' "$WORK/devices" | head -3
 		echo "tests: $passed packages ok, $failed failures (exit $rc)"
 		grep -E '^Benchmark(Gemm|MLP|CNN)' "$WORK/bench" | grep -E '1024|4096|MLP|CNN' |
 			awk '{ line = $1; for (i = 2; i <= NF; i++) if ($i ~ /GFLOP\/s|µs\/run|p50-µs|p99-µs|images\/s/) line = line " " $(i-1) " " $i; print "  " line }'
+		if [[ -s "$WORK/cnn" ]]; then
+			echo "CNNs (vkinfer bench --json beside ONNX Runtime CPU 1 thread):"
+			cat "$WORK/cnn"
+		fi
 	} >"$sum"
 	echo "=== summary"
 	cat "$sum"
@@ -698,6 +799,7 @@ main() {
 	lint) cmd_lint "$@" ;;
 	ort) cmd_ort "$@" ;;
 	ortbench) cmd_ortbench "$@" ;;
+	vision-bench) cmd_vision_bench "$@" ;;
 	gpu) cmd_gpu "$@" ;;
 	help | -h | --help) cmd_help ;;
 	*)

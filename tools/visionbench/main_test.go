@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// fakeBench writes a stand-in for `vkinfer bench --json` that reports a p50
+// of P µs × batch (P from the model folder's name, after the last '-') and
+// a device name, and model folders with empty model.onnx files.
+func fakeBench(t *testing.T, device string, models ...string) (bin, fixtures string) {
+	t.Helper()
+	dir := t.TempDir()
+	bin = filepath.Join(dir, "vkinfer")
+	script := `#!/bin/sh
+model= batch=
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--model) model="$2"; shift ;;
+	--batch) batch="$2"; shift ;;
+	esac
+	shift
+done
+case "$model" in *broken*) echo "vkinfer: broken model" >&2; exit 1 ;; esac
+p=$(basename "$(dirname "$model")"); p=${p##*-}
+echo "{\"device\": \"` + device + `\", \"batch\": $batch, \"latency\": {\"p50_us\": $((p * batch)), \"min_us\": 1},
+ \"flops_per_run\": $((1000 * batch)), \"gflops\": 1.5, \"load_ms\": 3}"
+`
+	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fixtures = filepath.Join(dir, "fixtures")
+	for _, m := range models {
+		if err := os.MkdirAll(filepath.Join(fixtures, m), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(fixtures, m, "model.onnx"), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return bin, fixtures
+}
+
+func TestMeasureBudgetCutsTheCostliestLargeBatches(t *testing.T) {
+	bin, fix := fakeBench(t, "llvmpipe (LLVM 15.0.6, 256 bits)", "small-1000", "big-400000", "mid-20000", "broken-5")
+	cfg, err := parseFlags([]string{"-vkinfer", bin, "-fixtures", fix, "-driver", "lavapipe=/x.json=llvmpipe",
+		"-models", "big-400000,small-1000,mid-20000,broken-5,missing-7", "-batches", "1,16",
+		"-plan", "lavapipe:16:1:0", "-budget", "lavapipe=2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.stderr = io.Discard
+	rows := measure(context.Background(), cfg)
+	if len(rows) != 10 {
+		t.Fatalf("got %d rows, want 10", len(rows))
+	}
+	got := map[string]row{}
+	for _, r := range rows {
+		got[r.Model+"/"+strconv.Itoa(r.Batch)] = r
+	}
+	// Estimates at batch 16, 1 run + the first: small 0.032 s, mid 0.64 s,
+	// big 12.8 s: big is over the 2 s budget.
+	for _, k := range []string{"small-1000/16", "mid-20000/16"} {
+		if r := got[k]; r.Cut != "" || r.Err != "" || r.P50us == 0 {
+			t.Errorf("%s: want measured, got %+v", k, r)
+		}
+	}
+	if r := got["big-400000/16"]; !strings.HasPrefix(r.Cut, "cut: estimated 13 s") {
+		t.Errorf("big-400000/16: want cut by its estimate, got %+v", r)
+	}
+	if r := got["big-400000/1"]; r.P50us != 400000 || r.Runs != 5 || r.Warmup != 1 {
+		t.Errorf("big-400000/1: want p50 400000 µs with the default 5 runs after 1 warm-up, got %+v", r)
+	}
+	if r := got["broken-5/1"]; !strings.Contains(r.Err, "broken model") {
+		t.Errorf("broken-5/1: want the bench's error, got %+v", r)
+	}
+	if r := got["missing-7/1"]; !strings.Contains(r.Err, "no model") {
+		t.Errorf("missing-7/1: want a missing-model error, got %+v", r)
+	}
+	// Batch 1 first, then 16, each in -models order.
+	if rows[0].Model != "big-400000" || rows[0].Batch != 1 || rows[5].Model != "big-400000" || rows[5].Batch != 16 {
+		t.Errorf("order: got %s/%d first and %s/%d sixth", rows[0].Model, rows[0].Batch, rows[5].Model, rows[5].Batch)
+	}
+	tab := table(rows)
+	for _, want := range []string{"| small-1000 | lavapipe | 1 | 1.00 ms | 1.5 |", "| big-400000 | lavapipe | 16 | cut: estimated", "failed: vkinfer bench"} {
+		if !strings.Contains(tab, want) {
+			t.Errorf("table lacks %q:\n%s", want, tab)
+		}
+	}
+}
+
+func TestMeasureRefusesAnotherDevice(t *testing.T) {
+	bin, fix := fakeBench(t, "llvmpipe (LLVM 15.0.6, 256 bits)", "m-10")
+	cfg, err := parseFlags([]string{"-vkinfer", bin, "-fixtures", fix, "-driver", "swiftshader=/nope.json=swiftshader",
+		"-models", "m-10", "-batches", "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.stderr = io.Discard
+	rows := measure(context.Background(), cfg)
+	if len(rows) != 1 || !strings.Contains(rows[0].Err, `not a "swiftshader" device`) {
+		t.Fatalf("want the device refused, got %+v", rows)
+	}
+}
+
+func TestGoalOnlyOnLavapipeBatch1(t *testing.T) {
+	rows := []row{
+		{Model: "resnet18", Driver: "lavapipe", Batch: 1, P50us: 300e3, ORTP50us: 100e3, Ratio: 3, Goal: 4, Flops: 3.6e9, GFlops: 12},
+		{Model: "squeezenet1_1", Driver: "lavapipe", Batch: 1, P50us: 70e3, ORTP50us: 7e3, Ratio: 10, Goal: 5, Flops: 7e8},
+	}
+	tab := table(rows)
+	for _, want := range []string{"| 3.0 | ≤ 4.0 met |", "| 10.0 | ≤ 5.0 not met |", "| 300.0 ms | 12.0 | 100.0 ms | 36.0 |"} {
+		if !strings.Contains(tab, want) {
+			t.Errorf("table lacks %q:\n%s", want, tab)
+		}
+	}
+}
+
+func TestParseFlagsRefusesBadInput(t *testing.T) {
+	base := []string{"-vkinfer", "v", "-fixtures", "f", "-driver", "l=x"}
+	for _, args := range [][]string{
+		{"-fixtures", "f", "-driver", "l=x"},
+		{"-vkinfer", "v", "-fixtures", "f"},
+		append(append([]string{}, base...), "-plan", "l:1:0:0"),
+		append(append([]string{}, base...), "-plan", "1:5:1"),
+		append(append([]string{}, base...), "-ort", "1:5"),
+		append(append([]string{}, base...), "-budget", "l=-3"),
+		append(append([]string{}, base...), "-batches", "0"),
+		append(append([]string{}, base...), "-driver", "nameonly"),
+	} {
+		if _, err := parseFlags(args); err == nil {
+			t.Errorf("parseFlags(%q) accepted it", args)
+		}
+	}
+}
