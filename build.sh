@@ -481,9 +481,10 @@ cmd_deploy_check() {
 	echo "deploy/ manifests valid (Kubernetes $K8S_SCHEMA_VERSION schemas, KServe CRDs); the $(ls deploy/validate/testdata/*.yaml | wc -l) broken ones refused"
 }
 
-# cmd_serve_load [SECONDS] [shared|split]: the load figures of docs/SERVING.md
-# (split: server and load generator on separate CPUs, see deploy/load.sh)
-# (deploy/load.sh) on lavapipe: installs hey (Debian) and ghz (Go module,
+# cmd_serve_load [SECONDS] [shared|split] [ROUNDS]: the load figures of
+# docs/SERVING.md (deploy/load.sh: ROUNDS rounds, on and off side by side,
+# and the table of medians; split: server and load generator on separate
+# CPUs) on lavapipe: installs hey (Debian) and ghz (Go module,
 # pinned) when missing. Not in CI: figures, not a test.
 GHZ_VERSION=v0.93.0
 
@@ -503,7 +504,7 @@ cmd_serve_load() {
 	bin="$WORK/vkinfer"
 	go build -o "$bin" ./cmd/vkinfer || die "go build ./cmd/vkinfer failed"
 	PATH="$(go env GOPATH)/bin:$PATH" VK_ICD_FILENAMES="$LAVAPIPE_ICD" VK_DRIVER_FILES="$LAVAPIPE_ICD" \
-		deploy/load.sh "$bin" "${1:-10}" "${2:-shared}"
+		deploy/load.sh "$bin" "${1:-10}" "${2:-shared}" "${3:-3}"
 }
 
 cmd_help() {
@@ -537,9 +538,11 @@ commands:
                  (tools/soak): growth of fds, RSS and the pipeline cache file
                  per 1,000 cycles; not in `test` (minutes). ARGS go to soak
                  (-model FILE, ...); SOAK_CYCLES_LAVAPIPE/SWIFTSHADER set counts
-  serve-load [S] [shared|split]
-                 load figures of `vkinfer serve` on lavapipe, S seconds per run;
-                 split puts the server and the load generator on separate CPUs
+  serve-load [S] [shared|split] [R]
+                 load figures of `vkinfer serve` on lavapipe, S seconds per run
+                 (default 10), R rounds of on and off side by side (default 3),
+                 then docs/SERVING.md's table (medians); split puts the server
+                 and the load generator on separate CPUs
                  (deploy/load.sh; installs hey from Debian, ghz from the Go
                  module proxy)
   deploy-check   validate deploy/'s Kubernetes and KServe manifests offline

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -300,19 +301,29 @@ dynamic_batching { max_queue_delay_microseconds: 100 preferred_batch_size: [ 4 ]
 }
 
 func TestPadTo(t *testing.T) {
-	for _, c := range [][3]int{{1, 64, 1}, {2, 64, 4}, {3, 64, 4}, {5, 64, 8}, {33, 64, 64}, {64, 64, 64}, {1, 8, 1}, {2, 8, 2},
-		{3, 8, 4}, {5, 6, 6}, {100, 1000, 124}, {1, 1000, 1}, {2, 1000, 62}, {999, 1000, 1000}} {
+	for _, c := range [][3]int{{1, 64, 1}, {2, 64, 4}, {3, 64, 4}, {5, 64, 8}, {9, 64, 16}, {17, 64, 24}, {23, 64, 24},
+		{25, 64, 32}, {33, 64, 48}, {49, 64, 64}, {64, 64, 64}, {1, 8, 1}, {2, 8, 2}, {3, 8, 3}, {5, 8, 6}, {7, 8, 8},
+		{5, 6, 5}, {100, 1000, 125}, {1, 1000, 1}, {2, 1000, 63}, {999, 1000, 1000}, {1, 1, 1}, {2, 2, 2}} {
 		require.Equal(t, c[2], padTo(c[0], c[1]), "padTo(%d, %d)", c[0], c[1])
 	}
-	// At most 7 sizes for any max_batch_size.
-	for m := 1; m <= 5000; m++ {
-		sizes := map[int]bool{}
+	require.Equal(t, []int{1, 4, 8, 16, 24, 32, 48, 64}, padSizes(64))
+	for m := 1; m <= 2000; m++ {
+		sizes := padSizes(m)
+		// At most 8 sizes (the programs vkinfer keeps per model), ascending,
+		// from 1 to max_batch_size.
+		require.LessOrEqual(t, len(sizes), 8, "max_batch_size %d", m)
+		require.True(t, slices.IsSorted(sizes) && sizes[0] == 1 && sizes[len(sizes)-1] == m, "max_batch_size %d: %v", m, sizes)
 		for r := 1; r <= m; r++ {
 			p := padTo(r, m)
-			require.True(t, p >= r && p <= m, "padTo(%d, %d) = %d", r, m, p)
-			sizes[p] = true
+			if p < r || !slices.Contains(sizes, p) || p > r && slices.Contains(sizes, r) {
+				t.Fatalf("padTo(%d, %d) = %d, sizes %v", r, m, p, sizes)
+			}
+			// Above a quarter of max_batch_size, under a third of a run is
+			// padding.
+			if 4*r > m && 2*p >= 3*r {
+				t.Fatalf("padTo(%d, %d) = %d", r, m, p)
+			}
 		}
-		require.LessOrEqual(t, len(sizes), 7, "max_batch_size %d", m)
 	}
 }
 

@@ -389,16 +389,12 @@ func specNames(c []tensorSpec) []string {
 }
 
 // warmUp runs the model once with zeros at every batch size the batcher
-// pads to (padTo), so that no request pays for recording a program; a
+// pads to (padSizes), so that no request pays for recording a program; a
 // model without a batch dimension runs once if its shapes are static.
 func (v *version) warmUp() error {
 	var sizes []int
 	if v.maxBatch > 0 {
-		for n := 1; n <= v.maxBatch; n++ {
-			if p := padTo(n, v.maxBatch); len(sizes) == 0 || sizes[len(sizes)-1] != p {
-				sizes = append(sizes, p)
-			}
-		}
+		sizes = padSizes(v.maxBatch)
 	} else {
 		sizes = []int{0}
 	}
