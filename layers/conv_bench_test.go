@@ -34,8 +34,13 @@ var convBenchShapes = []struct {
 	{"mobilenet_v2 1x1 24->144 56x56", []int{1, 24, 56, 56}, []int{144, 24, 1, 1}, 1, 0, 1},
 	{"mobilenet_v2 1x1 960->160 7x7", []int{1, 960, 7, 7}, []int{160, 960, 1, 1}, 1, 0, 1},
 	{"squeezenet expand 3x3 16->64 54x54", []int{1, 16, 54, 54}, []int{64, 16, 3, 3}, 1, 1, 1},
+	{"mobilenet_v2 dw 3x3 32 112x112", []int{1, 32, 112, 112}, []int{32, 1, 3, 3}, 1, 1, 32},
 	{"mobilenet_v2 dw 3x3 144 56x56", []int{1, 144, 56, 56}, []int{144, 1, 3, 3}, 1, 1, 144},
 	{"mobilenet_v2 dw 3x3/2 96 112x112", []int{1, 96, 112, 112}, []int{96, 1, 3, 3}, 2, 1, 96},
+	{"mobilenet_v2 dw 3x3 384 14x14", []int{1, 384, 14, 14}, []int{384, 1, 3, 3}, 1, 1, 384},
+	{"mobilenet_v2 dw 3x3 960 7x7", []int{1, 960, 7, 7}, []int{960, 1, 3, 3}, 1, 1, 960},
+	{"efficientnet_b0 dw 5x5/2 144 56x56", []int{1, 144, 56, 56}, []int{144, 1, 5, 5}, 2, 2, 144},
+	{"efficientnet_b0 dw 5x5 480 14x14", []int{1, 480, 14, 14}, []int{480, 1, 5, 5}, 1, 2, 480},
 }
 
 // TestConvSpeed (with VKINFER_CONV_BENCH=1) times each variant of each
@@ -45,7 +50,9 @@ var convBenchShapes = []struct {
 // pass/fail test. With VKINFER_CONV_BENCH_CHUNKS (a comma list of
 // patch-matrix bounds in floats, SetConvChunkFloats) it times the GEMM path
 // at the default ("gemm") against each of those as the bound ("gemm/N")
-// instead.
+// instead. VKINFER_CONV_BENCH_ONLY=S times only the layers whose name
+// contains S (e.g. " dw " for the depthwise ones, which compare conv.comp
+// with conv_dw: see VKINFER_CONV_BENCH_DW_STRIPS below).
 func TestConvSpeed(t *testing.T) {
 	if os.Getenv("VKINFER_CONV_BENCH") == "" {
 		t.Skip("set VKINFER_CONV_BENCH=1 to time the Conv variants")
@@ -62,7 +69,25 @@ func TestConvSpeed(t *testing.T) {
 		}
 	}
 	runs := 7
+	// Depthwise layers: conv.comp ("direct") against conv_dw at its own
+	// strip ("dw") and at each strip of VKINFER_CONV_BENCH_DW_STRIPS (a
+	// comma list of output columns per invocation, "dw/N").
+	dwVariants := []string{"direct", "dw"}
+	if strips := os.Getenv("VKINFER_CONV_BENCH_DW_STRIPS"); strips != "" {
+		for _, n := range strings.Split(strips, ",") {
+			dwVariants = append(dwVariants, "dw/"+strings.TrimSpace(n))
+		}
+	}
+	allVariants := variants
+	only := os.Getenv("VKINFER_CONV_BENCH_ONLY") // a substring of the layers to time
 	for _, s := range convBenchShapes {
+		if !strings.Contains(s.name, only) {
+			continue
+		}
+		variants := allVariants
+		if s.group == s.x[1] {
+			variants = dwVariants
+		}
 		node := model.Node{Op: ops.OpConv, Name: "bench", Inputs: []string{"x", "w", "b"}, Outputs: []string{"y"},
 			Attrs: map[string]model.Attr{"strides": ints(int64(s.stride), int64(s.stride)),
 				"pads": ints(int64(s.pad), int64(s.pad), int64(s.pad), int64(s.pad)), "group": model.IntAttr(int64(s.group))}}
@@ -87,11 +112,18 @@ func TestConvSpeed(t *testing.T) {
 		progs := make([]*engine.Program, len(variants))
 		for i, v := range variants {
 			env, split, chunk := v, 0, 0
+			cols := 0
 			switch v {
 			case "im2col":
 				env, split = "gemm", 1
 			case "gemm-only":
 				env, split = "gemm", 2
+			}
+			if n, ok := strings.CutPrefix(v, "dw/"); ok {
+				if cols, err = strconv.Atoi(n); err != nil || cols < 1 || cols > 64 {
+					t.Fatalf("VKINFER_CONV_BENCH_DW_STRIPS: %q is not a column count 1..64", n)
+				}
+				env = "dw"
 			}
 			if n, ok := strings.CutPrefix(v, "gemm/"); ok {
 				if chunk, err = strconv.Atoi(n); err != nil || chunk < 1 {
@@ -114,7 +146,9 @@ func TestConvSpeed(t *testing.T) {
 			if chunk == 0 {
 				layers.SetConvChunkFloats(old) // the default bound
 			}
+			oldCols := layers.SetConvDepthwiseStrip(cols)
 			err = l.Record(rec, []*engine.Buffer{xb}, []layers.Shape{s.x}, []*engine.Buffer{yb})
+			layers.SetConvDepthwiseStrip(oldCols)
 			layers.SetConvSplit(0)
 			layers.SetConvChunkFloats(old)
 			if err != nil {
@@ -143,7 +177,7 @@ func TestConvSpeed(t *testing.T) {
 			sort.Slice(times[i], func(a, b int) bool { return times[i][a] < times[i][b] })
 			med := times[i][runs/2]
 			line += fmt.Sprintf("  %s %7.2f ms", v, float64(med.Microseconds())/1000)
-			if v == "direct" || strings.HasPrefix(v, "gemm") && v != "gemm-only" {
+			if v == "direct" || strings.HasPrefix(v, "dw") || strings.HasPrefix(v, "gemm") && v != "gemm-only" {
 				line += fmt.Sprintf(" (%5.2f GFLOP/s)", flop/med.Seconds()/1e9)
 			}
 		}

@@ -44,27 +44,42 @@ func plant(x []float32) {
 }
 
 // TestConvDifferential runs every Conv case through the kernel the device
-// picks (auto), the direct kernel and the GEMM path (im2col + the device's
-// GEMM kernel where it has one) with a small patch-matrix bound, so that
-// the chunked path runs too.
+// picks (auto: conv_dw for the depthwise ones), the direct kernel and the
+// GEMM path (im2col + the device's GEMM kernel where it has one) with a
+// small patch-matrix bound, so that the chunked path runs too; and the
+// depthwise cases through conv_dw with strips of 3 and 5 columns.
 func TestConvDifferential(t *testing.T) {
 	d := gputest.Open(t, engine.Options{})
-	for _, mode := range []string{"auto", "direct", "gemm-chunked"} {
+	for _, mode := range []string{"auto", "direct", "gemm-chunked", "depthwise-strip-3", "depthwise-strip-5"} {
 		t.Run(mode, func(t *testing.T) {
 			switch mode {
 			case "gemm-chunked":
 				t.Setenv(layers.ConvKernelEnv, "gemm")
 				old := layers.SetConvChunkFloats(2048)
 				t.Cleanup(func() { layers.SetConvChunkFloats(old) })
+			case "depthwise-strip-3", "depthwise-strip-5":
+				// conv_dw with other strips than its own choice: other
+				// strip tails and segment alignments
+				cols := 3
+				if mode == "depthwise-strip-5" {
+					cols = 5
+				}
+				t.Setenv(layers.ConvKernelEnv, "dw")
+				old := layers.SetConvDepthwiseStrip(cols)
+				t.Cleanup(func() { layers.SetConvDepthwiseStrip(old) })
+				testConvCases(t, d, true)
+				return
 			default:
 				t.Setenv(layers.ConvKernelEnv, mode)
 			}
-			testConvCases(t, d)
+			testConvCases(t, d, false)
 		})
 	}
 }
 
-func testConvCases(t *testing.T, d *engine.Device) {
+// testConvCases checks the Conv cases (only the depthwise ones: group =
+// channels) against the reference.
+func testConvCases(t *testing.T, d *engine.Device, depthwiseOnly bool) {
 	r := rand.New(rand.NewSource(12))
 	s := model.StringAttr
 	cases := []convCase{
@@ -78,6 +93,19 @@ func testConvCases(t *testing.T, d *engine.Device) {
 		{name: "many pixels", x: []int{3, 8, 33, 31}, w: []int{19, 8, 3, 3}, bias: true, act: "relu", attrs: map[string]model.Attr{"pads": ints(1, 1, 1, 1)}},
 		{name: "depthwise", x: []int{1, 13, 9, 7}, w: []int{13, 1, 3, 3}, bias: true, attrs: map[string]model.Attr{"group": model.IntAttr(13), "pads": ints(1, 1, 1, 1)}},
 		{name: "depthwise multiplier 2 stride 2", x: []int{2, 5, 8, 8}, w: []int{10, 1, 3, 3}, attrs: map[string]model.Attr{"group": model.IntAttr(5), "strides": ints(2, 2), "pads": ints(0, 1, 1, 0)}},
+		{name: "depthwise 5x5 strip tail", x: []int{1, 7, 13, 11}, w: []int{7, 1, 5, 5}, bias: true, act: "relu", attrs: map[string]model.Attr{"group": model.IntAttr(7), "pads": ints(2, 2, 2, 2)}},
+		{name: "depthwise 5x5 stride 2 SAME_UPPER", x: []int{2, 6, 17, 19}, w: []int{6, 1, 5, 5}, bias: true, attrs: map[string]model.Attr{"group": model.IntAttr(6), "strides": ints(2, 2), "auto_pad": s("SAME_UPPER")}},
+		{name: "depthwise multiplier 3 dilation 2", x: []int{1, 3, 12, 13}, w: []int{9, 1, 3, 3}, bias: true, attrs: map[string]model.Attr{"group": model.IntAttr(3), "dilations": ints(2, 2), "pads": ints(2, 2, 2, 2)}},
+		{name: "depthwise kernel larger than input", x: []int{1, 3, 2, 3}, w: []int{3, 1, 5, 5}, bias: true, attrs: map[string]model.Attr{"group": model.IntAttr(3), "pads": ints(2, 1, 1, 2)}},
+		{name: "depthwise stride > kernel", x: []int{1, 4, 13, 13}, w: []int{4, 1, 2, 1}, attrs: map[string]model.Attr{"group": model.IntAttr(4), "strides": ints(3, 4)}},
+		{name: "depthwise NaN relu6", x: []int{1, 5, 9, 10}, w: []int{5, 1, 3, 3}, bias: true, nan: true, act: "clip", alpha: 0, beta: 6, attrs: map[string]model.Attr{"group": model.IntAttr(5), "pads": ints(1, 1, 1, 1)}},
+		{name: "depthwise 1-D", x: []int{2, 3, 17}, w: []int{6, 1, 4}, bias: true, attrs: map[string]model.Attr{"group": model.IntAttr(3), "strides": ints(2), "dilations": ints(2), "pads": ints(3, 1)}},
+		{name: "depthwise long odd rows", x: []int{1, 3, 33, 130}, w: []int{3, 1, 3, 3}, bias: true, act: "hardswish", attrs: map[string]model.Attr{"group": model.IntAttr(3), "pads": ints(1, 1, 1, 1)}},
+		{name: "depthwise 7x7 SAME_LOWER", x: []int{1, 2, 9, 15}, w: []int{2, 1, 7, 7}, attrs: map[string]model.Attr{"group": model.IntAttr(2), "auto_pad": s("SAME_LOWER")}},
+		{name: "depthwise 9x9", x: []int{1, 2, 11, 12}, w: []int{4, 1, 9, 9}, attrs: map[string]model.Attr{"group": model.IntAttr(2), "pads": ints(4, 4, 4, 4)}},
+		{name: "depthwise 1-D kernel 40 (conv.comp: segment over 32)", x: []int{1, 2, 45}, w: []int{2, 1, 40}, bias: true, attrs: map[string]model.Attr{"group": model.IntAttr(2), "pads": ints(1, 2)}},
+		{name: "depthwise runtime weights", x: []int{2, 4, 6, 9}, w: []int{8, 1, 3, 3}, bias: true, rtw: true, attrs: map[string]model.Attr{"group": model.IntAttr(4), "strides": ints(1, 2), "pads": ints(0, 1, 2, 1)}},
+		{name: "depthwise one channel 1x1 image", x: []int{3, 1, 1, 1}, w: []int{2, 1, 3, 3}, bias: true, attrs: map[string]model.Attr{"group": model.IntAttr(1), "pads": ints(1, 1, 1, 1)}},
 		{name: "groups 3", x: []int{1, 6, 7, 7}, w: []int{9, 2, 3, 3}, bias: true, attrs: map[string]model.Attr{"group": model.IntAttr(3)}},
 		{name: "dilation 2 asymmetric pads", x: []int{1, 3, 11, 10}, w: []int{4, 3, 3, 3}, attrs: map[string]model.Attr{"dilations": ints(2, 3), "pads": ints(1, 0, 2, 1)}},
 		{name: "kernel larger than input, padded", x: []int{1, 2, 2, 3}, w: []int{3, 2, 5, 5}, bias: true, attrs: map[string]model.Attr{"pads": ints(2, 1, 1, 2)}},
@@ -100,6 +128,9 @@ func testConvCases(t *testing.T, d *engine.Device) {
 	}
 	for _, c := range cases {
 		x := optest.Random(r, c.x, 4, false)
+		if g, ok := c.attrs["group"]; depthwiseOnly && (!ok || g.Int != int64(c.x[1])) && c.x[1] != 1 {
+			continue
+		}
 		if c.nan {
 			plant(x.Data)
 		}

@@ -106,3 +106,7 @@ func ConvWeightCopies(l Layer) (direct, gemm bool) {
 	c := l.(*conv)
 	return c.w.rt < 0 && c.w.buf != nil, c.gw != nil
 }
+
+// SetConvDepthwiseStrip makes conv_dw run strips of cols output columns
+// (0: its own choice) and returns the previous setting.
+func SetConvDepthwiseStrip(cols int) int { return int(dwStripOverride.Swap(int32(cols))) }
