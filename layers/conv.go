@@ -384,7 +384,10 @@ func (c *conv) recordVariant(r *engine.Recorder, in []*engine.Buffer, shapes []S
 // else the forced one where eligible, else the first eligible one (the
 // static rule); nil when none is.
 func (c *conv) pick(g ops.Window, m int, name string) *convVariant {
-	for _, want := range []string{name, c.forced, ""} {
+	for i, want := range []string{name, c.forced, ""} {
+		if want == "" && i < 2 {
+			continue // no name, or nothing forced: the static rule, last
+		}
 		for _, v := range convVariants {
 			if (want == "" || v.name == want) && v.eligible(c, g, m) {
 				return v

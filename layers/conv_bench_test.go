@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -47,10 +48,12 @@ var convBenchShapes = []struct {
 // convBenchShapes layer, interleaved run by run so that a noisy machine
 // slows them alike, and logs the medians: `VKINFER_CONV_BENCH=1
 // VKINFER_VALIDATION=0 go test ./layers -run TestConvSpeed -v`. Not a
-// pass/fail test. With VKINFER_CONV_BENCH_CHUNKS (a comma list of
+// pass/fail test. Each variant's line gives the median wall time (and
+// GFLOP/s) and the median CPU time of the process (all threads) per run. With VKINFER_CONV_BENCH_CHUNKS (a comma list of
 // patch-matrix bounds in floats, SetConvChunkFloats) it times the GEMM path
 // at the default ("gemm") against each of those as the bound ("gemm/N")
-// instead. VKINFER_CONV_BENCH_ONLY=S times only the layers whose name
+// instead. VKINFER_CONV_BENCH_RUNS=N times N runs (default 7).
+// VKINFER_CONV_BENCH_ONLY=S times only the layers whose name
 // contains S (e.g. " dw " for the depthwise ones, which compare conv.comp
 // with conv_dw: see VKINFER_CONV_BENCH_DW_STRIPS below).
 func TestConvSpeed(t *testing.T) {
@@ -69,6 +72,9 @@ func TestConvSpeed(t *testing.T) {
 		}
 	}
 	runs := 7
+	if n, err := strconv.Atoi(os.Getenv("VKINFER_CONV_BENCH_RUNS")); err == nil && n > 0 {
+		runs = n
+	}
 	// Depthwise layers: conv.comp ("direct") against conv_dw at its own
 	// strip ("dw") and at each strip of VKINFER_CONV_BENCH_DW_STRIPS (a
 	// comma list of output columns per invocation, "dw/N").
@@ -163,26 +169,45 @@ func TestConvSpeed(t *testing.T) {
 			}
 		}
 		times := make([][]time.Duration, len(variants))
+		cpu := make([][]time.Duration, len(variants))
 		for k := 0; k < runs; k++ {
 			for i, p := range progs {
-				t0 := time.Now()
+				t0, c0 := time.Now(), processCPU()
 				if err := p.Run(context.Background(), nil, nil); err != nil {
 					t.Fatal(err)
 				}
 				times[i] = append(times[i], time.Since(t0))
+				cpu[i] = append(cpu[i], processCPU()-c0)
 			}
 		}
 		line := fmt.Sprintf("%-36s", s.name)
 		for i, v := range variants {
-			sort.Slice(times[i], func(a, b int) bool { return times[i][a] < times[i][b] })
-			med := times[i][runs/2]
+			med, cpuMed := median(times[i]), median(cpu[i])
 			line += fmt.Sprintf("  %s %7.2f ms", v, float64(med.Microseconds())/1000)
 			if v == "direct" || strings.HasPrefix(v, "dw") || strings.HasPrefix(v, "gemm") && v != "gemm-only" {
 				line += fmt.Sprintf(" (%5.2f GFLOP/s)", flop/med.Seconds()/1e9)
 			}
+			line += fmt.Sprintf(" cpu %.2f ms", float64(cpuMed.Microseconds())/1000)
 		}
 		t.Log(line)
 		xb.Close()
 		yb.Close()
 	}
+}
+
+// median returns the median of d (sorted in place).
+func median(d []time.Duration) time.Duration {
+	sort.Slice(d, func(a, b int) bool { return d[a] < d[b] })
+	return d[len(d)/2]
+}
+
+// processCPU returns the CPU time (user + system) this process has used,
+// every thread (lavapipe's workers too): on a machine shared with other
+// work it varies far less than the wall time.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -24,7 +24,8 @@ import (
 const (
 	dwMaxSeg     = 32 // floats of one input row segment
 	dwMaxRows    = 64 // KH
-	dwStripCols  = 8  // output columns per invocation, at most
+	dwStripCols  = 8  // output columns per invocation, usually
+	dwStripMax   = 16 // ... at most
 	dwStripFloor = 2  // ... and at least, unless OW is smaller
 )
 
@@ -58,7 +59,19 @@ func depthwiseStrip(g ops.Window, m, group int) (cols int, ok bool) {
 		return 0, false
 	}
 	seg := func(cols int) int { return (cols-1)*g.SW + (g.KW-1)*g.DW + 1 }
-	cols = min(dwStripCols, g.OW)
+	// The strip: a whole row up to dwStripMax columns, else the one of
+	// dwStripCols..dwStripMax that wastes the fewest columns at the row's
+	// end (the shortest of equals): fewer, longer strips pay the
+	// per-invocation work (indices, weights) less often.
+	cols = g.OW
+	if cols > dwStripMax || seg(cols) > dwMaxSeg {
+		cols = dwStripCols
+		for c := dwStripCols + 1; c <= dwStripMax && seg(c) <= dwMaxSeg; c++ {
+			if ceilDiv(g.OW, c)*c < ceilDiv(g.OW, cols)*cols {
+				cols = c
+			}
+		}
+	}
 	if v := int(dwStripOverride.Load()); v != 0 {
 		cols = min(v, g.OW)
 	}

@@ -70,6 +70,7 @@ float loadW(uint i) { return texelFetch(Wt, int(i >> 2))[i & 3]; }
 float loadB(uint i) { return texelFetch(Bt, int(i >> 2))[i & 3]; }
 // NT texels hold SEG floats at any alignment.
 const uint NT = (SEG + 6) / 4;
+const uint NTW = (KW + 6) / 4;
 #else
 layout(std430, set = 0, binding = 0) readonly buffer XBuf { float data[]; } x;
 layout(std430, set = 0, binding = 1) readonly buffer WBuf { float data[]; } w;
@@ -77,7 +78,13 @@ layout(std430, set = 0, binding = 2) readonly buffer BBuf { float data[]; } b;
 float loadW(uint i) { return w.data[i]; }
 float loadB(uint i) { return b.data[i]; }
 #endif
+#ifdef CONV_DW_TEXEL
+layout(std430, set = 0, binding = 3) writeonly buffer YBuf { vec4 data[]; } y;
+void storeY(uint i, float v) { y.data[i >> 2][i & 3] = v; }
+#else
 layout(std430, set = 0, binding = 3) writeonly buffer YBuf { float data[]; } y;
+void storeY(uint i, float v) { y.data[i] = v; }
+#endif
 
 layout(push_constant, std430) uniform Push {
     uint count; // N*M*OH*ceil(OW/PB)
@@ -86,9 +93,10 @@ layout(push_constant, std430) uniform Push {
 
 float seg[SEG];
 
-// loadSegment sets seg[e] = x[row + iw0 + e] for 0 <= iw0 + e < W, else 0
-// (row: the float index of the input row's first column).
-void loadSegment(uint row, int iw0) {
+// loadSegment sets seg[e] = x[row + iw0 + e] for 0 <= iw0 + e < W in a row
+// inside the input (rowIn), else 0 (row: the float index of the input
+// row's first column, of a row inside the input).
+void loadSegment(uint row, int iw0, bool rowIn) {
 #ifdef CONV_DW_TEXEL
     int f0 = int(row) + iw0; // may be negative (left padding of row 0)
     int t0 = f0 >> 2;        // floor(f0 / 4)
@@ -104,12 +112,12 @@ void loadSegment(uint row, int iw0) {
     }
     for (uint e = 0; e < SEG; e++) {
         float u = s == 0 ? v[e] : s == 1 ? v[e + 1] : s == 2 ? v[e + 2] : v[e + 3];
-        seg[e] = uint(iw0 + int(e)) < W ? u : 0.0;
+        seg[e] = rowIn && uint(iw0 + int(e)) < W ? u : 0.0;
     }
 #else
     for (uint e = 0; e < SEG; e++) {
         int iw = iw0 + int(e);
-        seg[e] = uint(iw) < W ? x.data[row + uint(clamp(iw, 0, int(W) - 1))] : 0.0;
+        seg[e] = rowIn && uint(iw) < W ? x.data[row + uint(clamp(iw, 0, int(W) - 1))] : 0.0;
     }
 #endif
 }
@@ -138,15 +146,35 @@ void main() {
     // Only loops over j, p and e index the register arrays, so they stay
     // registers even where the loop over the window's rows is not unrolled.
     for (uint i = 0; i < KH; i++) {
+        // A row outside the input reads as zeros (no branch: on a CPU
+        // driver a branch that may diverge masks every assignment in it).
         int ih = ih0 + int(i * DH);
-        if (ih < 0 || ih >= int(H)) {
-            continue;
-        }
+        bool rowIn = uint(ih) < H;
         float wr[KW];
+#ifdef CONV_DW_TEXEL
+        {
+            // the row's KW weights as aligned texels, shifted into place
+            int f = int((m * KH + i) * KW);
+            int t0 = f >> 2;
+            uint s = uint(f & 3);
+            float v[4 * NTW];
+            for (uint q = 0; q < NTW; q++) {
+                vec4 tw = texelFetch(Wt, t0 + int(q));
+                v[4 * q] = tw.x;
+                v[4 * q + 1] = tw.y;
+                v[4 * q + 2] = tw.z;
+                v[4 * q + 3] = tw.w;
+            }
+            for (uint j = 0; j < KW; j++) {
+                wr[j] = s == 0 ? v[j] : s == 1 ? v[j + 1] : s == 2 ? v[j + 2] : v[j + 3];
+            }
+        }
+#else
         for (uint j = 0; j < KW; j++) {
             wr[j] = loadW((m * KH + i) * KW + j);
         }
-        loadSegment((plane + uint(ih)) * W, iw0);
+#endif
+        loadSegment((plane + uint(clamp(ih, 0, int(H) - 1))) * W, iw0, rowIn);
         for (uint j = 0; j < KW; j++) {
             for (uint p = 0; p < PB; p++) {
                 acc[p] += seg[p * SW + j * DW] * wr[j];
@@ -155,9 +183,22 @@ void main() {
     }
 
     uint yRow = ((n * M + m) * OH + oh) * OW;
+#ifdef CONV_DW_TEXEL
+    if (OW % 4 == 0 && PB % 4 == 0) {
+        // every strip starts on a texel of y and ends within its row
+        for (uint p = 0; p < PB; p += 4) {
+            if (ow0 + p < OW) {
+                y.data[(yRow + ow0 + p) >> 2] = vec4(activate(ACT, acc[p], pc.alpha, pc.beta),
+                    activate(ACT, acc[p + 1], pc.alpha, pc.beta), activate(ACT, acc[p + 2], pc.alpha, pc.beta),
+                    activate(ACT, acc[p + 3], pc.alpha, pc.beta));
+            }
+        }
+        return;
+    }
+#endif
     for (uint p = 0; p < PB; p++) {
         if (ow0 + p < OW) {
-            y.data[yRow + ow0 + p] = activate(ACT, acc[p], pc.alpha, pc.beta);
+            storeY(yRow + ow0 + p, activate(ACT, acc[p], pc.alpha, pc.beta));
         }
     }
 }

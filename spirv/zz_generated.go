@@ -791,7 +791,7 @@ var manifest = []manifestEntry{
 	{Path: "conv.comp", SHA256: "a75cbe85e4f721aa1f79c9d2a1b58f4ba20d3beb5c6abf835896a2355fff7ba3"},
 	{Path: "conv.glsl", SHA256: "d90f855bb4f40f065bd6df80b82836e6f3dd3191a4bb79c5bceb03a9b983e177"},
 	{Path: "conv_dw.comp", SHA256: "37361061911e0a0c60105008a944fd6b12f10b9212d2f8f46e0c8dc4f0f66bf8"},
-	{Path: "conv_dw.glsl", SHA256: "fd160950dd7aade762865d526e2745760f8fd08d2c85c687f033c8624111c590"},
+	{Path: "conv_dw.glsl", SHA256: "11653d36de66355cbc1543753a17b6634406cb5981bca24d7a0a882603a9927c"},
 	{Path: "conv_dw_texel.comp", SHA256: "e015e49ba182e6221c7b1feb0c07399502e60028266b66e362033d230bb81ab7"},
 	{Path: "conv_im2col.comp", SHA256: "233ca90ede84ce859974abad124a8287e6602e85284842f1754256877873b605"},
 	{Path: "conv_im2col.glsl", SHA256: "996e77a2c1ef175da2fbe41a99346193d338707c3394cd5b1999b8e3235403da"},
