@@ -337,19 +337,31 @@ func (b *batcher) runBatch(batch []*request) {
 	if b.observe != nil && err == nil {
 		b.observe(rows)
 	}
+	if err != nil {
+		for _, r := range batch {
+			r.done <- result{err: err, queue: start.Sub(r.enq), compute: compute}
+		}
+		return
+	}
+	// Each request's output tensors and shapes are slices of two arrays
+	// made once per batch (not two allocations per request).
+	dims := 0
+	for _, o := range outs {
+		dims += len(o.Shape)
+	}
+	tensors := make([]vkinfer.Tensor, len(batch)*len(outs))
+	shapes := make([]int, len(batch)*dims)
 	row := 0
 	for _, r := range batch {
-		if err != nil {
-			r.done <- result{err: err, queue: start.Sub(r.enq), compute: compute}
-			continue
-		}
-		mine := make([]vkinfer.Tensor, len(outs))
+		mine := tensors[:len(outs):len(outs)]
+		tensors = tensors[len(outs):]
 		for i, o := range outs {
 			per := len(o.Data) / o.Shape[0]
-			mine[i] = vkinfer.Tensor{
-				Shape: append([]int{r.rows}, o.Shape[1:]...),
-				Data:  o.Data[row*per : (row+r.rows)*per : (row+r.rows)*per],
-			}
+			sh := shapes[:len(o.Shape):len(o.Shape)]
+			shapes = shapes[len(o.Shape):]
+			sh[0] = r.rows
+			copy(sh[1:], o.Shape[1:])
+			mine[i] = vkinfer.Tensor{Shape: sh, Data: o.Data[row*per : (row+r.rows)*per : (row+r.rows)*per]}
 		}
 		row += r.rows
 		r.done <- result{outs: mine, queue: start.Sub(r.enq), compute: compute}

@@ -256,6 +256,71 @@ func TestBatcherIsolation(t *testing.T) {
 	}
 }
 
+// TestBatcherOutputs: with outputs of different ranks, each request of a
+// joint run gets its own rows of each, with its own shapes (slices of
+// per-batch arrays that appending to one cannot spill into the next).
+func TestBatcherOutputs(t *testing.T) {
+	b := newBatcher(&batcher{
+		run: func(_ context.Context, in []vkinfer.Tensor) ([]vkinfer.Tensor, error) {
+			n := in[0].Shape[0]
+			a := vkinfer.Tensor{Shape: []int{n, 3}, Data: make([]float32, 3*n)}
+			c := vkinfer.Tensor{Shape: []int{n, 2, 2}, Data: make([]float32, 4*n)}
+			for r := range n {
+				for k := range 3 {
+					a.Data[3*r+k] = in[0].Data[r] + float32(k)
+				}
+				for k := range 4 {
+					c.Data[4*r+k] = -in[0].Data[r] - float32(k)
+				}
+			}
+			return []vkinfer.Tensor{a, c}, nil
+		},
+		batchable: true, dynamic: true, maxRows: 8, delay: time.Minute, preferred: []int{6}, maxQueue: 10,
+		runCtx: context.Background(),
+	})
+	rows := []int{1, 3, 2}
+	res := make([]result, len(rows))
+	var wg sync.WaitGroup
+	for i, n := range rows {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			x := make([]float32, n)
+			for k := range x {
+				x[k] = float32(100*i + 10*k)
+			}
+			res[i] = b.submit(&request{ctx: context.Background(), rows: n, inputs: []vkinfer.Tensor{{Shape: []int{n, 1}, Data: x}}})
+		}()
+	}
+	wg.Wait()
+	b.close()
+	<-b.stopped
+	for i, n := range rows {
+		require.NoError(t, res[i].err)
+		require.Len(t, res[i].outs, 2)
+		a, c := res[i].outs[0], res[i].outs[1]
+		require.Equal(t, []int{n, 3}, a.Shape, "request %d", i)
+		require.Equal(t, []int{n, 2, 2}, c.Shape, "request %d", i)
+		require.Len(t, a.Data, 3*n)
+		require.Len(t, c.Data, 4*n)
+		for r := range n {
+			x := float32(100*i + 10*r)
+			for k := range 3 {
+				require.Equal(t, x+float32(k), a.Data[3*r+k], "request %d row %d", i, r)
+			}
+			for k := range 4 {
+				require.Equal(t, -x-float32(k), c.Data[4*r+k], "request %d row %d", i, r)
+			}
+		}
+		_ = append(a.Shape, 99) // must not write into another request's shape
+		_ = append(a.Data, 99)
+	}
+	for i, n := range rows {
+		require.Equal(t, []int{n, 3}, res[i].outs[0].Shape)
+		require.Equal(t, []int{n, 2, 2}, res[i].outs[1].Shape)
+	}
+}
+
 func TestConfig(t *testing.T) {
 	cfg := &tritonpb.ModelConfig{}
 	require.NoError(t, prototext.Unmarshal([]byte(`name: "m" max_batch_size: 8

@@ -155,6 +155,13 @@ func putBuffer(bp *[]byte, b []byte) {
 	}
 }
 
+// Content-Type values of answers, shared by all of them (net/http only
+// reads them; Header.Add would append to a copy: len == cap).
+var (
+	applicationJSON = []string{"application/json"}
+	octetStream     = []string{"application/octet-stream"}
+)
+
 // restInfer serves POST .../infer.
 func (s *Server) restInfer(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
@@ -175,10 +182,10 @@ func (s *Server) restInfer(w http.ResponseWriter, r *http.Request) {
 	}
 	h := w.Header()
 	if hdr >= 0 {
-		h["Content-Type"] = []string{"application/octet-stream"}
+		h["Content-Type"] = octetStream
 		h[headerLength] = []string{strconv.Itoa(hdr)}
 	} else {
-		h["Content-Type"] = []string{"application/json"}
+		h["Content-Type"] = applicationJSON
 	}
 	h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	w.WriteHeader(http.StatusOK)
