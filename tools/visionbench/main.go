@@ -9,7 +9,9 @@
 //
 // Each driver has a time budget. Its batch-1 rows run first, model by model;
 // then the larger batches, cheapest first by an estimate from the same
-// model's batch-1 p50 (p50 × batch × (1 + warm-up + runs)): a row whose
+// model's batch-1 p50 (p50 × batch × (1 + warm-up + runs), times the worst
+// ratio of measured to so estimated per-run time of the driver's larger
+// batches so far): a row whose
 // estimate does not fit in what is left of the budget is cut (listed with
 // its estimate), and a running row is killed when the budget runs out.
 //
@@ -296,6 +298,11 @@ func measure(ctx context.Context, c *config) []row {
 		budget, bounded := c.budget[d.Name]
 		deadline := start.Add(budget)
 		p50 := map[string]float64{} // model -> batch-1 p50, µs
+		// scale is the largest ratio seen so far on this driver of a larger
+		// batch's p50 to batch × the same model's batch-1 p50 (at least
+		// 1): SwiftShader ran shufflenet_v2_x0_5 at batch 16 2.4x slower
+		// per image than at batch 1.
+		scale := 1.0
 		var todo []row
 		for _, b := range c.batches {
 			for _, m := range c.models {
@@ -312,7 +319,7 @@ func measure(ctx context.Context, c *config) []row {
 			if !ok {
 				return -1
 			}
-			return v / 1e6 * float64(r.Batch) * float64(1+r.Warmup+r.Runs)
+			return scale * v / 1e6 * float64(r.Batch) * float64(1+r.Warmup+r.Runs)
 		}
 		var done []row
 		for len(todo) > 0 {
@@ -332,7 +339,7 @@ func measure(ctx context.Context, c *config) []row {
 			left := time.Until(deadline)
 			if bounded {
 				if est := estimate(r); est >= 0 && est > left.Seconds() {
-					r.Cut = fmt.Sprintf("cut: estimated %.0f s (%d × batch-1 p50 × %d runs) > %.0f s left of %.0f s", est, r.Batch, 1+r.Warmup+r.Runs, max(left.Seconds(), 0), budget.Seconds())
+					r.Cut = fmt.Sprintf("cut: estimated %.0f s (%d × batch-1 p50 × %d runs × %.2f) > %.0f s left of %.0f s", est, r.Batch, 1+r.Warmup+r.Runs, scale, max(left.Seconds(), 0), budget.Seconds())
 					c.logf("%s %s batch %d: %s", d.Name, r.Model, r.Batch, r.Cut)
 					done = append(done, r)
 					continue
@@ -352,6 +359,8 @@ func measure(ctx context.Context, c *config) []row {
 			cancel()
 			if r.Batch == 1 && r.P50us > 0 {
 				p50[r.Model] = r.P50us
+			} else if v, ok := p50[r.Model]; ok && r.P50us > 0 {
+				scale = max(scale, r.P50us/(v*float64(r.Batch)))
 			}
 			done = append(done, r)
 		}

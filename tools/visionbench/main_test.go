@@ -11,8 +11,9 @@ import (
 )
 
 // fakeBench writes a stand-in for `vkinfer bench --json` that reports a p50
-// of P µs × batch (P from the model folder's name, after the last '-') and
-// a device name, and model folders with empty model.onnx files.
+// of P µs × batch, times S at batches over 1 (the model folder is named
+// NAME-P or NAME-P-S), and a device name, and model folders with empty
+// model.onnx files.
 func fakeBench(t *testing.T, device string, models ...string) (bin, fixtures string) {
 	t.Helper()
 	dir := t.TempDir()
@@ -27,7 +28,10 @@ while [ $# -gt 0 ]; do
 	shift
 done
 case "$model" in *broken*) echo "vkinfer: broken model" >&2; exit 1 ;; esac
-p=$(basename "$(dirname "$model")"); p=${p##*-}
+rest=$(basename "$(dirname "$model")"); rest=${rest#*-}
+p=${rest%%-*} s=${rest#*-}
+[ "$s" = "$rest" ] && s=1
+[ "$batch" = 1 ] || p=$((p * s))
 echo "{\"device\": \"` + device + `\", \"batch\": $batch, \"latency\": {\"p50_us\": $((p * batch)), \"min_us\": 1},
  \"flops_per_run\": $((1000 * batch)), \"gflops\": 1.5, \"load_ms\": 3}"
 `
@@ -47,9 +51,9 @@ echo "{\"device\": \"` + device + `\", \"batch\": $batch, \"latency\": {\"p50_us
 }
 
 func TestMeasureBudgetCutsTheCostliestLargeBatches(t *testing.T) {
-	bin, fix := fakeBench(t, "llvmpipe (LLVM 15.0.6, 256 bits)", "small-1000", "big-400000", "mid-20000", "broken-5")
+	bin, fix := fakeBench(t, "llvmpipe (LLVM 15.0.6, 256 bits)", "small-1000-3", "big-400000", "mid-40000", "broken-5")
 	cfg, err := parseFlags([]string{"-vkinfer", bin, "-fixtures", fix, "-driver", "lavapipe=/x.json=llvmpipe",
-		"-models", "big-400000,small-1000,mid-20000,broken-5,missing-7", "-batches", "1,16",
+		"-models", "big-400000,small-1000-3,mid-40000,broken-5,missing-7", "-batches", "1,16",
 		"-plan", "lavapipe:16:1:0", "-budget", "lavapipe=2"})
 	if err != nil {
 		t.Fatal(err)
@@ -63,14 +67,16 @@ func TestMeasureBudgetCutsTheCostliestLargeBatches(t *testing.T) {
 	for _, r := range rows {
 		got[r.Model+"/"+strconv.Itoa(r.Batch)] = r
 	}
-	// Estimates at batch 16, 1 run + the first: small 0.032 s, mid 0.64 s,
-	// big 12.8 s: big is over the 2 s budget.
-	for _, k := range []string{"small-1000/16", "mid-20000/16"} {
-		if r := got[k]; r.Cut != "" || r.Err != "" || r.P50us == 0 {
-			t.Errorf("%s: want measured, got %+v", k, r)
-		}
+	// Estimates at batch 16, 1 run + the first: small 0.032 s, then, as
+	// small ran 3x slower per image than at batch 1, mid 1.28 × 3 = 3.84 s
+	// and big 12.8 × 3 s: both over the 2 s budget.
+	if r := got["small-1000-3/16"]; r.Cut != "" || r.Err != "" || r.P50us != 48000 {
+		t.Errorf("small-1000-3/16: want measured at 48 ms, got %+v", r)
 	}
-	if r := got["big-400000/16"]; !strings.HasPrefix(r.Cut, "cut: estimated 13 s") {
+	if r := got["mid-40000/16"]; !strings.HasPrefix(r.Cut, "cut: estimated 4 s (16 × batch-1 p50 × 2 runs × 3.00)") {
+		t.Errorf("mid-40000/16: want cut by its scaled estimate, got %+v", r)
+	}
+	if r := got["big-400000/16"]; !strings.HasPrefix(r.Cut, "cut: estimated 38 s") {
 		t.Errorf("big-400000/16: want cut by its estimate, got %+v", r)
 	}
 	if r := got["big-400000/1"]; r.P50us != 400000 || r.Runs != 5 || r.Warmup != 1 {
@@ -87,7 +93,7 @@ func TestMeasureBudgetCutsTheCostliestLargeBatches(t *testing.T) {
 		t.Errorf("order: got %s/%d first and %s/%d sixth", rows[0].Model, rows[0].Batch, rows[5].Model, rows[5].Batch)
 	}
 	tab := table(rows)
-	for _, want := range []string{"| small-1000 | lavapipe | 1 | 1.00 ms | 1.5 |", "| big-400000 | lavapipe | 16 | cut: estimated", "failed: vkinfer bench"} {
+	for _, want := range []string{"| small-1000-3 | lavapipe | 1 | 1.00 ms | 1.5 |", "| big-400000 | lavapipe | 16 | cut: estimated", "failed: vkinfer bench"} {
 		if !strings.Contains(tab, want) {
 			t.Errorf("table lacks %q:\n%s", want, tab)
 		}
