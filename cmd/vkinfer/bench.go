@@ -27,6 +27,7 @@ type benchOptions struct {
 	shapes              []string
 	asJSON              bool
 	profile             bool
+	timeout             time.Duration
 	dev                 deviceFlags
 }
 
@@ -68,6 +69,7 @@ submit and wait: see the floor line).`,
 	fs.IntVar(&o.warmup, "warmup", 10, "untimed runs before timing")
 	fs.BoolVar(&o.asJSON, "json", false, "print JSON instead of text")
 	fs.BoolVar(&o.profile, "profile", false, "also print per-layer times from GPU timestamps (host timing where the device has none)")
+	fs.DurationVar(&o.timeout, "timeout", 0, "the longest one run's GPU work may take, e.g. 30m (0: the engine's default, 2m); raise it for large batches on slow drivers")
 	o.dev.register(fs)
 	return c
 }
@@ -80,6 +82,8 @@ func runBench(e *env, o *benchOptions, pos []string) error {
 		return usagef("--model is required")
 	case o.warmup < 0:
 		return usagef("--warmup must not be negative, got %d", o.warmup)
+	case o.timeout < 0:
+		return usagef("--timeout must not be negative, got %v", o.timeout)
 	}
 	if err := positive("batch", o.batch); err != nil {
 		return err
@@ -106,7 +110,7 @@ func runBench(e *env, o *benchOptions, pos []string) error {
 		o.batch = shapes[0][0] // the rows of a run: a fixed or --shape first dimension
 	}
 	t = time.Now()
-	d, err := openDevice(e, o.dev)
+	d, err := openDevice(e, o.dev, func(opts *vkinfer.Options) { opts.Timeout = o.timeout })
 	if err != nil {
 		return err
 	}

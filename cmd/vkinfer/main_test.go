@@ -111,6 +111,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"eval", "--model", mnistModel, "--images", "a", "--labels", "b", "--batch", "0"}, "--batch must be at least 1"},
 		{[]string{"bench"}, "--model is required"},
 		{[]string{"bench", "--model", mnistModel, "--runs", "0"}, "--runs must be at least 1"},
+		{[]string{"bench", "--model", mnistModel, "--timeout", "-1s"}, "--timeout must not be negative"},
 		{[]string{"version", "x"}, "version takes no arguments"},
 		{[]string{"help", "nope"}, `unknown command "nope"`},
 		{[]string{"prdict"}, "Did you mean predict?"},

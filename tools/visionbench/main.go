@@ -393,7 +393,8 @@ func (c *config) runRow(ctx context.Context, d driver, r *row) {
 	}
 	c.logf("%s %s batch %d: vkinfer bench, %d runs after %d warm-up", d.Name, r.Model, r.Batch, r.Runs, r.Warmup)
 	cmd := exec.CommandContext(ctx, c.vkinfer, "bench", "--json", "--model", file,
-		"--batch", strconv.Itoa(r.Batch), "--runs", strconv.Itoa(r.Runs), "--warmup", strconv.Itoa(r.Warmup))
+		"--batch", strconv.Itoa(r.Batch), "--runs", strconv.Itoa(r.Runs), "--warmup", strconv.Itoa(r.Warmup),
+		"--timeout", "1h") // the budget bounds the row, not the engine's 2-minute default per run
 	cmd.Env = append(os.Environ(), "VKINFER_VALIDATION=0")
 	if d.ICD != "" {
 		cmd.Env = append(cmd.Env, "VK_ICD_FILENAMES="+d.ICD, "VK_DRIVER_FILES="+d.ICD)
