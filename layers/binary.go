@@ -190,6 +190,14 @@ func RecordBinary(r *engine.Recorder, d *engine.Device, g Binary, a, b, y *engin
 	if a.Len() < g.A.Elems() || b.Len() < g.B.Elems() || y.Len() < p.count {
 		return fmt.Errorf("layers: %v of %v and %v: buffers hold %d, %d and %d elements", g.Op, g.A, g.B, a.Len(), b.Len(), y.Len())
 	}
+	if v, ok := planBinary4(d, g, p, a, b); ok {
+		pipe, err := d.Pipeline(v.kernel, engine.Spec{"local_size_x": elementLocal(d, p.count/4), "OP": uint32(g.Op), "MODE": u32(v.mode)})
+		if err != nil {
+			return fmt.Errorf("layers: %v: %w", g.Op, err)
+		}
+		push := []uint32{u32(p.count / 4), u32(v.period), u32(v.inner), math.Float32bits(g.Alpha), math.Float32bits(g.Beta)}
+		return r.Dispatch(pipe, []*engine.Buffer{a, b, y}, push, d.Grid(pipe, uint64(p.count/4)))
+	}
 	pipe, err := d.Pipeline("binary", engine.Spec{"local_size_x": elementLocal(d, p.count), "OP": uint32(g.Op), "MODE": u32(p.mode)})
 	if err != nil {
 		return fmt.Errorf("layers: %v: %w", g.Op, err)
@@ -205,6 +213,85 @@ func RecordBinary(r *engine.Recorder, d *engine.Device, g Binary, a, b, y *engin
 		}
 	}
 	return r.Dispatch(pipe, []*engine.Buffer{a, b, y}, push, d.Grid(pipe, uint64(p.count)))
+}
+
+// binaryForce, when not empty, is the kernel RecordBinary uses wherever it
+// can run ("binary", "binary4", "binary4_texel": benchmarks and tests
+// compare the variants).
+var binaryForce string
+
+// binary4.glsl's MODE values (1 to 3 as binary.comp's).
+const (
+	binary4BSpreads = 4
+	binary4ASpreads = 5
+)
+
+// binary4Plan is how binary4.comp or binary4_texel.comp runs one broadcast.
+type binary4Plan struct {
+	kernel              string
+	mode, period, inner int
+}
+
+// planBinary4 picks the four-elements-per-invocation kernels where they
+// apply (binary4.glsl): y's element count a multiple of 4, and the same
+// shapes, a repeating suffix of y's shape whose period is a multiple of 4,
+// or one operand spreading each of its elements over a run of y's innermost
+// elements whose length is a multiple of 4 (a per-channel scale or bias
+// over NCHW, a scalar). The texel kernel on lavapipe where both operands'
+// views hold what is read; else the storage kernel where both buffers hold
+// whole vec4s.
+func planBinary4(d *engine.Device, g Binary, p binaryPlan, a, b *engine.Buffer) (binary4Plan, bool) {
+	if binaryForce == "binary" || g.General || p.count%4 != 0 {
+		return binary4Plan{}, false
+	}
+	v := binary4Plan{mode: p.mode, period: p.period}
+	switch p.mode {
+	case binarySame:
+	case binaryBRepeats, binaryARepeats:
+		if p.period == 1 { // a scalar: it spreads over all of y
+			v.mode, v.period, v.inner = binary4BSpreads, 1, p.count
+			if p.mode == binaryARepeats {
+				v.mode = binary4ASpreads
+			}
+		} else if p.period%4 != 0 {
+			return v, false
+		}
+	default:
+		// y [..., period, inner]: one operand contiguous (strides of y),
+		// the other [period] or [N, period] spread over inner.
+		r := len(p.dims)
+		if r < 2 || r > 3 || p.dims[r-1]%4 != 0 {
+			return v, false
+		}
+		full, spread := p.sa, p.sb
+		v.mode = binary4BSpreads
+		if p.sa[r-1] == 0 {
+			full, spread, v.mode = p.sb, p.sa, binary4ASpreads
+		}
+		stride := 1
+		for k := r - 1; k >= 0; k-- {
+			if full[k] != stride {
+				return v, false
+			}
+			stride *= p.dims[k]
+		}
+		if spread[r-1] != 0 || spread[r-2] != 1 || (r == 3 && spread[0] != 0) {
+			return v, false
+		}
+		v.period, v.inner = p.dims[r-2], p.dims[r-1]
+	}
+	info := d.Info()
+	texel := texelFits(info, g.A.Elems()) && texelFits(info, g.B.Elems())
+	whole := a.Len()%4 == 0 && b.Len()%4 == 0
+	switch {
+	case binaryForce == "binary4_texel" && texel, binaryForce == "" && texel && info.DriverID == engine.DriverLavapipe:
+		v.kernel = "binary4_texel"
+	case whole && (binaryForce == "" || binaryForce == "binary4"):
+		v.kernel = "binary4"
+	default:
+		return v, false
+	}
+	return v, true
 }
 
 // ONNX op names of the arithmetic layers.

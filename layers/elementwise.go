@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/vkinfer/vkinfer/engine"
+	"github.com/vkinfer/vkinfer/ops"
 )
 
 // elementLocal is the workgroup size of an element-wise kernel over n items
@@ -26,13 +27,10 @@ func elementLocal(d *engine.Device, n int) uint32 {
 	return l
 }
 
-// RecordReLU records y = relu(x) over n elements.
+// RecordReLU records y = relu(x) over n elements (RecordUnary's kernels:
+// four elements per invocation where n is a multiple of 4).
 func RecordReLU(r *engine.Recorder, d *engine.Device, x, y *engine.Buffer, n int) error {
-	p, err := d.Pipeline("relu", engine.Spec{"local_size_x": elementLocal(d, n)})
-	if err != nil {
-		return fmt.Errorf("layers: relu: %w", err)
-	}
-	return r.Dispatch(p, []*engine.Buffer{x, y}, []uint32{u32(n)}, d.Grid(p, uint64(n)))
+	return RecordUnary(r, d, Unary{Op: ops.UnaryRelu, N: n}, x, y)
 }
 
 // RecordBias records y = x + bias broadcast over rows of len(bias) = cols.

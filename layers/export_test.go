@@ -3,6 +3,7 @@ package layers
 import (
 	"fmt"
 
+	"github.com/vkinfer/vkinfer/engine"
 	"github.com/vkinfer/vkinfer/model"
 	"github.com/vkinfer/vkinfer/ops"
 )
@@ -110,3 +111,29 @@ func ConvWeightCopies(l Layer) (direct, gemm bool) {
 // SetConvDepthwiseStrip makes conv_dw run strips of cols output columns
 // (0: its own choice) and returns the previous setting.
 func SetConvDepthwiseStrip(cols int) int { return int(dwStripOverride.Swap(int32(cols))) }
+
+// UnaryKernels are RecordUnary's kernels (unaryKernel).
+var UnaryKernels = []string{"unary", "unary4", "unary4_texel"}
+
+// ForceUnary makes RecordUnary use kernel k wherever it can run (""
+// restores the choice).
+func ForceUnary(k string) { unaryForce = k }
+
+// BinaryKernels are RecordBinary's kernels (planBinary4).
+var BinaryKernels = []string{"binary", "binary4", "binary4_texel"}
+
+// ForceBinary makes RecordBinary use kernel k wherever it can run (""
+// restores the choice).
+func ForceBinary(k string) { binaryForce = k }
+
+// BinaryKernel is the kernel RecordBinary runs g with on a and b.
+func BinaryKernel(d *engine.Device, g Binary, a, b *engine.Buffer) string {
+	p, err := planBinary(g)
+	if err != nil {
+		return ""
+	}
+	if v, ok := planBinary4(d, g, p, a, b); ok {
+		return v.kernel
+	}
+	return "binary"
+}

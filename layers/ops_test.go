@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -120,12 +121,30 @@ func TestUnaryDifferential(t *testing.T) {
 		{ops.UnaryClip, ops.UnaryClip, 0, 6, exactTol, 0},
 		{ops.UnaryClip, ops.UnaryClip, 3, 1, exactTol, 0},
 	}
+	// Multiples of 4 run each kernel (four elements per invocation, with
+	// storage or texel loads); the others run unary.comp.
+	type sized struct {
+		n      int
+		kernel string
+	}
+	var sizes []sized
 	for _, n := range awkward {
+		sizes = append(sizes, sized{n, ""})
+	}
+	for _, n := range []int{4, 12, 132, 1<<18 + 4} {
+		for _, k := range layers.UnaryKernels {
+			sizes = append(sizes, sized{n, k})
+		}
+	}
+	defer layers.ForceUnary("")
+	for _, sz := range sizes {
+		n := sz.n
+		layers.ForceUnary(sz.kernel)
 		x := withSpecials(r, n, 10)
 		X := newBuf(t, d, x)
 		Y := newBuf(t, d, make([]float32, n))
 		for _, c := range cases {
-			t.Run(fmt.Sprintf("%v(%v,%v)/%d", c.op, c.alpha, c.beta, n), func(t *testing.T) {
+			t.Run(fmt.Sprintf("%v(%v,%v)/%d%s", c.op, c.alpha, c.beta, n, sz.kernel), func(t *testing.T) {
 				u := layers.Unary{Op: c.op, Alpha: c.alpha, Beta: c.beta, N: n}
 				got := run(t, d, Y, n, func(rec *engine.Recorder) error { return layers.RecordUnary(rec, d, u, X, Y) })
 				want := ops.Unary(c.refOp, x, c.alpha, c.beta)
@@ -170,6 +189,18 @@ func TestUnaryOffsets(t *testing.T) {
 		return layers.RecordUnary(rec, d, layers.Unary{Op: ops.UnaryIdentity, N: 3, OffX: 4, OffY: 5}, X, Y)
 	})
 	require.Equal(t, []float32{0, 0, 0, 0, 0, 5, 6, 7, 0}, got)
+	// Four elements per invocation at offsets of whole vec4s.
+	x = []float32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}
+	X4 := newBuf(t, d, x)
+	Y4 := newBuf(t, d, make([]float32, 16))
+	defer layers.ForceUnary("")
+	for _, k := range layers.UnaryKernels {
+		layers.ForceUnary(k)
+		got = run(t, d, Y4, 16, func(rec *engine.Recorder) error {
+			return layers.RecordUnary(rec, d, layers.Unary{Op: ops.UnaryNeg, N: 8, OffX: 4, OffY: 8}, X4, Y4)
+		})
+		require.Equal(t, []float32{0, 0, 0, 0, 0, 0, 0, 0, -5, -6, -7, -8, -9, -10, -11, -12}, got, k)
+	}
 	rec := d.NewRecorder()
 	require.Error(t, layers.RecordUnary(rec, d, layers.Unary{Op: ops.UnaryIdentity, N: 4, OffX: 4}, X, Y), "past the end of x")
 	require.Error(t, layers.RecordUnary(rec, d, layers.Unary{Op: ops.UnaryOp(77), N: 1}, X, Y))
@@ -234,6 +265,82 @@ func TestBinaryDifferential(t *testing.T) {
 				}
 				t.Run(fmt.Sprintf("%v_%v_%v_general%v", op.op, c.a, c.b, general), func(t *testing.T) {
 					g := layers.Binary{Op: op.op, A: c.a, B: c.b, General: general}
+					got := run(t, d, Y, n, func(rec *engine.Recorder) error { return layers.RecordBinary(rec, d, g, A, B, Y) })
+					want, _, err := ops.Binary(op.refOp, a, c.a, b, c.b)
+					require.NoError(t, err)
+					requireClose(t, got, want, 0, op.rel, op.op.String())
+				})
+			}
+		}
+	}
+}
+
+// The four-elements-per-invocation kernels (binary4.comp, binary4_texel.comp)
+// on the broadcasts they take (same shapes, a repeating suffix, a scalar,
+// a per-channel operand spread over NCHW at batch 1 and 2, either side),
+// each kernel forced, and shapes they do not take (the scalar kernel runs),
+// against the reference with NaN and Inf in both operands.
+func TestBinary4Differential(t *testing.T) {
+	d := gputest.Open(t, engine.Options{})
+	r := rand.New(rand.NewSource(14))
+	// want: the kernels that take the shapes ("" none: binary.comp runs).
+	// binary4 reads whole vec4s, so an operand of 13 or 5 elements is
+	// binary4_texel's only.
+	shapes := []struct {
+		binaryCase
+		want string
+	}{
+		{binaryCase{layers.Shape{4}, layers.Shape{4}}, "binary4 binary4_texel"},
+		{binaryCase{layers.Shape{2, 3, 4, 4}, layers.Shape{2, 3, 4, 4}}, "binary4 binary4_texel"},
+		{binaryCase{layers.Shape{7, 12}, layers.Shape{12}}, "binary4 binary4_texel"},
+		{binaryCase{layers.Shape{8}, layers.Shape{13, 8}}, "binary4 binary4_texel"},
+		{binaryCase{layers.Shape{2, 8, 4, 4}, layers.Shape{2, 8, 1, 1}}, "binary4 binary4_texel"},
+		{binaryCase{layers.Shape{2, 8, 2, 2}, layers.Shape{1, 8, 1, 1}}, "binary4 binary4_texel"},
+		{binaryCase{layers.Shape{1, 12, 1, 1}, layers.Shape{1, 12, 8, 1}}, "binary4 binary4_texel"},
+		{binaryCase{layers.Shape{1, 96, 56, 56}, layers.Shape{1, 96, 1, 1}}, "binary4 binary4_texel"},
+		{binaryCase{layers.Shape{1, 8, 3, 4}, layers.Shape{}}, "binary4_texel"},
+		{binaryCase{layers.Shape{1}, layers.Shape{20}}, "binary4_texel"},
+		{binaryCase{layers.Shape{1, 13, 4, 3}, layers.Shape{1, 13, 1, 1}}, "binary4_texel"},
+		{binaryCase{layers.Shape{2, 5, 4, 4}, layers.Shape{2, 5, 1, 1}}, "binary4_texel"},
+		{binaryCase{layers.Shape{2, 5, 4, 4}, layers.Shape{1, 5, 1, 1}}, "binary4_texel"},
+		{binaryCase{layers.Shape{1, 7, 1, 1}, layers.Shape{1, 7, 8, 1}}, "binary4_texel"},
+		{binaryCase{layers.Shape{3, 7, 1, 1}, layers.Shape{1, 7, 2, 6}}, ""}, // b broadcasts over N too
+		{binaryCase{layers.Shape{1, 5, 3, 3}, layers.Shape{1, 5, 1, 1}}, ""},
+		{binaryCase{layers.Shape{5, 6}, layers.Shape{5, 1}}, ""},
+		{binaryCase{layers.Shape{4, 1}, layers.Shape{1, 4}}, ""},
+		{binaryCase{layers.Shape{7, 6}, layers.Shape{6}}, ""},
+	}
+	binOps := []struct {
+		op    layers.BinaryOp
+		refOp ops.BinaryOp
+		rel   float64
+	}{{layers.BinaryAdd, ops.Add, exactTol}, {layers.BinaryMul, ops.Mul, exactTol}, {layers.BinaryDiv, ops.Div, divRelTol},
+		{layers.BinarySub, ops.Sub, exactTol}, {layers.BinaryMax, ops.Max, exactTol}}
+	defer layers.ForceBinary("")
+	for _, c := range shapes {
+		a := withSpecials(r, c.a.Elems(), 10)
+		b := withSpecials(r, c.b.Elems(), 10)
+		want0, _, err := ops.Binary(ops.Add, a, c.a, b, c.b)
+		require.NoError(t, err)
+		n := len(want0)
+		A, B := newBuf(t, d, a), newBuf(t, d, b)
+		Y := newBuf(t, d, make([]float32, n))
+		for _, k := range layers.BinaryKernels[1:] {
+			layers.ForceBinary(k)
+			want := "binary"
+			if slices.Contains(strings.Fields(c.want), k) {
+				want = k
+			}
+			if got := layers.BinaryKernel(d, layers.Binary{Op: layers.BinaryAdd, A: c.a, B: c.b}, A, B); got != want &&
+				(k != "binary4_texel" || len(a) < 65536*4 && len(b) < 65536*4) { // else past a small texel view
+				t.Fatalf("%v with %v forced to %s: kernel %s, want %s", c.a, c.b, k, got, want)
+			}
+		}
+		for _, k := range layers.BinaryKernels {
+			for _, op := range binOps {
+				t.Run(fmt.Sprintf("%v_%v_%v_%s", op.op, c.a, c.b, k), func(t *testing.T) {
+					layers.ForceBinary(k)
+					g := layers.Binary{Op: op.op, A: c.a, B: c.b}
 					got := run(t, d, Y, n, func(rec *engine.Recorder) error { return layers.RecordBinary(rec, d, g, A, B, Y) })
 					want, _, err := ops.Binary(op.refOp, a, c.a, b, c.b)
 					require.NoError(t, err)

@@ -32,12 +32,40 @@ func RecordUnary(r *engine.Recorder, d *engine.Device, u Unary, x, y *engine.Buf
 	if u.N == 0 {
 		return nil
 	}
-	p, err := d.Pipeline("unary", engine.Spec{"local_size_x": elementLocal(d, u.N), "OP": uint32(u.Op)})
+	kernel, n, offX, offY := unaryKernel(d, u), u.N, u.OffX, u.OffY
+	if kernel != "unary" {
+		n, offX, offY = n/4, offX/4, offY/4
+	}
+	p, err := d.Pipeline(kernel, engine.Spec{"local_size_x": elementLocal(d, n), "OP": uint32(u.Op)})
 	if err != nil {
 		return fmt.Errorf("layers: unary %v: %w", u.Op, err)
 	}
-	push := []uint32{u32(u.N), u32(u.OffX), u32(u.OffY), math.Float32bits(u.Alpha), math.Float32bits(u.Beta)}
-	return r.Dispatch(p, []*engine.Buffer{x, y}, push, d.Grid(p, uint64(u.N)))
+	push := []uint32{u32(n), u32(offX), u32(offY), math.Float32bits(u.Alpha), math.Float32bits(u.Beta)}
+	return r.Dispatch(p, []*engine.Buffer{x, y}, push, d.Grid(p, uint64(n)))
+}
+
+// unaryForce, when not empty, is the kernel RecordUnary uses wherever it
+// can run (benchmarks and tests compare the variants).
+var unaryForce string
+
+// unaryKernel picks RecordUnary's kernel: four elements per invocation
+// (unary4.comp) when the count and both offsets are multiples of 4, reading
+// x as a texel buffer on lavapipe (unary4_texel.comp: vector loads where a
+// storage-buffer load is a loop over the lanes) when its view holds every
+// texel read; else one element per invocation (unary.comp).
+func unaryKernel(d *engine.Device, u Unary) string {
+	if u.N%4 != 0 || u.OffX%4 != 0 || u.OffY%4 != 0 || unaryForce == "unary" {
+		return "unary"
+	}
+	info := d.Info()
+	texel := texelFits(info, u.OffX+u.N)
+	if unaryForce != "" && (unaryForce != "unary4_texel" || texel) {
+		return unaryForce
+	}
+	if info.DriverID == engine.DriverLavapipe && texel {
+		return "unary4_texel"
+	}
+	return "unary4"
 }
 
 func init() {

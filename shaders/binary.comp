@@ -34,15 +34,6 @@ layout(local_size_x = 64, local_size_x_id = 0) in;
 layout(constant_id = 1) const uint OP = 0;
 layout(constant_id = 2) const uint MODE = 0;
 
-const uint OP_ADD = 0;
-const uint OP_SUB = 1;
-const uint OP_MUL = 2;
-const uint OP_DIV = 3;
-const uint OP_AXPBY = 4;
-const uint OP_MAX = 5;
-const uint OP_MIN = 6;
-const uint OP_PRELU = 7;
-
 const uint MODE_GENERAL = 0;
 const uint MODE_SAME = 1;
 const uint MODE_B_REPEATS = 2;
@@ -67,38 +58,7 @@ layout(push_constant, std430) uniform Push {
     uint sb[MAX_RANK];
 } pc;
 
-// divide is u / v with Vulkan's accuracy guarantee (2.5 ULP) extended to
-// every divisor: the guarantee covers |v| in [2^-126, 2^126] only (a GPU may
-// divide by multiplying with an approximate 1/v, which flushes to 0 for
-// larger |v|), so larger divisors are scaled into range by an exact power of
-// two first. inf and NaN divisors stay inf and NaN. Denormal divisors are
-// left to the driver (one that flushes them to zero gives +-inf).
-float divide(float u, float v) {
-    if (abs(v) > uintBitsToFloat(0x7e800000u)) { // 2^126
-        u *= 0.25;
-        v *= 0.25;
-    }
-    return u / v;
-}
-
-float apply(float u, float v) {
-    if (OP == OP_ADD) {
-        return u + v;
-    } else if (OP == OP_SUB) {
-        return u - v;
-    } else if (OP == OP_MUL) {
-        return u * v;
-    } else if (OP == OP_DIV) {
-        return divide(u, v);
-    } else if (OP == OP_MAX) {
-        return u < v ? v : u;
-    } else if (OP == OP_MIN) {
-        return u > v ? v : u;
-    } else if (OP == OP_PRELU) {
-        return u < 0.0 ? u * v : u;
-    }
-    return pc.alpha * u + pc.beta * v;
-}
+#include "binary.glsl"
 
 void main() {
     uint i = linearIndex();

@@ -78,7 +78,43 @@ var shaders = map[string]*Shader{
 			{ID: 1, Name: "OP", Default: 0},            // uint
 			{ID: 2, Name: "MODE", Default: 0},          // uint
 		},
-		SourceSHA256: "0a771229d97accf8eac1099378567b6d4aaaf29ed87c6970b1aebd6188ee22cf",
+		SourceSHA256: "bd8e1f035561ac3729fdca32ca56a3b96cd15d045b4fc4f37a04acdad444150c",
+	},
+	"binary4": {
+		Name:         "binary4",
+		Code:         mustReadSPIRV("binary4.spv"),
+		LocalSize:    [3]uint32{64, 1, 1},
+		LocalSizeIDs: [3]int32{0, -1, -1},
+		Bindings: []Binding{
+			{Set: 0, Binding: 0, Kind: StorageBuffer, Name: "a", ReadOnly: true},
+			{Set: 0, Binding: 1, Kind: StorageBuffer, Name: "b", ReadOnly: true},
+			{Set: 0, Binding: 2, Kind: StorageBuffer, Name: "y", ReadOnly: false},
+		},
+		PushConstantSize: 20,
+		SpecConstants: []SpecConstant{
+			{ID: 0, Name: "local_size_x", Default: 64}, // uint
+			{ID: 1, Name: "OP", Default: 0},            // uint
+			{ID: 2, Name: "MODE", Default: 1},          // uint
+		},
+		SourceSHA256: "272ccb4e0828d0da45cbc4f16ac7385221d42bf3e584c8fbc6d576e4a36a9db1",
+	},
+	"binary4_texel": {
+		Name:         "binary4_texel",
+		Code:         mustReadSPIRV("binary4_texel.spv"),
+		LocalSize:    [3]uint32{64, 1, 1},
+		LocalSizeIDs: [3]int32{0, -1, -1},
+		Bindings: []Binding{
+			{Set: 0, Binding: 0, Kind: UniformTexelBuffer, Name: "a", ReadOnly: true},
+			{Set: 0, Binding: 1, Kind: UniformTexelBuffer, Name: "b", ReadOnly: true},
+			{Set: 0, Binding: 2, Kind: StorageBuffer, Name: "y", ReadOnly: false},
+		},
+		PushConstantSize: 20,
+		SpecConstants: []SpecConstant{
+			{ID: 0, Name: "local_size_x", Default: 64}, // uint
+			{ID: 1, Name: "OP", Default: 0},            // uint
+			{ID: 2, Name: "MODE", Default: 1},          // uint
+		},
+		SourceSHA256: "43b78c989da89f4305999216c42acb82c557c4f26c366b6f777da769761eb021",
 	},
 	"conv": {
 		Name:         "conv",
@@ -776,7 +812,39 @@ var shaders = map[string]*Shader{
 			{ID: 0, Name: "local_size_x", Default: 64}, // uint
 			{ID: 1, Name: "OP", Default: 0},            // uint
 		},
-		SourceSHA256: "8a7828471b616f869147ea95a675f118b0f97820558b43ca03c900651b0edcff",
+		SourceSHA256: "6d2288c7d62e67b9e05e22ee12140b7e97f254385065228717eae9476deb252e",
+	},
+	"unary4": {
+		Name:         "unary4",
+		Code:         mustReadSPIRV("unary4.spv"),
+		LocalSize:    [3]uint32{64, 1, 1},
+		LocalSizeIDs: [3]int32{0, -1, -1},
+		Bindings: []Binding{
+			{Set: 0, Binding: 0, Kind: StorageBuffer, Name: "x", ReadOnly: true},
+			{Set: 0, Binding: 1, Kind: StorageBuffer, Name: "y", ReadOnly: false},
+		},
+		PushConstantSize: 20,
+		SpecConstants: []SpecConstant{
+			{ID: 0, Name: "local_size_x", Default: 64}, // uint
+			{ID: 1, Name: "OP", Default: 0},            // uint
+		},
+		SourceSHA256: "532d993efa82eee8bd37bc238bad2b44954f751f7945dac1e803ed440098ff95",
+	},
+	"unary4_texel": {
+		Name:         "unary4_texel",
+		Code:         mustReadSPIRV("unary4_texel.spv"),
+		LocalSize:    [3]uint32{64, 1, 1},
+		LocalSizeIDs: [3]int32{0, -1, -1},
+		Bindings: []Binding{
+			{Set: 0, Binding: 0, Kind: UniformTexelBuffer, Name: "x", ReadOnly: true},
+			{Set: 0, Binding: 1, Kind: StorageBuffer, Name: "y", ReadOnly: false},
+		},
+		PushConstantSize: 20,
+		SpecConstants: []SpecConstant{
+			{ID: 0, Name: "local_size_x", Default: 64}, // uint
+			{ID: 1, Name: "OP", Default: 0},            // uint
+		},
+		SourceSHA256: "57f5babd00a3de6bd997778d65301deaef18817db982d3c7be5d89199574bd2d",
 	},
 }
 
@@ -786,7 +854,11 @@ var manifest = []manifestEntry{
 	{Path: "batchnorm.comp", SHA256: "88810b44450b27b8d0ee63d8fa3a79c22ee691f2b6e87067888186b4e2b6ffb6"},
 	{Path: "batchnorm_split.comp", SHA256: "d13d9139ae834b1f5147b4dd69abbe223fcb6089b01c9c1b2b6c145127cf5cdd"},
 	{Path: "bias.comp", SHA256: "307588e80aa96c0785edb34ba54060c8b41a54e52222ae51c18474cc334cea99"},
-	{Path: "binary.comp", SHA256: "0a771229d97accf8eac1099378567b6d4aaaf29ed87c6970b1aebd6188ee22cf"},
+	{Path: "binary.comp", SHA256: "bd8e1f035561ac3729fdca32ca56a3b96cd15d045b4fc4f37a04acdad444150c"},
+	{Path: "binary.glsl", SHA256: "671183459967890c55331f35025b5c72843d10fc6b350055e2bad02f4298ba19"},
+	{Path: "binary4.comp", SHA256: "272ccb4e0828d0da45cbc4f16ac7385221d42bf3e584c8fbc6d576e4a36a9db1"},
+	{Path: "binary4.glsl", SHA256: "91acf6bbdbce46b6f3f3e4b7cadfccfc39c00cfdb6500edcedf15eb6ab2184fa"},
+	{Path: "binary4_texel.comp", SHA256: "43b78c989da89f4305999216c42acb82c557c4f26c366b6f777da769761eb021"},
 	{Path: "common.glsl", SHA256: "a87d2c1771cdea144f8de841b086d4a516357b7af35c7484a678fcbbf40ba2ea"},
 	{Path: "conv.comp", SHA256: "a75cbe85e4f721aa1f79c9d2a1b58f4ba20d3beb5c6abf835896a2355fff7ba3"},
 	{Path: "conv.glsl", SHA256: "d90f855bb4f40f065bd6df80b82836e6f3dd3191a4bb79c5bceb03a9b983e177"},
@@ -821,5 +893,8 @@ var manifest = []manifestEntry{
 	{Path: "strided.comp", SHA256: "ce50da8306efe271bf92ed7febd36f21759faff50ab785dea17cfe69956950af"},
 	{Path: "strided.glsl", SHA256: "648c7d97b6323f49a57ac87594fa807a9abb4dd8ddfb6eec6064892440e4f3d3"},
 	{Path: "strided_texel.comp", SHA256: "ef4bc2a919ec61f7efa8c17cce1ac45103978ce2ab17bc79f0c592f4d850f8f6"},
-	{Path: "unary.comp", SHA256: "8a7828471b616f869147ea95a675f118b0f97820558b43ca03c900651b0edcff"},
+	{Path: "unary.comp", SHA256: "6d2288c7d62e67b9e05e22ee12140b7e97f254385065228717eae9476deb252e"},
+	{Path: "unary.glsl", SHA256: "6d17a853b69b3ace85801dc315cde24726feee8b3ee7f58c634fcf108c701d3b"},
+	{Path: "unary4.comp", SHA256: "532d993efa82eee8bd37bc238bad2b44954f751f7945dac1e803ed440098ff95"},
+	{Path: "unary4_texel.comp", SHA256: "57f5babd00a3de6bd997778d65301deaef18817db982d3c7be5d89199574bd2d"},
 }
