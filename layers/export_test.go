@@ -2,6 +2,7 @@ package layers
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/vkinfer/vkinfer/engine"
 	"github.com/vkinfer/vkinfer/model"
@@ -136,4 +137,31 @@ func BinaryKernel(d *engine.Device, g Binary, a, b *engine.Buffer) string {
 		return v.kernel
 	}
 	return "binary"
+}
+
+// RecordDepthwiseC4 records conv_dw_c4 (conv_dw_c4_texel on lavapipe), the
+// depthwise kernel on channels packed by 4 of the layout measurement
+// (docs/PERFORMANCE.md), for window g (resolved; group = C = M channels)
+// with strips of cols pixels: x [N, C4, H, W, 4], w [C4, KH, KW, 4], b
+// [C4*4] or nil, y [N, C4, OH, OW, 4] with C4 = ceil(C/4).
+func RecordDepthwiseC4(r *engine.Recorder, d *engine.Device, g ops.Window, cols int, x, w, b, y *engine.Buffer, act ops.Activation, alpha, beta float32) error {
+	c4 := ceilDiv(g.C, 4)
+	count := g.N * c4 * g.OH * ceilDiv(g.OW, cols)
+	hasB := uint32(1)
+	if b == nil {
+		b, hasB = w, 0
+	}
+	name := "conv_dw_c4"
+	if info := d.Info(); ChooseGemmKernel(info, 64, 64, 64) == GemmTexel && texelFits(info, x.Len()) && texelFits(info, w.Len()) {
+		name = "conv_dw_c4_texel"
+	}
+	p, err := d.Pipeline(name, engine.Spec{"local_size_x": elementLocal(d, count), "HAS_BIAS": hasB, "ACT": uint32(act),
+		"PB": u32(cols), "C4": u32(c4), "H": u32(g.H), "W": u32(g.W), "OH": u32(g.OH), "OW": u32(g.OW),
+		"KH": u32(g.KH), "KW": u32(g.KW), "SH": u32(g.SH), "SW": u32(g.SW), "DH": u32(g.DH), "DW": u32(g.DW),
+		"PAD_T": u32(g.PadT), "PAD_L": u32(g.PadL)})
+	if err != nil {
+		return err
+	}
+	push := []uint32{u32(count), math.Float32bits(alpha), math.Float32bits(beta)}
+	return r.Dispatch(p, []*engine.Buffer{x, w, b, y}, push, d.Grid(p, uint64(count)))
 }

@@ -188,6 +188,72 @@ var shaders = map[string]*Shader{
 		},
 		SourceSHA256: "37361061911e0a0c60105008a944fd6b12f10b9212d2f8f46e0c8dc4f0f66bf8",
 	},
+	"conv_dw_c4": {
+		Name:         "conv_dw_c4",
+		Code:         mustReadSPIRV("conv_dw_c4.spv"),
+		LocalSize:    [3]uint32{64, 1, 1},
+		LocalSizeIDs: [3]int32{0, -1, -1},
+		Bindings: []Binding{
+			{Set: 0, Binding: 0, Kind: StorageBuffer, Name: "x", ReadOnly: true},
+			{Set: 0, Binding: 1, Kind: StorageBuffer, Name: "w", ReadOnly: true},
+			{Set: 0, Binding: 2, Kind: StorageBuffer, Name: "b", ReadOnly: true},
+			{Set: 0, Binding: 3, Kind: StorageBuffer, Name: "y", ReadOnly: false},
+		},
+		PushConstantSize: 12,
+		SpecConstants: []SpecConstant{
+			{ID: 0, Name: "local_size_x", Default: 64}, // uint
+			{ID: 1, Name: "HAS_BIAS", Default: 0},      // uint
+			{ID: 2, Name: "ACT", Default: 0},           // uint
+			{ID: 3, Name: "PB", Default: 4},            // uint
+			{ID: 5, Name: "C4", Default: 1},            // uint
+			{ID: 6, Name: "H", Default: 1},             // uint
+			{ID: 7, Name: "W", Default: 1},             // uint
+			{ID: 9, Name: "OH", Default: 1},            // uint
+			{ID: 10, Name: "OW", Default: 1},           // uint
+			{ID: 11, Name: "KH", Default: 1},           // uint
+			{ID: 12, Name: "KW", Default: 1},           // uint
+			{ID: 13, Name: "SH", Default: 1},           // uint
+			{ID: 14, Name: "SW", Default: 1},           // uint
+			{ID: 15, Name: "DH", Default: 1},           // uint
+			{ID: 16, Name: "DW", Default: 1},           // uint
+			{ID: 17, Name: "PAD_T", Default: 0},        // int
+			{ID: 18, Name: "PAD_L", Default: 0},        // int
+		},
+		SourceSHA256: "d66077e7de8bb4bb260ff5abb9a7044ecf604b46352459a65fb1c1852769b183",
+	},
+	"conv_dw_c4_texel": {
+		Name:         "conv_dw_c4_texel",
+		Code:         mustReadSPIRV("conv_dw_c4_texel.spv"),
+		LocalSize:    [3]uint32{64, 1, 1},
+		LocalSizeIDs: [3]int32{0, -1, -1},
+		Bindings: []Binding{
+			{Set: 0, Binding: 0, Kind: UniformTexelBuffer, Name: "X", ReadOnly: true},
+			{Set: 0, Binding: 1, Kind: UniformTexelBuffer, Name: "Wt", ReadOnly: true},
+			{Set: 0, Binding: 2, Kind: UniformTexelBuffer, Name: "Bt", ReadOnly: true},
+			{Set: 0, Binding: 3, Kind: StorageBuffer, Name: "y", ReadOnly: false},
+		},
+		PushConstantSize: 12,
+		SpecConstants: []SpecConstant{
+			{ID: 0, Name: "local_size_x", Default: 64}, // uint
+			{ID: 1, Name: "HAS_BIAS", Default: 0},      // uint
+			{ID: 2, Name: "ACT", Default: 0},           // uint
+			{ID: 3, Name: "PB", Default: 4},            // uint
+			{ID: 5, Name: "C4", Default: 1},            // uint
+			{ID: 6, Name: "H", Default: 1},             // uint
+			{ID: 7, Name: "W", Default: 1},             // uint
+			{ID: 9, Name: "OH", Default: 1},            // uint
+			{ID: 10, Name: "OW", Default: 1},           // uint
+			{ID: 11, Name: "KH", Default: 1},           // uint
+			{ID: 12, Name: "KW", Default: 1},           // uint
+			{ID: 13, Name: "SH", Default: 1},           // uint
+			{ID: 14, Name: "SW", Default: 1},           // uint
+			{ID: 15, Name: "DH", Default: 1},           // uint
+			{ID: 16, Name: "DW", Default: 1},           // uint
+			{ID: 17, Name: "PAD_T", Default: 0},        // int
+			{ID: 18, Name: "PAD_L", Default: 0},        // int
+		},
+		SourceSHA256: "39c935d2f009945e868c68a40ce981ba23bb05e216d41f3882a811b10b14a7b9",
+	},
 	"conv_dw_texel": {
 		Name:         "conv_dw_texel",
 		Code:         mustReadSPIRV("conv_dw_texel.spv"),
@@ -864,6 +930,9 @@ var manifest = []manifestEntry{
 	{Path: "conv.glsl", SHA256: "d90f855bb4f40f065bd6df80b82836e6f3dd3191a4bb79c5bceb03a9b983e177"},
 	{Path: "conv_dw.comp", SHA256: "37361061911e0a0c60105008a944fd6b12f10b9212d2f8f46e0c8dc4f0f66bf8"},
 	{Path: "conv_dw.glsl", SHA256: "11653d36de66355cbc1543753a17b6634406cb5981bca24d7a0a882603a9927c"},
+	{Path: "conv_dw_c4.comp", SHA256: "d66077e7de8bb4bb260ff5abb9a7044ecf604b46352459a65fb1c1852769b183"},
+	{Path: "conv_dw_c4.glsl", SHA256: "48c645fc035cf4f7717d4536253e283bc200de9a9bdca448ef44948addf025ef"},
+	{Path: "conv_dw_c4_texel.comp", SHA256: "39c935d2f009945e868c68a40ce981ba23bb05e216d41f3882a811b10b14a7b9"},
 	{Path: "conv_dw_texel.comp", SHA256: "e015e49ba182e6221c7b1feb0c07399502e60028266b66e362033d230bb81ab7"},
 	{Path: "conv_im2col.comp", SHA256: "233ca90ede84ce859974abad124a8287e6602e85284842f1754256877873b605"},
 	{Path: "conv_im2col.glsl", SHA256: "996e77a2c1ef175da2fbe41a99346193d338707c3394cd5b1999b8e3235403da"},
