@@ -105,6 +105,8 @@ type Device struct {
 	choices *planner.Choices
 	fixed   bool
 	logger  *slog.Logger
+	// variantTrials counts the per-layer kernel choices measured (tests).
+	variantTrials atomic.Int64
 
 	mu     sync.Mutex
 	models map[*Model]struct{} // open models, closed by Close
@@ -677,6 +679,7 @@ func (m *Model) acquire(shapes []layers.Shape) (*plan, error) {
 
 	m.rec.Lock()
 	rec, err := m.compile(shapes)
+	m.dropUnused()
 	m.rec.Unlock()
 	if err != nil {
 		p.err = err
@@ -1036,6 +1039,14 @@ func (m *Model) record(inShapes []layers.Shape, mode planMode, profile engine.Pr
 					host[j] = pl.Host[name]
 				}
 				err = hl.RecordHost(rec, inBufs, inShapes, host, outBufs)
+				break
+			}
+			if vl, ok := m.layers[st.Node].(layers.VariantLayer); ok {
+				outShapes := make([]layers.Shape, len(st.Outs))
+				for j, name := range st.Outs {
+					outShapes[j] = pl.Shapes[name]
+				}
+				err = vl.RecordVariant(rec, inBufs, inShapes, outBufs, m.chooseVariant(vl, n.Name, inShapes, outShapes))
 				break
 			}
 			err = m.layers[st.Node].Record(rec, inBufs, inShapes, outBufs)

@@ -52,27 +52,30 @@ type conv struct {
 	kept map[string]bool
 }
 
-// ConvKernelEnv names the environment variable that forces how Conv runs,
-// for tests and measurements: auto (or empty: the measured choice, or the
-// static rule), or a variant's name (ConvVariants: direct, conv.comp
-// everywhere; gemm, the GEMM path wherever it can run, see recordGemm; and
-// any registered later). A forced variant's weights are the only ones laid
-// out besides the direct kernel's fallback copy; where it is not eligible
-// the static rule runs the layer. Constant weights exist once on the device
-// where one variant runs every input shape of the layer (convVariant.always:
-// the GEMM path, conv.gemmAlways), else also as the direct kernel reads them.
+// ConvKernelEnv names the environment variable that says how Conv runs,
+// for tests and measurements: auto (or empty: the measured choice among the
+// kernels whose weights the layer holds, or the static rule), all (every
+// kernel's weights are laid out at build, so the measured choice times them
+// all; the losers' weights are freed after the first plan), or a variant's
+// name (ConvVariants: direct, conv.comp everywhere; gemm, the GEMM path
+// wherever it can run, see recordGemm; and any registered later). A forced
+// variant's weights are the only ones laid out besides the direct kernel's
+// fallback copy; where it is not eligible the static rule runs the layer.
+// With auto, constant weights exist once on the device where one variant
+// runs every input shape of the layer (convVariant.always: the GEMM path,
+// conv.gemmAlways), else also as the direct kernel reads them.
 const ConvKernelEnv = "VKINFER_CONV"
 
-// convMode parses $VKINFER_CONV: "" for auto, else a variant's name.
+// convMode parses $VKINFER_CONV: "" for auto, "all", or a variant's name.
 func convMode() (string, error) {
 	v := strings.ToLower(os.Getenv(ConvKernelEnv))
 	if v == "" || v == "auto" {
 		return "", nil
 	}
-	if convVariantNamed(v) != nil {
+	if v == "all" || convVariantNamed(v) != nil {
 		return v, nil
 	}
-	return "", fmt.Errorf("layers: %s=%q: want auto or one of %s", ConvKernelEnv, v, strings.Join(ConvVariants(), ", "))
+	return "", fmt.Errorf("layers: %s=%q: want auto, all or one of %s", ConvKernelEnv, v, strings.Join(ConvVariants(), ", "))
 }
 
 // convVariant is one kernel that can run a Conv: the hook for the measured
@@ -88,7 +91,9 @@ type convVariant struct {
 	// profiles: lower case, no spaces, unique.
 	name string
 	// prepare, at build, lays out the constant weights wt [M, C/group, KH,
-	// KW] as the variant reads them and keeps them in c (its own field), or
+	// KW] as the variant reads them (in a device block of their own:
+	// uploadData(d, data, true), so that release returns the memory) and
+	// keeps them in c (its own field), or
 	// does nothing where the variant cannot run the layer (group, kernel
 	// size, device). wt is nil for runtime weights. Variants are prepared
 	// in convVariants' order; direct (last) is skipped when a variant
@@ -109,6 +114,8 @@ type convVariant struct {
 	record func(c *conv, r *engine.Recorder, g ops.Window, m int, in []*engine.Buffer, out *engine.Buffer) error
 	// release frees what prepare made (after a measured choice the losers'
 	// weights are dropped where the winner runs every shape). Nil: nothing.
+	// A variant without prepare reads the direct kernel's weights (c.w, as
+	// dw does): they stay while it is kept.
 	release func(c *conv)
 }
 
@@ -181,12 +188,16 @@ func buildConv(b *Build, mn *model.Node) (l Layer, err error) {
 	if c.forced, err = convMode(); err != nil {
 		return nil, n.errorf("%w", err)
 	}
+	all := c.forced == "all"
+	if all {
+		c.forced = ""
+	}
 	always := false // a variant prepared so far runs every shape
 	for _, v := range convVariants {
 		if v.prepare == nil || c.forced != "" && v.name != c.forced && v.name != "direct" {
 			continue
 		}
-		if v.name == "direct" && always {
+		if v.name == "direct" && always && !all {
 			continue // the fallback copy is not needed: the weights exist once
 		}
 		if err := v.prepare(c, wt); err != nil {
@@ -203,7 +214,11 @@ func (c *conv) prepareDirect(wt *model.Tensor) (err error) {
 	if wt == nil {
 		return nil
 	}
-	c.w.buf, err = uploadPadded(c.d, wt)
+	data := wt.Data
+	if len(data) == 0 {
+		data = []float32{0}
+	}
+	c.w.buf, err = uploadData(c.d, data, true)
 	return err
 }
 
@@ -271,7 +286,7 @@ func (c *conv) prepareGemm(w *model.Tensor) error {
 	default:
 		return nil
 	}
-	gw, err := NewGemmWeights(d, w.Data, k, m, true)
+	gw, err := newGemmWeights(d, w.Data, k, m, true, true)
 	if err != nil {
 		return err
 	}
@@ -352,8 +367,12 @@ func (c *conv) DropUnused() {
 	if !always {
 		return
 	}
+	shared := false // a kept variant reads the direct kernel's weights
 	for _, v := range convVariants {
-		if !c.kept[v.name] && v.release != nil {
+		shared = shared || c.kept[v.name] && v.prepare == nil
+	}
+	for _, v := range convVariants {
+		if !c.kept[v.name] && v.release != nil && !(v.name == "direct" && shared) {
 			v.release(c)
 		}
 	}

@@ -43,14 +43,18 @@ func plant(x []float32) {
 	}
 }
 
-// TestConvDifferential runs every Conv case through the kernel the device
-// picks (auto: conv_dw for the depthwise ones), the direct kernel and the
-// GEMM path (im2col + the device's GEMM kernel where it has one) with a
-// small patch-matrix bound, so that the chunked path runs too; and the
-// depthwise cases through conv_dw with strips of 3 and 5 columns.
+// TestConvDifferential runs every Conv case through the kernel the static
+// rule picks (auto: conv_dw for the depthwise ones), each Conv kernel
+// variant forced (layers.ConvVariants: direct, the GEMM path -- im2col +
+// the device's GEMM kernel where it has one --, dw, and any registered
+// later; where a forced variant cannot run a case the static rule does),
+// the GEMM path with a small patch-matrix bound, so that the chunked path
+// runs too, and the depthwise cases through conv_dw with strips of 3 and 5
+// columns.
 func TestConvDifferential(t *testing.T) {
 	d := gputest.Open(t, engine.Options{})
-	for _, mode := range []string{"auto", "direct", "gemm-chunked", "depthwise-strip-3", "depthwise-strip-5"} {
+	modes := append(append([]string{"auto"}, layers.ConvVariants()...), "gemm-chunked", "depthwise-strip-3", "depthwise-strip-5")
+	for _, mode := range modes {
 		t.Run(mode, func(t *testing.T) {
 			switch mode {
 			case "gemm-chunked":

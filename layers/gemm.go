@@ -304,6 +304,12 @@ type GemmWeights struct {
 // NewGemmWeights uploads B, given as K x N row-major (or N x K when transB),
 // in the layout the device's GEMM kernel reads fastest.
 func NewGemmWeights(d *engine.Device, data []float32, k, n int, transB bool) (*GemmWeights, error) {
+	return newGemmWeights(d, data, k, n, transB, false)
+}
+
+// newGemmWeights is NewGemmWeights; own puts the weights in a device block
+// of their own (see ownWeights).
+func newGemmWeights(d *engine.Device, data []float32, k, n int, transB, own bool) (*GemmWeights, error) {
 	if k <= 0 || n <= 0 || len(data) != k*n {
 		return nil, fmt.Errorf("layers: gemm weights %dx%d from %d floats", k, n, len(data))
 	}
@@ -343,12 +349,8 @@ func NewGemmWeights(d *engine.Device, data []float32, k, n int, transB bool) (*G
 	default:
 		host = data
 	}
-	buf, err := d.NewBuffer(engine.Weights, int64(4*len(host)))
+	buf, err := uploadData(d, host, own)
 	if err != nil {
-		return nil, fmt.Errorf("layers: gemm weights: %w", err)
-	}
-	if err := buf.Write(host); err != nil {
-		buf.Close()
 		return nil, fmt.Errorf("layers: gemm weights: %w", err)
 	}
 	op.buf = buf

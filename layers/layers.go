@@ -167,6 +167,32 @@ func Ops() []string {
 }
 
 // upload copies a constant tensor into a new Weights buffer.
+// uploadData uploads constant data into the Weights arena; own puts it in
+// a device block of its own (engine.Device.NewBuffers), which is freed
+// when the buffer is closed and which Compact leaves where it is: for
+// weights a layer may drop after load (a Conv kernel variant that lost the
+// measured choice), whose memory must then return to the device.
+func uploadData(d *engine.Device, data []float32, own bool) (*engine.Buffer, error) {
+	var buf *engine.Buffer
+	var err error
+	if own {
+		var bufs []*engine.Buffer
+		if bufs, err = d.NewBuffers(engine.Weights, []int64{int64(4 * max(len(data), 1))}); err == nil {
+			buf = bufs[0]
+		}
+	} else {
+		buf, err = d.NewBuffer(engine.Weights, int64(4*len(data)))
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := buf.Write(data); err != nil {
+		buf.Close()
+		return nil, err
+	}
+	return buf, nil
+}
+
 func upload(d *engine.Device, t *model.Tensor) (*engine.Buffer, error) {
 	buf, err := d.NewBuffer(engine.Weights, int64(4*len(t.Data)))
 	if err != nil {
