@@ -494,6 +494,18 @@ func usString(v float64) string {
 	return fmt.Sprintf("%.1f s", v/1e6)
 }
 
+// gflops formats a GFLOP/s figure with at least two significant digits
+// (SwiftShader runs the CNNs at 0.03-0.1).
+func gflops(v float64) string {
+	switch {
+	case v < 1:
+		return fmt.Sprintf("%.3f", v)
+	case v < 10:
+		return fmt.Sprintf("%.2f", v)
+	}
+	return fmt.Sprintf("%.1f", v)
+}
+
 // table formats rows as markdown.
 func table(rows []row) string {
 	var b strings.Builder
@@ -508,11 +520,11 @@ func table(rows []row) string {
 			cells[3] = "failed: " + strings.ReplaceAll(r.Err, "|", "/")
 		default:
 			cells[3] = usString(r.P50us)
-			cells[4] = fmt.Sprintf("%.1f", r.GFlops)
+			cells[4] = gflops(r.GFlops)
 			cells[9] = fmt.Sprintf("%d+%d", r.Runs, r.Warmup)
 			if r.ORTP50us > 0 {
 				cells[5] = usString(r.ORTP50us)
-				cells[6] = fmt.Sprintf("%.1f", float64(r.Flops)/r.ORTP50us/1e3)
+				cells[6] = gflops(float64(r.Flops) / r.ORTP50us / 1e3)
 				cells[7] = fmt.Sprintf("%.1f", r.Ratio)
 				cells[9] += fmt.Sprintf(" / %d+%d", r.ORTRuns, r.ORTWarmup)
 			} else if r.ORTErr != "" {

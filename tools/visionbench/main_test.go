@@ -93,7 +93,7 @@ func TestMeasureBudgetCutsTheCostliestLargeBatches(t *testing.T) {
 		t.Errorf("order: got %s/%d first and %s/%d sixth", rows[0].Model, rows[0].Batch, rows[5].Model, rows[5].Batch)
 	}
 	tab := table(rows)
-	for _, want := range []string{"| small-1000-3 | lavapipe | 1 | 1.00 ms | 1.5 |", "| big-400000 | lavapipe | 16 | cut: estimated", "failed: vkinfer bench"} {
+	for _, want := range []string{"| small-1000-3 | lavapipe | 1 | 1.00 ms | 1.50 |", "| big-400000 | lavapipe | 16 | cut: estimated", "failed: vkinfer bench"} {
 		if !strings.Contains(tab, want) {
 			t.Errorf("table lacks %q:\n%s", want, tab)
 		}
