@@ -157,9 +157,10 @@ void main() {
             int f = int((m * KH + i) * KW);
             int t0 = f >> 2;
             uint s = uint(f & 3);
+            int lastW = textureSize(Wt) - 1; // the last texel may be past it
             float v[4 * NTW];
             for (uint q = 0; q < NTW; q++) {
-                vec4 tw = texelFetch(Wt, t0 + int(q));
+                vec4 tw = texelFetch(Wt, min(t0 + int(q), lastW));
                 v[4 * q] = tw.x;
                 v[4 * q + 1] = tw.y;
                 v[4 * q + 2] = tw.z;

@@ -929,7 +929,7 @@ var manifest = []manifestEntry{
 	{Path: "conv.comp", SHA256: "a75cbe85e4f721aa1f79c9d2a1b58f4ba20d3beb5c6abf835896a2355fff7ba3"},
 	{Path: "conv.glsl", SHA256: "d90f855bb4f40f065bd6df80b82836e6f3dd3191a4bb79c5bceb03a9b983e177"},
 	{Path: "conv_dw.comp", SHA256: "37361061911e0a0c60105008a944fd6b12f10b9212d2f8f46e0c8dc4f0f66bf8"},
-	{Path: "conv_dw.glsl", SHA256: "11653d36de66355cbc1543753a17b6634406cb5981bca24d7a0a882603a9927c"},
+	{Path: "conv_dw.glsl", SHA256: "26855d34e9fa788b1a31708bf7ba0f3564757595612196be0957ddc04c5d6ff5"},
 	{Path: "conv_dw_c4.comp", SHA256: "d66077e7de8bb4bb260ff5abb9a7044ecf604b46352459a65fb1c1852769b183"},
 	{Path: "conv_dw_c4.glsl", SHA256: "48c645fc035cf4f7717d4536253e283bc200de9a9bdca448ef44948addf025ef"},
 	{Path: "conv_dw_c4_texel.comp", SHA256: "39c935d2f009945e868c68a40ce981ba23bb05e216d41f3882a811b10b14a7b9"},
