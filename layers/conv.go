@@ -705,18 +705,50 @@ func (l *pool) Record(r *engine.Recorder, in []*engine.Buffer, shapes []Shape, o
 		return nil
 	}
 	name := "pool"
-	if info := l.d.Info(); ChooseGemmKernel(info, 64, 64, 64) == GemmTexel && texelFits(info, in[0].Len()) {
-		name = "pool_texel"
-	}
-	p, err := l.d.Pipeline(name, engine.Spec{"local_size_x": elementLocal(l.d, count), "MODE": l.mode,
+	info := l.d.Info()
+	texel := ChooseGemmKernel(info, 64, 64, 64) == GemmTexel && texelFits(info, in[0].Len())
+	spec := engine.Spec{"MODE": l.mode,
 		"H": u32(g.H), "W": u32(g.W), "OH": u32(g.OH), "OW": u32(g.OW), "KH": u32(g.KH), "KW": u32(g.KW),
 		"SH": u32(g.SH), "SW": u32(g.SW), "DH": u32(g.DH), "DW": u32(g.DW), "PAD_T": u32(g.PadT), "PAD_L": u32(g.PadL),
-		"END_H": u32(g.H + g.PadB), "END_W": u32(g.W + g.PadR)})
+		"END_H": u32(g.H + g.PadB), "END_W": u32(g.W + g.PadR)}
+	// Strips on lavapipe (texel loads) only: on SwiftShader they measured
+	// slower (BenchmarkPool); tests force them there too.
+	if strip := poolStrip(g); strip > 1 && (texel || poolStripOverride > 1) {
+		name, spec["STRIP"] = "pool_strip", u32(strip)
+		count = g.N * g.C * g.OH * ceilDiv(g.OW, strip)
+	}
+	if texel {
+		name += "_texel"
+	}
+	spec["local_size_x"] = elementLocal(l.d, count)
+	p, err := l.d.Pipeline(name, spec)
 	if err != nil {
 		return fmt.Errorf("layers: %s %q: %w", l.a.Node.Op, l.a.Node.Name, err)
 	}
 	push := []uint32{u32(count)}
 	return r.Dispatch(p, []*engine.Buffer{in[0], out[0]}, push, l.d.Grid(p, uint64(count)))
+}
+
+// poolStripOverride, when not 0, is the strip poolStrip returns where a
+// strip can run (1: none; tests and benchmarks).
+var poolStripOverride int
+
+// poolStrip is how many outputs of a row one invocation of the windowed
+// pool computes (pool_strip.glsl: the input rows their windows cover are
+// loaded once), or 1 (pool.glsl): a row of one output, a strip whose input
+// span would not fit in registers (64 values), or one that would loop past
+// lavapipe's limit.
+func poolStrip(g ops.Window) int {
+	strip := 4 // over 1 and 8: BenchmarkPool, docs/PERFORMANCE.md
+	if poolStripOverride != 0 {
+		strip = poolStripOverride
+	}
+	strip = min(strip, g.OW)
+	span := (strip-1)*g.SW + (g.KW-1)*g.DW + 1
+	if strip <= 1 || span > 64 || g.KH*(span+strip*(g.KW+1)) > MaxInvocationLoops {
+		return 1
+	}
+	return strip
 }
 
 func (l *pool) Close() {}

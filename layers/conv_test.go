@@ -198,9 +198,21 @@ func TestPoolDifferential(t *testing.T) {
 		{"global avg 1-D", ops.OpGlobalAveragePool, []int{1, 3, 13}, nil, false},
 		{"global max", ops.OpGlobalMaxPool, []int{1, 13, 9, 7}, nil, true},
 	}
-	for _, c := range cases {
-		optest.Check(t, d, optest.Case{Name: c.name, Node: model.Node{Op: c.op, Attrs: c.attrs},
-			Inputs: []*ops.Tensor{optest.Random(r, c.x, 1, c.nan)}, Abs: 1e-6, Rel: 1e-6})
+	cases = append(cases,
+		poolCase{"max 3x3 s2 ceil squeezenet", ops.OpMaxPool, []int{1, 3, 111, 111}, map[string]model.Attr{"kernel_shape": k(3, 3), "strides": k(2, 2), "ceil_mode": model.IntAttr(1)}, true},
+		poolCase{"max 3x3 s1 pad 1", ops.OpMaxPool, []int{1, 4, 13, 29}, map[string]model.Attr{"kernel_shape": k(3, 3), "pads": k(1, 1, 1, 1)}, true},
+		poolCase{"avg 5x5 s3 wide", ops.OpAveragePool, []int{1, 2, 14, 62}, map[string]model.Attr{"kernel_shape": k(5, 5), "strides": k(3, 3)}, false},
+		poolCase{"avg 3x3 s1 include pad ceil", ops.OpAveragePool, []int{2, 3, 9, 17}, map[string]model.Attr{"kernel_shape": k(3, 3), "pads": k(1, 1, 1, 1), "count_include_pad": model.IntAttr(1), "ceil_mode": model.IntAttr(1)}, true},
+	)
+	// Each case with one output per invocation (pool.glsl), the default
+	// strip (pool_strip.glsl) and strips of 3 and 5 (uneven last strips).
+	for _, strip := range []int{1, 0, 3, 5} {
+		old := layers.SetPoolStrip(strip)
+		for _, c := range cases {
+			optest.Check(t, d, optest.Case{Name: fmt.Sprintf("%s strip %d", c.name, strip), Node: model.Node{Op: c.op, Attrs: c.attrs},
+				Inputs: []*ops.Tensor{optest.Random(r, c.x, 1, c.nan)}, Abs: 1e-6, Rel: 1e-6})
+		}
+		layers.SetPoolStrip(old)
 	}
 }
 

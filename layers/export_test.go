@@ -165,3 +165,11 @@ func RecordDepthwiseC4(r *engine.Recorder, d *engine.Device, g ops.Window, cols 
 	push := []uint32{u32(count), math.Float32bits(alpha), math.Float32bits(beta)}
 	return r.Dispatch(p, []*engine.Buffer{x, w, b, y}, push, d.Grid(p, uint64(count)))
 }
+
+// SetPoolStrip makes windowed pools run strips of n outputs where a strip
+// can run (1: none; 0: the default) and returns the previous setting.
+func SetPoolStrip(n int) int {
+	old := poolStripOverride
+	poolStripOverride = n
+	return old
+}

@@ -743,6 +743,68 @@ var shaders = map[string]*Shader{
 		},
 		SourceSHA256: "a1a753adae3e3afa900f21863ca3582f03c2fef5147e550da672612f9e7ca6ac",
 	},
+	"pool_strip": {
+		Name:         "pool_strip",
+		Code:         mustReadSPIRV("pool_strip.spv"),
+		LocalSize:    [3]uint32{64, 1, 1},
+		LocalSizeIDs: [3]int32{0, -1, -1},
+		Bindings: []Binding{
+			{Set: 0, Binding: 0, Kind: StorageBuffer, Name: "x", ReadOnly: true},
+			{Set: 0, Binding: 1, Kind: StorageBuffer, Name: "y", ReadOnly: false},
+		},
+		PushConstantSize: 4,
+		SpecConstants: []SpecConstant{
+			{ID: 0, Name: "local_size_x", Default: 64}, // uint
+			{ID: 1, Name: "MODE", Default: 0},          // uint
+			{ID: 2, Name: "H", Default: 1},             // uint
+			{ID: 3, Name: "W", Default: 1},             // uint
+			{ID: 4, Name: "OH", Default: 1},            // uint
+			{ID: 5, Name: "OW", Default: 1},            // uint
+			{ID: 6, Name: "KH", Default: 1},            // uint
+			{ID: 7, Name: "KW", Default: 1},            // uint
+			{ID: 8, Name: "SH", Default: 1},            // uint
+			{ID: 9, Name: "SW", Default: 1},            // uint
+			{ID: 10, Name: "DH", Default: 1},           // uint
+			{ID: 11, Name: "DW", Default: 1},           // uint
+			{ID: 12, Name: "PAD_T", Default: 0},        // int
+			{ID: 13, Name: "PAD_L", Default: 0},        // int
+			{ID: 14, Name: "END_H", Default: 1},        // int
+			{ID: 15, Name: "END_W", Default: 1},        // int
+			{ID: 16, Name: "STRIP", Default: 4},        // uint
+		},
+		SourceSHA256: "ea8f6a3135aaee47fd0e4276e8badb97d437ab269b35c3f426badc1df8e36a05",
+	},
+	"pool_strip_texel": {
+		Name:         "pool_strip_texel",
+		Code:         mustReadSPIRV("pool_strip_texel.spv"),
+		LocalSize:    [3]uint32{64, 1, 1},
+		LocalSizeIDs: [3]int32{0, -1, -1},
+		Bindings: []Binding{
+			{Set: 0, Binding: 0, Kind: UniformTexelBuffer, Name: "X", ReadOnly: true},
+			{Set: 0, Binding: 1, Kind: StorageBuffer, Name: "y", ReadOnly: false},
+		},
+		PushConstantSize: 4,
+		SpecConstants: []SpecConstant{
+			{ID: 0, Name: "local_size_x", Default: 64}, // uint
+			{ID: 1, Name: "MODE", Default: 0},          // uint
+			{ID: 2, Name: "H", Default: 1},             // uint
+			{ID: 3, Name: "W", Default: 1},             // uint
+			{ID: 4, Name: "OH", Default: 1},            // uint
+			{ID: 5, Name: "OW", Default: 1},            // uint
+			{ID: 6, Name: "KH", Default: 1},            // uint
+			{ID: 7, Name: "KW", Default: 1},            // uint
+			{ID: 8, Name: "SH", Default: 1},            // uint
+			{ID: 9, Name: "SW", Default: 1},            // uint
+			{ID: 10, Name: "DH", Default: 1},           // uint
+			{ID: 11, Name: "DW", Default: 1},           // uint
+			{ID: 12, Name: "PAD_T", Default: 0},        // int
+			{ID: 13, Name: "PAD_L", Default: 0},        // int
+			{ID: 14, Name: "END_H", Default: 1},        // int
+			{ID: 15, Name: "END_W", Default: 1},        // int
+			{ID: 16, Name: "STRIP", Default: 4},        // uint
+		},
+		SourceSHA256: "cdc6131e22fb2b803763b7b3c2855acdd74b29b450bbd1308cf1a6933b305097",
+	},
 	"pool_texel": {
 		Name:         "pool_texel",
 		Code:         mustReadSPIRV("pool_texel.spv"),
@@ -955,6 +1017,9 @@ var manifest = []manifestEntry{
 	{Path: "gemm_tiled_f16.comp", SHA256: "1a77247d4842581ad250f7caff92ec0ffc902cb66c25e00d81a714d5eff27e9b"},
 	{Path: "pool.comp", SHA256: "a1a753adae3e3afa900f21863ca3582f03c2fef5147e550da672612f9e7ca6ac"},
 	{Path: "pool.glsl", SHA256: "7d6fd5c5d3daeee5948d2240a67af2ab98e145c6d697669b599b99f99b025978"},
+	{Path: "pool_strip.comp", SHA256: "ea8f6a3135aaee47fd0e4276e8badb97d437ab269b35c3f426badc1df8e36a05"},
+	{Path: "pool_strip.glsl", SHA256: "edc7c82f7e39985753c194d293876298d051c53cd8fe08aa53da972a802c33e6"},
+	{Path: "pool_strip_texel.comp", SHA256: "cdc6131e22fb2b803763b7b3c2855acdd74b29b450bbd1308cf1a6933b305097"},
 	{Path: "pool_texel.comp", SHA256: "eeff9fbb1f9977dc84d8cef39a567cd5b7adf4c4c1da808426923208065f691c"},
 	{Path: "reduce.comp", SHA256: "84442d6ef64e96c7c8433d6c46338a95f05ece518870504876995ff085208f64"},
 	{Path: "relu.comp", SHA256: "c0fa032d4f087e675570b47877f92e8a2cf123d4826f8ab0cfc0d6ac19f42833"},

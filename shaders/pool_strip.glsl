@@ -1,0 +1,132 @@
+// pool_strip.glsl: pool.glsl's MaxPool / AveragePool with a strip of STRIP
+// outputs along a row per invocation: each input row the strip's windows
+// cover is loaded once into registers (SPAN values) and every output of the
+// strip reads its taps from there, where pool.glsl loads every tap of every
+// output (3x3 stride 2, STRIP 8: 17 loads a row instead of 24; stride 1: 10
+// instead of 24). Same MODEs, NaN rules and counts as pool.glsl; the
+// reference is ops.MaxPool / AveragePool.
+//
+// Compiled twice: pool_strip.comp (x a storage buffer) and
+// pool_strip_texel.comp (POOL_TEXEL: an RGBA32F uniform texel buffer, for
+// lavapipe).
+//
+// bindings (set 0): 0 x [N, C, H, W], 1 y [N, C, OH, OW]
+// push constants:   uint count = N*C*OH*ceil(OW / STRIP)
+// spec constants:   0 local_size_x, 1 MODE, 2..15 the shape as pool.glsl,
+//                   16 STRIP (outputs per invocation)
+// grid:             ceil(count / local_size_x), split as in linearIndex
+
+layout(local_size_x = 64, local_size_x_id = 0) in;
+layout(constant_id = 1) const uint MODE = 0;
+
+#include "common.glsl"
+
+#ifdef POOL_TEXEL
+layout(set = 0, binding = 0) uniform textureBuffer X;
+float loadX(uint i) { return texelFetch(X, int(i >> 2))[i & 3]; }
+#else
+layout(std430, set = 0, binding = 0) readonly buffer XBuf { float data[]; } x;
+float loadX(uint i) { return x.data[i]; }
+#endif
+layout(std430, set = 0, binding = 1) writeonly buffer YBuf { float data[]; } y;
+
+layout(push_constant, std430) uniform Push {
+    uint count; // N*C*OH*STRIPS
+} pc;
+
+layout(constant_id = 2) const uint H = 1;
+layout(constant_id = 3) const uint W = 1;
+layout(constant_id = 4) const uint OH = 1;
+layout(constant_id = 5) const uint OW = 1;
+layout(constant_id = 6) const uint KH = 1;
+layout(constant_id = 7) const uint KW = 1;
+layout(constant_id = 8) const uint SH = 1;
+layout(constant_id = 9) const uint SW = 1;
+layout(constant_id = 10) const uint DH = 1;
+layout(constant_id = 11) const uint DW = 1;
+layout(constant_id = 12) const int PAD_T = 0;
+layout(constant_id = 13) const int PAD_L = 0;
+layout(constant_id = 14) const int END_H = 1; // H + padB
+layout(constant_id = 15) const int END_W = 1; // W + padR
+layout(constant_id = 16) const uint STRIP = 4;
+
+const uint STRIPS = (OW + STRIP - 1) / STRIP;     // strips per output row
+const uint SPAN = (STRIP - 1) * SW + (KW - 1) * DW + 1; // input columns a strip reads
+
+void main() {
+    uint idx = linearIndex();
+    if (idx >= pc.count) {
+        return;
+    }
+    uint s = idx % STRIPS;
+    uint t = idx / STRIPS;
+    uint oh = t % OH;
+    uint nc = t / OH;
+    uint ow0 = s * STRIP;
+    int ih0 = int(oh * SH) - PAD_T;
+    int iw0 = int(ow0 * SW) - PAD_L;
+    uint plane = nc * H * W;
+    float acc[STRIP];
+    bool nan[STRIP];
+    uint inside[STRIP];
+    uint padded[STRIP];
+    for (uint o = 0; o < STRIP; o++) {
+        acc[o] = MODE == 0 ? VK_NEG_INF : 0.0;
+        nan[o] = false;
+        inside[o] = 0;
+        padded[o] = 0;
+    }
+    float row[SPAN];
+    for (uint i = 0; i < KH; i++) {
+        int ih = ih0 + int(i * DH);
+        if (ih >= END_H) {
+            break;
+        }
+        bool rowIn = ih >= 0 && ih < int(H);
+        if (rowIn) {
+            uint base = plane + uint(ih) * W;
+            for (uint k = 0; k < SPAN; k++) {
+                int iw = iw0 + int(k);
+                row[k] = 0.0;
+                if (iw >= 0 && iw < int(W)) {
+                    row[k] = loadX(base + uint(iw));
+                }
+            }
+        }
+        for (uint o = 0; o < STRIP; o++) {
+            for (uint j = 0; j < KW; j++) {
+                uint k = o * SW + j * DW;
+                int iw = iw0 + int(k);
+                if (iw >= END_W) {
+                    break;
+                }
+                padded[o]++;
+                if (!rowIn || iw < 0 || iw >= int(W)) {
+                    continue;
+                }
+                inside[o]++;
+                float v = row[k];
+                if (MODE == 0) {
+                    nan[o] = nan[o] || isNaNBits(v);
+                    acc[o] = v > acc[o] ? v : acc[o];
+                } else {
+                    acc[o] += v;
+                }
+            }
+        }
+    }
+    uint out0 = (nc * OH + oh) * OW + ow0;
+    for (uint o = 0; o < STRIP; o++) {
+        if (ow0 + o >= OW) {
+            break;
+        }
+        float r;
+        if (MODE == 0) {
+            r = nan[o] ? VK_QNAN : acc[o];
+        } else {
+            uint div = MODE == 1 ? inside[o] : padded[o];
+            r = div == 0 ? VK_QNAN : acc[o] / float(div);
+        }
+        y.data[out0 + o] = r;
+    }
+}
