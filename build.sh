@@ -647,14 +647,17 @@ cmd_ortbench() {
 }
 
 # VISION_BENCH_* are vision-bench's defaults (environment overrides):
-# vkinfer's runs per driver and batch as DRIVER:BATCH:RUNS:WARMUP (bench
-# always makes one untimed first run before the warm-up), ONNX Runtime's as
-# BATCH:RUNS:WARMUP, and each driver's time budget in seconds (batch-1 rows
+# vkinfer's runs per driver and batch as DRIVER:BATCH:RUNS:WARMUP[:ROUNDS]
+# (bench always makes one untimed first run before the warm-up; rounds
+# interleave the models, each round's vkinfer and ORT back to back, and the
+# table gives the medians: three at batch 1 on lavapipe, where the goals
+# are), ONNX Runtime's as BATCH:RUNS:WARMUP (once per vkinfer round), and
+# each driver's time budget in seconds (batch-1 rows
 # run first; a larger batch whose estimate from its batch-1 p50 does not fit
 # what is left is cut, cheapest first; a running row is killed at the end).
 # SwiftShader runs these CNNs ~50-100x slower than lavapipe (squeezenet1_1
 # batch 1 ~4.4 s), hence one timed run there.
-VISION_BENCH_PLAN="${VISION_BENCH_PLAN:-lavapipe:1:10:2,lavapipe:16:3:1,swiftshader:1:1:0,swiftshader:16:1:0,gpu:1:20:3,gpu:16:10:2}"
+VISION_BENCH_PLAN="${VISION_BENCH_PLAN:-lavapipe:1:10:2:3,lavapipe:16:3:1,swiftshader:1:1:0,swiftshader:16:1:0,gpu:1:20:3,gpu:16:10:2}"
 VISION_BENCH_ORT="${VISION_BENCH_ORT:-1:30:5,16:5:1}"
 VISION_BENCH_BUDGET="${VISION_BENCH_BUDGET:-lavapipe=1200,swiftshader=900,gpu=300}"
 VISION_BENCH_BATCHES="${VISION_BENCH_BATCHES:-1,16}"

@@ -62,8 +62,10 @@ type driver struct {
 	Device string // substring the bench's device name must contain; empty: any
 }
 
-// runs is how often one measurement runs.
-type runs struct{ Runs, Warmup int }
+// runs is how often one measurement runs: Rounds times (interleaved with
+// the driver's other rows of the batch size), each Runs timed runs after
+// Warmup untimed ones.
+type runs struct{ Runs, Warmup, Rounds int }
 
 // row is one line of the table: a model on a driver at a batch size.
 type row struct {
@@ -73,6 +75,12 @@ type row struct {
 	Device string `json:"device,omitempty"`
 	Runs   int    `json:"runs"`
 	Warmup int    `json:"warmup"`
+	Rounds int    `json:"rounds,omitempty"` // > 1: the figures are medians over rounds
+	Round  int    `json:"-"`
+
+	RoundP50us   []float64 `json:"round_vkinfer_p50_us,omitempty"`
+	RoundORTP50s []float64 `json:"round_ort_p50_us,omitempty"`
+	RoundRatios  []float64 `json:"round_ratios,omitempty"`
 
 	P50us     float64 `json:"vkinfer_p50_us,omitempty"`
 	MinUs     float64 `json:"vkinfer_min_us,omitempty"`
@@ -177,7 +185,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.Var(&drivers, "driver", "a driver as NAME=ICD[=DEVICE]; repeat for each, in order")
 	fs.StringVar(&models, "models", "resnet18,mobilenet_v2,squeezenet1_1,shufflenet_v2_x0_5,efficientnet_b0,mnasnet0_5,googlenet", "comma-separated model folders")
 	fs.StringVar(&batches, "batches", "1,16", "comma-separated batch sizes (1 first: the others' estimates use it)")
-	fs.StringVar(&plan, "plan", "", "vkinfer runs as DRIVER:BATCH:RUNS:WARMUP,... (default 5 runs, 1 warm-up)")
+	fs.StringVar(&plan, "plan", "", "vkinfer runs as DRIVER:BATCH:RUNS:WARMUP[:ROUNDS],... (default 5 runs, 1 warm-up, 1 round; rounds interleave the models, the table gives medians)")
 	fs.StringVar(&ort, "ort", "", "ORT runs as BATCH:RUNS:WARMUP,... (default 10 runs, 2 warm-up)")
 	fs.StringVar(&budget, "budget", "", "per-driver time budgets as DRIVER=SECONDS,... (default none)")
 	fs.StringVar(&cfg.jsonOut, "json", "", "also write the rows as JSON to this file")
@@ -241,23 +249,23 @@ func splitList(s string) []string {
 	return out
 }
 
-// parseRuns reads [DRIVER:]BATCH:RUNS:WARMUP,... into a map keyed by
-// "DRIVER:BATCH" (withDriver) or "BATCH".
+// parseRuns reads DRIVER:BATCH:RUNS:WARMUP[:ROUNDS],... (withDriver) or
+// BATCH:RUNS:WARMUP,... into a map keyed by "DRIVER:BATCH" or "BATCH".
 func parseRuns(s string, withDriver bool) (map[string]runs, error) {
-	want := 3
+	want, first := 3, 0
 	if withDriver {
-		want = 4
+		want, first = 4, 1
 	}
 	m := map[string]runs{}
 	for _, item := range splitList(s) {
 		f := strings.Split(item, ":")
-		if len(f) != want {
+		if len(f) != want && !(withDriver && len(f) == want+1) {
 			return nil, fmt.Errorf("%q: want %d colon-separated fields", item, want)
 		}
-		n := make([]int, 3)
-		for i, x := range f[want-3:] {
+		n := []int{0, 0, 0, 1}
+		for i, x := range f[first:] {
 			v, err := strconv.Atoi(x)
-			if err != nil || v < 0 || (i < 2 && v == 0) {
+			if err != nil || v < 0 || (i != 2 && v == 0) {
 				return nil, fmt.Errorf("%q: %q is not a valid count", item, x)
 			}
 			n[i] = v
@@ -266,7 +274,7 @@ func parseRuns(s string, withDriver bool) (map[string]runs, error) {
 		if withDriver {
 			key = f[0] + ":" + key
 		}
-		m[key] = runs{Runs: n[1], Warmup: n[2]}
+		m[key] = runs{Runs: n[1], Warmup: n[2], Rounds: n[3]}
 	}
 	return m, nil
 }
@@ -275,7 +283,7 @@ func (c *config) vkRuns(d string, batch int) runs {
 	if r, ok := c.plan[d+":"+strconv.Itoa(batch)]; ok {
 		return r
 	}
-	return runs{Runs: 5, Warmup: 1}
+	return runs{Runs: 5, Warmup: 1, Rounds: 1}
 }
 
 func (c *config) ortRuns(batch int) runs {
@@ -305,9 +313,11 @@ func measure(ctx context.Context, c *config) []row {
 		scale := 1.0
 		var todo []row
 		for _, b := range c.batches {
-			for _, m := range c.models {
-				r := c.vkRuns(d.Name, b)
-				todo = append(todo, row{Model: m, Driver: d.Name, Batch: b, Runs: r.Runs, Warmup: r.Warmup})
+			r := c.vkRuns(d.Name, b)
+			for k := range r.Rounds {
+				for _, m := range c.models {
+					todo = append(todo, row{Model: m, Driver: d.Name, Batch: b, Runs: r.Runs, Warmup: r.Warmup, Rounds: r.Rounds, Round: k + 1})
+				}
 			}
 		}
 		// estimate is a row's expected time in seconds, or -1 when unknown.
@@ -365,6 +375,7 @@ func measure(ctx context.Context, c *config) []row {
 			done = append(done, r)
 		}
 		c.logf("%s: %.0f s", d.Name, time.Since(start).Seconds())
+		done = mergeRounds(done)
 		// The table lists a driver's rows by batch, then in -models order.
 		slices.SortStableFunc(done, func(a, b row) int {
 			if a.Batch != b.Batch {
@@ -375,6 +386,88 @@ func measure(ctx context.Context, c *config) []row {
 		rows = append(rows, done...)
 	}
 	return rows
+}
+
+// mergeRounds makes one row of each model and batch measured in several
+// rounds: the median vkinfer and ORT p50s and the median of the rounds'
+// ratios (each round's pair measured back to back), the load's range, the
+// time summed; the rounds' figures are kept for the JSON, and Rounds counts
+// the rounds that ran. A row all of whose rounds failed or were cut stays as
+// its first round.
+func mergeRounds(rows []row) []row {
+	var out []row
+	at := map[string]int{}
+	groups := map[string][]row{}
+	for _, r := range rows {
+		k := r.Model + "\x00" + strconv.Itoa(r.Batch)
+		if _, ok := at[k]; !ok {
+			at[k] = len(out)
+			out = append(out, r)
+		}
+		groups[k] = append(groups[k], r)
+	}
+	for k, g := range groups {
+		if len(g) < 2 {
+			continue
+		}
+		var ok []row
+		for _, r := range g {
+			if r.Err == "" && r.Cut == "" {
+				ok = append(ok, r)
+			}
+		}
+		if len(ok) == 0 {
+			continue
+		}
+		m := ok[0]
+		m.Seconds, m.LoadBefore, m.LoadAfter = 0, g[0].LoadBefore, g[0].LoadAfter
+		for _, r := range g {
+			m.Seconds += r.Seconds
+			m.LoadBefore = min(m.LoadBefore, r.LoadBefore, r.LoadAfter)
+			m.LoadAfter = max(m.LoadAfter, r.LoadBefore, r.LoadAfter)
+		}
+		m.ORTErr = ""
+		for _, r := range ok {
+			m.RoundP50us = append(m.RoundP50us, r.P50us)
+			if r.ORTP50us > 0 {
+				m.RoundORTP50s = append(m.RoundORTP50s, r.ORTP50us)
+				m.RoundRatios = append(m.RoundRatios, r.Ratio)
+			} else if r.ORTErr != "" {
+				m.ORTErr = r.ORTErr
+			}
+		}
+		m.P50us = median(m.RoundP50us)
+		m.MinUs = slices.MinFunc(ok, func(a, b row) int { return cmpFloat(a.MinUs, b.MinUs) }).MinUs
+		m.GFlops = float64(m.Flops) / m.P50us / 1e3
+		m.ORTP50us, m.Ratio = 0, 0
+		if len(m.RoundRatios) > 0 {
+			m.ORTP50us, m.Ratio, m.ORTErr = median(m.RoundORTP50s), median(m.RoundRatios), ""
+		}
+		m.Rounds = len(ok)
+		out[at[k]] = m
+	}
+	return out
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// median of v (the mean of the middle two for an even count).
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
 }
 
 // runRow measures r with vkinfer, then ONNX Runtime.
@@ -521,12 +614,23 @@ func table(rows []row) string {
 		default:
 			cells[3] = usString(r.P50us)
 			cells[4] = gflops(r.GFlops)
-			cells[9] = fmt.Sprintf("%d+%d", r.Runs, r.Warmup)
+			rounds := ""
+			if r.Rounds > 1 {
+				rounds = fmt.Sprintf("%d× ", r.Rounds)
+			}
+			cells[9] = fmt.Sprintf("%s%d+%d", rounds, r.Runs, r.Warmup)
 			if r.ORTP50us > 0 {
 				cells[5] = usString(r.ORTP50us)
 				cells[6] = gflops(float64(r.Flops) / r.ORTP50us / 1e3)
 				cells[7] = fmt.Sprintf("%.1f", r.Ratio)
-				cells[9] += fmt.Sprintf(" / %d+%d", r.ORTRuns, r.ORTWarmup)
+				if len(r.RoundRatios) > 1 {
+					rs := make([]string, len(r.RoundRatios))
+					for i, v := range r.RoundRatios {
+						rs[i] = fmt.Sprintf("%.1f", v)
+					}
+					cells[7] += " (" + strings.Join(rs, ", ") + ")"
+				}
+				cells[9] += fmt.Sprintf(" / %s%d+%d", rounds, r.ORTRuns, r.ORTWarmup)
 			} else if r.ORTErr != "" {
 				cells[5] = "failed: " + strings.ReplaceAll(r.ORTErr, "|", "/")
 			}

@@ -12,8 +12,8 @@ import (
 
 // fakeBench writes a stand-in for `vkinfer bench --json` that reports a p50
 // of P µs × batch, times S at batches over 1 (the model folder is named
-// NAME-P or NAME-P-S), and a device name, and model folders with empty
-// model.onnx files.
+// NAME-P or NAME-P-S), plus the number of earlier runs of the model, and a
+// device name, and model folders with empty model.onnx files.
 func fakeBench(t *testing.T, device string, models ...string) (bin, fixtures string) {
 	t.Helper()
 	dir := t.TempDir()
@@ -32,7 +32,8 @@ rest=$(basename "$(dirname "$model")"); rest=${rest#*-}
 p=${rest%%-*} s=${rest#*-}
 [ "$s" = "$rest" ] && s=1
 [ "$batch" = 1 ] || p=$((p * s))
-echo "{\"device\": \"` + device + `\", \"batch\": $batch, \"latency\": {\"p50_us\": $((p * batch)), \"min_us\": 1},
+n=$(cat "$model.count" 2>/dev/null || echo 0); echo $((n + 1)) >"$model.count"
+echo "{\"device\": \"` + device + `\", \"batch\": $batch, \"latency\": {\"p50_us\": $((p * batch + n)), \"min_us\": 1},
  \"flops_per_run\": $((1000 * batch)), \"gflops\": 1.5, \"load_ms\": 3}"
 `
 	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
@@ -70,8 +71,8 @@ func TestMeasureBudgetCutsTheCostliestLargeBatches(t *testing.T) {
 	// Estimates at batch 16, 1 run + the first: small 0.032 s, then, as
 	// small ran 3x slower per image than at batch 1, mid 1.28 × 3 = 3.84 s
 	// and big 12.8 × 3 s: both over the 2 s budget.
-	if r := got["small-1000-3/16"]; r.Cut != "" || r.Err != "" || r.P50us != 48000 {
-		t.Errorf("small-1000-3/16: want measured at 48 ms, got %+v", r)
+	if r := got["small-1000-3/16"]; r.Cut != "" || r.Err != "" || r.P50us != 48001 { // 48 ms + its second run
+		t.Errorf("small-1000-3/16: want measured at 48.001 ms, got %+v", r)
 	}
 	if r := got["mid-40000/16"]; !strings.HasPrefix(r.Cut, "cut: estimated 4 s (16 × batch-1 p50 × 2 runs × 3.00)") {
 		t.Errorf("mid-40000/16: want cut by its scaled estimate, got %+v", r)
@@ -142,5 +143,34 @@ func TestParseFlagsRefusesBadInput(t *testing.T) {
 		if _, err := parseFlags(args); err == nil {
 			t.Errorf("parseFlags(%q) accepted it", args)
 		}
+	}
+}
+
+func TestRoundsGiveMedians(t *testing.T) {
+	bin, fix := fakeBench(t, "llvmpipe", "a-1000", "b-50")
+	ortjs := filepath.Join(t.TempDir(), "node")
+	// A stand-in for node bench.js: ORT p50 10 µs at any batch.
+	script := "#!/bin/sh\necho '{\"version\": \"1.30.0\", \"batch\": 1, \"p50_us\": 10}'\n"
+	if err := os.WriteFile(ortjs, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := parseFlags([]string{"-vkinfer", bin, "-fixtures", fix, "-driver", "lavapipe=", "-node", ortjs, "-ortbench", "bench.js",
+		"-models", "a-1000,b-50", "-batches", "1", "-plan", "lavapipe:1:4:0:3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.stderr = io.Discard
+	rows := measure(context.Background(), cfg)
+	if len(rows) != 2 {
+		t.Fatalf("got %d rows, want 2: %+v", len(rows), rows)
+	}
+	a := rows[0]
+	// Three rounds: p50 1000, 1001, 1002 µs; ratios 100, 100.1, 100.2.
+	if a.Model != "a-1000" || a.Rounds != 3 || a.P50us != 1001 || a.ORTP50us != 10 || a.Ratio != 100.1 || len(a.RoundRatios) != 3 {
+		t.Errorf("a-1000: want the medians of three rounds, got %+v", a)
+	}
+	tab := table(rows)
+	if want := "| 100.1 (100.0, 100.1, 100.2) | – | 3× 4+0 / 3× 10+2 |"; !strings.Contains(tab, want) {
+		t.Errorf("table lacks %q:\n%s", want, tab)
 	}
 }
