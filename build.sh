@@ -657,7 +657,7 @@ cmd_ortbench() {
 # what is left is cut, cheapest first; a running row is killed at the end).
 # SwiftShader runs these CNNs ~50-100x slower than lavapipe (squeezenet1_1
 # batch 1 ~4.4 s), hence one timed run there.
-VISION_BENCH_PLAN="${VISION_BENCH_PLAN:-lavapipe:1:10:2:3,lavapipe:16:3:1,swiftshader:1:1:0,swiftshader:16:1:0,gpu:1:20:3,gpu:16:10:2}"
+VISION_BENCH_PLAN="${VISION_BENCH_PLAN:-lavapipe:1:10:2:3,lavapipe:16:3:0,swiftshader:1:1:0,swiftshader:16:1:0,gpu:1:20:3,gpu:16:10:2}"
 VISION_BENCH_ORT="${VISION_BENCH_ORT:-1:30:5,16:5:1}"
 VISION_BENCH_BUDGET="${VISION_BENCH_BUDGET:-lavapipe=1200,swiftshader=900,gpu=300}"
 VISION_BENCH_BATCHES="${VISION_BENCH_BATCHES:-1,16}"
