@@ -177,6 +177,7 @@ func TestConvKernelChoiceForcedAndOff(t *testing.T) {
 		kernel               string // a prefix of a kernel the Conv must dispatch
 	}{
 		{name: "forced direct", force: "direct", kernel: "conv"},
+		{name: "forced winograd", force: "winograd", kernel: "conv_winograd"},
 		{name: "measuring off", measure: "0"},
 		{name: "runtime weights", rtWeights: true, kernel: "conv"},
 	}

@@ -44,6 +44,9 @@ type conv struct {
 	// with constant weights on a device whose GEMM kernel takes the NCHW
 	// store (GemmTexel, GemmSubgroup); nil otherwise.
 	gw *GemmWeights
+	// wino is the weights as Winograd F(2x2, 3x3) reads them
+	// (conv_winograd.go), when prepared.
+	wino *winograd
 	// forced is the variant $VKINFER_CONV names ("" = auto): it runs
 	// wherever it is eligible, the static rule elsewhere.
 	forced string
@@ -631,6 +634,7 @@ func (c *conv) Close() {
 		c.noBias.Close()
 	}
 	c.gw.Close()
+	c.wino.Close()
 	for _, o := range []operand{c.w, c.b} {
 		if o.rt < 0 && o.buf != nil && o.buf != c.noBias {
 			o.buf.Close()

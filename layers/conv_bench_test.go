@@ -34,7 +34,10 @@ var convBenchShapes = []struct {
 	{"resnet18 layer4 3x3", []int{1, 512, 7, 7}, []int{512, 512, 3, 3}, 1, 1, 1},
 	{"mobilenet_v2 1x1 24->144 56x56", []int{1, 24, 56, 56}, []int{144, 24, 1, 1}, 1, 0, 1},
 	{"mobilenet_v2 1x1 960->160 7x7", []int{1, 960, 7, 7}, []int{160, 960, 1, 1}, 1, 0, 1},
+	{"resnet18 layer2 3x3", []int{1, 128, 28, 28}, []int{128, 128, 3, 3}, 1, 1, 1},
 	{"squeezenet expand 3x3 16->64 54x54", []int{1, 16, 54, 54}, []int{64, 16, 3, 3}, 1, 1, 1},
+	{"squeezenet expand 3x3 32->128 27x27", []int{1, 32, 27, 27}, []int{128, 32, 3, 3}, 1, 1, 1},
+	{"squeezenet expand 3x3 64->256 13x13", []int{1, 64, 13, 13}, []int{256, 64, 3, 3}, 1, 1, 1},
 	{"mobilenet_v2 dw 3x3 32 112x112", []int{1, 32, 112, 112}, []int{32, 1, 3, 3}, 1, 1, 32},
 	{"mobilenet_v2 dw 3x3 144 56x56", []int{1, 144, 56, 56}, []int{144, 1, 3, 3}, 1, 1, 144},
 	{"mobilenet_v2 dw 3x3/2 96 112x112", []int{1, 96, 112, 112}, []int{96, 1, 3, 3}, 2, 1, 96},
@@ -53,6 +56,10 @@ var convBenchShapes = []struct {
 // patch-matrix bounds in floats, SetConvChunkFloats) it times the GEMM path
 // at the default ("gemm") against each of those as the bound ("gemm/N")
 // instead. VKINFER_CONV_BENCH_RUNS=N times N runs (default 7).
+// VKINFER_CONV_BENCH_VARIANTS is a comma list of the variants to time on
+// the group-1 layers (direct, gemm, im2col, gemm-only, winograd, and
+// winograd/MBxTT: Winograd with MB output channels x TT tiles per
+// invocation).
 // VKINFER_CONV_BENCH_ONLY=S times only the layers whose name
 // contains S (e.g. " dw " for the depthwise ones, which compare conv.comp
 // with conv_dw: see VKINFER_CONV_BENCH_DW_STRIPS below).
@@ -63,8 +70,12 @@ func TestConvSpeed(t *testing.T) {
 	d := gputest.Open(t, engine.Options{})
 	r := rand.New(rand.NewSource(1))
 	// direct, the GEMM path, and its halves: the patch matrix alone and
-	// the GEMM alone (a 1x1 Conv of one image has no patch matrix).
-	variants := []string{"direct", "gemm", "im2col", "gemm-only"}
+	// the GEMM alone (a 1x1 Conv of one image has no patch matrix), and
+	// Winograd F(2x2, 3x3) (3x3 stride-1 layers; elsewhere the static rule).
+	variants := []string{"direct", "gemm", "im2col", "gemm-only", "winograd"}
+	if v := os.Getenv("VKINFER_CONV_BENCH_VARIANTS"); v != "" {
+		variants = strings.Split(v, ",")
+	}
 	if chunks := os.Getenv("VKINFER_CONV_BENCH_CHUNKS"); chunks != "" {
 		variants = []string{"gemm"}
 		for _, c := range strings.Split(chunks, ",") {
@@ -131,6 +142,13 @@ func TestConvSpeed(t *testing.T) {
 				}
 				env = "dw"
 			}
+			var mb, tt int
+			if b, ok := strings.CutPrefix(v, "winograd/"); ok { // winograd/MBxTT
+				if _, err := fmt.Sscanf(b, "%dx%d", &mb, &tt); err != nil {
+					t.Fatalf("variant %q: want winograd/MBxTT", v)
+				}
+				env = "winograd"
+			}
 			if n, ok := strings.CutPrefix(v, "gemm/"); ok {
 				if chunk, err = strconv.Atoi(n); err != nil || chunk < 1 {
 					t.Fatalf("VKINFER_CONV_BENCH_CHUNKS: %q is not a float count", n)
@@ -139,9 +157,11 @@ func TestConvSpeed(t *testing.T) {
 			}
 			t.Setenv(layers.ConvKernelEnv, env)
 			build, _ := layers.Lookup(ops.OpConv)
+			restore := layers.SetWinogradBlocks(mb, tt)
 			l, err := build(&layers.Build{Dev: d, Const: func(name string) *model.Tensor {
 				return map[string]*model.Tensor{"w": w, "b": b}[name]
 			}}, &node)
+			restore()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -184,7 +204,7 @@ func TestConvSpeed(t *testing.T) {
 		for i, v := range variants {
 			med, cpuMed := median(times[i]), median(cpu[i])
 			line += fmt.Sprintf("  %s %7.2f ms", v, float64(med.Microseconds())/1000)
-			if v == "direct" || strings.HasPrefix(v, "dw") || strings.HasPrefix(v, "gemm") && v != "gemm-only" {
+			if v == "direct" || strings.HasPrefix(v, "dw") || strings.HasPrefix(v, "winograd") || strings.HasPrefix(v, "gemm") && v != "gemm-only" {
 				line += fmt.Sprintf(" (%5.2f GFLOP/s)", flop/med.Seconds()/1e9)
 			}
 			line += fmt.Sprintf(" cpu %.2f ms", float64(cpuMed.Microseconds())/1000)

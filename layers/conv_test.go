@@ -286,13 +286,14 @@ func TestConvPoolErrors(t *testing.T) {
 // TestConvWeightsOnce checks that a Conv with constant weights holds them
 // once when the GEMM path runs every shape it can be given (the bias a
 // constant), and keeps the direct kernel's copy beside the GEMM's only when
-// the GEMM path may refuse a shape (a runtime bias) or is off (direct).
+// the GEMM path may refuse a shape (a runtime bias) or is off (direct), and
+// only Winograd's U where that runs (it runs every shape).
 func TestConvWeightsOnce(t *testing.T) {
 	d := gputest.Open(t, engine.Options{})
 	r := rand.New(rand.NewSource(15))
 	w := optest.Random(r, []int{16, 8, 3, 3}, 1, false)
 	bias := optest.Random(r, []int{16}, 1, false)
-	for _, mode := range []string{"auto", "direct"} {
+	for _, mode := range []string{"auto", "direct", "winograd"} {
 		for _, rtBias := range []bool{false, true} {
 			t.Run(fmt.Sprint(mode, " runtime bias ", rtBias), func(t *testing.T) {
 				t.Setenv(layers.ConvKernelEnv, mode)
@@ -307,9 +308,11 @@ func TestConvWeightsOnce(t *testing.T) {
 				l, err := b(&layers.Build{Dev: d, Const: func(name string) *model.Tensor { return consts[name] }}, &n)
 				require.NoError(t, err)
 				defer l.Close()
-				direct, gemm := layers.ConvWeightCopies(l)
-				t.Logf("%s: direct copy %v, GEMM layout %v", d.Info().Name, direct, gemm)
+				direct, gemm, wino := layers.ConvWeightCopies(l)
+				t.Logf("%s: direct copy %v, GEMM layout %v, Winograd %v", d.Info().Name, direct, gemm, wino)
 				switch {
+				case mode == "winograd":
+					require.True(t, wino && !direct && !gemm, "winograd mode: Winograd %v, direct %v, gemm %v", wino, direct, gemm)
 				case mode == "direct":
 					require.True(t, direct && !gemm, "direct mode: direct %v, gemm %v", direct, gemm)
 				case !gemm:

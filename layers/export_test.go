@@ -102,11 +102,20 @@ func SetStridedRun(n int) func() {
 }
 
 // ConvWeightCopies reports which copies of its constant weights a Conv
-// layer holds: direct (the direct kernel's) and gemm (the GEMM path's
-// prepared layout).
-func ConvWeightCopies(l Layer) (direct, gemm bool) {
+// layer holds: direct (the direct kernel's), gemm (the GEMM path's
+// prepared layout) and wino (Winograd's U).
+func ConvWeightCopies(l Layer) (direct, gemm, wino bool) {
 	c := l.(*conv)
-	return c.w.rt < 0 && c.w.buf != nil, c.gw != nil
+	return c.w.rt < 0 && c.w.buf != nil, c.gw != nil, c.wino != nil
+}
+
+// SetWinogradBlocks makes Conv layers built from now on run Winograd with
+// mb output channels x tt tiles per invocation (0, 0: the default) and
+// returns the function that restores the previous setting.
+func SetWinogradBlocks(mb, tt int) func() {
+	old := winogradBlocks
+	winogradBlocks.mb, winogradBlocks.tt = mb, tt
+	return func() { winogradBlocks = old }
 }
 
 // SetConvDepthwiseStrip makes conv_dw run strips of cols output columns
