@@ -23,6 +23,7 @@
 //	    -driver NAME=ICD[=DEVICE] ... [-models a,b] [-batches 1,16] \
 //	    [-plan NAME:BATCH:RUNS:WARMUP,...] [-ort BATCH:RUNS:WARMUP,...] \
 //	    [-budget NAME=SECONDS,...] [-json FILE]
+//	visionbench -from FILE   # the table of an earlier -json FILE
 //
 // A driver's ICD may be empty (the Vulkan loader's default device); DEVICE,
 // when given, must occur in the device name bench reports (case-insensitive),
@@ -130,7 +131,7 @@ type config struct {
 	plan                              map[string]runs // "driver:batch"
 	ort                               map[int]runs
 	budget                            map[string]time.Duration
-	jsonOut                           string
+	jsonOut, from                     string
 	stderr                            io.Writer
 }
 
@@ -141,6 +142,19 @@ func main() {
 		os.Exit(2)
 	}
 	cfg.stderr = os.Stderr
+	if cfg.from != "" {
+		b, err := os.ReadFile(cfg.from)
+		var rows []row
+		if err == nil {
+			err = json.Unmarshal(b, &rows)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "visionbench: -from:", err)
+			os.Exit(1)
+		}
+		fmt.Print(table(rows))
+		return
+	}
 	rows := measure(context.Background(), cfg)
 	fmt.Print(table(rows))
 	if cfg.jsonOut != "" {
@@ -189,12 +203,15 @@ func parseFlags(args []string) (*config, error) {
 	fs.StringVar(&ort, "ort", "", "ORT runs as BATCH:RUNS:WARMUP,... (default 10 runs, 2 warm-up)")
 	fs.StringVar(&budget, "budget", "", "per-driver time budgets as DRIVER=SECONDS,... (default none)")
 	fs.StringVar(&cfg.jsonOut, "json", "", "also write the rows as JSON to this file")
+	fs.StringVar(&cfg.from, "from", "", "only print the table of the rows in this earlier -json file")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	switch {
 	case fs.NArg() > 0:
 		return nil, fmt.Errorf("no arguments expected, got %q", fs.Args())
+	case cfg.from != "":
+		return cfg, nil
 	case cfg.vkinfer == "":
 		return nil, errors.New("-vkinfer is required")
 	case cfg.fixtures == "":
@@ -610,7 +627,11 @@ func table(rows []row) string {
 		case r.Cut != "":
 			cells[3] = r.Cut
 		case r.Err != "":
-			cells[3] = "failed: " + strings.ReplaceAll(r.Err, "|", "/")
+			msg := r.Err // the file is the row's: drop the path
+			if i := strings.LastIndex(msg, "model.onnx: "); i >= 0 {
+				msg = msg[i+len("model.onnx: "):]
+			}
+			cells[3] = "failed: " + strings.ReplaceAll(msg, "|", "/")
 		default:
 			cells[3] = usString(r.P50us)
 			cells[4] = gflops(r.GFlops)
