@@ -6,7 +6,6 @@ import (
 	"math"
 	"os"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -45,7 +44,8 @@ func variantKey(vl layers.VariantLayer, shapes []layers.Shape, cands []string) s
 // shapes shapes, output shapes outShapes) runs in a plan: "" (the static
 // rule) where fewer than two kernels can run these shapes or measuring is
 // off; else the stored choice for the key (variantKey), else the fastest
-// of the candidates timed now (timeVariants), which is then stored.
+// of the candidates timed now (timeVariants; the static rule's unless
+// another is over 5 % faster), which is then stored.
 // A measurement that fails leaves the static rule (logged).
 func (m *Model) chooseVariant(vl layers.VariantLayer, name string, shapes, outShapes []layers.Shape) string {
 	cands := vl.Variants(shapes)
@@ -65,9 +65,12 @@ func (m *Model) chooseVariant(vl layers.VariantLayer, name string, shapes, outSh
 		m.owner.logger.Debug("vkinfer: kernel choice not measured", "node", name, "err", err)
 		return ""
 	}
+	// The static rule's kernel (cands[0]) stays unless another is faster by
+	// more than the timing's noise (5 %): two kernels within the noise of
+	// each other would otherwise swap from one measurement to the next.
 	best := 0
 	for i := range cands {
-		if times[i] < times[best] {
+		if times[i] < times[best] && times[i] < times[0]-times[0]/20 {
 			best = i
 		}
 	}
@@ -86,13 +89,15 @@ func (m *Model) chooseVariant(vl layers.VariantLayer, name string, shapes, outSh
 // timeVariants records each candidate kernel of one layer alone into a
 // program of its own, on buffers of the layer's input and output shapes
 // (inputs zeroed: recycled memory may hold subnormals, which CPU drivers
-// compute on several times slower), and returns each one's median wall
-// time (submit to fence, no transfers). One untimed run each first (it
-// includes lavapipe's JIT), then rounds in turn (a busy machine slows them
-// alike); a candidate whose best time is over twice the leader's median
-// after two rounds is dropped (a direct kernel 3-11x behind the GEMM path
-// costs one more run, not seven), and rounds stop after 7 or once every
-// remaining candidate has 3 and the timing took over a second.
+// compute on several times slower), and returns each one's best wall
+// time (submit to fence, no transfers; on a busy machine noise only adds
+// time, so the least of a few runs compares kernels best). One untimed run each first (it
+// includes lavapipe's JIT), then up to 3 rounds in turn (a busy machine
+// slows them alike): a candidate whose best time is over 1.5x the
+// leader's best leaves (a direct kernel 3-11x behind the GEMM path costs
+// one timed run, not three), and the rounds stop once one candidate is
+// left or the timed runs took half a second (a large layer's run is long
+// enough for one or two samples).
 func (m *Model) timeVariants(vl layers.VariantLayer, cands []string, shapes, outShapes []layers.Shape) ([]time.Duration, error) {
 	d := m.dev
 	sizes := make([]int64, 0, len(shapes)+len(outShapes))
@@ -149,45 +154,37 @@ func (m *Model) timeVariants(vl layers.VariantLayer, cands []string, shapes, out
 	for i := range alive {
 		alive[i] = true
 	}
-	median := func(s []time.Duration) time.Duration {
-		c := append([]time.Duration(nil), s...)
-		sort.Slice(c, func(a, b int) bool { return c[a] < c[b] })
-		return c[len(c)/2]
-	}
 	start := time.Now()
-	for round := 0; round < 7; round++ {
+	for round := 0; round < 3; round++ {
 		for i, p := range progs {
 			if alive[i] {
 				ts[i] = append(ts[i], run(p))
 			}
 		}
-		if round < 1 {
-			continue
-		}
 		lead := time.Duration(math.MaxInt64)
 		for i := range ts {
 			if alive[i] {
-				lead = min(lead, median(ts[i]))
+				lead = min(lead, slices.Min(ts[i]))
 			}
 		}
 		left := 0
 		for i := range ts {
-			if alive[i] && slices.Min(ts[i]) > 2*lead {
+			if alive[i] && slices.Min(ts[i]) > lead+lead/2 {
 				alive[i] = false
 			}
 			if alive[i] {
 				left++
 			}
 		}
-		if left == 1 || round >= 2 && time.Since(start) > time.Second {
+		if left == 1 || time.Since(start) > 500*time.Millisecond {
 			break
 		}
 	}
-	med := make([]time.Duration, len(cands))
+	best := make([]time.Duration, len(cands))
 	for i := range ts {
-		med[i] = median(ts[i]) // a dropped one's is over twice the leader's
+		best[i] = slices.Min(ts[i]) // a dropped one's is over 1.5x the leader's
 	}
-	return med, nil
+	return best, nil
 }
 
 // dropUnused lets each layer with several kernels free the weights of those
