@@ -90,7 +90,9 @@ type Options struct {
 	Timeout time.Duration
 	// FixedPlans makes plan choices by fixed thresholds instead of
 	// measuring the candidates on the device when a plan is made (for tests
-	// that check a plan's structure; see Model.compile).
+	// that check a plan's structure; see Model.compile), and runs every
+	// layer with several kernels (Conv) by the static rule instead of the
+	// measured choice (as $VKINFER_MEASURE=0 does; see MeasureEnv).
 	FixedPlans bool
 	// PipelineCacheDir keeps compiled pipelines between runs ("" = the user
 	// cache dir, "-" = off); see engine.Options. Measured plan choices are
