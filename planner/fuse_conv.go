@@ -12,12 +12,30 @@ import (
 // (ops.AttrActivation with AttrActAlpha/AttrActBeta: one dispatch, the
 // activation applied to the sum in registers). Relu, LeakyRelu, Clip with
 // attribute bounds (the importer's form for constant bounds), HardSigmoid,
-// HardSwish and Sigmoid fold; Clip with runtime bounds does not.
+// HardSwish and Sigmoid fold; Clip with runtime bounds does not. A Conv
+// followed by Sigmoid of it and the Mul of the two (x·sigmoid(x), SiLU or
+// Swish as PyTorch exports it: efficientnet, the Conv read by both) folds
+// into one Conv with activation "silu" (siluAfter).
 func FuseConvActivation(nodes []model.Node, outputs []model.ValueInfo) []model.Node {
 	readers := Readers(nodes, outputs)
 	var out []model.Node
 	for i := 0; i < len(nodes); i++ {
 		n := nodes[i]
+		if y, ok := siluAfter(nodes, i, readers); ok {
+			f := n
+			f.Attrs = map[string]model.Attr{}
+			for k, v := range n.Attrs {
+				f.Attrs[k] = v
+			}
+			f.Attrs[ops.AttrActivation] = model.StringAttr("silu")
+			f.Attrs[ops.AttrActAlpha] = model.FloatAttr(0)
+			f.Attrs[ops.AttrActBeta] = model.FloatAttr(0)
+			f.Outputs = []string{y}
+			f.Name = n.Name + "+" + nodes[i+1].Name + "+" + nodes[i+2].Name
+			out = append(out, f)
+			i += 2
+			continue
+		}
 		if n.Op == ops.OpConv && len(n.Outputs) == 1 && readers[n.Outputs[0]] == 1 && i+1 < len(nodes) {
 			if _, has := n.Attrs[ops.AttrActivation]; !has {
 				next := nodes[i+1]
@@ -43,6 +61,29 @@ func FuseConvActivation(nodes []model.Node, outputs []model.ValueInfo) []model.N
 		out = append(out, n)
 	}
 	return out
+}
+
+// siluAfter reports whether nodes[i] is a Conv without an activation whose
+// output c is read only by the next two nodes, s = Sigmoid(c) (read only by
+// the Mul) and y = Mul(c, s) or Mul(s, c), and returns y.
+func siluAfter(nodes []model.Node, i int, readers map[string]int) (string, bool) {
+	if i+2 >= len(nodes) {
+		return "", false
+	}
+	n, sig, mul := &nodes[i], &nodes[i+1], &nodes[i+2]
+	if n.Op != ops.OpConv || len(n.Outputs) != 1 || sig.Op != ops.OpSigmoid || mul.Op != ops.OpMul ||
+		len(sig.Inputs) != 1 || len(sig.Outputs) != 1 || len(sig.Attrs) != 0 || len(mul.Inputs) != 2 || len(mul.Outputs) != 1 {
+		return "", false
+	}
+	if _, has := n.Attrs[ops.AttrActivation]; has {
+		return "", false
+	}
+	c, s := n.Outputs[0], sig.Outputs[0]
+	pair := (mul.Inputs[0] == c && mul.Inputs[1] == s) || (mul.Inputs[0] == s && mul.Inputs[1] == c)
+	if sig.Inputs[0] != c || !pair || readers[c] != 2 || readers[s] != 1 || len(mul.Attrs) != 0 {
+		return "", false
+	}
+	return mul.Outputs[0], true
 }
 
 // foldableActivation returns Conv's fused-activation name and parameters
