@@ -201,3 +201,35 @@ func TestConvKernelChoiceForcedAndOff(t *testing.T) {
 		})
 	}
 }
+
+// VKINFER_CONV=all lays out every kernel's weights, so every kernel that can
+// run the layer is measured (gemm, winograd and direct on the CPU drivers);
+// the result matches the reference, and after the plan the layer keeps the
+// chosen kernel (the others' weights may be freed).
+func TestConvKernelChoiceAll(t *testing.T) {
+	t.Setenv(layers.ConvKernelEnv, "all")
+	t.Setenv(vkinfer.MeasureEnv, "")
+	dir := t.TempDir()
+	dev := openDeviceWith(t, vkinfer.Options{PipelineCacheDir: dir})
+	m := convChoiceModel(false)
+	lm, err := dev.LoadModel(m)
+	require.NoError(t, err)
+	defer lm.Close()
+	shape := []int{1, 8, 13, 11}
+	before, key := vkinfer.LayerVariants(lm, "conv", shape, []int{6})
+	kernels := runConvChoice(t, lm, m, 1)
+	after, _ := vkinfer.LayerVariants(lm, "conv", shape, []int{6})
+	choices := kernelChoices(t, dir)
+	t.Logf("kernels %v can run the layer; stored %v; it ran %v; %v left", before, choices, kernels, after)
+	require.Contains(t, before, "direct")
+	if len(before) < 2 {
+		require.Zero(t, vkinfer.VariantTrials(dev))
+		return
+	}
+	require.Equal(t, int64(1), vkinfer.VariantTrials(dev))
+	v, ok := choices[key]
+	require.True(t, ok, "%s not in %v", key, choices)
+	require.Contains(t, after, v, "the chosen kernel stays")
+	require.LessOrEqual(t, len(after), len(before))
+	runConvChoice(t, lm, m, 3)
+}
