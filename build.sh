@@ -656,7 +656,8 @@ cmd_ortbench() {
 # run first; a larger batch whose estimate from its batch-1 p50 does not fit
 # what is left is cut, cheapest first; a running row is killed at the end).
 # SwiftShader runs these CNNs ~50-100x slower than lavapipe (squeezenet1_1
-# batch 1 ~4.4 s), hence one timed run there.
+# batch 1 ~4.4 s), hence one timed run there. VISION_BENCH_UNTIL (an RFC
+# 3339 time) ends every budget there at the latest.
 VISION_BENCH_PLAN="${VISION_BENCH_PLAN:-lavapipe:1:10:2:3,lavapipe:16:3:0,swiftshader:1:1:0,swiftshader:16:1:0,gpu:1:20:3,gpu:16:10:2}"
 VISION_BENCH_ORT="${VISION_BENCH_ORT:-1:30:5,16:5:1}"
 VISION_BENCH_BUDGET="${VISION_BENCH_BUDGET:-lavapipe=1200,swiftshader=900,gpu=300}"
@@ -682,7 +683,7 @@ vision_bench_run() {
 	echo "vkinfer $(git describe --always --dirty 2>/dev/null || echo '?'), $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $(uptime | sed 's/.*load/load/')"
 	NODE_PATH="$ORT_DIR/node_modules" "$out/visionbench" -vkinfer "$out/vkinfer" -fixtures "$FIXTURES/vision" \
 		-models "$models" -batches "$VISION_BENCH_BATCHES" -plan "$VISION_BENCH_PLAN" -budget "$VISION_BENCH_BUDGET" \
-		-json "${VISION_BENCH_JSON:-$out/vision-bench.json}" "${ortflags[@]}" "$@"
+		-json "${VISION_BENCH_JSON:-$out/vision-bench.json}" ${VISION_BENCH_UNTIL:+-until "$VISION_BENCH_UNTIL"} "${ortflags[@]}" "$@"
 }
 
 # cmd_vision_bench [lavapipe|swiftshader|all] [MODELS...]: issue 12's speed

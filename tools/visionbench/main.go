@@ -131,6 +131,7 @@ type config struct {
 	plan                              map[string]runs // "driver:batch"
 	ort                               map[int]runs
 	budget                            map[string]time.Duration
+	until                             time.Time // zero: none
 	jsonOut, from                     string
 	stderr                            io.Writer
 }
@@ -191,7 +192,7 @@ func parseFlags(args []string) (*config, error) {
 	fs := flag.NewFlagSet("visionbench", flag.ContinueOnError)
 	cfg := &config{}
 	var drivers driverFlags
-	var models, batches, plan, ort, budget string
+	var models, batches, plan, ort, budget, until string
 	fs.StringVar(&cfg.vkinfer, "vkinfer", "", "the vkinfer binary")
 	fs.StringVar(&cfg.ortbench, "ortbench", "", "tools/ortbench/bench.js (NODE_PATH must reach onnxruntime-node); empty: no ORT columns")
 	fs.StringVar(&cfg.node, "node", "node", "the node binary")
@@ -203,6 +204,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.StringVar(&ort, "ort", "", "ORT runs as BATCH:RUNS:WARMUP,... (default 10 runs, 2 warm-up)")
 	fs.StringVar(&budget, "budget", "", "per-driver time budgets as DRIVER=SECONDS,... (default none)")
 	fs.StringVar(&cfg.jsonOut, "json", "", "also write the rows as JSON to this file")
+	fs.StringVar(&until, "until", "", "a deadline for every driver as an RFC 3339 time (e.g. 2026-11-30T03:59:00Z): budgets end there at the latest")
 	fs.StringVar(&cfg.from, "from", "", "only print the table of the rows in this earlier -json file")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -243,6 +245,13 @@ func parseFlags(args []string) (*config, error) {
 	for k, v := range ortPlan {
 		b, _ := strconv.Atoi(k)
 		cfg.ort[b] = v
+	}
+	if until != "" {
+		t, err := time.Parse(time.RFC3339, until)
+		if err != nil {
+			return nil, fmt.Errorf("-until: %w", err)
+		}
+		cfg.until = t
 	}
 	cfg.budget = map[string]time.Duration{}
 	for _, b := range splitList(budget) {
@@ -322,6 +331,10 @@ func measure(ctx context.Context, c *config) []row {
 		start := time.Now()
 		budget, bounded := c.budget[d.Name]
 		deadline := start.Add(budget)
+		if !c.until.IsZero() && (!bounded || c.until.Before(deadline)) {
+			bounded, deadline = true, c.until
+			budget = max(deadline.Sub(start), 0)
+		}
 		p50 := map[string]float64{} // model -> batch-1 p50, µs
 		// scale is the largest ratio seen so far on this driver of a larger
 		// batch's p50 to batch × the same model's batch-1 p50 (at least

@@ -174,3 +174,20 @@ func TestRoundsGiveMedians(t *testing.T) {
 		t.Errorf("table lacks %q:\n%s", want, tab)
 	}
 }
+
+func TestUntilCutsEveryDriver(t *testing.T) {
+	bin, fix := fakeBench(t, "llvmpipe", "a-10")
+	cfg, err := parseFlags([]string{"-vkinfer", bin, "-fixtures", fix, "-driver", "x=", "-driver", "y=",
+		"-models", "a-10", "-batches", "1", "-until", "2001-01-01T00:00:00Z"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.stderr = io.Discard
+	rows := measure(context.Background(), cfg)
+	if len(rows) != 2 || !strings.HasPrefix(rows[0].Cut, "cut: the") || !strings.HasPrefix(rows[1].Cut, "cut: the") {
+		t.Fatalf("want both drivers' rows cut by -until, got %+v", rows)
+	}
+	if _, err := parseFlags([]string{"-vkinfer", bin, "-fixtures", fix, "-driver", "x=", "-until", "03:59"}); err == nil {
+		t.Error("-until 03:59 accepted; want RFC 3339")
+	}
+}
