@@ -74,10 +74,14 @@ func winogradBlock(d *engine.Device, m int) int {
 	return 8
 }
 
-// winogradTiles is the kernel's tiles per invocation TT.
-func winogradTiles() int {
+// winogradTiles is the kernel's tiles per invocation TT on d: 4 on
+// lavapipe, else 2 (TestConvSpeed: docs/PERFORMANCE.md, "Winograd").
+func winogradTiles(d *engine.Device) int {
 	if winogradBlocks.tt != 0 {
 		return winogradBlocks.tt
+	}
+	if ChooseGemmKernel(d.Info(), 64, 64, 64) == GemmTexel {
+		return 4
 	}
 	return 2
 }
@@ -131,7 +135,7 @@ func (c *conv) prepareWinograd(wt *model.Tensor) error {
 	if err != nil {
 		return fmt.Errorf("layers: Winograd weights: %w", err)
 	}
-	c.wino = &winograd{u: u, m: m, c: ci, mb: mb, tt: winogradTiles()}
+	c.wino = &winograd{u: u, m: m, c: ci, mb: mb, tt: winogradTiles(c.d)}
 	return nil
 }
 

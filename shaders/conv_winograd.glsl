@@ -45,7 +45,7 @@
 //                   float alpha, beta (the activation's parameters)
 // spec constants:   0 local_size_x, 1 HAS_BIAS (0/1), 2 ACT, 3 MB, 4..11 the
 //                   shape (below; OH = H + PAD_T + pad bottom - 2, and so OW),
-//                   12 TT (1, 2 or 4)
+//                   12 TT (1 to 8)
 // grid:             ceil(count / local_size_x), split as in linearIndex
 
 layout(local_size_x = 64, local_size_x_id = 0) in;
