@@ -2,8 +2,8 @@
 // outputs along a row per invocation: each input row the strip's windows
 // cover is loaded once into registers (SPAN values) and every output of the
 // strip reads its taps from there, where pool.glsl loads every tap of every
-// output (3x3 stride 2, STRIP 8: 17 loads a row instead of 24; stride 1: 10
-// instead of 24). Same MODEs, NaN rules and counts as pool.glsl; the
+// output (3x3 stride 2, STRIP 4: 9 floats a row instead of 12 loads; with
+// texel loads, 3 or 4 aligned texels shifted into place). Same MODEs, NaN rules and counts as pool.glsl; the
 // reference is ops.MaxPool / AveragePool.
 //
 // Compiled twice: pool_strip.comp (x a storage buffer) and
@@ -52,6 +52,40 @@ layout(constant_id = 16) const uint STRIP = 4;
 
 const uint STRIPS = (OW + STRIP - 1) / STRIP;     // strips per output row
 const uint SPAN = (STRIP - 1) * SW + (KW - 1) * DW + 1; // input columns a strip reads
+const uint NT = (SPAN + 6) / 4;                         // texels holding SPAN floats at any alignment
+
+// loadRow sets row[k] = x[base + iw0 + k] where 0 <= iw0 + k < W, else 0
+// (base: the float index of an input row's first column). With texel
+// loads: the NT aligned texels holding the span, shifted into place (one
+// fetch per 4 floats instead of one per float; as conv_dw.glsl).
+void loadRow(out float row[SPAN], uint base, int iw0) {
+#ifdef POOL_TEXEL
+    int f0 = int(base) + iw0; // may be negative (left padding of row 0)
+    int t0 = f0 >> 2;         // floor(f0 / 4)
+    uint sh = uint(f0 & 3);
+    int last = textureSize(X) - 1;
+    float v[4 * NT];
+    for (uint q = 0; q < NT; q++) {
+        vec4 t = texelFetch(X, clamp(t0 + int(q), 0, last));
+        v[4 * q] = t.x;
+        v[4 * q + 1] = t.y;
+        v[4 * q + 2] = t.z;
+        v[4 * q + 3] = t.w;
+    }
+    for (uint k = 0; k < SPAN; k++) {
+        float u = sh == 0 ? v[k] : sh == 1 ? v[k + 1] : sh == 2 ? v[k + 2] : v[k + 3];
+        row[k] = uint(iw0 + int(k)) < W ? u : 0.0;
+    }
+#else
+    for (uint k = 0; k < SPAN; k++) {
+        int iw = iw0 + int(k);
+        row[k] = 0.0;
+        if (iw >= 0 && iw < int(W)) {
+            row[k] = loadX(base + uint(iw));
+        }
+    }
+#endif
+}
 
 void main() {
     uint idx = linearIndex();
@@ -84,14 +118,7 @@ void main() {
         }
         bool rowIn = ih >= 0 && ih < int(H);
         if (rowIn) {
-            uint base = plane + uint(ih) * W;
-            for (uint k = 0; k < SPAN; k++) {
-                int iw = iw0 + int(k);
-                row[k] = 0.0;
-                if (iw >= 0 && iw < int(W)) {
-                    row[k] = loadX(base + uint(iw));
-                }
-            }
+            loadRow(row, plane + uint(ih) * W, iw0);
         }
         for (uint o = 0; o < STRIP; o++) {
             for (uint j = 0; j < KW; j++) {

@@ -1079,7 +1079,7 @@ var manifest = []manifestEntry{
 	{Path: "pool.comp", SHA256: "a1a753adae3e3afa900f21863ca3582f03c2fef5147e550da672612f9e7ca6ac"},
 	{Path: "pool.glsl", SHA256: "7d6fd5c5d3daeee5948d2240a67af2ab98e145c6d697669b599b99f99b025978"},
 	{Path: "pool_strip.comp", SHA256: "ea8f6a3135aaee47fd0e4276e8badb97d437ab269b35c3f426badc1df8e36a05"},
-	{Path: "pool_strip.glsl", SHA256: "edc7c82f7e39985753c194d293876298d051c53cd8fe08aa53da972a802c33e6"},
+	{Path: "pool_strip.glsl", SHA256: "f2eebf81624b332477a24a5a80625fe6d62ba78149843fd06fc6e05e0aa1b939"},
 	{Path: "pool_strip_texel.comp", SHA256: "cdc6131e22fb2b803763b7b3c2855acdd74b29b450bbd1308cf1a6933b305097"},
 	{Path: "pool_texel.comp", SHA256: "eeff9fbb1f9977dc84d8cef39a567cd5b7adf4c4c1da808426923208065f691c"},
 	{Path: "reduce.comp", SHA256: "84442d6ef64e96c7c8433d6c46338a95f05ece518870504876995ff085208f64"},
