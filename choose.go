@@ -40,7 +40,7 @@ func variantKey(vl layers.VariantLayer, shapes []layers.Shape, cands []string) s
 	return "kernel|" + vl.VariantKey(shapes) + "|" + strings.Join(cands, "+") + "|zeroed"
 }
 
-// chooseVariant returns the kernel a layer with several (vl, node n, input
+// chooseVariant returns the kernel a layer with several (vl, node name, input
 // shapes shapes, output shapes outShapes) runs in a plan: "" (the static
 // rule) where fewer than two kernels can run these shapes or measuring is
 // off; else the stored choice for the key (variantKey), else the fastest
@@ -130,7 +130,9 @@ func (m *Model) timeVariants(vl layers.VariantLayer, cands []string, shapes, out
 	for i, c := range cands {
 		rec := d.NewRecorder()
 		if err := vl.TrialVariant(rec, ins, shapes, outs, c); err != nil {
-			rec.Finish() //nolint:errcheck // releases the recorder; the error is the trial's
+			if p, ferr := rec.Finish(); ferr == nil { // frees the recorder's temporaries
+				p.Close()
+			}
 			return nil, fmt.Errorf("kernel %s: %w", c, err)
 		}
 		p, err := rec.Finish()
