@@ -59,7 +59,7 @@ var convBenchShapes = []struct {
 // VKINFER_CONV_BENCH_VARIANTS is a comma list of the variants to time on
 // the group-1 layers (direct, gemm, im2col, gemm-only, winograd, and
 // winograd/MBxTT: Winograd with MB output channels x TT tiles per
-// invocation).
+// invocation; winograd/MBxTTxL: in workgroups of L invocations).
 // VKINFER_CONV_BENCH_ONLY=S times only the layers whose name
 // contains S (e.g. " dw " for the depthwise ones, which compare conv.comp
 // with conv_dw: see VKINFER_CONV_BENCH_DW_STRIPS below).
@@ -142,10 +142,12 @@ func TestConvSpeed(t *testing.T) {
 				}
 				env = "dw"
 			}
-			var mb, tt int
-			if b, ok := strings.CutPrefix(v, "winograd/"); ok { // winograd/MBxTT
-				if _, err := fmt.Sscanf(b, "%dx%d", &mb, &tt); err != nil {
-					t.Fatalf("variant %q: want winograd/MBxTT", v)
+			var mb, tt, local int
+			if b, ok := strings.CutPrefix(v, "winograd/"); ok { // winograd/MBxTT or MBxTTxLOCAL
+				if _, err := fmt.Sscanf(b, "%dx%dx%d", &mb, &tt, &local); err != nil {
+					if _, err := fmt.Sscanf(b, "%dx%d", &mb, &tt); err != nil {
+						t.Fatalf("variant %q: want winograd/MBxTT or winograd/MBxTTxLOCAL", v)
+					}
 				}
 				env = "winograd"
 			}
@@ -157,7 +159,7 @@ func TestConvSpeed(t *testing.T) {
 			}
 			t.Setenv(layers.ConvKernelEnv, env)
 			build, _ := layers.Lookup(ops.OpConv)
-			restore := layers.SetWinogradBlocks(mb, tt)
+			restore := layers.SetWinogradBlocks(mb, tt, local)
 			l, err := build(&layers.Build{Dev: d, Const: func(name string) *model.Tensor {
 				return map[string]*model.Tensor{"w": w, "b": b}[name]
 			}}, &node)

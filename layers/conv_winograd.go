@@ -33,12 +33,15 @@ type winograd struct {
 	u    *engine.Buffer // U = G g Gᵀ in conv_winograd.glsl's layout
 	m, c int            // output and input channels
 	mb   int            // output channels per invocation (4 or 8)
-	tt   int            // 2x2 tiles per invocation (1, 2 or 4)
+	tt   int            // 2x2 tiles per invocation (1 to 8)
+	// local, when nonzero, is the workgroup size (winogradBlocks).
+	local int
 }
 
 // winogradBlocks, when set (tests and TestConvSpeed), overrides the
-// kernel's blocks: MB output channels x TT tiles per invocation.
-var winogradBlocks struct{ mb, tt int }
+// kernel's blocks: MB output channels x TT tiles per invocation, and the
+// workgroup size.
+var winogradBlocks struct{ mb, tt, local int }
 
 // winogradEligible reports whether a Conv with resolved attributes a,
 // group and constant weights wt (nil when they are runtime inputs) can run
@@ -135,7 +138,7 @@ func (c *conv) prepareWinograd(wt *model.Tensor) error {
 	if err != nil {
 		return fmt.Errorf("layers: Winograd weights: %w", err)
 	}
-	c.wino = &winograd{u: u, m: m, c: ci, mb: mb, tt: winogradTiles(c.d)}
+	c.wino = &winograd{u: u, m: m, c: ci, mb: mb, tt: winogradTiles(c.d), local: winogradBlocks.local}
 	return nil
 }
 
@@ -167,7 +170,11 @@ func (c *conv) recordWinograd(r *engine.Recorder, g ops.Window, m int, in []*eng
 	if c.hasB {
 		hasB = 1
 	}
-	p, err := c.d.Pipeline(name, engine.Spec{"local_size_x": elementLocal(c.d, count), "HAS_BIAS": hasB, "ACT": uint32(c.act),
+	local := elementLocal(c.d, count)
+	if w.local != 0 {
+		local = uint32(w.local)
+	}
+	p, err := c.d.Pipeline(name, engine.Spec{"local_size_x": local, "HAS_BIAS": hasB, "ACT": uint32(c.act),
 		"MB": u32(w.mb), "C": u32(g.C), "H": u32(g.H), "W": u32(g.W), "M": u32(m), "OH": u32(g.OH), "OW": u32(g.OW),
 		"PAD_T": u32(g.PadT), "PAD_L": u32(g.PadL), "TT": u32(w.tt)})
 	if err != nil {

@@ -110,11 +110,12 @@ func ConvWeightCopies(l Layer) (direct, gemm, wino bool) {
 }
 
 // SetWinogradBlocks makes Conv layers built from now on run Winograd with
-// mb output channels x tt tiles per invocation (0, 0: the default) and
+// mb output channels x tt tiles per invocation in workgroups of local
+// invocations (0: the default) and
 // returns the function that restores the previous setting.
-func SetWinogradBlocks(mb, tt int) func() {
+func SetWinogradBlocks(mb, tt, local int) func() {
 	old := winogradBlocks
-	winogradBlocks.mb, winogradBlocks.tt = mb, tt
+	winogradBlocks.mb, winogradBlocks.tt, winogradBlocks.local = mb, tt, local
 	return func() { winogradBlocks = old }
 }
 
