@@ -17,10 +17,13 @@ import (
 // (arXiv:1509.09308), section 4.1.
 
 // The variant "winograd" (convVariant): prepared only when $VKINFER_CONV
-// is winograd or all, as on both CPU drivers every layer measured ran
-// slower than the GEMM path (docs/PERFORMANCE.md, "Winograd"), and no GPU
-// has measured it: the measured choice times it under all. Where prepared
-// it runs every input shape (always), so U is the weights' only copy.
+// is winograd or all (the measured choice then times it per layer). auto
+// leaves it out: measured on the loaded machine it was slower than the
+// GEMM path in wall time on most layers (SwiftShader: all), though it used
+// less CPU time on lavapipe (docs/PERFORMANCE.md, "Winograd"), it costs
+// seconds of pipeline compilation per layer on lavapipe, and no GPU has
+// measured it. Where prepared it runs every input shape (always), so U is
+// the weights' only copy.
 func init() {
 	registerConvVariant(&convVariant{name: "winograd", prepare: (*conv).prepareWinograd,
 		always:   func(c *conv) bool { return c.wino != nil },
@@ -93,14 +96,14 @@ func winogradTiles(d *engine.Device) int {
 // blocks of mb: channels padded to a whole block.
 func winogradFloats(m, c, mb int) int { return roundUp(m, mb) * c * 16 }
 
-// WinogradU returns U = G g Gᵀ for every filter g of w ([m, c, 3, 3]
+// winogradU returns U = G g Gᵀ for every filter g of w ([m, c, 3, 3]
 // row-major), computed in float64 and rounded once, in
 // conv_winograd.glsl's layout: float ((blk*c + ci)*16 + k)*mb + q holds
 // element k (row-major 4x4) of output channel blk*mb + q, input channel ci;
 // zeros for channels past m.
 //
 //	G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
-func WinogradU(w []float32, m, c, mb int) []float32 {
+func winogradU(w []float32, m, c, mb int) []float32 {
 	g := [4][3]float64{{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}}
 	u := make([]float32, winogradFloats(m, c, mb))
 	for mi := 0; mi < m; mi++ {
@@ -134,7 +137,7 @@ func (c *conv) prepareWinograd(wt *model.Tensor) error {
 	}
 	m, ci := wt.Shape[0], wt.Shape[1]
 	mb := winogradBlock(c.d, m)
-	u, err := uploadData(c.d, WinogradU(wt.Data, m, ci, mb), true)
+	u, err := uploadData(c.d, winogradU(wt.Data, m, ci, mb), true)
 	if err != nil {
 		return fmt.Errorf("layers: Winograd weights: %w", err)
 	}

@@ -183,3 +183,7 @@ func SetPoolStrip(n int) int {
 	poolStripOverride = n
 	return old
 }
+
+// WinogradU is winogradU: U = G g Gᵀ of weights [m, c, 3, 3] in
+// conv_winograd.glsl's layout with blocks of mb output channels.
+var WinogradU = winogradU
