@@ -38,6 +38,10 @@ var convBenchShapes = []struct {
 	{"squeezenet expand 3x3 16->64 54x54", []int{1, 16, 54, 54}, []int{64, 16, 3, 3}, 1, 1, 1},
 	{"squeezenet expand 3x3 32->128 27x27", []int{1, 32, 27, 27}, []int{128, 32, 3, 3}, 1, 1, 1},
 	{"squeezenet expand 3x3 64->256 13x13", []int{1, 64, 13, 13}, []int{256, 64, 3, 3}, 1, 1, 1},
+	{"mobilenet_v2 1x1 16->96 112x112", []int{1, 16, 112, 112}, []int{96, 16, 1, 1}, 1, 0, 1},
+	{"squeezenet conv1 3x3/2 3->64 224", []int{1, 3, 224, 224}, []int{64, 3, 3, 3}, 2, 0, 1},
+	{"squeezenet squeeze 1x1 128->16 55x55", []int{1, 128, 55, 55}, []int{16, 128, 1, 1}, 1, 0, 1},
+	{"resnet18 layer2 downsample 1x1/2", []int{1, 64, 56, 56}, []int{128, 64, 1, 1}, 2, 0, 1},
 	{"mobilenet_v2 dw 3x3 32 112x112", []int{1, 32, 112, 112}, []int{32, 1, 3, 3}, 1, 1, 32},
 	{"mobilenet_v2 dw 3x3 144 56x56", []int{1, 144, 56, 56}, []int{144, 1, 3, 3}, 1, 1, 144},
 	{"mobilenet_v2 dw 3x3/2 96 112x112", []int{1, 96, 112, 112}, []int{96, 1, 3, 3}, 2, 1, 96},
@@ -59,7 +63,9 @@ var convBenchShapes = []struct {
 // VKINFER_CONV_BENCH_VARIANTS is a comma list of the variants to time on
 // the group-1 layers (direct, gemm, im2col, gemm-only, winograd, and
 // winograd/MBxTT: Winograd with MB output channels x TT tiles per
-// invocation; winograd/MBxTTxL: in workgroups of L invocations).
+// invocation; winograd/MBxTTxL: in workgroups of L invocations;
+// gemm-panels and gemm-rows: the GEMM path with gemm_texel's invocation
+// order forced, SetTexelOrder).
 // VKINFER_CONV_BENCH_ONLY=S times only the layers whose name
 // contains S (e.g. " dw " for the depthwise ones, which compare conv.comp
 // with conv_dw: see VKINFER_CONV_BENCH_DW_STRIPS below).
@@ -129,8 +135,12 @@ func TestConvSpeed(t *testing.T) {
 		progs := make([]*engine.Program, len(variants))
 		for i, v := range variants {
 			env, split, chunk := v, 0, 0
-			cols := 0
+			cols, order := 0, 0
 			switch v {
+			case "gemm-panels":
+				env, order = "gemm", 1
+			case "gemm-rows":
+				env, order = "gemm", 2
 			case "im2col":
 				env, split = "gemm", 1
 			case "gemm-only":
@@ -170,6 +180,7 @@ func TestConvSpeed(t *testing.T) {
 			defer l.Close()
 			rec := d.NewRecorder()
 			layers.SetConvSplit(split)
+			oldOrder := layers.SetTexelOrder(order)
 			old := layers.SetConvChunkFloats(chunk)
 			if chunk == 0 {
 				layers.SetConvChunkFloats(old) // the default bound
@@ -178,6 +189,7 @@ func TestConvSpeed(t *testing.T) {
 			err = l.Record(rec, []*engine.Buffer{xb}, []layers.Shape{s.x}, []*engine.Buffer{yb})
 			layers.SetConvDepthwiseStrip(oldCols)
 			layers.SetConvSplit(0)
+			layers.SetTexelOrder(oldOrder)
 			layers.SetConvChunkFloats(old)
 			if err != nil {
 				t.Fatal(err)

@@ -128,6 +128,7 @@ func testConvCases(t *testing.T, d *engine.Device, depthwiseOnly bool) {
 		{name: "sigmoid", x: []int{1, 3, 6, 6}, w: []int{4, 3, 3, 3}, act: "sigmoid"},
 		{name: "runtime weights", x: []int{2, 4, 5, 5}, w: []int{6, 2, 3, 3}, bias: true, rtw: true, attrs: map[string]model.Attr{"group": model.IntAttr(2), "pads": ints(1, 1, 1, 1)}},
 		{name: "runtime weights no bias", x: []int{1, 3, 6, 5}, w: []int{2, 3, 2, 2}, rtw: true, act: "relu"},
+		{name: "7x7 stride 2 stem", x: []int{1, 3, 23, 21}, w: []int{8, 3, 7, 7}, bias: true, act: "relu", nan: true, attrs: map[string]model.Attr{"strides": ints(2, 2), "pads": ints(3, 3, 3, 3)}},
 		{name: "silu", x: []int{1, 3, 6, 6}, w: []int{4, 3, 3, 3}, bias: true, act: "silu", nan: true},
 	}
 	for _, c := range cases {

@@ -187,3 +187,7 @@ func SetPoolStrip(n int) int {
 // WinogradU is winogradU: U = G g Gᵀ of weights [m, c, 3, 3] in
 // conv_winograd.glsl's layout with blocks of mb output channels.
 var WinogradU = winogradU
+
+// SetTexelOrder overrides gemm_texel's invocation order (0 the static rule,
+// 1 panels fastest, 2 row blocks fastest) and returns the previous setting.
+func SetTexelOrder(v int) int { return int(texelOrder.Swap(int32(v))) }

@@ -675,6 +675,7 @@ func recordTexel(r *engine.Recorder, d *engine.Device, g Gemm, cfg GemmConfig, a
 		"local_size_x": u32(cfg.LX), "TM": u32(tm), "K": u32(K), "LDA": u32(lda),
 		"A_KCONTIG": b2u(aKC), "B_MODE": u32(bMode), "LDB": u32(b.ld),
 		"HAS_BIAS": b2u(g.Bias != nil), "ACT": g.act(), "NCHW": b2u(g.OutHW > 0),
+		"ROWS_FIRST": b2u(texelRowsFirst()),
 	}
 	p, err := d.Pipeline("gemm_texel", spec)
 	if err != nil {
@@ -700,6 +701,22 @@ func recordTexel(r *engine.Recorder, d *engine.Device, g Gemm, cfg GemmConfig, a
 	blocks := ceilDiv(M, tm) * ceilDiv(N, 8)
 	push := []uint32{u32(M), u32(N), u32(aS0), u32(aS1), u32(g.OutHW), u32(g.OutRow0), math.Float32bits(g.Alpha), math.Float32bits(g.Beta)}
 	return r.Dispatch(p, []*engine.Buffer{aBuf, b.buf, bias, c}, push, d.Grid(p, uint64(blocks)))
+}
+
+// texelOrder overrides gemm_texel's invocation order for measurements and
+// tests (export_test.go): 0 the static rule (texelRowsFirst), 1 panels
+// fastest, 2 row blocks fastest.
+var texelOrder atomic.Int32
+
+// texelRowsFirst reports whether gemm_texel walks row blocks fastest
+// (ROWS_FIRST): only when forced (texelOrder).
+// Walking row blocks first reads each of B's panels from memory about once
+// where panels first streams all of B once per row block; at resnet18's
+// layer4 (9.4 MB of B, 0.9 MB of A) and the other shapes measured it made
+// no difference beyond the noise on lavapipe, and panels first was as fast
+// or faster (docs/PERFORMANCE.md, "gemm_texel at the models' shapes").
+func texelRowsFirst() bool {
+	return texelOrder.Load() == 2
 }
 
 // recordPack records gemm_pack.comp: the rows x k matrix X[r,k] =

@@ -221,3 +221,104 @@ func devBuf(tb testing.TB, d *engine.Device, data []float32) *engine.Buffer {
 	}
 	return buf
 }
+
+// gemmTexelBenchShapes are products gemm_texel runs inside models (M x N x
+// K): batched Dense layers (mnist at batch 16-64), the Convs of resnet18's
+// layer3 and layer4 as GEMMs (pixels x channels x patch), a 1x1 Conv with
+// a small K (mobilenet_v2), and 1024^3.
+var gemmTexelBenchShapes = []struct{ m, n, k int }{
+	{16, 128, 784}, {32, 128, 784}, {64, 128, 784}, {16, 256, 784}, {64, 256, 784},
+	{49, 512, 4608}, {196, 256, 2304}, {12544, 96, 16}, {1024, 1024, 1024},
+}
+
+// TestGemmTexelSpeed (with VKINFER_GEMM_BENCH=1, on lavapipe) times
+// gemm_texel's invocation orders and stores side by side, interleaved run
+// by run, on gemmTexelBenchShapes with prepared weights, and logs the
+// medians: `VKINFER_GEMM_BENCH=1 VKINFER_VALIDATION=0 go test ./layers -run
+// TestGemmTexelSpeed -v`. Not a pass/fail test (each variant's result is
+// checked against the reference once).
+func TestGemmTexelSpeed(t *testing.T) {
+	if os.Getenv("VKINFER_GEMM_BENCH") == "" {
+		t.Skip("set VKINFER_GEMM_BENCH=1 to time gemm_texel's variants")
+	}
+	d := gputest.Open(t, engine.Options{})
+	if layers.ChooseGemmKernel(d.Info(), 64, 64, 64) != layers.GemmTexel {
+		t.Skip("the device does not run gemm_texel")
+	}
+	variants := []struct {
+		name  string
+		order int
+	}{{"auto", 0}, {"panels", 1}, {"rows", 2}}
+	runs := 9
+	ctx := context.Background()
+	for _, s := range gemmTexelBenchShapes {
+		r := rand.New(rand.NewSource(int64(s.m*s.n + s.k)))
+		a := randSlice(r, s.m*s.k)
+		w := randSlice(r, s.n*s.k)
+		A := devBuf(t, d, a)
+		C := devBuf(t, d, make([]float32, s.m*s.n))
+		W, err := layers.NewGemmWeights(d, w, s.k, s.n, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		progs := make([]*engine.Program, len(variants))
+		for i, v := range variants {
+			oldO := layers.SetTexelOrder(v.order)
+			rec := d.NewRecorder()
+			err := layers.RecordGemmWeights(rec, d, layers.Gemm{M: s.m, N: s.n, K: s.k}, A, W, C)
+			layers.SetTexelOrder(oldO)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := rec.Output(C); err != nil {
+				t.Fatal(err)
+			}
+			if progs[i], err = rec.Finish(); err != nil {
+				t.Fatal(err)
+			}
+			defer progs[i].Close()
+			got := make([]float32, s.m*s.n)
+			if err := progs[i].Run(ctx, nil, []engine.IO{{Buf: C, Data: got}}); err != nil {
+				t.Fatal(err)
+			}
+			checkGemmSample(t, a, w, got, s.m, s.n, s.k, true)
+		}
+		// Timed without the download: the same GEMM recorded again
+		// with C not an output.
+		for i, v := range variants {
+			progs[i].Close()
+			oldO := layers.SetTexelOrder(v.order)
+			rec := d.NewRecorder()
+			err := layers.RecordGemmWeights(rec, d, layers.Gemm{M: s.m, N: s.n, K: s.k}, A, W, C)
+			layers.SetTexelOrder(oldO)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if progs[i], err = rec.Finish(); err != nil {
+				t.Fatal(err)
+			}
+			if err := progs[i].Run(ctx, nil, nil); err != nil { // warm up
+				t.Fatal(err)
+			}
+		}
+		times := make([][]time.Duration, len(variants))
+		for k := 0; k < runs; k++ {
+			for i, p := range progs {
+				t0 := time.Now()
+				if err := p.Run(ctx, nil, nil); err != nil {
+					t.Fatal(err)
+				}
+				times[i] = append(times[i], time.Since(t0))
+			}
+		}
+		flop := 2 * float64(s.m) * float64(s.n) * float64(s.k)
+		line := fmt.Sprintf("%5dx%4dx%4d", s.m, s.n, s.k)
+		for i, v := range variants {
+			sort.Slice(times[i], func(a, b int) bool { return times[i][a] < times[i][b] })
+			med := times[i][runs/2]
+			line += fmt.Sprintf("  %s %7.1f µs (%5.1f GFLOP/s)", v.name, float64(med.Nanoseconds())/1000, flop/med.Seconds()/1e9)
+		}
+		t.Log(line)
+		W.Close()
+	}
+}

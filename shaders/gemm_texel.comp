@@ -50,12 +50,20 @@
 // spec constants:   0 local_size_x (default 16), 1 TM (default 8), 2 K,
 //                   3 LDA, 4 A_KCONTIG (bool), 5 B_MODE (uint), 6 LDB,
 //                   7 HAS_BIAS (bool), 8 ACT (activation.glsl: 0 none,
-//                   1 ReLU, ...), 9 NCHW (bool)
+//                   1 ReLU, ...), 9 NCHW (bool), 10 ROWS_FIRST (bool)
 // grid:             one invocation per block: ceil(M/TM) * ceil(N/8)
 //                   invocations, 1-D, split over x and y when that exceeds
 //                   the device's x limit (see linearIndex). Invocation i owns
-//                   column panel i % ceil(N/8) and row block i / ceil(N/8),
-//                   so only the last workgroup has idle lanes.
+//                   column panel i % ceil(N/8) and row block i / ceil(N/8)
+//                   (neighbouring lanes share A's rows, and a workgroup
+//                   walks through B), or with ROWS_FIRST row block
+//                   i % ceil(M/TM) and panel i / ceil(M/TM) (they share B's
+//                   panel: B is read from memory about once when it is the
+//                   larger operand). Only the last workgroup has idle lanes.
+//
+// Stores are a float at a time: storing 4 adjacent floats as a vec4 where
+// C is aligned (4 pixels of a channel in NCHW) measured up to 9x slower on
+// lavapipe at resnet18's conv1 (docs/PERFORMANCE.md).
 
 layout(local_size_x = 16, local_size_x_id = 0) in;
 
@@ -68,6 +76,7 @@ layout(constant_id = 6) const uint LDB = 4;
 layout(constant_id = 7) const bool HAS_BIAS = false;
 layout(constant_id = 8) const uint ACT = 0;
 layout(constant_id = 9) const bool NCHW = false;
+layout(constant_id = 10) const bool ROWS_FIRST = false;
 
 const uint B_PANELS = 0;
 const uint B_KCONTIG = 1;
@@ -183,10 +192,20 @@ void step(uint q, uint nk) {
 }
 
 void main() {
-    const uint panels = (pc.N + 7) / 8;
     const uint id = linearIndex();
-    const uint blockRow = id / panels;
-    const uint panel = id - blockRow * panels;
+    uint blockRow, panel;
+    if (ROWS_FIRST) {
+        const uint blocks = (pc.M + TM - 1) / TM;
+        panel = id / blocks;
+        blockRow = id - panel * blocks;
+        if (panel >= (pc.N + 7) / 8) {
+            return;
+        }
+    } else {
+        const uint panels = (pc.N + 7) / 8;
+        blockRow = id / panels;
+        panel = id - blockRow * panels;
+    }
     const uint row0 = blockRow * TM;
     const uint col0 = panel * 8;
     if (row0 >= pc.M) {

@@ -706,8 +706,9 @@ var shaders = map[string]*Shader{
 			{ID: 7, Name: "HAS_BIAS", Default: 0},      // bool
 			{ID: 8, Name: "ACT", Default: 0},           // uint
 			{ID: 9, Name: "NCHW", Default: 0},          // bool
+			{ID: 10, Name: "ROWS_FIRST", Default: 0},   // bool
 		},
-		SourceSHA256: "10d31fdb9f3296a745bdef8afaaafdd5af0d5d6650b16bdce97084e3ffbcc6fe",
+		SourceSHA256: "e89c4cd03cafa96436172e05882bfe0e0bee2b0994004898c79e0a8d0a2b98fb",
 	},
 	"gemm_tiled": {
 		Name:         "gemm_tiled",
@@ -1072,7 +1073,7 @@ var manifest = []manifestEntry{
 	{Path: "gemm_pack.comp", SHA256: "cfcd79c81e39d761808af36c5d87298b4d0b536f694a218f02f70dfc24aadad4"},
 	{Path: "gemm_reduce.comp", SHA256: "65f1e19152fa6f910f5f6448b3a7242a7de5d3efc2e7955733ef9d4b8866fd93"},
 	{Path: "gemm_subgroup.comp", SHA256: "f5b8694864a5711133a444eb717c1f28fba86a6171b1a83f3559f814f6177ef3"},
-	{Path: "gemm_texel.comp", SHA256: "10d31fdb9f3296a745bdef8afaaafdd5af0d5d6650b16bdce97084e3ffbcc6fe"},
+	{Path: "gemm_texel.comp", SHA256: "e89c4cd03cafa96436172e05882bfe0e0bee2b0994004898c79e0a8d0a2b98fb"},
 	{Path: "gemm_tiled.comp", SHA256: "9ba54fb4b755280c09ab24099d27e4077b8b39c4f5ad7352b7ea324acbe3b23d"},
 	{Path: "gemm_tiled.glsl", SHA256: "441a5fc887053db6a28abbc432f73908636530905aff01084c5cb2523faa379b"},
 	{Path: "gemm_tiled_f16.comp", SHA256: "1a77247d4842581ad250f7caff92ec0ffc902cb66c25e00d81a714d5eff27e9b"},
