@@ -704,8 +704,8 @@ func recordTexel(r *engine.Recorder, d *engine.Device, g Gemm, cfg GemmConfig, a
 }
 
 // texelOrder overrides gemm_texel's invocation order for measurements and
-// tests (export_test.go): 0 the static rule (texelRowsFirst), 1 panels
-// fastest, 2 row blocks fastest.
+// tests (export_test.go): 0 (the default) and 1 panels fastest, 2 row
+// blocks fastest.
 var texelOrder atomic.Int32
 
 // texelRowsFirst reports whether gemm_texel walks row blocks fastest
