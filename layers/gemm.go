@@ -675,7 +675,7 @@ func recordTexel(r *engine.Recorder, d *engine.Device, g Gemm, cfg GemmConfig, a
 		"local_size_x": u32(cfg.LX), "TM": u32(tm), "K": u32(K), "LDA": u32(lda),
 		"A_KCONTIG": b2u(aKC), "B_MODE": u32(bMode), "LDB": u32(b.ld),
 		"HAS_BIAS": b2u(g.Bias != nil), "ACT": g.act(), "NCHW": b2u(g.OutHW > 0),
-		"ROWS_FIRST": b2u(texelRowsFirst()),
+		"ROWS_FIRST": b2u(texelRowsFirst(g)),
 	}
 	p, err := d.Pipeline("gemm_texel", spec)
 	if err != nil {
@@ -704,20 +704,35 @@ func recordTexel(r *engine.Recorder, d *engine.Device, g Gemm, cfg GemmConfig, a
 }
 
 // texelOrder overrides gemm_texel's invocation order for measurements and
-// tests (export_test.go): 0 (the default) and 1 panels fastest, 2 row
-// blocks fastest.
+// tests (export_test.go): 0 the static rule (texelRowsFirst), 1 panels
+// fastest, 2 row blocks fastest.
 var texelOrder atomic.Int32
 
 // texelRowsFirst reports whether gemm_texel walks row blocks fastest
-// (ROWS_FIRST): only when forced (texelOrder).
-// Walking row blocks first reads each of B's panels from memory about once
-// where panels first streams all of B once per row block; at resnet18's
-// layer4 (9.4 MB of B, 0.9 MB of A) and the other shapes measured it made
-// no difference beyond the noise on lavapipe, and panels first was as fast
-// or faster (docs/PERFORMANCE.md, "gemm_texel at the models' shapes").
-func texelRowsFirst() bool {
-	return texelOrder.Load() == 2
+// (ROWS_FIRST) for g (texelOrder forces either order): for an NCHW store
+// with K <= texelRowsFirstMaxK. There the store is most of the work, and
+// row blocks first makes neighbouring lanes store neighbouring runs of
+// pixels of one channel where panels first has them 8 channels (8 planes)
+// apart: mobilenet_v2's 1x1 16->96 at 112² took 5.7-8.2 ms of CPU per run
+// against 7.7-9.4 ms (lavapipe, load 19). Walking row blocks first also
+// reads each of B's panels from memory about once where panels first
+// streams all of B once per row block, but at resnet18's layer4 (9.4 MB of
+// B, 0.9 MB of A) and the other long-K shapes measured that made no
+// difference beyond the noise, and panels first was as fast or faster
+// (docs/PERFORMANCE.md, "gemm_texel at the models' shapes").
+func texelRowsFirst(g Gemm) bool {
+	switch texelOrder.Load() {
+	case 1:
+		return false
+	case 2:
+		return true
+	}
+	return g.OutHW > 0 && g.K <= texelRowsFirstMaxK
 }
+
+// texelRowsFirstMaxK is the longest K texelRowsFirst walks row blocks
+// first for (measured: better at K = 16 and 24, no different at 64-960).
+const texelRowsFirstMaxK = 32
 
 // recordPack records gemm_pack.comp: the rows x k matrix X[r,k] =
 // src[r*rs + k*ks] into dst, K-contiguous rows (kcontig) or p-row panels.
