@@ -199,8 +199,12 @@ void main() {
                 d[i][e] = rowIn[i] && colIn[e] ? v : 0.0;
             }
 #else
+            // The index clamped into the buffer: a masked position (the
+            // padding left of the first row, right of the last) is never
+            // an address outside it, even if the load is speculated.
             for (uint e = 0; e < L; e++) {
-                d[i][e] = rowIn[i] && colIn[e] ? loadX(uint(int(xBase) + rowOff[i] + int(e))) : 0.0;
+                int xi = clamp(int(xBase) + rowOff[i] + int(e), 0, int(x.data.length()) - 1);
+                d[i][e] = rowIn[i] && colIn[e] ? loadX(uint(xi)) : 0.0;
             }
 #endif
         }

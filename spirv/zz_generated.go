@@ -1060,7 +1060,7 @@ var manifest = []manifestEntry{
 	{Path: "conv_im2col_texel.comp", SHA256: "307e38d03d2b8568b97d4cfb229d977a6fc077dc5063e2084168f68a02284aec"},
 	{Path: "conv_texel.comp", SHA256: "a8672f60bc2287fefd30029f23eaa256754019ed82b4c909c7e590671325927b"},
 	{Path: "conv_winograd.comp", SHA256: "6ae799fd3233152e3775545b3fb1f8684d578b297e3632a8b9758a33396ad05e"},
-	{Path: "conv_winograd.glsl", SHA256: "568deca968dba076ed542b153d6a38d4016719aad3fa4baa8809638ac7692cd3"},
+	{Path: "conv_winograd.glsl", SHA256: "5a4d5f557ee253a368801e174a28aa0fa8abdb00317379e46e34f55bb443ede9"},
 	{Path: "conv_winograd_texel.comp", SHA256: "fa4563bc3da9eeb98bb28799adc4afe72202992f44e8dfc691b2981383ae358d"},
 	{Path: "convtranspose.comp", SHA256: "9c5517ec0cb4b3ee4e543ce523e9c657d250cd37a30176425d3c2fbdbd16fd13"},
 	{Path: "dense_chain.comp", SHA256: "02c01f0648c18f1dc8d373cec9fc96af2b2e5dfd564795fa4e2822bd9e44d55a"},
