@@ -130,9 +130,7 @@ func (m *Model) timeVariants(vl layers.VariantLayer, cands []string, shapes, out
 	for i, c := range cands {
 		rec := d.NewRecorder()
 		if err := vl.TrialVariant(rec, ins, shapes, outs, c); err != nil {
-			if p, ferr := rec.Finish(); ferr == nil { // frees the recorder's temporaries
-				p.Close()
-			}
+			rec.Discard() // frees the recorder's temporaries
 			return nil, fmt.Errorf("kernel %s: %w", c, err)
 		}
 		p, err := rec.Finish()

@@ -1008,6 +1008,12 @@ func (m *Model) record(inShapes []layers.Shape, mode planMode, profile engine.Pr
 	}
 	buf := func(name string) *engine.Buffer { return bufs[pl.Slot[name]] }
 	rec := d.NewRecorder()
+	finished := false
+	defer func() {
+		if !finished {
+			rec.Discard() // a node failed to record: free its temporaries
+		}
+	}()
 	rec.Profile(profile)
 	for _, s := range pl.Inputs {
 		p.inputs = append(p.inputs, bufs[s])
@@ -1066,6 +1072,7 @@ func (m *Model) record(inShapes []layers.Shape, mode planMode, profile engine.Pr
 		}
 	}
 	prog, err := rec.Finish()
+	finished = true // Finish frees them itself when it fails
 	if err != nil {
 		return nil, fused, fmt.Errorf("vkinfer: record: %w", err)
 	}

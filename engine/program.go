@@ -473,6 +473,16 @@ func (r *Recorder) finish(noBarriers bool) (*Program, error) {
 	return p, nil
 }
 
+// Discard frees what the Recorder holds (staging buffers and temporaries)
+// when its commands will not be finished: a caller whose recording failed
+// part way (a layer returned an error) calls it instead of Finish. Nothing
+// has been submitted, so nothing waits. The Recorder must not be used after;
+// Discard after Finish, or twice, does nothing.
+func (r *Recorder) Discard() {
+	r.closeStaging()
+	r.staging, r.temps, r.pool = nil, nil, nil
+}
+
 func (r *Recorder) closeStaging() {
 	for _, st := range r.staging {
 		st.Close()

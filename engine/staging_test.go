@@ -131,6 +131,28 @@ func TestProgramTemps(t *testing.T) {
 	require.Equal(t, before+out.Size(), d.Stats().Arena(engine.Activations).InUse)
 }
 
+// A recording abandoned part way (Discard instead of Finish) returns its
+// temporaries and staging buffers.
+func TestRecorderDiscard(t *testing.T) {
+	d := gputest.Open(t, engine.Options{})
+	before := d.Stats().Arena(engine.Activations).InUse
+	rec := d.NewRecorder()
+	tmp, err := rec.Temp(4 * 1024)
+	require.NoError(t, err)
+	in, err := d.NewBuffer(engine.Activations, 4*1024)
+	require.NoError(t, err)
+	defer in.Close()
+	require.NoError(t, rec.Input(in))
+	p, err := d.Pipeline("relu", nil)
+	require.NoError(t, err)
+	require.NoError(t, rec.Dispatch(p, []*engine.Buffer{in, tmp}, []uint32{1024}, d.Grid(p, 1024)))
+	require.Greater(t, d.Stats().Arena(engine.Activations).InUse, before+in.Size())
+	rec.Discard()
+	require.Equal(t, before+in.Size(), d.Stats().Arena(engine.Activations).InUse)
+	rec.Discard() // twice: nothing more
+	require.Equal(t, before+in.Size(), d.Stats().Arena(engine.Activations).InUse)
+}
+
 // NewBuffers takes one exact block, freed with its last buffer; Compact
 // moves loose buffers into one exact block, keeping their contents, and
 // leaves blocks that a live program binds where they are.
