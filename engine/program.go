@@ -473,6 +473,26 @@ func (r *Recorder) finish(noBarriers bool) (*Program, error) {
 	return p, nil
 }
 
+// View returns a buffer for size bytes of b's memory from byte offset off
+// (an operand that is part of another buffer, e.g. one image of a batch),
+// owned by the program being recorded: it is freed with the Program (or by
+// Discard) and never frees b's memory. off must be a multiple of
+// Device.Alignment() (so that storage and texel bindings may start there)
+// and off+size must lie within b; otherwise View fails and the Recorder
+// with it.
+func (r *Recorder) View(b *Buffer, off, size int64) (*Buffer, error) {
+	m := r.d.mem
+	if off < 0 || size <= 0 || size%4 != 0 || uint64(off)%m.align != 0 || uint64(off+size) > b.size {
+		return nil, r.fail(fmt.Errorf("engine: view of %d bytes at offset %d of a %d-byte buffer: want a range within it starting on a multiple of %d", size, off, b.size, m.align))
+	}
+	m.mu.Lock()
+	v := &Buffer{d: b.d, blk: b.blk, off: b.off + uint64(off), size: uint64(size), asize: min(m.aligned(uint64(size)), b.asize-uint64(off)), alias: true}
+	b.blk.live[v] = struct{}{}
+	m.mu.Unlock()
+	r.temps = append(r.temps, v)
+	return v, nil
+}
+
 // Discard frees what the Recorder holds (staging buffers and temporaries)
 // when its commands will not be finished: a caller whose recording failed
 // part way (a layer returned an error) calls it instead of Finish. Nothing

@@ -131,6 +131,48 @@ func TestProgramTemps(t *testing.T) {
 	require.Equal(t, before+out.Size(), d.Stats().Arena(engine.Activations).InUse)
 }
 
+// A View binds part of a buffer from an aligned offset; an unaligned or
+// out-of-range one fails the recording.
+func TestRecorderView(t *testing.T) {
+	d := gputest.Open(t, engine.Options{})
+	al := int(d.Alignment() / 4) // floats per alignment step
+	n := 2*al + 7
+	src, err := d.NewBuffer(engine.Activations, int64(4*n))
+	require.NoError(t, err)
+	defer src.Close()
+	data := make([]float32, n)
+	for i := range data {
+		data[i] = float32(i%11) - 5
+	}
+	require.NoError(t, src.Write(data))
+	m := n - al
+	out, err := d.NewBuffer(engine.Activations, int64(4*m))
+	require.NoError(t, err)
+	defer out.Close()
+	rec := d.NewRecorder()
+	v, err := rec.View(src, int64(4*al), int64(4*m))
+	require.NoError(t, err)
+	require.Equal(t, m, v.Len())
+	p, err := d.Pipeline("relu", nil)
+	require.NoError(t, err)
+	require.NoError(t, rec.Dispatch(p, []*engine.Buffer{v, out}, []uint32{uint32(m)}, d.Grid(p, uint64(m))))
+	prog, err := rec.Finish()
+	require.NoError(t, err)
+	require.NoError(t, prog.Run(context.Background(), nil, nil))
+	prog.Close()
+	got := make([]float32, m)
+	require.NoError(t, out.Read(got))
+	for i, x := range data[al:] {
+		require.Equal(t, max(x, 0), got[i], "element %d", i)
+	}
+	for _, bad := range [][2]int64{{4, 16}, {0, int64(4*n) + 4}, {int64(4 * al), int64(4 * n)}} {
+		rec := d.NewRecorder()
+		_, err := rec.View(src, bad[0], bad[1])
+		require.Error(t, err, "view %v", bad)
+		rec.Discard()
+	}
+}
+
 // A recording abandoned part way (Discard instead of Finish) returns its
 // temporaries and staging buffers.
 func TestRecorderDiscard(t *testing.T) {

@@ -513,12 +513,17 @@ func (c *conv) gemmEligible(g ops.Window, m int) bool {
 }
 
 // pointwiseGemm reports whether the GEMM path reads X in place as Aᵀ: a
-// 1x1, stride-1, unpadded Conv of one image (on the texel kernel: X within
-// a texel view and H*W a multiple of 4).
+// 1x1, stride-1, unpadded Conv (on the texel kernel: an image within a
+// texel view and H*W a multiple of 4). An image after the first is read
+// through a view starting at its offset, so with N > 1 each image's C*H*W
+// floats must be a multiple of the device's binding alignment.
 func (c *conv) pointwiseGemm(g ops.Window) bool {
 	pointwise := g.KH == 1 && g.KW == 1 && g.SH == 1 && g.SW == 1 && g.PadT == 0 && g.PadL == 0 && g.OH == g.H && g.OW == g.W
 	rows, k := g.OH*g.OW, g.C
-	return pointwise && g.N == 1 && (c.gw.b.panel != 8 || texelFits(c.d.Info(), rows*k) && rows%4 == 0)
+	if !pointwise || g.N > 1 && int64(4*rows*k)%c.d.Alignment() != 0 {
+		return false
+	}
+	return c.gw.b.panel != 8 || texelFits(c.d.Info(), rows*k) && rows%4 == 0
 }
 
 // recordGemm records the convolution as a GEMM (where gemmEligible): per
@@ -526,8 +531,8 @@ func (c *conv) pointwiseGemm(g ops.Window) bool {
 // [pixels, C*KH*KW] into a temporary, and the device's GEMM kernel
 // multiplies it by the prepared weights Wᵀ [C*KH*KW, M], adds the bias,
 // applies the activation and stores the result as NCHW. A 1x1, stride-1,
-// unpadded Conv of one image reads its input in place as Aᵀ (X is [C,
-// H*W]): no patch matrix.
+// unpadded Conv reads its input in place as Aᵀ (image n of X is [C, H*W]),
+// one GEMM per image: no patch matrix.
 func (c *conv) recordGemm(r *engine.Recorder, g ops.Window, m int, in []*engine.Buffer, out *engine.Buffer) error {
 	d := c.d
 	info := d.Info()
@@ -546,8 +551,25 @@ func (c *conv) recordGemm(r *engine.Recorder, g ops.Window, m int, in []*engine.
 	}
 	if c.pointwiseGemm(g) {
 		gm.TransA = true
-		if err := RecordGemmWeights(r, d, gm, in[0], c.gw, out); err != nil {
-			return fail(err)
+		if g.N == 1 {
+			if err := RecordGemmWeights(r, d, gm, in[0], c.gw, out); err != nil {
+				return fail(err)
+			}
+			return nil
+		}
+		// One GEMM per image: A is the image's [C, H*W] plane set, its
+		// rows pixel n*H*W + p of the NCHW store (OutRow0).
+		hw := g.OH * g.OW
+		for n := 0; n < g.N; n++ {
+			x, err := r.View(in[0], int64(4*n*k*hw), int64(4*k*hw))
+			if err != nil {
+				return fail(err)
+			}
+			gc := gm
+			gc.M, gc.OutRow0 = hw, n*hw
+			if err := RecordGemmWeights(r, d, gc, x, c.gw, out); err != nil {
+				return fail(err)
+			}
 		}
 		return nil
 	}

@@ -92,6 +92,8 @@ func testConvCases(t *testing.T, d *engine.Device, depthwiseOnly bool) {
 		{name: "stride > kernel", x: []int{1, 3, 13, 13}, w: []int{7, 3, 2, 1}, attrs: map[string]model.Attr{"strides": ints(3, 4)}},
 		{name: "1x1 kernel", x: []int{2, 13, 5, 7}, w: []int{7, 13, 1, 1}, bias: true},
 		{name: "1x1 kernel one image", x: []int{1, 13, 4, 6}, w: []int{9, 13, 1, 1}, bias: true, act: "relu"},
+		{name: "1x1 kernel batch 3 in place", x: []int{3, 8, 4, 4}, w: []int{11, 8, 1, 1}, bias: true, act: "relu", nan: true},
+		{name: "1x1 kernel batch 2 in place wide", x: []int{2, 64, 8, 8}, w: []int{13, 64, 1, 1}},
 		{name: "1x1 kernel one image odd plane", x: []int{1, 5, 3, 3}, w: []int{17, 5, 1, 1}, act: "clip", alpha: 0, beta: 6},
 		{name: "1x1 kernel stride 2", x: []int{1, 6, 7, 7}, w: []int{8, 6, 1, 1}, bias: true, attrs: map[string]model.Attr{"strides": ints(2, 2)}},
 		{name: "many pixels", x: []int{3, 8, 33, 31}, w: []int{19, 8, 3, 3}, bias: true, act: "relu", attrs: map[string]model.Attr{"pads": ints(1, 1, 1, 1)}},
