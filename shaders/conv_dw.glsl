@@ -71,6 +71,7 @@ float loadB(uint i) { return texelFetch(Bt, int(i >> 2))[i & 3]; }
 // NT texels hold SEG floats at any alignment.
 const uint NT = (SEG + 6) / 4;
 const uint NTW = (KW + 6) / 4;
+#include "texel_span.glsl"
 #else
 layout(std430, set = 0, binding = 0) readonly buffer XBuf { float data[]; } x;
 layout(std430, set = 0, binding = 1) readonly buffer WBuf { float data[]; } w;
@@ -98,21 +99,9 @@ float seg[SEG];
 // row's first column, of a row inside the input).
 void loadSegment(uint row, int iw0, bool rowIn) {
 #ifdef CONV_DW_TEXEL
-    int f0 = int(row) + iw0; // may be negative (left padding of row 0)
-    int t0 = f0 >> 2;        // floor(f0 / 4)
-    uint s = uint(f0 & 3);
-    int last = textureSize(X) - 1;
-    float v[4 * NT];
-    for (uint q = 0; q < NT; q++) {
-        vec4 t = texelFetch(X, clamp(t0 + int(q), 0, last));
-        v[4 * q] = t.x;
-        v[4 * q + 1] = t.y;
-        v[4 * q + 2] = t.z;
-        v[4 * q + 3] = t.w;
-    }
+    fetchSpan(int(row) + iw0);
     for (uint e = 0; e < SEG; e++) {
-        float u = s == 0 ? v[e] : s == 1 ? v[e + 1] : s == 2 ? v[e + 2] : v[e + 3];
-        seg[e] = rowIn && uint(iw0 + int(e)) < W ? u : 0.0;
+        seg[e] = rowIn && uint(iw0 + int(e)) < W ? spanAt(e) : 0.0;
     }
 #else
     for (uint e = 0; e < SEG; e++) {

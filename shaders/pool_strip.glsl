@@ -25,28 +25,18 @@ layout(constant_id = 16) const uint STRIP = 4;
 const uint STRIPS = (OW + STRIP - 1) / STRIP;     // strips per output row
 const uint SPAN = (STRIP - 1) * SW + (KW - 1) * DW + 1; // input columns a strip reads
 const uint NT = (SPAN + 6) / 4;                         // texels holding SPAN floats at any alignment
+#ifdef POOL_TEXEL
+#include "texel_span.glsl"
+#endif
 
 // loadRow sets row[k] = x[base + iw0 + k] where 0 <= iw0 + k < W, else 0
 // (base: the float index of an input row's first column). With texel
-// loads: the NT aligned texels holding the span, shifted into place (one
-// fetch per 4 floats instead of one per float; as conv_dw.glsl).
+// loads: texel_span.glsl's aligned texels shifted into place.
 void loadRow(out float row[SPAN], uint base, int iw0) {
 #ifdef POOL_TEXEL
-    int f0 = int(base) + iw0; // may be negative (left padding of row 0)
-    int t0 = f0 >> 2;         // floor(f0 / 4)
-    uint sh = uint(f0 & 3);
-    int last = textureSize(X) - 1;
-    float v[4 * NT];
-    for (uint q = 0; q < NT; q++) {
-        vec4 t = texelFetch(X, clamp(t0 + int(q), 0, last));
-        v[4 * q] = t.x;
-        v[4 * q + 1] = t.y;
-        v[4 * q + 2] = t.z;
-        v[4 * q + 3] = t.w;
-    }
+    fetchSpan(int(base) + iw0);
     for (uint k = 0; k < SPAN; k++) {
-        float u = sh == 0 ? v[k] : sh == 1 ? v[k + 1] : sh == 2 ? v[k + 2] : v[k + 3];
-        row[k] = uint(iw0 + int(k)) < W ? u : 0.0;
+        row[k] = uint(iw0 + int(k)) < W ? spanAt(k) : 0.0;
     }
 #else
     for (uint k = 0; k < SPAN; k++) {
