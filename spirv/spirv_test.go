@@ -218,6 +218,14 @@ func TestInterfaces(t *testing.T) {
 			specNames: map[uint32]string{0: "local_size_x"},
 		},
 		{
+			name:      "relu",
+			bindings:  []Binding{ro(0, "x"), wo(1, "y")},
+			push:      4,
+			local:     [3]uint32{64, 1, 1},
+			localIDs:  [3]int32{0, -1, -1},
+			specNames: map[uint32]string{0: "local_size_x"},
+		},
+		{
 			name:      "softmax",
 			bindings:  []Binding{ro(0, "x"), wo(1, "y")},
 			push:      3 * 4,
@@ -281,7 +289,7 @@ func TestLookupUnknown(t *testing.T) {
 }
 
 func TestWordsIsACopy(t *testing.T) {
-	s, err := Lookup("bias")
+	s, err := Lookup("relu")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -911,6 +911,21 @@ var shaders = map[string]*Shader{
 		},
 		SourceSHA256: "84442d6ef64e96c7c8433d6c46338a95f05ece518870504876995ff085208f64",
 	},
+	"relu": {
+		Name:         "relu",
+		Code:         mustReadSPIRV("relu.spv"),
+		LocalSize:    [3]uint32{64, 1, 1},
+		LocalSizeIDs: [3]int32{0, -1, -1},
+		Bindings: []Binding{
+			{Set: 0, Binding: 0, Kind: StorageBuffer, Name: "x", ReadOnly: true},
+			{Set: 0, Binding: 1, Kind: StorageBuffer, Name: "y", ReadOnly: false},
+		},
+		PushConstantSize: 4,
+		SpecConstants: []SpecConstant{
+			{ID: 0, Name: "local_size_x", Default: 64}, // uint
+		},
+		SourceSHA256: "c0fa032d4f087e675570b47877f92e8a2cf123d4826f8ab0cfc0d6ac19f42833",
+	},
 	"softmax": {
 		Name:         "softmax",
 		Code:         mustReadSPIRV("softmax.spv"),
@@ -1070,6 +1085,7 @@ var manifest = []manifestEntry{
 	{Path: "pool_strip_texel.comp", SHA256: "cdc6131e22fb2b803763b7b3c2855acdd74b29b450bbd1308cf1a6933b305097"},
 	{Path: "pool_texel.comp", SHA256: "eeff9fbb1f9977dc84d8cef39a567cd5b7adf4c4c1da808426923208065f691c"},
 	{Path: "reduce.comp", SHA256: "84442d6ef64e96c7c8433d6c46338a95f05ece518870504876995ff085208f64"},
+	{Path: "relu.comp", SHA256: "c0fa032d4f087e675570b47877f92e8a2cf123d4826f8ab0cfc0d6ac19f42833"},
 	{Path: "softmax.comp", SHA256: "de7d81520dcd8a39cd478a41d1736c290399838cdf8e0b0975820cf9570da625"},
 	{Path: "strided.comp", SHA256: "ce50da8306efe271bf92ed7febd36f21759faff50ab785dea17cfe69956950af"},
 	{Path: "strided.glsl", SHA256: "648c7d97b6323f49a57ac87594fa807a9abb4dd8ddfb6eec6064892440e4f3d3"},

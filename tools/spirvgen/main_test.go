@@ -71,12 +71,12 @@ func TestGenerateErrors(t *testing.T) {
 			}
 		}, "extra.comp has no compiled"},
 		{"module without source", func(t *testing.T, shaders, spv string) {
-			if err := os.Remove(filepath.Join(shaders, "bias.comp")); err != nil {
+			if err := os.Remove(filepath.Join(shaders, "relu.comp")); err != nil {
 				t.Fatal(err)
 			}
-		}, "bias.spv has no source"},
+		}, "relu.spv has no source"},
 		{"corrupt module", func(t *testing.T, shaders, spv string) {
-			if err := os.WriteFile(filepath.Join(spv, "bias.spv"), []byte("not spir-v at all!!!"), 0o644); err != nil {
+			if err := os.WriteFile(filepath.Join(spv, "relu.spv"), []byte("not spir-v at all!!!"), 0o644); err != nil {
 				t.Fatal(err)
 			}
 		}, "not a SPIR-V module"},
