@@ -133,6 +133,9 @@ type memory struct {
 	// Uploads queued by Buffer.Write (upload.go).
 	pending      []pendingUpload
 	pendingBytes uint64
+	// graveyard holds blocks freed while a one-off transfer was late
+	// (oneOff.late): freed for real when it ends (buryLocked).
+	graveyard []*block
 }
 
 func newMemory(d *Device) *memory {
@@ -568,6 +571,25 @@ func (m *memory) freeBlock(b *block) {
 			break
 		}
 	}
+	if m.d.oneOff.late {
+		// A one-off transfer that timed out may still read or write it.
+		m.graveyard = append(m.graveyard, b)
+		return
+	}
+	m.destroyBlock(b)
+}
+
+// buryLocked frees the blocks freeBlock kept while a late transfer ran;
+// the caller holds m.mu and knows that transfer has ended.
+func (m *memory) buryLocked() {
+	for _, b := range m.graveyard {
+		m.destroyBlock(b)
+	}
+	m.graveyard = nil
+}
+
+// destroyBlock frees b's Vulkan objects; the caller holds m.mu.
+func (m *memory) destroyBlock(b *block) {
 	if b.mapped != nil {
 		m.d.dev.UnmapMemory(b.mem)
 	}
@@ -580,6 +602,7 @@ func (m *memory) freeBlock(b *block) {
 func (m *memory) destroy() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.buryLocked() // the device is idle: a late transfer has ended
 	for a := range m.blocks {
 		for _, b := range m.blocks[a] {
 			for _, v := range b.views {

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -722,13 +723,28 @@ func (d *Device) Grid(pipe *Pipeline, items uint64) [3]uint32 {
 	return [3]uint32{uint32(x), uint32(y), 1}
 }
 
-// oneOff runs synchronous transfers through staging buffers.
+// oneOff runs synchronous transfers through staging buffers. Every use
+// holds memory.mu, then mu.
 type oneOff struct {
 	mu    sync.Mutex
 	pool  vk.CommandPool
 	cb    vk.CommandBuffer
 	fence vk.Fence
+	// late is set when a submission outlived Options.Timeout (submitWait
+	// returned ErrTimeout): it may still be executing, so its command
+	// buffer and fence are not reused, and what it reads or writes stays
+	// allocated (the staging buffers in held; device memory freed
+	// meanwhile waits in memory.graveyard) until settle sees its fence
+	// signal. Freeing them earlier let the driver copy from freed memory
+	// (a crash on lavapipe) and let a new staging buffer take the old
+	// one's place while the late copy still read it.
+	late bool
+	held []*Buffer
 }
+
+// transferPoll is how long one wait for a transfer's fence lasts before
+// the deadline is checked again (tests shorten it).
+var transferPoll = 20 * time.Millisecond
 
 func (o *oneOff) init(d *Device) error {
 	var err error
@@ -761,9 +777,20 @@ func (o *oneOff) download(b *Buffer, data []float32) error {
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	m := d.mem
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	held := false // st went to o.held with a late submission
+	defer func() {
+		if !held {
+			m.releaseLocked(st)
+		}
+	}()
+	if err := o.settle(d); err != nil {
+		return err
+	}
 	cb := o.cb
 	if err := cb.Begin(true); err != nil {
 		return wrap(err, "begin transfer")
@@ -775,7 +802,8 @@ func (o *oneOff) download(b *Buffer, data []float32) error {
 	if err := cb.End(); err != nil {
 		return wrap(err, "end transfer")
 	}
-	if err := o.submitWait(d); err != nil {
+	if err := o.submitWait(d, st); err != nil {
+		held = o.late
 		return err
 	}
 	if err := st.invalidateHost(n); err != nil {
@@ -785,10 +813,15 @@ func (o *oneOff) download(b *Buffer, data []float32) error {
 	return nil
 }
 
-// copies moves each of bufs to offs[i] in block dsts[i] on the device and waits.
+// copies moves each of bufs to offs[i] in block dsts[i] on the device and
+// waits; the caller holds memory.mu. After an ErrTimeout the caller may free
+// dsts (memory.freeBlock keeps them until the copies end).
 func (o *oneOff) copies(d *Device, bufs []*Buffer, dsts []*block, offs []uint64) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if err := o.settle(d); err != nil {
+		return err
+	}
 	cb := o.cb
 	if err := cb.Begin(true); err != nil {
 		return wrap(err, "begin copies")
@@ -807,8 +840,11 @@ func (o *oneOff) copies(d *Device, bufs []*Buffer, dsts []*block, offs []uint64)
 }
 
 // submitWait submits the one-off command buffer and waits for it; the
-// caller holds o.mu.
-func (o *oneOff) submitWait(d *Device) error {
+// caller holds memory.mu and o.mu, and called settle before recording. When
+// the wait outlives Options.Timeout it returns ErrTimeout and marks the
+// submission late: the staging buffers it reads or writes (held) are then
+// o's to release (settle), no longer the caller's.
+func (o *oneOff) submitWait(d *Device, held ...*Buffer) error {
 	d.queue.Lock()
 	err := d.dev.Submit(o.cb, o.fence)
 	d.queue.Unlock()
@@ -816,9 +852,21 @@ func (o *oneOff) submitWait(d *Device) error {
 		return wrap(err, "submit transfer")
 	}
 	d.stats.submits.Add(1)
+	if err := o.wait(d); err != nil {
+		if errors.Is(err, ErrTimeout) {
+			o.late = true
+			o.held = append(o.held, held...)
+		}
+		return err
+	}
+	return nil
+}
+
+// wait waits for the one-off fence, at most Options.Timeout.
+func (o *oneOff) wait(d *Device) error {
 	deadline := time.Now().Add(d.timeout())
 	for {
-		done, err := d.dev.Wait(o.fence, d.spin(), uint64(20*time.Millisecond))
+		done, err := d.dev.Wait(o.fence, d.spin(), uint64(transferPoll))
 		if err != nil {
 			return wrap(err, "wait for transfer")
 		}
@@ -826,7 +874,31 @@ func (o *oneOff) submitWait(d *Device) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("engine: %w: transfer did not finish within %v", ErrTimeout, d.timeout())
+			return fmt.Errorf("engine: %w: transfer did not finish within %v (raise vkinfer.Options.Timeout or engine.Options.Timeout)", ErrTimeout, d.timeout())
 		}
 	}
+}
+
+// settle waits, at most Options.Timeout, for a late submission (one whose
+// wait returned ErrTimeout) to end, then releases what it held; the caller
+// holds memory.mu and o.mu, before it records into o.cb. It returns
+// ErrTimeout while that submission still runs (the command buffer cannot
+// be reused before), and the device's error if it was lost (nothing runs
+// any more then: what was held is released).
+func (o *oneOff) settle(d *Device) error {
+	if !o.late {
+		return nil
+	}
+	err := o.wait(d)
+	if errors.Is(err, ErrTimeout) {
+		return fmt.Errorf("engine: an earlier transfer is still running: %w", err)
+	}
+	o.late = false
+	m := d.mem
+	for _, st := range o.held {
+		m.releaseLocked(st)
+	}
+	o.held = nil
+	m.buryLocked()
+	return err
 }

@@ -74,7 +74,11 @@ func (m *memory) flushUploadsLocked() error {
 	d := m.d
 	pend := m.pending
 	m.pending, m.pendingBytes = nil, 0
+	held := false // the staging buffers went to the oneOff with a late submission
 	defer func() {
+		if held {
+			return
+		}
 		for _, u := range pend {
 			m.releaseLocked(u.st)
 		}
@@ -82,6 +86,9 @@ func (m *memory) flushUploadsLocked() error {
 	o := &d.oneOff
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if err := o.settle(d); err != nil {
+		return err
+	}
 	cb := o.cb
 	if err := cb.Begin(true); err != nil {
 		return wrap(err, "begin uploads")
@@ -101,7 +108,13 @@ func (m *memory) flushUploadsLocked() error {
 		return wrap(err, "end uploads")
 	}
 	d.stats.uploadBatches.Add(1)
-	return o.submitWait(d)
+	sts := make([]*Buffer, len(pend))
+	for i, u := range pend {
+		sts[i] = u.st
+	}
+	err := o.submitWait(d, sts...)
+	held = err != nil && o.late
+	return err
 }
 
 // dropUploadsLocked forgets the queued uploads into b (being closed); the
