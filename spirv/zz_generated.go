@@ -46,6 +46,25 @@ var shaders = map[string]*Shader{
 		},
 		SourceSHA256: "d13d9139ae834b1f5147b4dd69abbe223fcb6089b01c9c1b2b6c145127cf5cdd",
 	},
+	"bench_primitives": {
+		Name:         "bench_primitives",
+		Code:         mustReadSPIRV("bench_primitives.spv"),
+		LocalSize:    [3]uint32{64, 1, 1},
+		LocalSizeIDs: [3]int32{0, -1, -1},
+		Bindings: []Binding{
+			{Set: 0, Binding: 0, Kind: UniformTexelBuffer, Name: "T", ReadOnly: true},
+			{Set: 0, Binding: 1, Kind: StorageBuffer, Name: "S", ReadOnly: true},
+			{Set: 0, Binding: 2, Kind: StorageBuffer, Name: "O", ReadOnly: false},
+		},
+		PushConstantSize: 16,
+		SpecConstants: []SpecConstant{
+			{ID: 0, Name: "local_size_x", Default: 64}, // uint
+			{ID: 1, Name: "MODE", Default: 0},          // uint
+			{ID: 2, Name: "R", Default: 8},             // uint
+			{ID: 3, Name: "ITER", Default: 100},        // uint
+		},
+		SourceSHA256: "41fd7ab7d225e275ed0ec9922c8373fa0d41db71ffd3d8ee348381cc80ef4cc1",
+	},
 	"bias": {
 		Name:         "bias",
 		Code:         mustReadSPIRV("bias.spv"),
@@ -1040,6 +1059,7 @@ var manifest = []manifestEntry{
 	{Path: "activation.glsl", SHA256: "665615f4503b80379b184fadfaf2b76e94f632d80c00a7171ef49047c7550d2c"},
 	{Path: "batchnorm.comp", SHA256: "88810b44450b27b8d0ee63d8fa3a79c22ee691f2b6e87067888186b4e2b6ffb6"},
 	{Path: "batchnorm_split.comp", SHA256: "d13d9139ae834b1f5147b4dd69abbe223fcb6089b01c9c1b2b6c145127cf5cdd"},
+	{Path: "bench_primitives.comp", SHA256: "41fd7ab7d225e275ed0ec9922c8373fa0d41db71ffd3d8ee348381cc80ef4cc1"},
 	{Path: "bias.comp", SHA256: "307588e80aa96c0785edb34ba54060c8b41a54e52222ae51c18474cc334cea99"},
 	{Path: "binary.comp", SHA256: "bd8e1f035561ac3729fdca32ca56a3b96cd15d045b4fc4f37a04acdad444150c"},
 	{Path: "binary.glsl", SHA256: "671183459967890c55331f35025b5c72843d10fc6b350055e2bad02f4298ba19"},
