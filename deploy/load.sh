@@ -10,6 +10,8 @@
 #
 # usage: deploy/load.sh VKINFER [SECONDS] [shared|split] [ROUNDS]   (hey and
 #   ghz on PATH; ghz: go install github.com/bojand/ghz/cmd/ghz@v0.93.0)
+#   INSTANCES=N in the environment gives both models N instances
+#   (config.pbtxt instance_group [ { count: N } ]; default 1).
 #
 # Each round runs, for each protocol, batching off then on, back to back, so
 # that each on/off pair sees the same machine; `uptime` is printed before
@@ -31,6 +33,8 @@ VKINFER="$1"
 SECS="${2:-10}"
 MODE="${3:-shared}"
 ROUNDS="${4:-3}"
+INSTANCES="${INSTANCES:-1}"
+[[ "$INSTANCES" =~ ^[1-9][0-9]*$ ]] || { echo "load.sh: INSTANCES must be a count >= 1, got $INSTANCES" >&2; exit 1; }
 C=64
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 WORK="$(mktemp -d)"
@@ -66,6 +70,11 @@ max_batch_size: 64
 dynamic_batching { max_queue_delay_microseconds: 500 }
 EOF
 echo 'max_batch_size: 64' >"$WORK/repo/mnist_nobatch/config.pbtxt"
+if ((INSTANCES > 1)); then
+	for m in mnist mnist_nobatch; do
+		echo "instance_group [ { count: $INSTANCES kind: KIND_AUTO } ]" >>"$WORK/repo/$m/config.pbtxt"
+	done
+fi
 
 for _ in $(seq 196); do printf '\x00\x00\x00\x00\x00\x00\x80\x3e\x00\x00\x00\x3f\x00\x00\x80\x3f'; done >"$WORK/x.raw"
 values="$(for _ in $(seq 196); do printf '0,0.25,0.5,1,'; done)"
@@ -89,7 +98,7 @@ HTTP="$(sed -E 's/.* http=([0-9.:]+).*/\1/' <<<"$line")"
 GRPC="$(sed -E 's/.* grpc=([0-9.:]+).*/\1/' <<<"$line")"
 METRICS="$(sed -E 's/.* metrics=([0-9.:]+).*/\1/' <<<"$line")"
 echo "device: $(grep -m1 -io 'using [^(]*([^)]*)' "$WORK/serve.log" || echo '?')"
-echo "$C clients, batch-1 requests, ${SECS}s per run, $ROUNDS round(s), CPUs $MODE ($(nproc) CPUs${SRV:+; server: ${SRV[*]}, load generator: ${GEN[*]}})"
+echo "$C clients, batch-1 requests, ${SECS}s per run, $ROUNDS round(s), $INSTANCES instance(s) per model, CPUs $MODE ($(nproc) CPUs${SRV:+; server: ${SRV[*]}, load generator: ${GEN[*]}})"
 printf '%-5s %-14s %-12s %10s %10s %10s %8s %14s %14s\n' round model protocol 'req/s' 'p50 ms' 'p99 ms' errors 'server µs/req' 'loadgen µs/req'
 
 # server_cpu: the server's CPU seconds so far (all its threads).

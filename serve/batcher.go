@@ -27,18 +27,26 @@ type result struct {
 	compute time.Duration // the batch's Model.Run
 }
 
-// batcher runs one model version's requests, one Model.Run at a time.
+// runFunc runs one batch on one model instance (Model.Run).
+type runFunc func(ctx context.Context, in []vkinfer.Tensor) ([]vkinfer.Tensor, error)
+
+// batcher runs one model version's requests on its instances (config
+// instance_group: each instance its own vkinfer.Model, with its own
+// recorded programs and buffers), one Model.Run at a time per instance.
 //
-// With dynamic batching a worker goroutine coalesces queued requests into
-// one run of up to maxRows rows (waiting at most delay after the first for
-// more). Without, each request runs in its caller's goroutine, one at a
-// time in arrival order: Triton's behaviour without dynamic_batching (each
-// request its own execution on the model's one instance), and vkinfer's
-// too, which serialises runs of one model at one batch size (they share one
-// recorded program).
+// With dynamic batching one worker goroutine per instance takes the next
+// batch from the one shared queue whenever its instance is free, coalescing
+// queued requests into one run of up to maxRows rows (waiting at most delay
+// after the first for more): Triton's dynamic batcher, whose batches "are
+// distributed to all model instances configured for the model". Without,
+// each request runs in its caller's goroutine on a free instance, in
+// arrival order: Triton's behaviour without dynamic_batching (each request
+// its own execution on the next free instance), and vkinfer's too, which
+// serialises runs of one model at one batch size (they share one recorded
+// program).
 type batcher struct {
-	run       func(ctx context.Context, in []vkinfer.Tensor) ([]vkinfer.Tensor, error)
-	batchable bool // requests carry a batch dimension (max_batch_size > 0)
+	runs      []runFunc // one per instance
+	batchable bool      // requests carry a batch dimension (max_batch_size > 0)
 	dynamic   bool
 	maxRows   int
 	delay     time.Duration
@@ -49,17 +57,23 @@ type batcher struct {
 	runCtx context.Context // cancelled when a drain runs out of time
 
 	mu      sync.Mutex
-	queue   []*request // dynamic: waiting for the worker
+	queue   []*request // dynamic: waiting for a worker
 	rows    int        // dynamic: rows in queue
 	waiting int        // not dynamic: requests waiting for their turn
 	closed  bool
-	hurry   bool          // draining: run what is queued without waiting out the delay
-	wake    chan struct{} // buffered 1: the worker has something new to look at
-	timer   *time.Timer   // the worker's max_queue_delay
-	turn    chan struct{} // not dynamic: buffered 1, held by the running request
-	direct  sync.WaitGroup
-	stopped chan struct{} // closed when the worker has exited (not dynamic: closed and no request left)
-	joint   [][]float32   // the worker's: a batch's inputs, reused by the next
+	hurry   bool           // draining: run what is queued without waiting out the delay
+	wake    chan struct{}  // buffered 1: a worker has something new to look at
+	free    chan int       // not dynamic: the instances not running, by index
+	direct  sync.WaitGroup // not dynamic: requests in submit
+	workers sync.WaitGroup // dynamic: the workers
+	stopped chan struct{}  // closed when the workers have exited (not dynamic: closed and no request left)
+}
+
+// worker is one instance's goroutine of a dynamic batcher.
+type worker struct {
+	run   runFunc
+	timer *time.Timer // max_queue_delay
+	joint [][]float32 // a batch's inputs, reused by the next
 }
 
 func newBatcher(b *batcher) *batcher {
@@ -67,9 +81,19 @@ func newBatcher(b *batcher) *batcher {
 	b.stopped = make(chan struct{})
 	slices.Sort(b.preferred)
 	if b.dynamic {
-		go b.loop()
+		for _, run := range b.runs {
+			b.workers.Add(1)
+			go b.loop(&worker{run: run})
+		}
+		go func() {
+			b.workers.Wait()
+			close(b.stopped)
+		}()
 	} else {
-		b.turn = make(chan struct{}, 1)
+		b.free = make(chan int, len(b.runs))
+		for i := range b.runs {
+			b.free <- i
+		}
 	}
 	return b
 }
@@ -140,8 +164,9 @@ func (b *batcher) submit(r *request) result {
 	}
 }
 
-// runDirect runs r alone in the caller's goroutine once the requests
-// before it have run (a channel serves its waiting senders in order).
+// runDirect runs r alone in the caller's goroutine on the next free
+// instance, once the requests before it have started (a channel serves
+// its waiting receivers in order).
 func (b *batcher) runDirect(r *request) result {
 	b.mu.Lock()
 	if err := b.admit(); err != nil {
@@ -153,8 +178,9 @@ func (b *batcher) runDirect(r *request) result {
 	b.mu.Unlock()
 	defer b.direct.Done()
 	var err error
+	inst := -1
 	select {
-	case b.turn <- struct{}{}:
+	case inst = <-b.free:
 	case <-r.ctx.Done():
 		err = r.ctx.Err()
 	}
@@ -164,16 +190,21 @@ func (b *batcher) runDirect(r *request) result {
 	if err != nil {
 		return result{err: err}
 	}
-	defer func() { <-b.turn }()
+	defer func() { b.free <- inst }()
 	t0 := time.Now()
-	outs, err := b.run(b.runCtx, r.inputs)
-	if err == nil && b.batchable {
-		for _, o := range outs {
-			if len(o.Shape) == 0 || o.Shape[0] != r.rows {
-				outs, err = nil, fmt.Errorf("%w: output of shape %v does not have the batch (%d rows) as its first dimension", ErrInternal, o.Shape, r.rows)
-				break
+	var outs []vkinfer.Tensor
+	if b.batchable {
+		// Padded like a batch of the dynamic batcher, so that requests
+		// of any batch size run the programs recorded at load.
+		outs, _, err = b.runJoint(&worker{run: b.runs[inst]}, []*request{r})
+		for i, o := range outs {
+			if o.Shape[0] != r.rows {
+				per := len(o.Data) / o.Shape[0]
+				outs[i] = vkinfer.Tensor{Shape: append([]int{r.rows}, o.Shape[1:]...), Data: o.Data[: r.rows*per : r.rows*per]}
 			}
 		}
+	} else {
+		outs, err = b.runs[inst](b.runCtx, r.inputs)
 	}
 	if err == nil && b.observe != nil {
 		b.observe(r.rows)
@@ -207,19 +238,23 @@ func (b *batcher) close() {
 	}
 }
 
-func (b *batcher) loop() {
-	defer close(b.stopped)
+// loop is a worker: it runs batches on its instance until the batcher is
+// closed and drained.
+func (b *batcher) loop(w *worker) {
+	defer b.workers.Done()
 	for {
-		batch := b.next()
+		batch := b.next(w)
 		if batch == nil {
 			return
 		}
-		b.runBatch(batch)
+		b.runBatch(w, batch)
 	}
 }
 
-// next waits for the next batch; nil once closed and drained.
-func (b *batcher) next() []*request {
+// next waits for w's next batch; nil once closed and drained. With several
+// workers, one that leaves requests queued, or exits, wakes another (the
+// wake-up channel holds one signal, which one worker takes).
+func (b *batcher) next(w *worker) []*request {
 	for {
 		b.mu.Lock()
 		b.dropEnded()
@@ -227,6 +262,9 @@ func (b *batcher) next() []*request {
 			closed := b.closed
 			b.mu.Unlock()
 			if closed {
+				if len(b.runs) > 1 {
+					b.signal()
+				}
 				return nil
 			}
 			<-b.wake
@@ -235,20 +273,24 @@ func (b *batcher) next() []*request {
 		if b.delay > 0 && !b.closed && !b.hurry && b.rows < b.fullRows() {
 			if wait := b.delay - time.Since(b.queue[0].enq); wait > 0 {
 				b.mu.Unlock()
-				if b.timer == nil {
-					b.timer = time.NewTimer(wait)
+				if w.timer == nil {
+					w.timer = time.NewTimer(wait)
 				} else {
-					b.timer.Reset(wait) // Go >= 1.23: no stale tick after Reset
+					w.timer.Reset(wait) // Go >= 1.23: no stale tick after Reset
 				}
 				select {
 				case <-b.wake:
-				case <-b.timer.C:
+				case <-w.timer.C:
 				}
 				continue
 			}
 		}
 		batch := b.take()
+		more := len(b.queue) > 0
 		b.mu.Unlock()
+		if more && len(b.runs) > 1 {
+			b.signal() // another instance may be free for the rest
+		}
 		return batch
 	}
 }
@@ -323,14 +365,14 @@ func padTo(rows, maxRows int) int {
 // runBatch runs the requests as one Model.Run (rows padded with zeros to
 // padTo) and gives each request its rows. If the joint run fails, each
 // request is run alone, so that one request cannot fail the others.
-func (b *batcher) runBatch(batch []*request) {
+func (b *batcher) runBatch(w *worker, batch []*request) {
 	start := time.Now()
-	outs, rows, err := b.runJoint(batch)
+	outs, rows, err := b.runJoint(w, batch)
 	compute := time.Since(start)
 	if err != nil && len(batch) > 1 {
 		// Alone, each request gets its own answer.
 		for _, r := range batch {
-			b.runBatch([]*request{r})
+			b.runBatch(w, []*request{r})
 		}
 		return
 	}
@@ -370,7 +412,7 @@ func (b *batcher) runBatch(batch []*request) {
 
 // runJoint runs the batch's rows, padded, as one Model.Run; rows is the
 // number of real rows.
-func (b *batcher) runJoint(batch []*request) (_ []vkinfer.Tensor, rows int, _ error) {
+func (b *batcher) runJoint(w *worker, batch []*request) (_ []vkinfer.Tensor, rows int, _ error) {
 	for _, r := range batch {
 		rows += r.rows
 	}
@@ -385,20 +427,20 @@ func (b *batcher) runJoint(batch []*request) (_ []vkinfer.Tensor, rows int, _ er
 		}
 		// The worker's own buffers: Model.Run has copied its inputs to the
 		// device when it returns, so the next batch can reuse them.
-		if len(b.joint) < len(ins) {
-			b.joint = make([][]float32, len(ins))
+		if len(w.joint) < len(ins) {
+			w.joint = make([][]float32, len(ins))
 		}
-		buf := b.joint[i][:0]
+		buf := w.joint[i][:0]
 		for _, r := range batch {
 			buf = append(buf, r.inputs[i].Data...)
 		}
 		buf = slices.Grow(buf, padded*per-len(buf))[:padded*per]
 		clear(buf[rows*per:]) // zeros after the real rows
-		b.joint[i] = buf
+		w.joint[i] = buf
 		ins[i].Shape = append([]int{padded}, t.Shape[1:]...)
 		ins[i].Data = buf
 	}
-	outs, err := b.run(b.runCtx, ins)
+	outs, err := w.run(b.runCtx, ins)
 	if err != nil {
 		return nil, rows, err
 	}

@@ -203,7 +203,7 @@ func TestBatcherIsolation(t *testing.T) {
 	var mu sync.Mutex
 	var runs []int
 	b := newBatcher(&batcher{
-		run: func(_ context.Context, in []vkinfer.Tensor) ([]vkinfer.Tensor, error) {
+		runs: []runFunc{func(_ context.Context, in []vkinfer.Tensor) ([]vkinfer.Tensor, error) {
 			mu.Lock()
 			runs = append(runs, in[0].Shape[0])
 			mu.Unlock()
@@ -215,7 +215,7 @@ func TestBatcherIsolation(t *testing.T) {
 				out[i] = 2 * x
 			}
 			return []vkinfer.Tensor{{Shape: in[0].Shape, Data: out}}, nil
-		},
+		}},
 		batchable: true, dynamic: true, maxRows: 6, delay: time.Minute, preferred: []int{6}, maxQueue: 10,
 		runCtx: context.Background(),
 	})
@@ -261,7 +261,7 @@ func TestBatcherIsolation(t *testing.T) {
 // per-batch arrays that appending to one cannot spill into the next).
 func TestBatcherOutputs(t *testing.T) {
 	b := newBatcher(&batcher{
-		run: func(_ context.Context, in []vkinfer.Tensor) ([]vkinfer.Tensor, error) {
+		runs: []runFunc{func(_ context.Context, in []vkinfer.Tensor) ([]vkinfer.Tensor, error) {
 			n := in[0].Shape[0]
 			a := vkinfer.Tensor{Shape: []int{n, 3}, Data: make([]float32, 3*n)}
 			c := vkinfer.Tensor{Shape: []int{n, 2, 2}, Data: make([]float32, 4*n)}
@@ -274,7 +274,7 @@ func TestBatcherOutputs(t *testing.T) {
 				}
 			}
 			return []vkinfer.Tensor{a, c}, nil
-		},
+		}},
 		batchable: true, dynamic: true, maxRows: 8, delay: time.Minute, preferred: []int{6}, maxQueue: 10,
 		runCtx: context.Background(),
 	})
@@ -326,20 +326,46 @@ func TestConfig(t *testing.T) {
 	require.NoError(t, prototext.Unmarshal([]byte(`name: "m" max_batch_size: 8
 input [ { name: "x" data_type: TYPE_FP32 dims: [ 1 ] reshape { shape: [ 1 ] } } ]
 output [ { name: "y" data_type: TYPE_FP32 dims: [ 1 ] } ]
-instance_group [ { count: 2 kind: KIND_GPU } ]
+instance_group [ { name: "a" count: 2 kind: KIND_GPU gpus: [ 0 ] }, { count: 1 passive: true } ]
 dynamic_batching { max_queue_delay_microseconds: 100 preferred_batch_size: [ 4 ] preserve_ordering: true
   default_queue_policy { max_queue_size: 3 timeout_action: DELAY } }`), cfg))
 	require.Equal(t, []string{"dynamic_batching.default_queue_policy.timeout_action", "dynamic_batching.preserve_ordering",
-		"input.reshape.shape", "instance_group"}, unhonoured(cfg))
+		"input.reshape.shape", "instance_group.gpus", "instance_group.passive"}, unhonoured(cfg))
+	require.Equal(t, []string{"KIND_GPU"}, instanceKindWarnings(cfg, true))
+	require.Empty(t, instanceKindWarnings(cfg, false))
 	// Only honoured fields: no warning, however dynamic_batching is written.
 	for _, text := range []string{
 		`max_batch_size: 64 dynamic_batching { max_queue_delay_microseconds: 500 }`,
 		`max_batch_size: 64 dynamic_batching { }`,
 		`max_batch_size: 64 dynamic_batching { default_queue_policy { max_queue_size: 9 } }`,
+		`instance_group [ { name: "g" count: 3 kind: KIND_CPU }, { kind: KIND_AUTO } ]`,
 	} {
 		c := &tritonpb.ModelConfig{}
 		require.NoError(t, prototext.Unmarshal([]byte(text), c))
 		require.Empty(t, unhonoured(c), text)
+	}
+
+	// instance_group: the counts summed, 0 (unset) as 1, bounded.
+	for text, want := range map[string]int{
+		``: 1, `instance_group [ { } ]`: 1, `instance_group [ { count: 2 } ]`: 2,
+		`instance_group [ { count: 2 kind: KIND_CPU }, { kind: KIND_GPU }, { count: 3 } ]`: 6,
+		`instance_group [ { count: 64 } ]`:                                                 64,
+	} {
+		c := &tritonpb.ModelConfig{}
+		require.NoError(t, prototext.Unmarshal([]byte(text), c))
+		got, err := instanceCount(c)
+		require.NoError(t, err, text)
+		require.Equal(t, want, got, text)
+	}
+	for text, msg := range map[string]string{
+		`instance_group [ { count: 1 }, { count: -1 } ]`: "instance_group 1 has count -1; it must be >= 1",
+		`instance_group [ { count: 60 }, { count: 5 } ]`: "more than 64 instances",
+		`instance_group [ { count: 2147483647 } ]`:       "more than 64 instances",
+	} {
+		c := &tritonpb.ModelConfig{}
+		require.NoError(t, prototext.Unmarshal([]byte(text), c))
+		_, err := instanceCount(c)
+		require.ErrorContains(t, err, msg, text)
 	}
 
 	dir := t.TempDir()
@@ -400,13 +426,13 @@ func TestBatcherDirect(t *testing.T) {
 	var mu sync.Mutex
 	var ran []float32
 	b := newBatcher(&batcher{
-		run: func(_ context.Context, in []vkinfer.Tensor) ([]vkinfer.Tensor, error) {
+		runs: []runFunc{func(_ context.Context, in []vkinfer.Tensor) ([]vkinfer.Tensor, error) {
 			<-gate
 			mu.Lock()
 			ran = append(ran, in[0].Data[0])
 			mu.Unlock()
 			return []vkinfer.Tensor{{Shape: []int{1, 1}, Data: []float32{2 * in[0].Data[0]}}}, nil
-		},
+		}},
 		batchable: true, maxRows: 8, maxQueue: 2, runCtx: context.Background(),
 	})
 	waiting := func(n int) {
@@ -414,7 +440,7 @@ func TestBatcherDirect(t *testing.T) {
 			b.mu.Lock()
 			w := b.waiting
 			b.mu.Unlock()
-			if w == n && len(b.turn) == 1 { // and one is running
+			if w == n && len(b.free) == 0 { // and one is running
 				return
 			}
 			require.True(t, time.Now().Before(deadline), "waiting %d, want %d", w, n)
@@ -449,4 +475,184 @@ func TestBatcherDirect(t *testing.T) {
 	b.close()
 	<-b.stopped
 	require.ErrorIs(t, b.submit(req(context.Background(), 1)).err, ErrUnavailable)
+}
+
+// recv takes the next value of c, failing the test if none comes in 30 s
+// (a hang, not a timing assertion).
+func recv[T any](t *testing.T, c <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-c:
+		return v
+	case <-time.After(30 * time.Second):
+		t.Fatal("nothing received in 30 s")
+	}
+	panic("unreachable")
+}
+
+// TestBatcherInstances: with dynamic batching and several instances, each
+// instance's worker takes the next batch from the shared queue while the
+// others run theirs; the batches run on different instances at the same
+// time; each request gets its own rows; closing stops every worker.
+func TestBatcherInstances(t *testing.T) {
+	const n = 3
+	started := make(chan int, 16)
+	gate := make(chan struct{})
+	runs := make([]runFunc, n)
+	for i := range runs {
+		runs[i] = func(_ context.Context, in []vkinfer.Tensor) ([]vkinfer.Tensor, error) {
+			started <- i
+			<-gate
+			out := make([]float32, len(in[0].Data))
+			for k, x := range in[0].Data {
+				out[k] = 2 * x
+			}
+			return []vkinfer.Tensor{{Shape: in[0].Shape, Data: out}}, nil
+		}
+	}
+	b := newBatcher(&batcher{runs: runs, batchable: true, dynamic: true, maxRows: 4, maxQueue: 10,
+		runCtx: context.Background()})
+	res := make([]result, n+1)
+	var wg sync.WaitGroup
+	submit := func(i int) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res[i] = b.submit(&request{ctx: context.Background(), rows: 1,
+				inputs: []vkinfer.Tensor{{Shape: []int{1, 1}, Data: []float32{float32(i + 1)}}}})
+		}()
+	}
+	// Each request is submitted once the one before it is running (and
+	// holding its instance): it must start on another instance.
+	on := map[int]bool{}
+	for i := 0; i < n; i++ {
+		submit(i)
+		on[recv(t, started)] = true
+	}
+	require.Len(t, on, n, "the %d batches ran on instances %v", n, on)
+	// With every instance busy, the next request waits in the queue.
+	submit(n)
+	waitFor(t, func() bool { b.mu.Lock(); defer b.mu.Unlock(); return len(b.queue) == 1 })
+	close(gate)
+	wg.Wait()
+	for i, r := range res {
+		require.NoError(t, r.err)
+		require.Equal(t, []float32{2 * float32(i+1)}, r.outs[0].Data, "request %d", i)
+	}
+	b.close()
+	recv(t, b.stopped)
+	require.ErrorIs(t, b.submit(&request{ctx: context.Background(), rows: 1,
+		inputs: []vkinfer.Tensor{{Shape: []int{1, 1}, Data: []float32{1}}}}).err, ErrUnavailable)
+}
+
+// TestBatcherInstancesLeftover: a worker that takes a batch and leaves
+// requests queued wakes another instance's idle worker for them, instead of
+// leaving them until it is done: two full batches run at once on two
+// instances although the four requests came with one wake-up.
+func TestBatcherInstancesLeftover(t *testing.T) {
+	started := make(chan int, 16)
+	gate := make(chan struct{})
+	runs := make([]runFunc, 2)
+	for i := range runs {
+		runs[i] = func(_ context.Context, in []vkinfer.Tensor) ([]vkinfer.Tensor, error) {
+			started <- in[0].Shape[0]
+			<-gate
+			return []vkinfer.Tensor{{Shape: in[0].Shape, Data: slices.Clone(in[0].Data)}}, nil
+		}
+	}
+	b := newBatcher(&batcher{runs: runs, batchable: true, dynamic: true, maxRows: 2, maxQueue: 10,
+		runCtx: context.Background()})
+	// Let both workers find the queue empty and wait for a wake-up (if one
+	// has not yet, it finds the requests itself and the test passes
+	// without testing the hand-over: it cannot fail wrongly).
+	time.Sleep(20 * time.Millisecond)
+	reqs := make([]*request, 4)
+	b.mu.Lock()
+	for i := range reqs {
+		reqs[i] = &request{ctx: context.Background(), rows: 1, enq: time.Now(), done: make(chan result, 1),
+			inputs: []vkinfer.Tensor{{Shape: []int{1, 1}, Data: []float32{float32(i)}}}}
+		b.queue = append(b.queue, reqs[i])
+		b.rows++
+	}
+	b.mu.Unlock()
+	b.signal() // one wake-up for the four
+	require.Equal(t, 2, recv(t, started))
+	require.Equal(t, 2, recv(t, started))
+	close(gate)
+	for i, r := range reqs {
+		res := recv(t, r.done)
+		require.NoError(t, res.err)
+		require.Equal(t, []float32{float32(i)}, res.outs[0].Data)
+	}
+	b.close()
+	recv(t, b.stopped)
+}
+
+// TestBatcherDirectInstances: without dynamic batching, requests run
+// alone on whichever instance is free, as many at once as there are
+// instances; the others wait in arrival order.
+func TestBatcherDirectInstances(t *testing.T) {
+	started := make(chan int, 16)
+	gate := make(chan struct{})
+	runs := make([]runFunc, 2)
+	for i := range runs {
+		runs[i] = func(_ context.Context, in []vkinfer.Tensor) ([]vkinfer.Tensor, error) {
+			started <- i
+			<-gate
+			return []vkinfer.Tensor{{Shape: []int{1, 1}, Data: []float32{-in[0].Data[0]}}}, nil
+		}
+	}
+	b := newBatcher(&batcher{runs: runs, batchable: true, maxRows: 8, maxQueue: 4, runCtx: context.Background()})
+	res := make([]result, 3)
+	var wg sync.WaitGroup
+	for i := range res {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res[i] = b.submit(&request{ctx: context.Background(), rows: 1,
+				inputs: []vkinfer.Tensor{{Shape: []int{1, 1}, Data: []float32{float32(i + 1)}}}})
+		}()
+	}
+	on := map[int]bool{recv(t, started): true, recv(t, started): true}
+	require.Len(t, on, 2)
+	waitFor(t, func() bool { b.mu.Lock(); defer b.mu.Unlock(); return b.waiting == 1 && len(b.free) == 0 })
+	close(gate)
+	wg.Wait()
+	for i, r := range res {
+		require.NoError(t, r.err)
+		require.Equal(t, []float32{-float32(i + 1)}, r.outs[0].Data)
+	}
+	b.close()
+	recv(t, b.stopped)
+}
+
+// TestBatcherDirectPadded: without dynamic batching a request's rows are
+// padded with zeros to padTo too (so that it runs a program recorded at
+// load), and it gets only its own rows back.
+func TestBatcherDirectPadded(t *testing.T) {
+	var sizes []int
+	b := newBatcher(&batcher{runs: []runFunc{func(_ context.Context, in []vkinfer.Tensor) ([]vkinfer.Tensor, error) {
+		sizes = append(sizes, in[0].Shape[0])
+		out := make([]float32, 2*len(in[0].Data))
+		for k, x := range in[0].Data {
+			out[2*k], out[2*k+1] = x, -x
+		}
+		return []vkinfer.Tensor{{Shape: []int{in[0].Shape[0], 2}, Data: out}}, nil
+	}}, batchable: true, maxRows: 64, maxQueue: 4, runCtx: context.Background()})
+	for _, rows := range []int{1, 5, 8, 33} {
+		x := make([]float32, rows)
+		for k := range x {
+			x[k] = float32(k + 1)
+		}
+		r := b.submit(&request{ctx: context.Background(), rows: rows, inputs: []vkinfer.Tensor{{Shape: []int{rows, 1}, Data: x}}})
+		require.NoError(t, r.err)
+		require.Equal(t, []int{rows, 2}, r.outs[0].Shape)
+		require.Len(t, r.outs[0].Data, 2*rows)
+		for k := range x {
+			require.Equal(t, []float32{x[k], -x[k]}, r.outs[0].Data[2*k:2*k+2])
+		}
+	}
+	require.Equal(t, []int{1, 8, 8, 48}, sizes)
+	b.close()
+	recv(t, b.stopped)
 }

@@ -20,6 +20,7 @@ type metrics struct {
 	compute    *prometheus.HistogramVec // model, version
 	batchSize  *prometheus.HistogramVec // model, version
 	modelReady *prometheus.GaugeVec     // model, version
+	instRuns   *prometheus.CounterVec   // model, version, instance
 }
 
 func newMetrics(dev *vkinfer.Device) *metrics {
@@ -54,8 +55,12 @@ func newMetrics(dev *vkinfer.Device) *metrics {
 			Name: "vkinfer_model_ready",
 			Help: "1 for each loaded model version.",
 		}, []string{"model", "version"}),
+		instRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vkinfer_instance_runs_total",
+			Help: "Model.Run calls (batches) per model instance (config instance_group; instances are numbered 0 to count-1).",
+		}, []string{"model", "version", "instance"}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.queue, m.compute, m.batchSize, m.modelReady,
+	m.reg.MustRegister(m.requests, m.latency, m.queue, m.compute, m.batchSize, m.modelReady, m.instRuns,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if dev != nil {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{

@@ -18,11 +18,18 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/vkinfer/vkinfer"
+	"github.com/vkinfer/vkinfer/engine"
 	"github.com/vkinfer/vkinfer/serve/internal/tritonpb"
 )
 
 // maxConfigBytes bounds config.pbtxt: a configuration is a few kB.
 const maxConfigBytes = 1 << 20
+
+// maxInstances bounds the instances of one model version (the counts of its
+// instance_group summed): each is a copy of the model on the device, with
+// its weights, programs and buffers, so a count is checked before anything
+// is loaded for it.
+const maxInstances = 64
 
 // modelEntry is one directory of the repository: a model and its versions.
 type modelEntry struct {
@@ -35,14 +42,15 @@ type modelEntry struct {
 
 // version is one loaded version of a model, as served.
 type version struct {
-	model    string
-	num      int64
-	m        *vkinfer.Model
-	maxBatch int // config max_batch_size: 0 = requests give the whole shape
-	inputs   []tensorSpec
-	outputs  []tensorSpec
-	b        *batcher
-	obs      versionMetrics
+	model     string
+	num       int64
+	m         *vkinfer.Model   // instances[0]: the spec and metadata
+	instances []*vkinfer.Model // config instance_group: each runs batches on its own
+	maxBatch  int              // config max_batch_size: 0 = requests give the whole shape
+	inputs    []tensorSpec
+	outputs   []tensorSpec
+	b         *batcher
+	obs       versionMetrics
 }
 
 // versionMetrics are a version's metrics with their labels resolved once
@@ -152,6 +160,13 @@ func unhonoured(cfg *tritonpb.ModelConfig) []string {
 	c.Name, c.MaxBatchSize, c.VersionPolicy, c.DefaultModelFilename = "", 0, nil, ""
 	c.Platform, c.Backend = "", ""
 	var out []string
+	for _, g := range c.InstanceGroup {
+		// count is honoured; name only names the group; kind is checked
+		// against the device (instanceKindWarnings).
+		g.Name, g.Count, g.Kind = "", 0, 0
+		out = append(out, setFields(g.ProtoReflect(), "instance_group.")...)
+	}
+	c.InstanceGroup = nil
 	for _, in := range c.Input {
 		in.Name, in.DataType, in.Dims = "", 0, nil
 		out = append(out, setFields(in.ProtoReflect(), "input.")...)
@@ -175,6 +190,44 @@ func unhonoured(cfg *tritonpb.ModelConfig) []string {
 		c.SchedulingChoice = nil
 	}
 	out = append(out, setFields(c.ProtoReflect(), "")...)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// instanceCount is the number of instances config instance_group asks for:
+// the counts of its groups summed, a group's count 0 (unset) taken as 1 as
+// Triton does, and 1 without instance_group. Every instance runs on the
+// server's device.
+func instanceCount(cfg *tritonpb.ModelConfig) (int, error) {
+	if len(cfg.InstanceGroup) == 0 {
+		return 1, nil
+	}
+	n := 0
+	for i, g := range cfg.InstanceGroup {
+		c := int(g.GetCount())
+		if c < 0 {
+			return 0, fmt.Errorf("config instance_group %d has count %d; it must be >= 1 (0 or unset means 1)", i, c)
+		}
+		n += max(c, 1)
+		if n > maxInstances {
+			return 0, fmt.Errorf("config instance_group asks for more than %d instances of the model, the most vkinfer loads (each is a copy of the model on the device)", maxInstances)
+		}
+	}
+	return n, nil
+}
+
+// instanceKindWarnings says which instance_group kinds cannot be had: vkinfer
+// serves on one Vulkan device, so KIND_GPU instances run on a CPU driver
+// (lavapipe, SwiftShader) when that is the device, and KIND_CPU instances on
+// a GPU when that is. KIND_AUTO and KIND_MODEL fit any device.
+func instanceKindWarnings(cfg *tritonpb.ModelConfig, cpu bool) []string {
+	var out []string
+	for _, g := range cfg.InstanceGroup {
+		k := g.GetKind()
+		if k == tritonpb.ModelInstanceGroup_KIND_GPU && cpu || k == tritonpb.ModelInstanceGroup_KIND_CPU && !cpu {
+			out = append(out, k.String())
+		}
+	}
 	slices.Sort(out)
 	return slices.Compact(out)
 }
@@ -221,6 +274,10 @@ func (s *Server) loadModel(dir string) *modelEntry {
 		for _, f := range unhonoured(cfg) {
 			s.log.Warn("config.pbtxt field not honoured, ignored", "model", name, "field", f)
 		}
+		info := s.dev.Info()
+		for _, k := range instanceKindWarnings(cfg, info.Type == engine.TypeCPU) {
+			s.log.Warn("config.pbtxt instance_group kind not available: the instances run on the server's device", "model", name, "kind", k, "device", info.Name)
+		}
 	}
 	nums, err := versionsToLoad(dir, cfg.VersionPolicy)
 	if err != nil {
@@ -261,29 +318,54 @@ func (s *Server) loadVersion(dir, name string, num int64, cfg *tritonpb.ModelCon
 	if err != nil {
 		return nil, err
 	}
+	count, err := instanceCount(cfg)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
 	m, err := s.dev.Load(path)
 	if err != nil {
 		return nil, err
 	}
 	v, err := newVersion(name, num, m, cfg)
-	if err == nil {
-		err = v.warmUp()
-	}
 	if err != nil {
 		m.Close()
 		return nil, err
 	}
+	// Every instance is loaded and warmed up before the server is ready;
+	// the first measures the plan and kernel choices, the others find
+	// them stored on the device.
+	for i := 0; err == nil && i < count; i++ {
+		if i > 0 {
+			if m, err = s.dev.Load(path); err != nil {
+				break
+			}
+			v.instances = append(v.instances, m)
+		}
+		err = v.warmUp(m)
+	}
+	if err != nil {
+		v.close()
+		return nil, err
+	}
 	s.startBatcher(v, cfg)
 	s.log.Info("model loaded", "model", name, "version", num, "file", path, "max_batch_size", v.maxBatch,
-		"dynamic_batching", cfg.GetDynamicBatching() != nil)
+		"dynamic_batching", cfg.GetDynamicBatching() != nil, "instances", count, "load_seconds", time.Since(start).Seconds())
 	return v, nil
+}
+
+// close closes the version's instances.
+func (v *version) close() {
+	for _, m := range v.instances {
+		m.Close()
+	}
 }
 
 // newVersion checks the configuration against the model and returns the
 // version as served. With no input/output in the configuration, the
 // model's own are served.
 func newVersion(name string, num int64, m *vkinfer.Model, cfg *tritonpb.ModelConfig) (*version, error) {
-	v := &version{model: name, num: num, m: m, maxBatch: int(cfg.MaxBatchSize)}
+	v := &version{model: name, num: num, m: m, instances: []*vkinfer.Model{m}, maxBatch: int(cfg.MaxBatchSize)}
 	if v.maxBatch < 0 {
 		return nil, fmt.Errorf("config max_batch_size is %d; it must be >= 0", v.maxBatch)
 	}
@@ -388,10 +470,11 @@ func specNames(c []tensorSpec) []string {
 	return s
 }
 
-// warmUp runs the model once with zeros at every batch size the batcher
-// pads to (padSizes), so that no request pays for recording a program; a
+// warmUp runs m, an instance of v, once with zeros at every batch size the
+// batcher pads to (padSizes), so that no request pays for recording a
+// program or measuring the plan and kernel choices of its batch size; a
 // model without a batch dimension runs once if its shapes are static.
-func (v *version) warmUp() error {
+func (v *version) warmUp(m *vkinfer.Model) error {
 	var sizes []int
 	if v.maxBatch > 0 {
 		sizes = padSizes(v.maxBatch)
@@ -418,7 +501,7 @@ func (v *version) warmUp() error {
 				ins[i].Shape[k] = int(d)
 			}
 		}
-		if _, err := v.m.Run(context.Background(), ins...); err != nil {
+		if _, err := m.Run(context.Background(), ins...); err != nil {
 			return fmt.Errorf("warm-up run of batch %d: %w", rows, err)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -697,5 +698,103 @@ func TestServeAnyShapeModel(t *testing.T) {
 	require.Len(t, resp.Outputs, 1)
 	require.Equal(t, []int{2, 5}, resp.Outputs[0].Shape)
 	require.Equal(t, want[1].Data, resp.Outputs[0].Data)
+	require.NoError(t, r.stop())
+}
+
+// TestServeInstances: config instance_group loads count instances of a
+// model (the groups' counts summed), each warmed up at every batch size the
+// batcher pads to before the server is ready; requests over REST and gRPC
+// are spread over the instances (each runs batches: vkinfer_instance_runs_total)
+// and get the model's outputs; and no request records a program, whatever
+// its batch size, with dynamic batching or without.
+func TestServeInstances(t *testing.T) {
+	dev := openDevice(t)
+	repo := t.TempDir()
+	addModel(t, repo, "batched", "max_batch_size: 8\ndynamic_batching { }\ninstance_group [ { count: 2 kind: KIND_AUTO } ]")
+	addModel(t, repo, "direct", "max_batch_size: 8\ninstance_group [ { count: 1 kind: KIND_CPU }, { count: 2 } ]")
+	addModel(t, repo, "negative", "max_batch_size: 8\ninstance_group [ { count: -2 } ]")
+	x := digits(8)
+	want := make([][]float32, 9)
+	for rows := 1; rows <= 8; rows++ {
+		want[rows] = reference(t, dev, x, rows, 8)
+	}
+	r := start(t, dev, repo)
+	code, _, body := do(t, "GET", r.http+"/v2/models/negative", "", nil, nil)
+	require.Equal(t, 503, code)
+	require.Contains(t, string(body), "instance_group 0 has count -2")
+	counts := map[string]int{"batched": 2, "direct": 3}
+	for name, n := range counts {
+		v, err := r.s.lookup(name, "")
+		require.NoError(t, err)
+		require.Len(t, v.instances, n, name)
+	}
+	recorded := dev.Stats().Recorded
+
+	runsRE := regexp.MustCompile(`(?m)^vkinfer_instance_runs_total\{instance="(\d+)",model="(\w+)",version="1"\} (\d+)$`)
+	allRan := func() bool {
+		_, _, body := do(t, "GET", r.metric, "", nil, nil)
+		ran := map[string]int{}
+		for _, m := range runsRE.FindAllStringSubmatch(string(body), -1) {
+			if m[3] != "0" {
+				ran[m[2]]++
+			}
+		}
+		return ran["batched"] == counts["batched"] && ran["direct"] == counts["direct"]
+	}
+	// Waves of concurrent requests of 1 to 8 rows until every instance of
+	// both models has run batches (several requests at once find an
+	// instance busy and go to another).
+	deadline := time.Now().Add(30 * time.Second)
+	for !allRan() {
+		require.True(t, time.Now().Before(deadline), "not every instance ran a batch in 30 s")
+		const n = 32
+		var wg sync.WaitGroup
+		got := make([][]float32, n)
+		errs := make([]error, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				model, rows := []string{"batched", "direct"}[i%2], 1+i/2%8
+				if i/16 == 0 {
+					req := `{"inputs":[{"name":"input","shape":[` + strconv.Itoa(rows) + `,784],"datatype":"FP32","data":` + jsonFloats(x[:rows*784]) + `}]}`
+					resp, err := http.Post(r.http+"/v2/models/"+model+"/infer", "application/json", strings.NewReader(req))
+					if err != nil {
+						errs[i] = err
+						return
+					}
+					defer resp.Body.Close()
+					var ir inferResp
+					if err := json.NewDecoder(resp.Body).Decode(&ir); err != nil || resp.StatusCode != 200 {
+						errs[i] = fmt.Errorf("status %d: %v", resp.StatusCode, err)
+						return
+					}
+					got[i] = ir.Outputs[0].Data
+					return
+				}
+				resp, err := r.conn.ModelInfer(context.Background(), &oippb.ModelInferRequest{ModelName: model,
+					Inputs:           []*oippb.ModelInferRequest_InferInputTensor{{Name: "input", Datatype: "FP32", Shape: []int64{int64(rows), 784}}},
+					RawInputContents: [][]byte{encodeFP32(nil, x[:rows*784])}})
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				raw := resp.RawOutputContents[0]
+				got[i] = make([]float32, len(raw)/4)
+				for k := range got[i] {
+					got[i][k] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*k:]))
+				}
+			}()
+		}
+		wg.Wait()
+		for i := range n {
+			require.NoError(t, errs[i], "request %d", i)
+			rows := 1 + i/2%8
+			// Batch-mates change the padded batch size, and results can
+			// differ in the last bits between batch sizes.
+			require.InDeltaSlice(t, want[rows], got[i], 1e-5, "request %d (%d rows)", i, rows)
+		}
+	}
+	require.Equal(t, recorded, dev.Stats().Recorded, "a request recorded a program: an instance was not warmed up at its batch size")
 	require.NoError(t, r.stop())
 }

@@ -167,11 +167,16 @@ func (s *Server) startBatcher(v *version, cfg *tritonpb.ModelConfig) {
 		v.obs.success[p] = s.metrics.requests.WithLabelValues(v.model, verLabel, p, "success")
 		v.obs.latency[p] = s.metrics.latency.WithLabelValues(v.model, verLabel, p)
 	}
-	m := v.m
-	v.b = newBatcher(&batcher{
-		run: func(ctx context.Context, in []vkinfer.Tensor) ([]vkinfer.Tensor, error) {
+	runs := make([]runFunc, len(v.instances))
+	for i, m := range v.instances {
+		count := s.metrics.instRuns.WithLabelValues(v.model, verLabel, strconv.Itoa(i))
+		runs[i] = func(ctx context.Context, in []vkinfer.Tensor) ([]vkinfer.Tensor, error) {
+			count.Inc()
 			return m.Run(ctx, in...)
-		},
+		}
+	}
+	v.b = newBatcher(&batcher{
+		runs:      runs,
 		batchable: v.maxBatch > 0,
 		dynamic:   db != nil && v.maxBatch > 1,
 		maxRows:   max(v.maxBatch, 1),
@@ -208,7 +213,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.stopRun()
 	for _, v := range all {
-		v.m.Close()
+		v.close()
 	}
 	return err
 }
