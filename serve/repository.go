@@ -335,6 +335,7 @@ func (s *Server) loadVersion(dir, name string, num int64, cfg *tritonpb.ModelCon
 	// Every instance is loaded and warmed up before the server is ready;
 	// the first measures the plan and kernel choices, the others find
 	// them stored on the device.
+	var warm string
 	for i := 0; err == nil && i < count; i++ {
 		if i > 0 {
 			if m, err = s.dev.Load(path); err != nil {
@@ -342,7 +343,11 @@ func (s *Server) loadVersion(dir, name string, num int64, cfg *tritonpb.ModelCon
 			}
 			v.instances = append(v.instances, m)
 		}
-		err = v.warmUp(m)
+		var took string
+		took, err = v.warmUp(m)
+		if i == 0 {
+			warm = took
+		}
 	}
 	if err != nil {
 		v.close()
@@ -350,7 +355,8 @@ func (s *Server) loadVersion(dir, name string, num int64, cfg *tritonpb.ModelCon
 	}
 	s.startBatcher(v, cfg)
 	s.log.Info("model loaded", "model", name, "version", num, "file", path, "max_batch_size", v.maxBatch,
-		"dynamic_batching", cfg.GetDynamicBatching() != nil, "instances", count, "load_seconds", time.Since(start).Seconds())
+		"dynamic_batching", cfg.GetDynamicBatching() != nil, "instances", count,
+		"load_seconds", fmt.Sprintf("%.3g", time.Since(start).Seconds()), "warm_up", warm)
 	return v, nil
 }
 
@@ -473,8 +479,12 @@ func specNames(c []tensorSpec) []string {
 // warmUp runs m, an instance of v, once with zeros at every batch size the
 // batcher pads to (padSizes), so that no request pays for recording a
 // program or measuring the plan and kernel choices of its batch size; a
-// model without a batch dimension runs once if its shapes are static.
-func (v *version) warmUp(m *vkinfer.Model) error {
+// model without a batch dimension runs once if its shapes are static. It
+// returns how long each run took ("1:1.2s 4:0.8s ...", batch size and
+// seconds; the first instance's include measuring the plan and kernel
+// choices when they are not stored yet).
+func (v *version) warmUp(m *vkinfer.Model) (string, error) {
+	var took []string
 	var sizes []int
 	if v.maxBatch > 0 {
 		sizes = padSizes(v.maxBatch)
@@ -491,7 +501,7 @@ func (v *version) warmUp(m *vkinfer.Model) error {
 					d = int64(rows)
 				}
 				if d < 1 {
-					return nil // a dynamic dimension: nothing to warm up
+					return strings.Join(took, " "), nil // a dynamic dimension: nothing to warm up
 				}
 				shape[k] = d
 				n *= int(d)
@@ -501,11 +511,13 @@ func (v *version) warmUp(m *vkinfer.Model) error {
 				ins[i].Shape[k] = int(d)
 			}
 		}
+		t0 := time.Now()
 		if _, err := m.Run(context.Background(), ins...); err != nil {
-			return fmt.Errorf("warm-up run of batch %d: %w", rows, err)
+			return "", fmt.Errorf("warm-up run of batch %d: %w", rows, err)
 		}
+		took = append(took, fmt.Sprintf("%d:%.3gs", rows, time.Since(t0).Seconds()))
 	}
-	return nil
+	return strings.Join(took, " "), nil
 }
 
 // namedShape is a model input or output: its name and shape; unknown when
