@@ -47,6 +47,10 @@ type conv struct {
 	// wino is the weights as Winograd F(2x2, 3x3) reads them
 	// (conv_winograd.go), when prepared.
 	wino *winograd
+	// ig is conv_igemm's own panels where the GEMM path has none
+	// (conv_igemm.go); igemmOK: its window fits that kernel.
+	ig      *GemmWeights
+	igemmOK bool
 	// forced is the variant $VKINFER_CONV names ("" = auto): it runs
 	// wherever it is eligible, the static rule elsewhere.
 	forced string
@@ -120,6 +124,9 @@ type convVariant struct {
 	// A variant without prepare reads the direct kernel's weights (c.w, as
 	// dw does): they stay while it is kept.
 	release func(c *conv)
+	// shares names the variant whose prepared weights this one reads as
+	// well (igemm reads gemm's): they stay while this one is kept.
+	shares string
 }
 
 // convVariants are the Conv kernels in the static rule's order of
@@ -370,12 +377,17 @@ func (c *conv) DropUnused() {
 	if !always {
 		return
 	}
-	shared := false // a kept variant reads the direct kernel's weights
+	shared := map[string]bool{} // variants whose weights a kept one reads
 	for _, v := range convVariants {
-		shared = shared || c.kept[v.name] && v.prepare == nil
+		if c.kept[v.name] && v.prepare == nil {
+			shared["direct"] = true
+		}
+		if c.kept[v.name] && v.shares != "" {
+			shared[v.shares] = true
+		}
 	}
 	for _, v := range convVariants {
-		if !c.kept[v.name] && v.release != nil && !(v.name == "direct" && shared) {
+		if !c.kept[v.name] && v.release != nil && !shared[v.name] {
 			v.release(c)
 		}
 	}
@@ -657,6 +669,7 @@ func (c *conv) Close() {
 	}
 	c.gw.Close()
 	c.wino.Close()
+	c.ig.Close()
 	for _, o := range []operand{c.w, c.b} {
 		if o.rt < 0 && o.buf != nil && o.buf != c.noBias {
 			o.buf.Close()

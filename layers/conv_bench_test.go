@@ -156,6 +156,13 @@ func TestConvSpeed(t *testing.T) {
 				}
 				env = "dw"
 			}
+			var igTM, igMB int
+			if b, ok := strings.CutPrefix(v, "igemm/"); ok { // igemm/TMxMB
+				if _, err := fmt.Sscanf(b, "%dx%d", &igTM, &igMB); err != nil {
+					t.Fatalf("variant %q: want igemm/TMxMB", v)
+				}
+				env = "igemm"
+			}
 			var mb, tt, local int
 			if b, ok := strings.CutPrefix(v, "winograd/"); ok { // winograd/MBxTT or MBxTTxLOCAL
 				if _, err := fmt.Sscanf(b, "%dx%dx%d", &mb, &tt, &local); err != nil {
@@ -174,6 +181,7 @@ func TestConvSpeed(t *testing.T) {
 			t.Setenv(layers.ConvKernelEnv, env)
 			build, _ := layers.Lookup(ops.OpConv)
 			restore := layers.SetWinogradBlocks(mb, tt, local)
+			restoreIg := layers.SetIgemmBlocks(igTM, igMB)
 			l, err := build(&layers.Build{Dev: d, Const: func(name string) *model.Tensor {
 				return map[string]*model.Tensor{"w": w, "b": b}[name]
 			}}, &node)
@@ -195,6 +203,7 @@ func TestConvSpeed(t *testing.T) {
 			layers.SetConvSplit(0)
 			layers.SetTexelOrder(oldOrder)
 			layers.SetConvChunkFloats(old)
+			restoreIg()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -222,7 +231,7 @@ func TestConvSpeed(t *testing.T) {
 		for i, v := range variants {
 			med, cpuMed := median(times[i]), median(cpu[i])
 			line += fmt.Sprintf("  %s %7.2f ms", v, float64(med.Microseconds())/1000)
-			if v == "direct" || strings.HasPrefix(v, "dw") || strings.HasPrefix(v, "winograd") || strings.HasPrefix(v, "gemm") && v != "gemm-only" {
+			if v == "direct" || strings.HasPrefix(v, "dw") || strings.HasPrefix(v, "winograd") || strings.HasPrefix(v, "igemm") || strings.HasPrefix(v, "gemm") && v != "gemm-only" {
 				line += fmt.Sprintf(" (%5.2f GFLOP/s)", flop/med.Seconds()/1e9)
 			}
 			line += fmt.Sprintf(" cpu %.2f ms", float64(cpuMed.Microseconds())/1000)

@@ -191,3 +191,12 @@ var WinogradU = winogradU
 // SetTexelOrder overrides gemm_texel's invocation order (0 the static rule,
 // 1 panels fastest, 2 row blocks fastest) and returns the previous setting.
 func SetTexelOrder(v int) int { return int(texelOrder.Swap(int32(v))) }
+
+// SetIgemmBlocks makes conv_igemm run blocks of tm output pixels x mb
+// output channels (0: its own choice) and returns the function that
+// restores the previous setting.
+func SetIgemmBlocks(tm, mb int) func() {
+	old := igemmBlocks
+	igemmBlocks.tm, igemmBlocks.mb = tm, mb
+	return func() { igemmBlocks = old }
+}

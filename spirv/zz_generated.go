@@ -308,6 +308,82 @@ var shaders = map[string]*Shader{
 		},
 		SourceSHA256: "e015e49ba182e6221c7b1feb0c07399502e60028266b66e362033d230bb81ab7",
 	},
+	"conv_igemm": {
+		Name:         "conv_igemm",
+		Code:         mustReadSPIRV("conv_igemm.spv"),
+		LocalSize:    [3]uint32{64, 1, 1},
+		LocalSizeIDs: [3]int32{0, -1, -1},
+		Bindings: []Binding{
+			{Set: 0, Binding: 0, Kind: StorageBuffer, Name: "x", ReadOnly: true},
+			{Set: 0, Binding: 1, Kind: StorageBuffer, Name: "w", ReadOnly: true},
+			{Set: 0, Binding: 2, Kind: StorageBuffer, Name: "b", ReadOnly: true},
+			{Set: 0, Binding: 3, Kind: StorageBuffer, Name: "y", ReadOnly: false},
+		},
+		PushConstantSize: 12,
+		SpecConstants: []SpecConstant{
+			{ID: 0, Name: "local_size_x", Default: 64}, // uint
+			{ID: 1, Name: "HAS_BIAS", Default: 0},      // uint
+			{ID: 2, Name: "ACT", Default: 0},           // uint
+			{ID: 3, Name: "TM", Default: 8},            // uint
+			{ID: 4, Name: "MB", Default: 8},            // uint
+			{ID: 5, Name: "P", Default: 8},             // uint
+			{ID: 6, Name: "K4", Default: 4},            // uint
+			{ID: 7, Name: "C", Default: 1},             // uint
+			{ID: 8, Name: "H", Default: 1},             // uint
+			{ID: 9, Name: "W", Default: 1},             // uint
+			{ID: 10, Name: "M", Default: 1},            // uint
+			{ID: 11, Name: "OH", Default: 1},           // uint
+			{ID: 12, Name: "OW", Default: 1},           // uint
+			{ID: 13, Name: "KH", Default: 1},           // uint
+			{ID: 14, Name: "KW", Default: 1},           // uint
+			{ID: 15, Name: "SH", Default: 1},           // uint
+			{ID: 16, Name: "SW", Default: 1},           // uint
+			{ID: 17, Name: "DH", Default: 1},           // uint
+			{ID: 18, Name: "DW", Default: 1},           // uint
+			{ID: 19, Name: "PAD_T", Default: 0},        // int
+			{ID: 20, Name: "PAD_L", Default: 0},        // int
+			{ID: 21, Name: "PADDED", Default: 1},       // bool
+		},
+		SourceSHA256: "60bffbcd9fec1241ec4e6eba553d2b016b2955cb2a76b81ddfe418aa0653f95a",
+	},
+	"conv_igemm_texel": {
+		Name:         "conv_igemm_texel",
+		Code:         mustReadSPIRV("conv_igemm_texel.spv"),
+		LocalSize:    [3]uint32{64, 1, 1},
+		LocalSizeIDs: [3]int32{0, -1, -1},
+		Bindings: []Binding{
+			{Set: 0, Binding: 0, Kind: UniformTexelBuffer, Name: "X", ReadOnly: true},
+			{Set: 0, Binding: 1, Kind: UniformTexelBuffer, Name: "Wt", ReadOnly: true},
+			{Set: 0, Binding: 2, Kind: UniformTexelBuffer, Name: "Bt", ReadOnly: true},
+			{Set: 0, Binding: 3, Kind: StorageBuffer, Name: "y", ReadOnly: false},
+		},
+		PushConstantSize: 12,
+		SpecConstants: []SpecConstant{
+			{ID: 0, Name: "local_size_x", Default: 64}, // uint
+			{ID: 1, Name: "HAS_BIAS", Default: 0},      // uint
+			{ID: 2, Name: "ACT", Default: 0},           // uint
+			{ID: 3, Name: "TM", Default: 8},            // uint
+			{ID: 4, Name: "MB", Default: 8},            // uint
+			{ID: 5, Name: "P", Default: 8},             // uint
+			{ID: 6, Name: "K4", Default: 4},            // uint
+			{ID: 7, Name: "C", Default: 1},             // uint
+			{ID: 8, Name: "H", Default: 1},             // uint
+			{ID: 9, Name: "W", Default: 1},             // uint
+			{ID: 10, Name: "M", Default: 1},            // uint
+			{ID: 11, Name: "OH", Default: 1},           // uint
+			{ID: 12, Name: "OW", Default: 1},           // uint
+			{ID: 13, Name: "KH", Default: 1},           // uint
+			{ID: 14, Name: "KW", Default: 1},           // uint
+			{ID: 15, Name: "SH", Default: 1},           // uint
+			{ID: 16, Name: "SW", Default: 1},           // uint
+			{ID: 17, Name: "DH", Default: 1},           // uint
+			{ID: 18, Name: "DW", Default: 1},           // uint
+			{ID: 19, Name: "PAD_T", Default: 0},        // int
+			{ID: 20, Name: "PAD_L", Default: 0},        // int
+			{ID: 21, Name: "PADDED", Default: 1},       // bool
+		},
+		SourceSHA256: "7d973dc3af12c58f9411ee5e5ed9d4e44af01c5f8f23ba2254f4e730cf2ad791",
+	},
 	"conv_im2col": {
 		Name:         "conv_im2col",
 		Code:         mustReadSPIRV("conv_im2col.spv"),
@@ -1075,6 +1151,9 @@ var manifest = []manifestEntry{
 	{Path: "conv_dw_c4.glsl", SHA256: "48c645fc035cf4f7717d4536253e283bc200de9a9bdca448ef44948addf025ef"},
 	{Path: "conv_dw_c4_texel.comp", SHA256: "39c935d2f009945e868c68a40ce981ba23bb05e216d41f3882a811b10b14a7b9"},
 	{Path: "conv_dw_texel.comp", SHA256: "e015e49ba182e6221c7b1feb0c07399502e60028266b66e362033d230bb81ab7"},
+	{Path: "conv_igemm.comp", SHA256: "60bffbcd9fec1241ec4e6eba553d2b016b2955cb2a76b81ddfe418aa0653f95a"},
+	{Path: "conv_igemm.glsl", SHA256: "15f901789cd7a65e98e8c50f47a7b27ab795fa779a3b90228954a735cae0afbf"},
+	{Path: "conv_igemm_texel.comp", SHA256: "7d973dc3af12c58f9411ee5e5ed9d4e44af01c5f8f23ba2254f4e730cf2ad791"},
 	{Path: "conv_im2col.comp", SHA256: "233ca90ede84ce859974abad124a8287e6602e85284842f1754256877873b605"},
 	{Path: "conv_im2col.glsl", SHA256: "996e77a2c1ef175da2fbe41a99346193d338707c3394cd5b1999b8e3235403da"},
 	{Path: "conv_im2col_texel.comp", SHA256: "307e38d03d2b8568b97d4cfb229d977a6fc077dc5063e2084168f68a02284aec"},
