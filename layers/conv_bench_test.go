@@ -36,6 +36,7 @@ var convBenchShapes = []struct {
 	{"mobilenet_v2 1x1 960->160 7x7", []int{1, 960, 7, 7}, []int{160, 960, 1, 1}, 1, 0, 1},
 	{"resnet18 layer2 3x3", []int{1, 128, 28, 28}, []int{128, 128, 3, 3}, 1, 1, 1},
 	{"squeezenet expand 3x3 16->64 54x54", []int{1, 16, 54, 54}, []int{64, 16, 3, 3}, 1, 1, 1},
+	{"squeezenet expand 3x3 16->64 55x55", []int{1, 16, 55, 55}, []int{64, 16, 3, 3}, 1, 1, 1},
 	{"squeezenet expand 3x3 32->128 27x27", []int{1, 32, 27, 27}, []int{128, 32, 3, 3}, 1, 1, 1},
 	{"squeezenet expand 3x3 64->256 13x13", []int{1, 64, 13, 13}, []int{256, 64, 3, 3}, 1, 1, 1},
 	{"mobilenet_v2 1x1 16->96 112x112", []int{1, 16, 112, 112}, []int{96, 16, 1, 1}, 1, 0, 1},
@@ -118,6 +119,9 @@ func TestConvSpeed(t *testing.T) {
 		node := model.Node{Op: ops.OpConv, Name: "bench", Inputs: []string{"x", "w", "b"}, Outputs: []string{"y"},
 			Attrs: map[string]model.Attr{"strides": ints(int64(s.stride), int64(s.stride)),
 				"pads": ints(int64(s.pad), int64(s.pad), int64(s.pad), int64(s.pad)), "group": model.IntAttr(int64(s.group))}}
+		if act := os.Getenv("VKINFER_CONV_BENCH_ACT"); act != "" { // a fused activation (relu, ...)
+			node.Attrs[ops.AttrActivation] = model.StringAttr(act)
+		}
 		w := optest.Random(r, s.w, 1, false).ModelTensor("w")
 		b := optest.Random(r, s.w[:1], 1, false).ModelTensor("b")
 		x := optest.Random(r, s.x, 1, false)

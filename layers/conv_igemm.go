@@ -19,11 +19,14 @@ import (
 // panels), so where both can run a layer the weights exist once and the
 // measured choice times the two against each other at no memory cost.
 //
-// The variant "igemm" (convVariant): eligible wherever the GEMM path's
-// panels exist (lavapipe: texel views, conv_igemm_texel.comp; SwiftShader:
-// storage buffers, conv_igemm.comp). Under VKINFER_CONV=igemm or all it
-// lays out panels of its own where the GEMM path has none (GPUs, devices
-// with small limits), read through storage buffers.
+// The variant "igemm" (convVariant): under auto on lavapipe wherever the
+// GEMM path's panels exist (texel views, conv_igemm_texel.comp), so the
+// measured choice times it against gemm per layer. Under VKINFER_CONV=igemm
+// or all on every device: SwiftShader reads the GEMM path's panels through
+// storage buffers (conv_igemm.comp; auto leaves it out there, as it
+// measured 1.5-3.6x slower than the GEMM path), and where the GEMM path has
+// no panels (GPUs, devices with small limits) it lays out panels of its
+// own.
 func init() {
 	registerConvVariant(&convVariant{name: "igemm", prepare: (*conv).prepareIgemm, always: (*conv).igemmAlways,
 		eligible: (*conv).igemmEligible, record: (*conv).recordIgemm, shares: "gemm",
@@ -38,7 +41,8 @@ const (
 	igemmMaxSeg = 32 // floats of one input row span
 	igemmTM     = 8  // output pixels per invocation, usually
 	igemmTMMin  = 4  // ... at least, unless OW is smaller
-	igemmTMMax  = 12 // ... at most
+	igemmTMMax  = 12 // ... at most by choice
+	igemmTMCap  = 16 // ... at most (conv_igemm.glsl's epilogue)
 )
 
 // igemmBlocks, when set (tests and TestConvSpeed: SetIgemmBlocks), overrides
@@ -58,7 +62,8 @@ func (c *conv) igemmWeights() *GemmWeights {
 // run the layer: the GEMM path's layout (prepareGemm: under auto it has run
 // already; under VKINFER_CONV=igemm it runs here), else, under
 // VKINFER_CONV=igemm or all, panels of 8 columns of its own. It records in
-// c.igemmOK whether the window fits the kernel at all (igemmFits).
+// c.igemmOK whether the kernel is a candidate for the layer: the window fits
+// (igemmFits), and lavapipe or VKINFER_CONV=igemm|all.
 func (c *conv) prepareIgemm(wt *model.Tensor) error {
 	if wt == nil || c.group != 1 || len(wt.Shape) < 3 || len(wt.Data) == 0 {
 		return nil
@@ -73,14 +78,21 @@ func (c *conv) prepareIgemm(wt *model.Tensor) error {
 	if err != nil || !igemmFits(g) {
 		return nil // a window that cannot run reports its error when recorded
 	}
+	mode, err := convMode()
+	if err != nil {
+		return err
+	}
+	asked := mode == "igemm" || mode == "all"
+	// auto: on lavapipe only (the texel kernel); the storage-buffer kernel
+	// measured 1.5-3.6x slower than the GEMM path on SwiftShader.
+	if !asked && ChooseGemmKernel(c.d.Info(), 64, 64, 64) != GemmTexel {
+		return nil
+	}
 	c.igemmOK = true
 	if c.gw != nil {
 		return nil
 	}
-	if err := c.prepareGemm(wt); err != nil || c.gw != nil {
-		return err
-	}
-	if mode, err := convMode(); err != nil || mode != "igemm" && mode != "all" {
+	if err := c.prepareGemm(wt); err != nil || c.gw != nil || !asked {
 		return err
 	}
 	m := wt.Shape[0]
@@ -117,12 +129,16 @@ func (c *conv) igemmEligible(g ops.Window, m int) bool {
 // igemmTile returns conv_igemm's block for window g with m output channels
 // and weights in panels of p columns: tm adjacent output pixels (the one of
 // igemmTMMin..igemmTMMax that wastes the fewest columns at the row's end,
-// preferring igemmTM among equals; the whole row when it is shorter) and mb
-// output channels (8 where the panels hold 8, else 4), the span within
-// igemmMaxSeg floats.
+// the fewest blocks among equals; the whole row when it is that short) and
+// mb output channels (8 where the panels hold 8 and the window is at most
+// 3 wide, else 4), the span within igemmMaxSeg floats.
 func igemmTile(g ops.Window, m, p int) (tm, mb int) {
+	// 8 channels (two texels of weights a tap) for windows up to 3 wide;
+	// wider ones at 8 ran slower than the GEMM path (resnet18's 7x7 stem:
+	// 65 ms of CPU against 36 at 4 and 48 for the GEMM path, TestConvSpeed,
+	// load 8-10): the loop over a row's taps no longer unrolls.
 	mb = 4
-	if p%8 == 0 && m > 4 {
+	if p%8 == 0 && m > 4 && g.KW <= 3 {
 		mb = 8
 	}
 	seg := func(tm int) int { return (tm-1)*g.SW + (g.KW-1)*g.DW + 1 }
@@ -138,7 +154,7 @@ func igemmTile(g ops.Window, m, p int) (tm, mb int) {
 		}
 	}
 	if igemmBlocks.tm != 0 {
-		tm = min(igemmBlocks.tm, g.OW)
+		tm = min(igemmBlocks.tm, g.OW, igemmTMCap)
 	}
 	if igemmBlocks.mb != 0 {
 		mb = igemmBlocks.mb
