@@ -931,7 +931,7 @@ func (m *Model) record(inShapes []layers.Shape, mode planMode, profile engine.Pr
 	for i, s := range inShapes {
 		shapes[i] = s
 	}
-	opts := planner.Options{Align: int(d.Alignment() / 4)}
+	opts := planner.Options{Align: int(d.Alignment() / 4), PerImage: m.perImage}
 	split := map[int]bool{} // runs recorded in their split form, by first node
 	if mode != planLayers {
 		opts.Chain = func(first int, in []int) int {
@@ -1041,23 +1041,15 @@ func (m *Model) record(inShapes []layers.Shape, mode planMode, profile engine.Pr
 		case st.Count > 1:
 			err = m.chains[st.Node].Record(rec, inBufs[0], inShapes[0], outBufs[0])
 		default:
-			if hl, ok := m.layers[st.Node].(layers.HostLayer); ok {
-				host := make([]*ops.Tensor, len(st.Ins))
-				for j, name := range st.Ins {
-					host[j] = pl.Host[name]
-				}
-				err = hl.RecordHost(rec, inBufs, inShapes, host, outBufs)
+			outShapes := make([]layers.Shape, len(st.Outs))
+			for j, name := range st.Outs {
+				outShapes[j] = pl.Shapes[name]
+			}
+			if stride := pl.SlotStride[pl.Slot[st.Outs[0]]]; stride > 0 {
+				err = m.recordPerImage(rec, st, inBufs, inShapes, outBufs[0], outShapes[0], stride, pl.Host)
 				break
 			}
-			if vl, ok := m.layers[st.Node].(layers.VariantLayer); ok {
-				outShapes := make([]layers.Shape, len(st.Outs))
-				for j, name := range st.Outs {
-					outShapes[j] = pl.Shapes[name]
-				}
-				err = vl.RecordVariant(rec, inBufs, inShapes, outBufs, m.chooseVariant(vl, n.Name, inShapes, outShapes))
-				break
-			}
-			err = m.layers[st.Node].Record(rec, inBufs, inShapes, outBufs)
+			err = m.recordLayer(rec, st, inBufs, inShapes, outBufs, outShapes, pl.Host)
 		}
 		if err != nil {
 			return nil, fused, fmt.Errorf("vkinfer: node %s (%s): %w", n.Name, n.Op, err)
@@ -1078,6 +1070,76 @@ func (m *Model) record(inShapes []layers.Shape, mode planMode, profile engine.Pr
 	}
 	p.prog = prog
 	return p, fused, nil
+}
+
+// recordLayer records step st's node (one node, not a view copy) with its
+// layer: through RecordHost where the layer reads host values, with the
+// measured kernel choice where it has several.
+func (m *Model) recordLayer(rec *engine.Recorder, st planner.Step, in []*engine.Buffer, inShapes []layers.Shape, out []*engine.Buffer, outShapes []layers.Shape, hostVals map[string]*ops.Tensor) error {
+	l := m.layers[st.Node]
+	if hl, ok := l.(layers.HostLayer); ok {
+		host := make([]*ops.Tensor, len(st.Ins))
+		for j, name := range st.Ins {
+			host[j] = hostVals[name]
+		}
+		return hl.RecordHost(rec, in, inShapes, host, out)
+	}
+	if vl, ok := l.(layers.VariantLayer); ok {
+		return vl.RecordVariant(rec, in, inShapes, out, m.chooseVariant(vl, m.graph.Nodes[st.Node].Name, inShapes, outShapes))
+	}
+	return l.Record(rec, in, inShapes, out)
+}
+
+// perImageOps are the ops whose output's image n is a function of their
+// input's image n alone (with constant weights and parameters), which
+// recordPerImage may therefore record image by image.
+var perImageOps = map[string]bool{
+	ops.OpConv: true, ops.OpMaxPool: true, ops.OpAveragePool: true, ops.OpGlobalAveragePool: true,
+	ops.OpGlobalMaxPool: true, ops.OpBatchNormalization: true, ops.OpRelu: true, ops.OpLeakyRelu: true,
+	ops.OpClip: true, ops.OpSigmoid: true, ops.OpTanh: true, ops.OpHardSigmoid: true, ops.OpHardSwish: true,
+}
+
+// perImage is planner.Options.PerImage: node i is one of perImageOps (the
+// planner checks that the step has one runtime input, of shape in) and its
+// layer, where it can tell (layers.ByImageLayer), records image by image at
+// no extra cost for that input.
+func (m *Model) perImage(i int, in []int) bool {
+	if !perImageOps[m.graph.Nodes[i].Op] {
+		return false
+	}
+	if bl, ok := m.layers[i].(layers.ByImageLayer); ok {
+		return bl.ByImage(in)
+	}
+	return true
+}
+
+// recordPerImage records step st (planner.Options.PerImage) one image at a
+// time, so that it writes its output into its place in a Concat's output at
+// batch > 1: image n of its one input (a view of in[0]) to a view of out at
+// n*stride elements, each recorded as a batch of one (the layers' batch-1
+// kernels and measured choices).
+func (m *Model) recordPerImage(rec *engine.Recorder, st planner.Step, in []*engine.Buffer, inShapes []layers.Shape, out *engine.Buffer, outShape layers.Shape, stride int, host map[string]*ops.Tensor) error {
+	if len(in) != 1 || len(inShapes[0]) == 0 || len(outShape) == 0 || inShapes[0][0] != outShape[0] {
+		return fmt.Errorf("vkinfer: %w: image-by-image step with inputs %v and output %v", planner.ErrPlan, inShapes, outShape)
+	}
+	n := inShapes[0][0]
+	inImg, outImg := int64(inShapes[0].Elems()/n), int64(outShape.Elems()/n)
+	in1 := append(layers.Shape{1}, inShapes[0][1:]...)
+	out1 := append(layers.Shape{1}, outShape[1:]...)
+	for k := range int64(n) {
+		x, err := rec.View(in[0], 4*k*inImg, 4*inImg)
+		if err != nil {
+			return err
+		}
+		y, err := rec.View(out, 4*k*int64(stride), 4*outImg)
+		if err != nil {
+			return err
+		}
+		if err := m.recordLayer(rec, st, []*engine.Buffer{x}, []layers.Shape{in1}, []*engine.Buffer{y}, []layers.Shape{out1}, host); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Class is one label with its score.

@@ -14,7 +14,8 @@ import (
 // outer × inputs range copies (one per input when the axis is the first
 // dimension that is not 1, e.g. channels at batch 1). An input that is
 // already in its place in the output (the planner had its producer write
-// it there: planner.Step.InPlace) is not copied.
+// it there: planner.Step.InPlace, at batch > 1 image by image) is not
+// copied.
 type concat struct {
 	d   *engine.Device
 	a   ops.Attrs
@@ -77,9 +78,10 @@ func (c *concat) Record(r *engine.Recorder, in []*engine.Buffer, shapes []Shape,
 	off := 0
 	for i, o := range c.ins {
 		chunk := vals[i].Shape[axis] * inner
-		if outer == 1 && o.rt >= 0 {
-			// Written in place by its producer (planner: Step.InPlace):
-			// nothing to copy.
+		if o.rt >= 0 {
+			// Written in place by its producer (planner: Step.InPlace; at
+			// outer > 1 image by image, its images a stride of outChunk
+			// apart there: planner.Plan.SlotStride): nothing to copy.
 			if at, ok := in[o.rt].OffsetIn(out[0]); ok && at == 4*int64(off) {
 				off += chunk
 				continue

@@ -628,6 +628,35 @@ func (c *conv) recordGemm(r *engine.Recorder, g ops.Window, m int, in []*engine.
 	return nil
 }
 
+// ByImage reports whether recording the Conv image by image costs about
+// what the batch does (ByImageLayer) for input x: every kernel that can run
+// it works per image anyway (the direct, depthwise and implicit-GEMM
+// kernels' output blocks, the GEMM path's in-place 1x1 form, one GEMM per
+// image), where the GEMM
+// path's patch-matrix chunks would otherwise span images (fewer, larger
+// dispatches) and other variants are not known to.
+func (c *conv) ByImage(x Shape) bool {
+	g, m, err := c.window([]Shape{x})
+	if err != nil || c.w.rt >= 0 || c.b.rt >= 0 {
+		return false
+	}
+	for _, v := range convVariants {
+		if !v.eligible(c, g, m) {
+			continue
+		}
+		switch v.name {
+		case "direct", "dw", "igemm": // one invocation per output block, per image
+		case "gemm":
+			if !c.pointwiseGemm(g) {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // directTexel reports whether the direct kernel reads its inputs through
 // texel views (conv_texel.comp): on lavapipe (the device whose GEMM kernel
 // is GemmTexel), when each fits one view.

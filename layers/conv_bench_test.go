@@ -34,6 +34,7 @@ var convBenchShapes = []struct {
 	{"resnet18 layer4 3x3", []int{1, 512, 7, 7}, []int{512, 512, 3, 3}, 1, 1, 1},
 	{"mobilenet_v2 1x1 24->144 56x56", []int{1, 24, 56, 56}, []int{144, 24, 1, 1}, 1, 0, 1},
 	{"mobilenet_v2 1x1 960->160 7x7", []int{1, 960, 7, 7}, []int{160, 960, 1, 1}, 1, 0, 1},
+	{"googlenet conv3 3x3 64->192 56x56", []int{1, 64, 56, 56}, []int{192, 64, 3, 3}, 1, 1, 1},
 	{"resnet18 layer2 3x3", []int{1, 128, 28, 28}, []int{128, 128, 3, 3}, 1, 1, 1},
 	{"squeezenet expand 3x3 16->64 54x54", []int{1, 16, 54, 54}, []int{64, 16, 3, 3}, 1, 1, 1},
 	{"squeezenet expand 3x3 16->64 55x55", []int{1, 16, 55, 55}, []int{64, 16, 3, 3}, 1, 1, 1},
@@ -71,6 +72,7 @@ var convBenchShapes = []struct {
 // invocation; winograd/MBxTTxL: in workgroups of L invocations;
 // gemm-panels and gemm-rows: the GEMM path with gemm_texel's invocation
 // order forced, SetTexelOrder).
+// VKINFER_CONV_BENCH_BATCH=N runs the layers at batch N (default 1).
 // VKINFER_CONV_BENCH_ONLY=S times only the layers whose name
 // contains S (e.g. " dw " for the depthwise ones, which compare conv.comp
 // with conv_dw: see VKINFER_CONV_BENCH_DW_STRIPS below).
@@ -108,6 +110,10 @@ func TestConvSpeed(t *testing.T) {
 	}
 	allVariants := variants
 	only := os.Getenv("VKINFER_CONV_BENCH_ONLY") // a substring of the layers to time
+	batch := 1                                   // VKINFER_CONV_BENCH_BATCH: the layers' batch size
+	if n, err := strconv.Atoi(os.Getenv("VKINFER_CONV_BENCH_BATCH")); err == nil && n > 0 {
+		batch = n
+	}
 	for _, s := range convBenchShapes {
 		if !strings.Contains(s.name, only) {
 			continue
@@ -124,6 +130,7 @@ func TestConvSpeed(t *testing.T) {
 		}
 		w := optest.Random(r, s.w, 1, false).ModelTensor("w")
 		b := optest.Random(r, s.w[:1], 1, false).ModelTensor("b")
+		s.x = append([]int{s.x[0] * batch}, s.x[1:]...)
 		x := optest.Random(r, s.x, 1, false)
 		oh := (s.x[2]+2*s.pad-s.w[2])/s.stride + 1
 		ow := (s.x[3]+2*s.pad-s.w[3])/s.stride + 1

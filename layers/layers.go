@@ -114,6 +114,18 @@ type VariantLayer interface {
 	DropUnused()
 }
 
+// ByImageLayer is a Layer that can tell whether recording it one image at
+// a time (a batch of one per image, on views of its input and output: how
+// a producer writes into its place in a Concat's output at batch > 1) costs
+// about what recording the whole batch does. A layer that is not one is
+// taken to (one dispatch per image instead of one: pools, activations).
+type ByImageLayer interface {
+	Layer
+	// ByImage reports whether image-by-image recording costs about what
+	// the batch does for input x (batch > 1).
+	ByImage(x Shape) bool
+}
+
 // Build is what a Builder gets to compile one node.
 type Build struct {
 	Dev *engine.Device

@@ -17,6 +17,14 @@ type Options struct {
 	// Align is the alignment of slot offsets in the arena, in elements
 	// (the device's buffer offset alignment / 4); 0 means 1.
 	Align int
+	// PerImage reports whether node's step, given one runtime input of
+	// shape in, is recorded image by image at no extra cost (its output's
+	// image n a function of its input's image n alone: Conv with constant
+	// weights, pools, activations), so that at batch > 1 it may write into
+	// a channel Concat's output, whose images are apart by the Concat's
+	// per-image size (Plan.SlotStride). Nil: none; Concats at batch > 1
+	// then copy their inputs.
+	PerImage func(node int, in []int) bool
 }
 
 // Plan is a graph planned for concrete input shapes.
@@ -52,6 +60,13 @@ type Plan struct {
 	// offset + its place there; its SlotLife is the parent's (the outermost
 	// one's: a Concat of Concats nests).
 	SlotParent []int
+	// SlotStride is, for a slot written image by image into its place in
+	// a Concat's output at batch > 1 (Options.PerImage), the elements from
+	// the start of one of its images to the next there (the Concat
+	// output's per-image size); its SlotSize then spans from the start of
+	// its first image to the end of its last, and the images of the other
+	// parts lie between its own. 0 for a contiguous slot.
+	SlotStride []int
 	// Slot maps each value on the device to its slot; a view shares its
 	// input's.
 	Slot map[string]int
@@ -221,6 +236,7 @@ func Make(g *Graph, inShapes [][]int, opts Options) (*Plan, error) {
 	own := func(elems, first, last int) int {
 		p.SlotSize = append(p.SlotSize, max(elems, 1))
 		p.SlotParent = append(p.SlotParent, -1)
+		p.SlotStride = append(p.SlotStride, 0)
 		sub = append(sub, 0)
 		life = append(life, [2]int{first, last})
 		return len(p.SlotSize) - 1
@@ -238,7 +254,7 @@ func Make(g *Graph, inShapes [][]int, opts Options) (*Plan, error) {
 	}
 	// Concat inputs written in place: their storage is the Concat
 	// output's (the outermost one's, for a Concat of Concats).
-	inPlace := concatInPlace(g, p, root, pinned, max(opts.Align, 1))
+	inPlace := concatInPlace(g, p, root, pinned, max(opts.Align, 1), opts.PerImage)
 	store := func(name string) string {
 		name = rootOf(name)
 		for {
@@ -274,8 +290,13 @@ func Make(g *Graph, inShapes [][]int, opts Options) (*Plan, error) {
 			return s, true
 		}
 		ps, made := slotOf(a.parent, i)
-		s := own(elems(name), i, i)
-		p.SlotParent[s], sub[s] = ps, a.off
+		size := elems(name)
+		if a.stride > 0 { // image by image: from the first image's start to the last's end
+			n := p.Shapes[name][0]
+			size = (n-1)*a.stride + size/n
+		}
+		s := own(size, i, i)
+		p.SlotParent[s], p.SlotStride[s], sub[s] = ps, a.stride, a.off
 		p.Slot[name] = s
 		return s, made
 	}
@@ -377,10 +398,11 @@ func Make(g *Graph, inShapes [][]int, opts Options) (*Plan, error) {
 }
 
 // concatPart: a value written in place at element off of the Concat output
-// parent.
+// parent; stride > 0: image by image, its images stride elements apart
+// there (off is then the first image's place).
 type concatPart struct {
-	parent string
-	off    int
+	parent      string
+	off, stride int
 }
 
 // concatInPlace decides which Concat inputs their producers write straight
@@ -388,19 +410,55 @@ type concatPart struct {
 // the rest (Step.InPlace). An input is written in place when its part of the
 // output is one contiguous range (every dimension before the axis is 1:
 // channels at batch 1) starting at a multiple of align elements (the
-// device's buffer offset alignment: else a range cannot be bound), and it
+// device's buffer offset alignment: else a range cannot be bound), or, at
+// batch N > 1 where only the batch dimension comes before the axis, one
+// range per image (a stride of the output's per-image size apart) when its
+// producer is one node that perImage says records image by image, from one
+// runtime input of batch N, the Concat is its only reader (no other step
+// could read its images apart), and every image's start (of the input, of
+// the output and of the part in the output) is a multiple of align; and it
 // is a device value of its own: computed by a step of this plan (not a
 // graph input, an upload or a view of another value), not a graph output
 // (it keeps its own buffer), read only once by this Concat, and not already
 // in place in another Concat. The Concat's output is then alive from the
 // first of its parts' writes to its last reader (Make's slots). A Concat's
 // output may itself be in place in another Concat (a Concat of Concats).
-func concatInPlace(g *Graph, p *Plan, root map[string]string, pinned map[string]bool, align int) map[string]concatPart {
-	made := map[string]bool{} // values steps write
-	for _, st := range p.Steps {
+func concatInPlace(g *Graph, p *Plan, root map[string]string, pinned map[string]bool, align int, perImage func(int, []int) bool) map[string]concatPart {
+	made := map[string]bool{}    // values steps write
+	producer := map[string]int{} // the step writing each
+	for k, st := range p.Steps {
 		for _, o := range st.Outs {
 			made[o] = true
+			producer[o] = k
 		}
+	}
+	reads := map[string]int{} // steps reading each value (through its views)
+	for _, st := range p.Steps {
+		for _, in := range st.Ins {
+			r := in
+			if v, ok := root[in]; ok {
+				r = v
+			}
+			reads[r]++
+		}
+	}
+	elems := func(name string) int {
+		e := 1
+		for _, d := range p.Shapes[name] {
+			e *= d
+		}
+		return e
+	}
+	// byImage reports whether value name (batch n) can be written image by
+	// image: its producer records so, from one input of batch n whose
+	// images start on the alignment.
+	byImage := func(name string, n int) bool {
+		st := &p.Steps[producer[name]]
+		if perImage == nil || reads[name] != 1 || st.Count != 1 || st.Copy || len(st.Outs) != 1 || len(st.Ins) != 1 {
+			return false
+		}
+		in := st.InShapes[0]
+		return len(in) > 0 && in[0] == n && (elems(st.Ins[0])/n)%align == 0 && perImage(st.Node, in)
 	}
 	parts := map[string]concatPart{}
 	for k := range p.Steps {
@@ -424,25 +482,28 @@ func concatInPlace(g *Graph, p *Plan, root map[string]string, pinned map[string]
 		for _, d := range out[:axis] {
 			outer *= d
 		}
-		if outer != 1 {
-			continue
+		// stride: the output's per-image size where parts may be written
+		// image by image (batch > 1, only the batch before the axis).
+		stride := 0
+		if outer > 1 {
+			if outer != out[0] || (elems(nd.Outputs[0])/outer)%align != 0 {
+				continue
+			}
+			stride = elems(nd.Outputs[0]) / outer
 		}
 		count := map[string]int{}
 		for _, in := range nd.Inputs {
 			count[in]++
 		}
-		off := 0
+		off := 0 // the input's place in the output (in its first image)
 		in := map[string]bool{}
 		for _, name := range nd.Inputs {
-			e := 1
-			for _, d := range p.Shapes[name] {
-				e *= d
-			}
+			e := elems(name) / outer
 			_, isView := root[name]
 			if made[name] && !isView && count[name] == 1 && !pinned[name] && p.Host[name] == nil &&
-				e > 0 && off%align == 0 {
+				e > 0 && off%align == 0 && (stride == 0 || byImage(name, outer)) {
 				if _, taken := parts[name]; !taken {
-					parts[name] = concatPart{parent: nd.Outputs[0], off: off}
+					parts[name] = concatPart{parent: nd.Outputs[0], off: off, stride: stride}
 					in[name] = true
 				}
 			}

@@ -162,6 +162,44 @@ func TestSlotsByLiveness(t *testing.T) {
 // arena, and that each value a step reads is alive then.
 func checkArena(t *testing.T, p *Plan) {
 	t.Helper()
+	// spans are the element ranges slot s holds: its images apart for a
+	// slot written image by image (SlotStride), else one range.
+	spans := func(s int) [][2]int {
+		lo, stride := p.SlotOffset[s], p.SlotStride[s]
+		if stride == 0 {
+			return [][2]int{{lo, lo + p.SlotSize[s]}}
+		}
+		for name, v := range p.Slot {
+			if v != s {
+				continue
+			}
+			n := p.Shapes[name][0]
+			img := 1
+			for _, d := range p.Shapes[name][1:] {
+				img *= d
+			}
+			if n < 2 || img > stride || p.SlotSize[s] != (n-1)*stride+img {
+				t.Fatalf("slot %d (%s %v) of %d elements with images %d apart", s, name, p.Shapes[name], p.SlotSize[s], stride)
+			}
+			var r [][2]int
+			for k := range n {
+				r = append(r, [2]int{lo + k*stride, lo + k*stride + img})
+			}
+			return r
+		}
+		t.Fatalf("slot %d with a stride holds no value", s)
+		return nil
+	}
+	overlap := func(i, j int) bool {
+		for _, a := range spans(i) {
+			for _, b := range spans(j) {
+				if a[0] < b[1] && b[0] < a[1] {
+					return true
+				}
+			}
+		}
+		return false
+	}
 	for i := range p.SlotSize {
 		if p.SlotOffset[i] < 0 || p.SlotOffset[i]+p.SlotSize[i] > p.ArenaSize {
 			t.Fatalf("slot %d [%d, %d) outside the arena of %d", i, p.SlotOffset[i], p.SlotOffset[i]+p.SlotSize[i], p.ArenaSize)
@@ -178,8 +216,7 @@ func checkArena(t *testing.T, p *Plan) {
 			if nested(p, i, j) || nested(p, j, i) {
 				continue // a Concat input written in place in its output
 			}
-			if a[0] <= b[1] && b[0] <= a[1] &&
-				p.SlotOffset[i] < p.SlotOffset[j]+p.SlotSize[j] && p.SlotOffset[j] < p.SlotOffset[i]+p.SlotSize[i] {
+			if a[0] <= b[1] && b[0] <= a[1] && overlap(i, j) {
 				t.Fatalf("slots %d %v and %d %v are alive together and overlap", i, a, j, b)
 			}
 		}
@@ -311,6 +348,94 @@ func TestConcatInPlace(t *testing.T) {
 	for s, off := range p.SlotOffset {
 		if off%36 != 0 {
 			t.Fatalf("slot %d at %d", s, off)
+		}
+	}
+}
+
+// concatByImageModel: channel Concats at batch > 1 whose inputs may be
+// written image by image (Options.PerImage: here Relu and Sigmoid):
+// y = Concat(a, b, d, x) with a = Relu(x) (in place), b = Sigmoid(x) (read
+// again by e = Relu(b): copied), d = Neg(x) (not image by image) and the
+// graph input x; f = Concat(a2, a3) (both in place), y2 = Concat(e, f) (e in
+// place; f, a Concat, is copied).
+func concatByImageModel() *model.Model {
+	return &model.Model{
+		Inputs:  []model.ValueInfo{{Name: "x", Shape: []int{-1, 2, 3, 3}}},
+		Outputs: []model.ValueInfo{{Name: "y", Shape: []int{-1, 8, 3, 3}}, {Name: "y2", Shape: []int{-1, 6, 3, 3}}},
+		Nodes: []model.Node{
+			node("a", ops.OpRelu, []string{"x"}, []string{"a"}),
+			node("b", ops.OpSigmoid, []string{"x"}, []string{"b"}),
+			node("d", ops.OpNeg, []string{"x"}, []string{"d"}),
+			node("y", ops.OpConcat, []string{"a", "b", "d", "x"}, []string{"y"}, "axis", 1),
+			node("e", ops.OpRelu, []string{"b"}, []string{"e"}),
+			node("a2", ops.OpRelu, []string{"x"}, []string{"a2"}),
+			node("a3", ops.OpSigmoid, []string{"x"}, []string{"a3"}),
+			node("f", ops.OpConcat, []string{"a2", "a3"}, []string{"f"}, "axis", 1),
+			node("y2", ops.OpConcat, []string{"e", "f"}, []string{"y2"}, "axis", 1),
+		},
+	}
+}
+
+func TestConcatInPlaceByImage(t *testing.T) {
+	g := prepare(t, concatByImageModel())
+	perImage := func(i int, _ []int) bool { return g.Nodes[i].Op == ops.OpRelu || g.Nodes[i].Op == ops.OpSigmoid }
+	inPlace := func(p *Plan) string {
+		var s []string
+		for _, st := range p.Steps {
+			if g.Nodes[st.Node].Op == ops.OpConcat {
+				s = append(s, fmt.Sprintf("%s%v", g.Nodes[st.Node].Name, st.InPlace))
+			}
+		}
+		return strings.Join(s, " ")
+	}
+	for _, tc := range []struct {
+		batch, align int
+		perImage     bool
+		want         string
+	}{
+		{1, 1, true, "y[true true true false] f[true true] y2[true true]"},
+		{2, 1, true, "y[true false false false] f[true true] y2[true false]"},
+		{3, 9, true, "y[true false false false] f[true true] y2[true false]"},
+		{2, 1, false, "y[] f[] y2[]"},
+		{2, 36, true, "y[] f[] y2[]"}, // x's images (18) are not aligned
+	} {
+		name := fmt.Sprintf("batch %d align %d per image %t", tc.batch, tc.align, tc.perImage)
+		opts := Options{Align: tc.align}
+		if tc.perImage {
+			opts.PerImage = perImage
+		}
+		p, err := Make(g, [][]int{{tc.batch, 2, 3, 3}}, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkArena(t, p)
+		if got := inPlace(p); got != tc.want {
+			t.Fatalf("%s: in place %s, want %s", name, got, tc.want)
+		}
+		if tc.batch == 1 || tc.want == "y[] f[] y2[]" {
+			for s, st := range p.SlotStride {
+				if st != 0 {
+					t.Fatalf("%s: slot %d has a stride %d", name, s, st)
+				}
+			}
+			continue
+		}
+		// The parts' places and strides: a at 0 of y's 72 per image, a2
+		// and a3 at 0 and 18 of f's 36, e at 0 of y2's 54.
+		n := tc.batch
+		for v, want := range map[string][3]int{"a": {0, 72, 18}, "a2": {0, 36, 18}, "a3": {18, 36, 18}, "e": {0, 54, 18}} {
+			s := p.Slot[v]
+			par := map[string]string{"a": "y", "a2": "f", "a3": "f", "e": "y2"}[v]
+			if p.SlotParent[s] != p.Slot[par] || p.SlotOffset[s] != p.SlotOffset[p.Slot[par]]+want[0] ||
+				p.SlotStride[s] != want[1] || p.SlotSize[s] != (n-1)*want[1]+want[2] {
+				t.Fatalf("%s: %s: slot %d inside %d at %d stride %d size %d; want inside %s (slot %d at %d) at +%d, stride %d",
+					name, v, s, p.SlotParent[s], p.SlotOffset[s], p.SlotStride[s], p.SlotSize[s], par, p.Slot[par], p.SlotOffset[p.Slot[par]], want[0], want[1])
+			}
+		}
+		for _, v := range []string{"b", "d", "x", "f"} {
+			if s := p.Slot[v]; p.SlotParent[s] != -1 || p.SlotStride[s] != 0 {
+				t.Fatalf("%s: %s is inside slot %d with stride %d", name, v, p.SlotParent[s], p.SlotStride[s])
+			}
 		}
 	}
 }
