@@ -126,7 +126,10 @@ func TestConvKernelChoiceCached(t *testing.T) {
 			variants, key1 = vkinfer.LayerVariants(lm, "conv", []int{1, 8, 13, 11}, []int{6})
 			_, key2 = vkinfer.LayerVariants(lm, "conv", []int{2, 8, 13, 11}, []int{6})
 			require.NotEqual(t, key1, key2, "the key names the shapes")
-			require.Contains(t, variants, "direct")
+			// The runtime bias: the GEMM path may refuse a shape, so a
+			// kernel that runs every one is there too (the direct kernel,
+			// or Winograd on lavapipe).
+			require.True(t, slices.Contains(variants, "direct") || slices.Contains(variants, "winograd"), "%v", variants)
 		}
 		kernels := runConvChoice(t, lm, m, 1)
 		choices := kernelChoices(t, dir)

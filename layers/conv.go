@@ -44,8 +44,8 @@ type conv struct {
 	// with constant weights on a device whose GEMM kernel takes the NCHW
 	// store (GemmTexel, GemmSubgroup); nil otherwise.
 	gw *GemmWeights
-	// wino is the weights as Winograd F(2x2, 3x3) reads them
-	// (conv_winograd.go), when prepared.
+	// wino is how the layer runs as Winograd F(2x2, 3x3)
+	// (conv_winograd.go), when prepared (it reads gw, or panels of its own).
 	wino *winograd
 	// ig is conv_igemm's own panels where the GEMM path has none
 	// (conv_igemm.go); igemmOK: its window fits that kernel.
@@ -57,6 +57,10 @@ type conv struct {
 	// kept are the variants recorded for good (RecordVariant): their
 	// weights stay (DropUnused).
 	kept map[string]bool
+	// off are the variants DropUnused retired (their weights freed, or
+	// still read by a kept one: gemm's under igemm or winograd): no longer
+	// offered or picked.
+	off map[string]bool
 }
 
 // ConvKernelEnv names the environment variable that says how Conv runs,
@@ -125,7 +129,9 @@ type convVariant struct {
 	// dw does): they stay while it is kept.
 	release func(c *conv)
 	// shares names the variant whose prepared weights this one reads as
-	// well (igemm reads gemm's): they stay while this one is kept.
+	// well (igemm and winograd read gemm's panels): they are prepared where
+	// this one is forced, and stay while it is kept (DropUnused then
+	// retires that variant without freeing them).
 	shares string
 }
 
@@ -203,8 +209,9 @@ func buildConv(b *Build, mn *model.Node) (l Layer, err error) {
 		c.forced = ""
 	}
 	always := false // a variant prepared so far runs every shape
+	forced := convVariantNamed(c.forced)
 	for _, v := range convVariants {
-		if v.prepare == nil || c.forced != "" && v.name != c.forced && v.name != "direct" {
+		if v.prepare == nil || forced != nil && v.name != c.forced && v.name != "direct" && v.name != forced.shares {
 			continue
 		}
 		if v.name == "direct" && always && !all {
@@ -334,7 +341,7 @@ func (c *conv) Variants(shapes []Shape) []string {
 	}
 	var names []string
 	for _, v := range convVariants {
-		if v.eligible(c, g, m) {
+		if !c.off[v.name] && v.eligible(c, g, m) {
 			if v.name == c.forced {
 				return []string{v.name}
 			}
@@ -367,8 +374,9 @@ func (c *conv) TrialVariant(r *engine.Recorder, in []*engine.Buffer, shapes []Sh
 	return c.recordVariant(r, in, shapes, out, variant, false)
 }
 
-// DropUnused frees the weights of the variants not kept, where a kept
-// variant runs every shape (VariantLayer).
+// DropUnused retires the variants not kept and frees their weights (those
+// a kept variant reads stay), where a kept variant runs every shape
+// (VariantLayer).
 func (c *conv) DropUnused() {
 	always := false
 	for _, v := range convVariants {
@@ -377,19 +385,27 @@ func (c *conv) DropUnused() {
 	if !always {
 		return
 	}
-	shared := map[string]bool{} // variants whose weights a kept one reads
+	read := map[string]bool{} // weights a kept variant reads
 	for _, v := range convVariants {
-		if c.kept[v.name] && v.prepare == nil {
-			shared["direct"] = true
-		}
-		if c.kept[v.name] && v.shares != "" {
-			shared[v.shares] = true
+		switch {
+		case !c.kept[v.name]:
+		case v.shares != "":
+			read[v.shares] = true
+		case v.prepare == nil:
+			read["direct"] = true
 		}
 	}
 	for _, v := range convVariants {
-		if !c.kept[v.name] && v.release != nil && !shared[v.name] {
+		if c.kept[v.name] {
+			continue
+		}
+		if v.release != nil && !read[v.name] {
 			v.release(c)
 		}
+		if c.off == nil {
+			c.off = map[string]bool{}
+		}
+		c.off[v.name] = true // retired, its weights freed or read by a kept one
 	}
 }
 
@@ -423,7 +439,7 @@ func (c *conv) pick(g ops.Window, m int, name string) *convVariant {
 			continue // no name, or nothing forced: the static rule, last
 		}
 		for _, v := range convVariants {
-			if (want == "" || v.name == want) && v.eligible(c, g, m) {
+			if (want == "" || v.name == want) && !c.off[v.name] && v.eligible(c, g, m) {
 				return v
 			}
 		}
@@ -697,7 +713,7 @@ func (c *conv) Close() {
 		c.noBias.Close()
 	}
 	c.gw.Close()
-	c.wino.Close()
+	c.releaseWinograd()
 	c.ig.Close()
 	for _, o := range []operand{c.w, c.b} {
 		if o.rt < 0 && o.buf != nil && o.buf != c.noBias {

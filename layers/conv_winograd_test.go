@@ -14,67 +14,6 @@ import (
 	"github.com/vkinfer/vkinfer/ops"
 )
 
-// TestWinogradU checks the host's U = G g Gᵀ and its layout: for random
-// filters and 4x4 patches, Aᵀ [U ⊙ (Bᵀ d B)] A (float64) must equal the
-// direct 3x3 sums of the patch's four 2x2 outputs.
-func TestWinogradU(t *testing.T) {
-	r := rand.New(rand.NewSource(21))
-	const m, c, mb = 5, 3, 4
-	w := make([]float32, m*c*9)
-	for i := range w {
-		w[i] = float32(r.NormFloat64())
-	}
-	u := layers.WinogradU(w, m, c, mb)
-	require.Len(t, u, 8*c*16) // m padded to 8
-	bt := [4][4]float64{{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}}
-	at := [2][4]float64{{1, 1, 1, 0}, {0, 1, -1, -1}}
-	for mi := 0; mi < m; mi++ {
-		for ci := 0; ci < c; ci++ {
-			var d [4][4]float64
-			for i := range d {
-				for j := range d[i] {
-					d[i][j] = r.NormFloat64()
-				}
-			}
-			var e [4][4]float64 // U ⊙ (Bᵀ d B)
-			for p := range 4 {
-				for q := range 4 {
-					v := 0.0
-					for i := range 4 {
-						for j := range 4 {
-							v += bt[p][i] * d[i][j] * bt[q][j]
-						}
-					}
-					e[p][q] = v * float64(u[(((mi/mb)*c+ci)*16+p*4+q)*mb+mi%mb])
-				}
-			}
-			for y := range 2 {
-				for x := range 2 {
-					got, want := 0.0, 0.0
-					for p := range 4 {
-						for q := range 4 {
-							got += at[y][p] * e[p][q] * at[x][q]
-						}
-					}
-					for i := range 3 {
-						for j := range 3 {
-							want += d[y+i][x+j] * float64(w[((mi*c+ci)*3+i)*3+j])
-						}
-					}
-					require.InDelta(t, want, got, 1e-5, "m %d c %d output (%d, %d)", mi, ci, y, x)
-				}
-			}
-		}
-	}
-	for mi := m; mi < 8; mi++ { // the padding channels are 0
-		for ci := 0; ci < c; ci++ {
-			for k := range 16 {
-				require.Zero(t, u[(((mi/mb)*c+ci)*16+k)*mb+mi%mb])
-			}
-		}
-	}
-}
-
 // TestConvWinogradDifferential runs 3x3 stride-1 Convs at awkward sizes
 // through Winograd F(2x2, 3x3) (VKINFER_CONV=winograd; each case checked to
 // take that path) against the reference: 1x1 and 2x3 images, odd sizes,

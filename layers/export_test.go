@@ -103,7 +103,8 @@ func SetStridedRun(n int) func() {
 
 // ConvWeightCopies reports which copies of its constant weights a Conv
 // layer holds: direct (the direct kernel's), gemm (the GEMM path's
-// prepared layout) and wino (Winograd's U).
+// prepared layout) and wino (Winograd enabled: it reads the GEMM path's
+// layout).
 func ConvWeightCopies(l Layer) (direct, gemm, wino bool) {
 	c := l.(*conv)
 	return c.w.rt < 0 && c.w.buf != nil, c.gw != nil, c.wino != nil
@@ -183,10 +184,6 @@ func SetPoolStrip(n int) int {
 	poolStripOverride = n
 	return old
 }
-
-// WinogradU is winogradU: U = G g Gᵀ of weights [m, c, 3, 3] in
-// conv_winograd.glsl's layout with blocks of mb output channels.
-var WinogradU = winogradU
 
 // SetTexelOrder overrides gemm_texel's invocation order (0 the static rule,
 // 1 panels fastest, 2 row blocks fastest) and returns the previous setting.

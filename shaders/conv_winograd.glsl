@@ -13,123 +13,118 @@
 //
 // d is a 4x4 input patch (positions outside the input read 0), g a 3x3
 // filter, Y a 2x2 output tile: 16 multiplications per tile and channel pair
-// instead of 36. U = G g Gᵀ is computed once on the host (layers
-// conv_winograd.go, float64) from constant weights. The transforms here are
-// additions only, so a NaN or infinity reaches exactly the outputs whose
-// window holds it; but an infinity may arrive there by several paths with
-// both signs (NaN where the direct sum gives ±inf), so an output that is not
-// finite after the bias is recomputed as the direct sum, with the filter
-// read back from U (g = L U Lᵀ, L = [1 0 0 0; 0 1 -1 0; 0 0 0 1], L G = I):
-// the result is then the direct kernel's, NaN and infinities included.
+// instead of 36. U = G g Gᵀ is computed here, per input channel and block
+// of output channels, from the filters as the GEMM path lays them out
+// (layers.packPanels: no copy of the weights of its own), as (2G) g (2G)ᵀ
+// = S U S, S = diag(1, 2, 2, 1): additions only, 21 vec4 adds for 4 output
+// channels; the accumulators are scaled back by S⁻¹ (powers of 2, exact)
+// before the output transform. The transforms are additions only, so a
+// NaN or infinity reaches exactly the outputs whose window holds it; but an
+// infinity may arrive there by several paths with both signs (NaN where the
+// direct sum gives ±inf), and S U S may overflow where U does not, so an
+// output that is not finite after the bias is recomputed as the direct sum
+// from the filters: the result is then the direct kernel's, NaN and
+// infinities included.
 //
 // Each invocation computes TT horizontally adjacent 2x2 output tiles (a
 // 4 x (2 TT + 2) input patch) for a block of MB output channels (MB = 4 or
 // 8), in TT x 16 x MB/4 vec4 accumulators: per input channel it loads the
 // patch (with texels, NT whole texels a row, shifted per lane), transforms
-// it, and does TT*16*MB multiply-adds with 16*MB/4 texels of U. Invocations
-// are ordered tile group fastest, then tile row, channel block, image: the
-// lanes of one SIMD vector take adjacent tiles of one channel block, so they
-// read the same U (same addresses) and neighbouring input.
+// it, loads 9*MB/4 texels of filters, transforms them, and does TT*16*MB
+// multiply-adds. Invocations are ordered tile group fastest, then tile
+// row, channel block, image: the lanes of one SIMD vector take adjacent
+// tiles of one channel block, so they read the same filters (same
+// addresses) and neighbouring input.
 //
-// Compiled twice: conv_winograd.comp reads x, U and b as storage buffers;
-// conv_winograd_texel.comp (WINO_TEXEL, for lavapipe, where a storage load
-// whose address differs per lane is a loop over the lanes) through RGBA32F
-// uniform texel buffers.
+// Compiled twice: conv_winograd.comp reads x, the filters and b as storage
+// buffers; conv_winograd_texel.comp (WINO_TEXEL, for lavapipe, where a
+// storage load whose address differs per lane is a loop over the lanes)
+// through RGBA32F uniform texel buffers.
 //
-// bindings (set 0): 0 x [N, C, H, W], 1 U (see below), 2 b [M] (read only
-//                   when HAS_BIAS), 3 y [N, M, OH, OW]
-// U layout:         float ((blk * C + c) * 16 + k) * MB + q holds
-//                   (G g Gᵀ)[k / 4][k % 4] of output channel blk * MB + q and
-//                   input channel c (0 for channels past M).
-// push constants:   uint count = N * ceil(M/MB) * ceil(OH/2) * ceil(ceil(OW/2)/TT);
-//                   float alpha, beta (the activation's parameters)
-// spec constants:   0 local_size_x, 1 HAS_BIAS (0/1), 2 ACT, 3 MB, 4..11 the
-//                   shape (below; OH = H + PAD_T + pad bottom - 2, and so OW),
-//                   12 TT (1 to 8)
+// bindings (set 0): 0 x [N, C, H, W], 1 the filters [M, C, 3, 3] in panels
+//                   of P output channels (element (m, k), k = c*9 + tap, at
+//                   (m/P * K4 + k) * P + m%P; zeros past M), 2 b [M] (read
+//                   only when HAS_BIAS), 3 y [N, M, OH, OW]
+// push constants:   Push below: count, the activation's alpha and beta, the
+//                   shape (OH = H + PAD_T + pad bottom - 2, and so OW), K4,
+//                   and the block counts
+// spec constants:   0 local_size_x, 1 HAS_BIAS (0/1), 2 ACT, 3 MB, 4 TT (1 to
+//                   8), 5 P (a multiple of MB: 8 gemm_texel's, 16
+//                   gemm_subgroup's)
 // grid:             ceil(count / local_size_x), split as in linearIndex
 
 layout(local_size_x = 64, local_size_x_id = 0) in;
 layout(constant_id = 1) const uint HAS_BIAS = 0;
 layout(constant_id = 2) const uint ACT = 0;
 layout(constant_id = 3) const uint MB = 4;
+layout(constant_id = 4) const uint TT = 1; // tiles per invocation, along a row
+layout(constant_id = 5) const uint P = 8;  // output channels per weight panel
 
 #include "common.glsl"
 #include "activation.glsl"
 
 #ifdef WINO_TEXEL
 layout(set = 0, binding = 0) uniform textureBuffer X;
-layout(set = 0, binding = 1) uniform textureBuffer Ut;
+layout(set = 0, binding = 1) uniform textureBuffer Wt;
 layout(set = 0, binding = 2) uniform textureBuffer Bt;
 float loadX(uint i) { return texelFetch(X, int(i >> 2))[i & 3]; }
-vec4 loadU4(uint i) { return texelFetch(Ut, int(i)); }
+vec4 loadW4(uint i) { return texelFetch(Wt, int(i)); }
 float loadB(uint i) { return texelFetch(Bt, int(i >> 2))[i & 3]; }
 #else
 layout(std430, set = 0, binding = 0) readonly buffer XBuf { float data[]; } x;
-layout(std430, set = 0, binding = 1) readonly buffer UBuf { vec4 data[]; } u;
+layout(std430, set = 0, binding = 1) readonly buffer WBuf { vec4 data[]; } wp;
 layout(std430, set = 0, binding = 2) readonly buffer BBuf { float data[]; } b;
 float loadX(uint i) { return x.data[i]; }
-vec4 loadU4(uint i) { return u.data[i]; }
+vec4 loadW4(uint i) { return wp.data[i]; }
 float loadB(uint i) { return b.data[i]; }
 #endif
 layout(std430, set = 0, binding = 3) writeonly buffer YBuf { float data[]; } y;
 
+// The shape is push constants, so that every layer shares one pipeline per
+// (MB, TT, P, ACT, HAS_BIAS, workgroup): lavapipe compiles a pipeline at
+// its first dispatch, about a second for this kernel. The few divisions by
+// them happen once per invocation.
 layout(push_constant, std430) uniform Push {
-    uint count; // N*ceil(M/MB)*ceil(OH/2)*ceil(ceil(OW/2)/TT)
+    uint count; // N*MBLK*TH*TWG
     float alpha, beta;
+    uint C, H, W, M, OH, OW;
+    int PAD_T, PAD_L;
+    uint K4;   // the panels' K stride: C*9 rounded up to 4
+    uint TH;   // tile rows: ceil(OH/2)
+    uint TWG;  // groups of TT tile columns: ceil(ceil(OW/2)/TT)
+    uint MBLK; // output channel blocks: ceil(M/MB)
 } pc;
 
-// The shape is specialization constants: divisions by them become
-// multiplications (a vector integer division is a loop over the lanes on
-// CPU drivers); the pipeline is per layer.
-layout(constant_id = 4) const uint C = 1;
-layout(constant_id = 5) const uint H = 1;
-layout(constant_id = 6) const uint W = 1;
-layout(constant_id = 7) const uint M = 1;
-layout(constant_id = 8) const uint OH = 1;
-layout(constant_id = 9) const uint OW = 1;
-layout(constant_id = 10) const int PAD_T = 0;
-layout(constant_id = 11) const int PAD_L = 0;
-layout(constant_id = 12) const uint TT = 1; // tiles per invocation, along a row
-
-const uint MQ = MB / 4;          // vec4s per channel block
-const uint TH = (OH + 1) / 2;    // tile rows
-const uint TW = (OW + 1) / 2;    // tile columns
-const uint MBLK = (M + MB - 1) / MB;
-const uint TWG = (TW + TT - 1) / TT; // groups of TT tile columns
-const uint L = 2 * TT + 2;           // patch columns
-const uint NT = (L + 6) / 4;         // texels that hold L floats at any shift
+const uint MQ = MB / 4;                    // vec4s per channel block
+const uint L = 2 * TT + 2;                 // patch columns
+const uint NT = (L + 6) / 4;               // texels that hold L floats at any shift
 const uint NBAD = (TT * MB * 4 + 31) / 32; // words of one bit per output
+const uint P4 = P / 4;                     // vec4s per panel row
 
+// wIndex is the float index of filter tap j (row-major 3x3) of output
+// channel m and input channel c in the panels (layers.packPanels: element
+// (m, k) at (m/P * K4 + k) * P + m%P, k = c*9 + j).
+uint wIndex(uint m, uint c, uint j) {
+    return ((m / P) * pc.K4 + c * 9 + j) * P + m % P;
+}
 
 // direct returns b0 + the direct 3x3 sum for output (n, m, oy, ox), the
-// filter recovered from U (see the top).
+// filter read from the panels (the result is then conv.comp's, NaN and
+// infinities included).
 float direct(uint n, uint m, uint oy, uint ox, float b0) {
     float s = b0;
-    uint blk = m / MB;
-    uint q = m - blk * MB;
-    for (uint c = 0; c < C; c++) {
-        float uu[16];
-        for (uint k = 0; k < 16; k++) {
-            uint f = ((blk * C + c) * 16 + k) * MB + q;
-            uu[k] = loadU4(f >> 2)[f & 3];
-        }
-        float r[12]; // L U
-        for (uint j = 0; j < 4; j++) {
-            r[j] = uu[j];
-            r[4 + j] = uu[4 + j] - uu[8 + j];
-            r[8 + j] = uu[12 + j];
-        }
-        uint plane = (n * C + c) * H;
+    for (uint c = 0; c < pc.C; c++) {
+        uint plane = (n * pc.C + c) * pc.H;
         for (uint a = 0; a < 3; a++) {
-            float g[3] = float[3](r[a * 4], r[a * 4 + 1] - r[a * 4 + 2], r[a * 4 + 3]);
-            int ih = int(oy + a) - PAD_T;
-            if (ih < 0 || ih >= int(H)) {
+            int ih = int(oy + a) - pc.PAD_T;
+            if (ih < 0 || ih >= int(pc.H)) {
                 continue;
             }
             for (uint e = 0; e < 3; e++) {
-                int iw = int(ox + e) - PAD_L;
-                if (iw >= 0 && iw < int(W)) {
-                    s += loadX((plane + uint(ih)) * W + uint(iw)) * g[e];
+                int iw = int(ox + e) - pc.PAD_L;
+                if (iw >= 0 && iw < int(pc.W)) {
+                    uint f = wIndex(m, c, a * 3 + e);
+                    s += loadX((plane + uint(ih)) * pc.W + uint(iw)) * loadW4(f >> 2)[f & 3];
                 }
             }
         }
@@ -142,31 +137,35 @@ void main() {
     if (idx >= pc.count) {
         return;
     }
-    uint tg = idx % TWG;
-    uint t = idx / TWG;
-    uint ty = t % TH;
-    t /= TH;
-    uint blk = t % MBLK;
-    uint n = t / MBLK;
-    int ih0 = int(2 * ty) - PAD_T;
-    int iw0 = int(2 * TT * tg) - PAD_L;
+    uint tg = idx % pc.TWG;
+    uint t = idx / pc.TWG;
+    uint ty = t % pc.TH;
+    t /= pc.TH;
+    uint blk = t % pc.MBLK;
+    uint n = t / pc.MBLK;
+    int H = int(pc.H), W = int(pc.W);
+    int ih0 = int(2 * ty) - pc.PAD_T;
+    int iw0 = int(2 * TT * tg) - pc.PAD_L;
     // Where the patch's rows start within a channel plane (clamped into
     // it), and which rows and columns lie inside the input (else 0).
     bool rowIn[4];
     int rowOff[4];
     for (uint i = 0; i < 4; i++) {
         int ih = ih0 + int(i);
-        rowIn[i] = ih >= 0 && ih < int(H);
-        rowOff[i] = clamp(ih, 0, int(H) - 1) * int(W) + iw0;
+        rowIn[i] = ih >= 0 && ih < H;
+        rowOff[i] = clamp(ih, 0, H - 1) * W + iw0;
     }
     bool colIn[L];
     for (uint e = 0; e < L; e++) {
         int iw = iw0 + int(e);
-        colIn[e] = iw >= 0 && iw < int(W);
+        colIn[e] = iw >= 0 && iw < W;
     }
 #ifdef WINO_TEXEL
     int lastTexel = textureSize(X) - 1;
 #endif
+    // acc holds S (sum_c U ⊙ V) S, S = diag(1, 2, 2, 1) on each side: the
+    // filter transform below uses 2G (no halves); the output transform
+    // scales it back.
     vec4 acc[TT][16][MQ];
     for (uint p = 0; p < TT; p++) {
         for (uint k = 0; k < 16; k++) {
@@ -175,9 +174,12 @@ void main() {
             }
         }
     }
-    uint xBase = n * C * H * W;
-    uint uBase = blk * C * 16 * MQ;
-    for (uint c = 0; c < C; c++) {
+    uint xBase = n * pc.C * pc.H * pc.W;
+    // The filters of output channels blk*MB + 4h .. +3 for input channel
+    // c, tap j, are the vec4 wBase + (c*9 + j)*P4 + h.
+    uint m0 = blk * MB;
+    uint wBase = ((m0 / P) * pc.K4 * P + m0 % P) / 4;
+    for (uint c = 0; c < pc.C; c++) {
         float d[4][L]; // the patch: 4 rows x (2 TT + 2) columns
         for (uint i = 0; i < 4; i++) {
 #ifdef WINO_TEXEL
@@ -225,22 +227,40 @@ void main() {
                 v[p][i * 4 + 3] = bd[i][1] - bd[i][3];
             }
         }
-        for (uint k = 0; k < 16; k++) {
-            for (uint h = 0; h < MQ; h++) {
-                vec4 uk = loadU4(uBase + k * MQ + h);
-                for (uint p = 0; p < TT; p++) {
-                    acc[p][k][h] += v[p][k] * uk;
+        uint wc = wBase + c * 9 * P4;
+        for (uint h = 0; h < MQ; h++) {
+            vec4 g[9]; // the 3x3 filters of 4 output channels
+            for (uint j = 0; j < 9; j++) {
+                g[j] = loadW4(wc + j * P4 + h);
+            }
+            // 2G g: rows g0, g0+g1+g2, g0-g1+g2, g2 (per filter column).
+            vec4 r[4][3];
+            for (uint e = 0; e < 3; e++) {
+                vec4 s02 = g[e] + g[6 + e];
+                r[0][e] = g[e];
+                r[1][e] = s02 + g[3 + e];
+                r[2][e] = s02 - g[3 + e];
+                r[3][e] = g[6 + e];
+            }
+            for (uint i = 0; i < 4; i++) {
+                // Row i of (2G g)(2G)ᵀ = S U S.
+                vec4 s02 = r[i][0] + r[i][2];
+                vec4 uk[4] = vec4[4](r[i][0], s02 + r[i][1], s02 - r[i][1], r[i][2]);
+                for (uint j = 0; j < 4; j++) {
+                    for (uint p = 0; p < TT; p++) {
+                        acc[p][i * 4 + j][h] += v[p][i * 4 + j] * uk[j];
+                    }
                 }
             }
         }
-        xBase += H * W;
-        uBase += 16 * MQ;
+        xBase += pc.H * pc.W;
     }
     // The output transform, bias and activation, stored with edge guards.
     // The loops here index the accumulators and must unroll (an array
     // indexed at run time lives in memory on CPU drivers): no loops inside
     // and no breaks. Outputs that are not finite are marked in bad and
     // recomputed after.
+    const float sc[4] = float[4](1.0, 0.5, 0.5, 1.0); // S⁻¹
     uint oy0 = 2 * ty;
     uint bad[NBAD];
     for (uint w = 0; w < NBAD; w++) {
@@ -249,10 +269,14 @@ void main() {
     for (uint p = 0; p < TT; p++) {
         uint ox0 = 2 * (TT * tg + p);
         for (uint h = 0; h < MQ; h++) {
+            vec4 a[16]; // sum_c U ⊙ V
+            for (uint k = 0; k < 16; k++) {
+                a[k] = acc[p][k][h] * (sc[k / 4] * sc[k % 4]);
+            }
             vec4 s0[4], s1[4]; // Aᵀ acc
             for (uint j = 0; j < 4; j++) {
-                s0[j] = acc[p][j][h] + acc[p][4 + j][h] + acc[p][8 + j][h];
-                s1[j] = acc[p][4 + j][h] - acc[p][8 + j][h] - acc[p][12 + j][h];
+                s0[j] = a[j] + a[4 + j] + a[8 + j];
+                s1[j] = a[4 + j] - a[8 + j] - a[12 + j];
             }
             vec4 yt[4]; // (Aᵀ acc) A: outputs (0,0), (0,1), (1,0), (1,1)
             yt[0] = s0[0] + s0[1] + s0[2];
@@ -260,18 +284,18 @@ void main() {
             yt[2] = s1[0] + s1[1] + s1[2];
             yt[3] = s1[1] - s1[2] - s1[3];
             for (uint q = 0; q < 4; q++) {
-                uint m = blk * MB + h * 4 + q;
-                float b0 = HAS_BIAS != 0 ? loadB(min(m, M - 1)) : 0.0;
+                uint m = m0 + h * 4 + q;
+                float b0 = HAS_BIAS != 0 ? loadB(min(m, pc.M - 1)) : 0.0;
                 for (uint o = 0; o < 4; o++) {
                     uint oy = oy0 + o / 2;
                     uint ox = ox0 + o % 2;
                     float r = yt[o][q] + b0;
-                    if (m < M && oy < OH && ox < OW) {
+                    if (m < pc.M && oy < pc.OH && ox < pc.OW) {
                         if (isNaNBits(r) || isInfBits(r)) {
                             uint bit = (p * MB + h * 4 + q) * 4 + o;
                             bad[bit / 32] |= 1u << (bit % 32);
                         } else {
-                            y.data[((n * M + m) * OH + oy) * OW + ox] = activate(ACT, r, pc.alpha, pc.beta);
+                            y.data[((n * pc.M + m) * pc.OH + oy) * pc.OW + ox] = activate(ACT, r, pc.alpha, pc.beta);
                         }
                     }
                 }
@@ -285,12 +309,12 @@ void main() {
             uint o = bit % 4;
             uint mq = (bit / 4) % MB;
             uint p = bit / (4 * MB);
-            uint m = blk * MB + mq;
+            uint m = m0 + mq;
             uint oy = oy0 + o / 2;
             uint ox = 2 * (TT * tg + p) + o % 2;
             float b0 = HAS_BIAS != 0 ? loadB(m) : 0.0;
             float r = direct(n, m, oy, ox, b0);
-            y.data[((n * M + m) * OH + oy) * OW + ox] = activate(ACT, r, pc.alpha, pc.beta);
+            y.data[((n * pc.M + m) * pc.OH + oy) * pc.OW + ox] = activate(ACT, r, pc.alpha, pc.beta);
         }
     }
 }
