@@ -1113,14 +1113,22 @@ func (m *Model) perImage(i int, in []int) bool {
 	return true
 }
 
-// recordPerImage records step st (planner.Options.PerImage) one image at a
-// time, so that it writes its output into its place in a Concat's output at
-// batch > 1: image n of its one input (a view of in[0]) to a view of out at
-// n*stride elements, each recorded as a batch of one (the layers' batch-1
-// kernels and measured choices).
+// recordPerImage records step st (planner.Options.PerImage) so that it
+// writes its output into its place in a Concat's output at batch > 1, image
+// n at element n*stride of out: by the layer itself where it can
+// (layers.StridedLayer: Conv, with the batch's measured choice), else one
+// image at a time, image n of its one input (a view of in[0]) to a view of
+// out, each recorded as a batch of one.
 func (m *Model) recordPerImage(rec *engine.Recorder, st planner.Step, in []*engine.Buffer, inShapes []layers.Shape, out *engine.Buffer, outShape layers.Shape, stride int, host map[string]*ops.Tensor) error {
 	if len(in) != 1 || len(inShapes[0]) == 0 || len(outShape) == 0 || inShapes[0][0] != outShape[0] {
 		return fmt.Errorf("vkinfer: %w: image-by-image step with inputs %v and output %v", planner.ErrPlan, inShapes, outShape)
+	}
+	if sl, ok := m.layers[st.Node].(layers.StridedLayer); ok {
+		variant := ""
+		if vl, ok := sl.(layers.VariantLayer); ok {
+			variant = m.chooseVariant(vl, m.graph.Nodes[st.Node].Name, inShapes, []layers.Shape{outShape})
+		}
+		return sl.RecordStrided(rec, in, inShapes, out, stride, variant)
 	}
 	n := inShapes[0][0]
 	inImg, outImg := int64(inShapes[0].Elems()/n), int64(outShape.Elems()/n)

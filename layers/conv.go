@@ -562,6 +562,13 @@ func (c *conv) pointwiseGemm(g ops.Window) bool {
 // unpadded Conv reads its input in place as Aᵀ (image n of X is [C, H*W]),
 // one GEMM per image: no patch matrix.
 func (c *conv) recordGemm(r *engine.Recorder, g ops.Window, m int, in []*engine.Buffer, out *engine.Buffer) error {
+	return c.recordGemmImages(r, g, m, in, out, 0)
+}
+
+// recordGemmImages is recordGemm with the output's image n at element
+// n*stride of out (0: m*OH*OW, contiguous): patch-matrix chunks end at
+// image ends and each GEMM stores into a view of its image.
+func (c *conv) recordGemmImages(r *engine.Recorder, g ops.Window, m int, in []*engine.Buffer, out *engine.Buffer, stride int) error {
 	d := c.d
 	info := d.Info()
 	k := g.C * g.KH * g.KW
@@ -577,17 +584,26 @@ func (c *conv) recordGemm(r *engine.Recorder, g ops.Window, m int, in []*engine.
 	if c.hasB {
 		gm.Bias = c.b.bufOf(in)
 	}
+	hw := g.OH * g.OW
+	// image returns out, or a view of image n's place in it when the
+	// images are apart.
+	image := func(n int) (*engine.Buffer, error) {
+		if stride == 0 {
+			return out, nil
+		}
+		return r.View(out, 4*int64(n)*int64(stride), 4*int64(m*hw))
+	}
 	if c.pointwiseGemm(g) {
 		gm.TransA = true
-		if g.N == 1 {
+		if g.N == 1 && stride == 0 {
 			if err := RecordGemmWeights(r, d, gm, in[0], c.gw, out); err != nil {
 				return fail(err)
 			}
 			return nil
 		}
 		// One GEMM per image: A is the image's [C, H*W] plane set, its
-		// rows pixel n*H*W + p of the NCHW store (OutRow0).
-		hw := g.OH * g.OW
+		// rows pixel n*H*W + p of the NCHW store (OutRow0), or pixel p of
+		// its image's view.
 		for n := 0; n < g.N; n++ {
 			x, err := r.View(in[0], int64(4*n*k*hw), int64(4*k*hw))
 			if err != nil {
@@ -595,7 +611,14 @@ func (c *conv) recordGemm(r *engine.Recorder, g ops.Window, m int, in []*engine.
 			}
 			gc := gm
 			gc.M, gc.OutRow0 = hw, n*hw
-			if err := RecordGemmWeights(r, d, gc, x, c.gw, out); err != nil {
+			y, err := image(n)
+			if err != nil {
+				return fail(err)
+			}
+			if stride > 0 {
+				gc.OutRow0 = 0
+			}
+			if err := RecordGemmWeights(r, d, gc, x, c.gw, y); err != nil {
 				return fail(err)
 			}
 		}
@@ -623,8 +646,17 @@ func (c *conv) recordGemm(r *engine.Recorder, g ops.Window, m int, in []*engine.
 	if err != nil {
 		return fail(err)
 	}
-	for row0 := 0; row0 < rows; row0 += chunk {
+	for row0 := 0; row0 < rows; {
 		n := min(chunk, rows-row0)
+		y, outRow0 := out, row0
+		if stride > 0 { // the chunk ends at its image's end
+			img := row0 / hw
+			n = min(n, (img+1)*hw-row0)
+			if y, err = image(img); err != nil {
+				return fail(err)
+			}
+			outRow0 = row0 - img*hw
+		}
 		count := n * ceilDiv(lda, 4)
 		push := []uint32{u32(count), u32(row0)}
 		if convSplit.Load() != 2 {
@@ -632,45 +664,68 @@ func (c *conv) recordGemm(r *engine.Recorder, g ops.Window, m int, in []*engine.
 				return fail(err)
 			}
 		}
+		row0 += n
 		if convSplit.Load() == 1 {
 			continue
 		}
 		gc := gm
-		gc.M, gc.OutRow0, gc.LDA = n, row0, lda
-		if err := RecordGemmWeights(r, d, gc, a, c.gw, out); err != nil {
+		gc.M, gc.OutRow0, gc.LDA = n, outRow0, lda
+		if err := RecordGemmWeights(r, d, gc, a, c.gw, y); err != nil {
 			return fail(err)
 		}
 	}
 	return nil
 }
 
-// ByImage reports whether recording the Conv image by image costs about
-// what the batch does (ByImageLayer) for input x: every kernel that can run
-// it works per image anyway (the direct, depthwise and implicit-GEMM
-// kernels' output blocks, the GEMM path's in-place 1x1 form, one GEMM per
-// image), where the GEMM
-// path's patch-matrix chunks would otherwise span images (fewer, larger
-// dispatches) and other variants are not known to.
+// ByImage reports whether writing the Conv's output images apart
+// (RecordStrided) costs about what the batch does (ByImageLayer): with
+// constant weights, yes: the GEMM path keeps its patch-matrix chunks (cut
+// at image ends) and the other kernels work per output block anyway.
 func (c *conv) ByImage(x Shape) bool {
-	g, m, err := c.window([]Shape{x})
-	if err != nil || c.w.rt >= 0 || c.b.rt >= 0 {
-		return false
+	return c.w.rt < 0 && c.b.rt < 0
+}
+
+// RecordStrided records the Conv with its output's image n at element
+// n*stride of out (StridedLayer): the GEMM path with its chunks cut at
+// image ends, each chunk's GEMM storing into a view of its image; another
+// kernel image by image on views of X and out.
+func (c *conv) RecordStrided(r *engine.Recorder, in []*engine.Buffer, shapes []Shape, out *engine.Buffer, stride int, variant string) error {
+	g, m, err := c.window(shapes)
+	if err != nil {
+		return err
 	}
-	for _, v := range convVariants {
-		if !v.eligible(c, g, m) {
-			continue
+	if g.N*m*g.OH*g.OW == 0 {
+		return nil
+	}
+	run := c.pick(g, m, variant)
+	if run == nil {
+		return c.refusal(g, shapes[0])
+	}
+	if c.kept == nil {
+		c.kept = map[string]bool{}
+	}
+	c.kept[run.name] = true
+	outImg := int64(m * g.OH * g.OW)
+	if run.name == "gemm" {
+		return c.recordGemmImages(r, g, m, in, out, stride)
+	}
+	inImg := int64(shapes[0].Elems() / g.N)
+	g1 := g
+	g1.N = 1
+	for n := range int64(g.N) {
+		x, err := r.View(in[0], 4*n*inImg, 4*inImg)
+		if err != nil {
+			return err
 		}
-		switch v.name {
-		case "direct", "dw", "igemm": // one invocation per output block, per image
-		case "gemm":
-			if !c.pointwiseGemm(g) {
-				return false
-			}
-		default:
-			return false
+		y, err := r.View(out, 4*n*int64(stride), 4*outImg)
+		if err != nil {
+			return err
+		}
+		if err := run.record(c, r, g1, m, append([]*engine.Buffer{x}, in[1:]...), y); err != nil {
+			return err
 		}
 	}
-	return true
+	return nil
 }
 
 // directTexel reports whether the direct kernel reads its inputs through

@@ -126,6 +126,16 @@ type ByImageLayer interface {
 	ByImage(x Shape) bool
 }
 
+// StridedLayer is a ByImageLayer that writes its output's images apart
+// itself (one runtime input, constant weights): image n of its output at
+// element n*stride of out (stride >= the output's per-image size), with
+// the named kernel as RecordVariant takes it ("": the static rule's).
+// Other layers are recorded one image at a time on views.
+type StridedLayer interface {
+	ByImageLayer
+	RecordStrided(r *engine.Recorder, in []*engine.Buffer, inShapes []Shape, out *engine.Buffer, stride int, variant string) error
+}
+
 // Build is what a Builder gets to compile one node.
 type Build struct {
 	Dev *engine.Device
