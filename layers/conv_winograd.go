@@ -21,9 +21,9 @@ import (
 // gemm_subgroup's 16 on SwiftShader) and transforms each filter, U = G g
 // Gᵀ, inside the kernel: no copy of its own, so taking it costs no device
 // memory (resnet18 stays within TestVisionDeviceMemory's bound) and the
-// build no host work. The shape is push constants: the layers of a model
-// share one pipeline per activation (lavapipe compiles a pipeline at its
-// first dispatch: ~1.5 s of CPU for this kernel, against ~1 s for each
+// build no host work. The shape is push constants, ReLU a floor in one:
+// the layers of a model share one pipeline (lavapipe compiles a pipeline at
+// its first dispatch: ~1.5 s of CPU for this kernel, against ~1 s for each
 // layer's own before). auto prepares it on lavapipe only (GemmTexel),
 // where the measured choice times it against the GEMM path per layer and
 // takes it where it is over 5 % faster (resnet18's 56² and 28² layers,
@@ -185,12 +185,20 @@ func (c *conv) recordWinograd(r *engine.Recorder, g ops.Window, m int, in []*eng
 	if w.local != 0 {
 		local = uint32(w.local)
 	}
-	p, err := c.d.Pipeline(name, engine.Spec{"local_size_x": local, "HAS_BIAS": hasB, "ACT": uint32(c.act),
+	// ReLU as a floor of 0 in a push constant, so that a model's layers with
+	// and without it share one pipeline (lavapipe compiles each at its
+	// first dispatch: ~1.5 s of CPU for this kernel).
+	act, lo := c.act, float32(math.Inf(-1))
+	if act == ops.ActReLU {
+		act, lo = ops.ActNone, 0
+	}
+	p, err := c.d.Pipeline(name, engine.Spec{"local_size_x": local, "HAS_BIAS": hasB, "ACT": uint32(act),
 		"MB": u32(w.mb), "TT": u32(w.tt), "P": u32(wp.b.panel)})
 	if err != nil {
 		return fmt.Errorf("layers: Conv %q: %w", c.a.Node.Name, err)
 	}
 	push := []uint32{u32(count), math.Float32bits(c.alpha), math.Float32bits(c.beta), u32(g.C), u32(g.H), u32(g.W),
-		u32(m), u32(g.OH), u32(g.OW), uint32(int32(g.PadT)), uint32(int32(g.PadL)), u32(wp.b.ld), u32(th), u32(twg), u32(mblk)}
+		u32(m), u32(g.OH), u32(g.OW), uint32(int32(g.PadT)), uint32(int32(g.PadL)), u32(wp.b.ld), u32(th), u32(twg), u32(mblk),
+		math.Float32bits(lo)}
 	return r.Dispatch(p, bufs, push, c.d.Grid(p, uint64(count)))
 }

@@ -47,7 +47,7 @@
 //                   only when HAS_BIAS), 3 y [N, M, OH, OW]
 // push constants:   Push below: count, the activation's alpha and beta, the
 //                   shape (OH = H + PAD_T + pad bottom - 2, and so OW), K4,
-//                   and the block counts
+//                   the block counts, and lo (ReLU as a floor)
 // spec constants:   0 local_size_x, 1 HAS_BIAS (0/1), 2 ACT, 3 MB, 4 TT (1 to
 //                   8), 5 P (a multiple of MB: 8 gemm_texel's, 16
 //                   gemm_subgroup's)
@@ -93,7 +93,14 @@ layout(push_constant, std430) uniform Push {
     uint TH;   // tile rows: ceil(OH/2)
     uint TWG;  // groups of TT tile columns: ceil(ceil(OW/2)/TT)
     uint MBLK; // output channel blocks: ceil(M/MB)
+    float lo;  // outputs below lo become lo before ACT (ReLU: 0, ACT none;
+               // else -inf), so ReLU and none share a pipeline
 } pc;
+
+// floorAct returns ACT applied to max(r, pc.lo), NaN kept.
+float floorAct(float r) {
+    return activate(ACT, r < pc.lo ? pc.lo : r, pc.alpha, pc.beta);
+}
 
 const uint MQ = MB / 4;                    // vec4s per channel block
 const uint L = 2 * TT + 2;                 // patch columns
@@ -295,7 +302,7 @@ void main() {
                             uint bit = (p * MB + h * 4 + q) * 4 + o;
                             bad[bit / 32] |= 1u << (bit % 32);
                         } else {
-                            y.data[((n * pc.M + m) * pc.OH + oy) * pc.OW + ox] = activate(ACT, r, pc.alpha, pc.beta);
+                            y.data[((n * pc.M + m) * pc.OH + oy) * pc.OW + ox] = floorAct(r);
                         }
                     }
                 }
@@ -314,7 +321,7 @@ void main() {
             uint ox = 2 * (TT * tg + p) + o % 2;
             float b0 = HAS_BIAS != 0 ? loadB(m) : 0.0;
             float r = direct(n, m, oy, ox, b0);
-            y.data[((n * pc.M + m) * pc.OH + oy) * pc.OW + ox] = activate(ACT, r, pc.alpha, pc.beta);
+            y.data[((n * pc.M + m) * pc.OH + oy) * pc.OW + ox] = floorAct(r);
         }
     }
 }

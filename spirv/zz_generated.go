@@ -492,7 +492,7 @@ var shaders = map[string]*Shader{
 			{Set: 0, Binding: 2, Kind: StorageBuffer, Name: "b", ReadOnly: true},
 			{Set: 0, Binding: 3, Kind: StorageBuffer, Name: "y", ReadOnly: false},
 		},
-		PushConstantSize: 60,
+		PushConstantSize: 64,
 		SpecConstants: []SpecConstant{
 			{ID: 0, Name: "local_size_x", Default: 64}, // uint
 			{ID: 1, Name: "HAS_BIAS", Default: 0},      // uint
@@ -514,7 +514,7 @@ var shaders = map[string]*Shader{
 			{Set: 0, Binding: 2, Kind: UniformTexelBuffer, Name: "Bt", ReadOnly: true},
 			{Set: 0, Binding: 3, Kind: StorageBuffer, Name: "y", ReadOnly: false},
 		},
-		PushConstantSize: 60,
+		PushConstantSize: 64,
 		SpecConstants: []SpecConstant{
 			{ID: 0, Name: "local_size_x", Default: 64}, // uint
 			{ID: 1, Name: "HAS_BIAS", Default: 0},      // uint
@@ -1145,7 +1145,7 @@ var manifest = []manifestEntry{
 	{Path: "conv_im2col_texel.comp", SHA256: "307e38d03d2b8568b97d4cfb229d977a6fc077dc5063e2084168f68a02284aec"},
 	{Path: "conv_texel.comp", SHA256: "a8672f60bc2287fefd30029f23eaa256754019ed82b4c909c7e590671325927b"},
 	{Path: "conv_winograd.comp", SHA256: "6ae799fd3233152e3775545b3fb1f8684d578b297e3632a8b9758a33396ad05e"},
-	{Path: "conv_winograd.glsl", SHA256: "687cf910b0768f2089284426c87ec3b5f054f9c69f96cf76d8bc2395881d60e4"},
+	{Path: "conv_winograd.glsl", SHA256: "c097007d3e0892704ad1ecdfd41b737229979105a1b589ee0e869fb5ea6f3f8e"},
 	{Path: "conv_winograd_texel.comp", SHA256: "fa4563bc3da9eeb98bb28799adc4afe72202992f44e8dfc691b2981383ae358d"},
 	{Path: "convtranspose.comp", SHA256: "9c5517ec0cb4b3ee4e543ce523e9c657d250cd37a30176425d3c2fbdbd16fd13"},
 	{Path: "dense_chain.comp", SHA256: "02c01f0648c18f1dc8d373cec9fc96af2b2e5dfd564795fa4e2822bd9e44d55a"},
