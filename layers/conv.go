@@ -299,7 +299,7 @@ func (c *conv) prepareGemm(w *model.Tensor) error {
 	m := w.Shape[0]
 	k := len(w.Data) / m
 	switch ChooseGemmKernel(d.Info(), 64, m, k) {
-	case GemmTexel, GemmSubgroup:
+	case GemmTexel, GemmSubgroup, GemmShuffle:
 	default:
 		return nil
 	}

@@ -71,7 +71,8 @@ var convBenchShapes = []struct {
 // winograd/MBxTT: Winograd with MB output channels x TT tiles per
 // invocation; winograd/MBxTTxL: in workgroups of L invocations;
 // gemm-panels and gemm-rows: the GEMM path with gemm_texel's invocation
-// order forced, SetTexelOrder).
+// order forced, SetTexelOrder; gemm-texel: the GEMM path with gemm_texel
+// where gemm_shuffle would run, SetGemmShuffle).
 // VKINFER_CONV_BENCH_BATCH=N runs the layers at batch N (default 1).
 // VKINFER_CONV_BENCH_ONLY=S times only the layers whose name
 // contains S (e.g. " dw " for the depthwise ones, which compare conv.comp
@@ -150,8 +151,10 @@ func TestConvSpeed(t *testing.T) {
 		progs := make([]*engine.Program, len(variants))
 		for i, v := range variants {
 			env, split, chunk := v, 0, 0
-			cols, order := 0, 0
+			cols, order, shuffle := 0, 0, 0
 			switch v {
+			case "gemm-texel":
+				env, shuffle = "gemm", 1
 			case "gemm-panels":
 				env, order = "gemm", 1
 			case "gemm-rows":
@@ -204,6 +207,7 @@ func TestConvSpeed(t *testing.T) {
 			rec := d.NewRecorder()
 			layers.SetConvSplit(split)
 			oldOrder := layers.SetTexelOrder(order)
+			oldShuffle := layers.SetGemmShuffle(shuffle)
 			old := layers.SetConvChunkFloats(chunk)
 			if chunk == 0 {
 				layers.SetConvChunkFloats(old) // the default bound
@@ -213,6 +217,7 @@ func TestConvSpeed(t *testing.T) {
 			layers.SetConvDepthwiseStrip(oldCols)
 			layers.SetConvSplit(0)
 			layers.SetTexelOrder(oldOrder)
+			layers.SetGemmShuffle(oldShuffle)
 			layers.SetConvChunkFloats(old)
 			restoreIg()
 			if err != nil {

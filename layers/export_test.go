@@ -197,3 +197,17 @@ func SetIgemmBlocks(tm, mb int) func() {
 	igemmBlocks.tm, igemmBlocks.mb = tm, mb
 	return func() { igemmBlocks = old }
 }
+
+// SetGemmShuffle overrides when recordGemm runs gemm_shuffle in place of
+// gemm_texel (0 the measured rule, 1 never, 2 wherever it reads both
+// operands in place); it returns the previous setting.
+func SetGemmShuffle(v int) int { return int(shuffleMode.Swap(int32(v))) }
+
+// SetShuffleTile forces gemm_shuffle's block (rows per lane, panels of 8
+// columns; 0, 0: chosen by shape).
+func SetShuffleTile(rh, p int) {
+	shuffleTileForced.rh, shuffleTileForced.p = rh, p
+}
+
+// ShuffleCapable reports whether the device can run gemm_shuffle.
+func ShuffleCapable(info engine.DeviceInfo) bool { return shuffleCapable(info) }

@@ -47,6 +47,18 @@ const (
 	// blocks; the tile is a GemmTile chosen by ChooseGemmTile. Reads every
 	// layout and offset in place.
 	GemmTiled
+	// GemmShuffle is shaders/gemm_shuffle.comp: gemm_texel's sibling on
+	// lavapipe (same prepared weights, same epilogue and NCHW store). A
+	// subgroup computes an R x 8P block: each lane fetches its own rows of
+	// A (a texel = 4 k of a row), the lanes fetch B's panels together and
+	// hand each value round with subgroupShuffle, so every fetched float
+	// feeds more FMAs. Needs subgroups of 4 or 8 lanes with shuffles and
+	// operands that fit one texel view; A is read in place when row-major
+	// with a row stride that is a multiple of 4, B when in 8-column panels,
+	// other layouts are packed first. recordGemm runs it in place of
+	// GemmTexel where useShuffle says it is faster (measured), or when
+	// forced.
+	GemmShuffle
 	// GemmGEMV is shaders/gemm_gemv.comp (and gemm_gemv_f16.comp): skinny
 	// products of at most gemvMaxRows rows (batch-1 and small-batch Dense
 	// layers) on GPUs, one pass over B at memory speed. Larger M runs
@@ -68,6 +80,8 @@ func (k GemmKernel) String() string {
 		return "tiled"
 	case GemmGEMV:
 		return "gemv"
+	case GemmShuffle:
+		return "shuffle"
 	}
 	return fmt.Sprintf("GemmKernel(%d)", int(k))
 }
@@ -114,8 +128,9 @@ func ChooseGemmKernel(info engine.DeviceInfo, m, n, k int) GemmKernel {
 
 // GemmKernelEnv names the environment variable that forces a GEMM kernel
 // family on every device, for tests and measurements: auto (or empty),
-// storage, texel, subgroup, tiled or gemv (gemv runs products of more than
-// 8 rows with tiled). A forced kernel that cannot run a product falls back
+// storage, texel, subgroup, tiled, gemv (gemv runs products of more than
+// 8 rows with tiled) or shuffle (GemmShuffle wherever it can run, with
+// GemmTexel's weights; texel then means GemmTexel alone). A forced kernel that cannot run a product falls back
 // as an explicit Gemm.Kernel does. Weights are prepared for the forced
 // kernel. An unknown value makes RecordGemm and NewGemmWeights fail.
 const GemmKernelEnv = "VKINFER_GEMM"
@@ -126,12 +141,12 @@ func envKernel() (GemmKernel, error) {
 	if v == "" {
 		return GemmAuto, nil
 	}
-	for _, k := range []GemmKernel{GemmAuto, GemmStorage, GemmTexel, GemmSubgroup, GemmTiled, GemmGEMV} {
+	for _, k := range []GemmKernel{GemmAuto, GemmStorage, GemmTexel, GemmSubgroup, GemmTiled, GemmGEMV, GemmShuffle} {
 		if strings.EqualFold(v, k.String()) {
 			return k, nil
 		}
 	}
-	return GemmAuto, fmt.Errorf("layers: %s=%q: want auto, storage, texel, subgroup, tiled or gemv", GemmKernelEnv, v)
+	return GemmAuto, fmt.Errorf("layers: %s=%q: want auto, storage, texel, subgroup, tiled, gemv or shuffle", GemmKernelEnv, v)
 }
 
 // texelCapable reports whether every tensor the device can hold fits in one
@@ -161,6 +176,12 @@ func chooseTile(info engine.DeviceInfo, kernel GemmKernel, m, n, k int) GemmConf
 			c.TM /= 2
 		}
 		return fitWorkgroup(info, c)
+	case GemmShuffle:
+		// TM rows (SG * RH) by TN columns (8 * P) per subgroup:
+		// shuffleTile.
+		rh, p := shuffleTile(info, m, n, k)
+		sg := int(info.SubgroupSize)
+		return fitWorkgroup(info, GemmConfig{LX: 2 * max(sg, 1), LY: 1, TM: sg * rh, TN: 8 * p})
 	case GemmSubgroup:
 		// The subgroup tile is fixed in the shader (8 or 1 rows by 16
 		// columns); TM reports which, TN the columns per lane.
@@ -335,7 +356,7 @@ func newGemmWeights(d *engine.Device, data []float32, k, n int, transB, own bool
 		} else {
 			host = data
 		}
-	case kernel == GemmTexel && texelFits(info, packedBLen(k, n, 8)):
+	case (kernel == GemmTexel || kernel == GemmShuffle) && texelFits(info, packedBLen(k, n, 8)):
 		op = operandB{layout: bPanels, ld: roundUp(k, 4), panel: 8}
 		host = packPanels(data, n, k, rs, ks, 8)
 	case kernel == GemmSubgroup:
@@ -492,7 +513,9 @@ func recordGemm(r *engine.Recorder, d *engine.Device, g Gemm, a *engine.Buffer, 
 	offsets := g.OffA != 0 || g.OffB != 0 || g.OffC != 0
 	switch {
 	case b.layout == bPanels && b.panel == 8:
-		kernel = GemmTexel // weights packed for it; it reads any A
+		if kernel != GemmShuffle {
+			kernel = GemmTexel // weights packed for it; it reads any A
+		}
 	case b.layout == bPanels:
 		kernel = GemmSubgroup // likewise
 	case b.gpuOnly() && !gpuKernel && g.Tile == nil && g.M <= gemvMaxRows:
@@ -514,7 +537,7 @@ func recordGemm(r *engine.Recorder, d *engine.Device, g Gemm, a *engine.Buffer, 
 		}
 		kernel = GemmTiled
 	}
-	if g.convEpilogue() && kernel != GemmTexel && kernel != GemmSubgroup {
+	if g.convEpilogue() && kernel != GemmTexel && kernel != GemmSubgroup && kernel != GemmShuffle {
 		return fmt.Errorf("layers: gemm %dx%dx%d: the %v kernel has no NCHW store or activation %d", g.M, g.N, g.K, kernel, g.Act)
 	}
 	tile := func(k GemmKernel) GemmConfig {
@@ -531,7 +554,20 @@ func recordGemm(r *engine.Recorder, d *engine.Device, g Gemm, a *engine.Buffer, 
 	}()
 	switch kernel {
 	case GemmTexel:
+		if useShuffle(info, g, b) {
+			if err = recordShuffle(r, d, g, tile(GemmShuffle), a, b, c); err == nil {
+				kernel = GemmShuffle
+				break
+			} else if !errors.Is(err, errCannot) {
+				return err
+			}
+		}
 		err = recordTexel(r, d, g, tile(GemmTexel), a, b, c)
+	case GemmShuffle:
+		if err = recordShuffle(r, d, g, tile(GemmShuffle), a, b, c); errors.Is(err, errCannot) {
+			kernel = GemmTexel
+			err = recordTexel(r, d, g, tile(GemmTexel), a, b, c)
+		}
 	case GemmSubgroup:
 		err = recordSubgroup(r, d, g, tile(GemmSubgroup), a, b, c)
 	case GemmGEMV:
@@ -588,7 +624,7 @@ const MaxInvocationLoops = 60000
 // (recordTiled) and the GEMV kernel spreads it over a workgroup's lanes.
 func gemmLoops(kernel GemmKernel, k int) int {
 	switch kernel {
-	case GemmTexel, GemmSubgroup:
+	case GemmTexel, GemmSubgroup, GemmShuffle:
 		return ceilDiv(k, 4) + 16
 	case GemmStorage:
 		return k + 16
@@ -701,6 +737,148 @@ func recordTexel(r *engine.Recorder, d *engine.Device, g Gemm, cfg GemmConfig, a
 	blocks := ceilDiv(M, tm) * ceilDiv(N, 8)
 	push := []uint32{u32(M), u32(N), u32(aS0), u32(aS1), u32(g.OutHW), u32(g.OutRow0), math.Float32bits(g.Alpha), math.Float32bits(g.Beta)}
 	return r.Dispatch(p, []*engine.Buffer{aBuf, b.buf, bias, c}, push, d.Grid(p, uint64(blocks)))
+}
+
+// Subgroup feature bits (VkSubgroupFeatureFlagBits) gemm_shuffle.comp
+// needs: basic and shuffle.
+const shuffleOpsNeeded = 0x1 | 0x10
+
+// shuffleCapable reports whether the device can run gemm_shuffle.comp:
+// subgroups of 4 or 8 lanes with shuffles.
+func shuffleCapable(info engine.DeviceInfo) bool {
+	return info.SubgroupOps&shuffleOpsNeeded == shuffleOpsNeeded && (info.SubgroupSize == 4 || info.SubgroupSize == 8)
+}
+
+// shuffleMode overrides useShuffle for measurements and tests
+// (export_test.go): 0 the measured rule, 1 never (gemm_texel alone), 2
+// wherever gemm_shuffle can run without packing an operand.
+var shuffleMode atomic.Int32
+
+// useShuffle reports whether recordGemm runs gemm_shuffle in place of
+// gemm_texel for g with B in b (never when g.Kernel or $VKINFER_GEMM names
+// GemmTexel): on a device with 8-lane subgroups, with B
+// in 8-column panels (prepared weights) and A row-major with its rows on
+// texel boundaries (the patch matrix of a Conv, a Dense layer's input
+// with K % 4 == 0), where neither needs packing, M >= 8 (fewer rows
+// would leave lanes of every subgroup idle) and K > shuffleMinK.
+func useShuffle(info engine.DeviceInfo, g Gemm, b operandB) bool {
+	mode := shuffleMode.Load()
+	if forced, _ := envKernel(); forced == GemmTexel || g.Kernel == GemmTexel {
+		return false // gemm_texel asked for by name
+	}
+	if mode == 1 || !shuffleCapable(info) || info.SubgroupSize != 8 {
+		return false
+	}
+	inPlace := b.layout == bPanels && b.panel == 8 && !g.TransA && g.lda()%4 == 0
+	if mode == 2 {
+		return inPlace
+	}
+	return inPlace && g.M >= 8 && g.K > shuffleMinK
+}
+
+// shuffleMinK is the longest K left to gemm_texel: there the stores
+// dominate and gemm_shuffle measured no faster (12544 x 96 x 16) or slower
+// (squeezenet's conv1, K = 27: 8.0 against 7.3 ms of CPU).
+const shuffleMinK = 32
+
+// shuffleTile picks gemm_shuffle's block for an m x n x k product: rh rows
+// per lane (R = rh * subgroup size rows per subgroup) and p panels of 8
+// columns.
+func shuffleTile(info engine.DeviceInfo, m, n, k int) (rh, p int) {
+	if shuffleTileForced.rh != 0 {
+		return shuffleTileForced.rh, shuffleTileForced.p
+	}
+	// 4 x 4 (32 rows x 32 columns on lavapipe, 128 accumulators per
+	// lane: spilled, but each is updated 4 times per reload) measured
+	// fastest at 1024^3 and the Conv shapes, 2 x 4 at 16 rows; fewer rows
+	// when M is small, fewer panels while there would be fewer than 4
+	// subgroups for lavapipe's threads (TestGemmTexelSpeed,
+	// docs/PERFORMANCE.md).
+	sg := max(int(info.SubgroupSize), 1)
+	rh, p = 4, 4
+	switch {
+	case m <= sg:
+		rh = 1
+	case m <= 2*sg:
+		rh = 2
+	}
+	for p > 1 && ceilDiv(m, sg*rh)*ceilDiv(n, 8*p) < 4 {
+		p /= 2
+	}
+	return rh, p
+}
+
+// shuffleTileForced overrides shuffleTile for measurements (export_test.go).
+var shuffleTileForced struct{ rh, p int }
+
+// shuffleKU is gemm_shuffle's steps of 4 k per loop iteration.
+const shuffleKU = 2
+
+// recordShuffle records gemm_shuffle.comp, packing A (into K-contiguous
+// rows, a multiple of 4 floats long) or B (into 8-column panels) first when
+// the kernel cannot read it in place. cfg.TM is the rows per subgroup
+// (subgroup size x rows per lane), cfg.TN the columns (8 x panels). It
+// returns errCannot (nothing recorded) when it cannot run the product.
+func recordShuffle(r *engine.Recorder, d *engine.Device, g Gemm, cfg GemmConfig, a *engine.Buffer, b operandB, c *engine.Buffer) error {
+	info := d.Info()
+	sg := int(info.SubgroupSize)
+	if !shuffleCapable(info) || b.layout == bPanels && b.panel != 8 {
+		return errCannot
+	}
+	if cfg.LY != 1 || cfg.LX <= 0 || cfg.LX%sg != 0 || cfg.TM <= 0 || cfg.TM%sg != 0 || cfg.TN <= 0 || cfg.TN%8 != 0 {
+		return fmt.Errorf("layers: gemm: tile %v does not suit the shuffle kernel (LY 1, LX a multiple of the subgroup size %d, TM a multiple of it, TN of 8)", cfg, sg)
+	}
+	M, N, K := g.M, g.N, g.K
+	k4 := roundUp(K, 4)
+	fits := func(floats int) bool { return texelFits(info, floats) }
+	packA := g.TransA || g.lda()%4 != 0 || !fits(a.Len())
+	packB := b.layout != bPanels || !fits(b.buf.Len())
+	if packA && !fits(M*k4) || packB && !fits(packedBLen(K, N, 8)) || g.Bias != nil && !fits(g.Bias.Len()) {
+		return errCannot
+	}
+	spec := engine.Spec{
+		"local_size_x": u32(cfg.LX), "SG": u32(sg), "RH": u32(cfg.TM / sg), "P": u32(cfg.TN / 8),
+		"K": u32(K), "LDA": u32(g.lda()), "KU": shuffleKU,
+		"HAS_BIAS": b2u(g.Bias != nil), "ACT": g.act(), "NCHW": b2u(g.OutHW > 0),
+	}
+	var err error
+	aBuf, bBuf := a, b.buf
+	if packA {
+		spec["LDA"] = u32(k4)
+		if aBuf, err = r.Temp(int64(4 * M * k4)); err != nil {
+			return fmt.Errorf("layers: gemm: packed A: %w", err)
+		}
+		rs, ks := g.lda(), 1
+		if g.TransA {
+			rs, ks = 1, M
+		}
+		if err := recordPack(r, d, a, aBuf, M, K, rs, ks, true, 4); err != nil {
+			return err
+		}
+	}
+	if packB {
+		if bBuf, err = r.Temp(int64(4 * packedBLen(K, N, 8))); err != nil {
+			return fmt.Errorf("layers: gemm: packed B: %w", err)
+		}
+		rs, ks := 1, b.ld // X[n, k] = B(k, n): K x N row-major
+		if b.layout == bTransposed {
+			rs, ks = b.ld, 1
+		}
+		if err := recordPack(r, d, b.buf, bBuf, N, K, rs, ks, false, 8); err != nil {
+			return err
+		}
+	}
+	p, err := d.Pipeline("gemm_shuffle", spec)
+	if err != nil {
+		return fmt.Errorf("layers: gemm: %w", err)
+	}
+	bias := g.Bias
+	if bias == nil {
+		bias = bBuf // bound but never read
+	}
+	subgroups := ceilDiv(M, cfg.TM) * ceilDiv(N, cfg.TN)
+	push := []uint32{u32(M), u32(N), u32(g.OutHW), u32(g.OutRow0), math.Float32bits(g.Alpha), math.Float32bits(g.Beta)}
+	return r.Dispatch(p, []*engine.Buffer{aBuf, bBuf, bias, c}, push, d.Grid(p, uint64(subgroups*sg)))
 }
 
 // texelOrder overrides gemm_texel's invocation order for measurements and

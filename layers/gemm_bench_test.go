@@ -7,6 +7,7 @@ import (
 	"math/rand"
 	"os"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -232,9 +233,12 @@ var gemmTexelBenchShapes = []struct{ m, n, k int }{
 }
 
 // TestGemmTexelSpeed (with VKINFER_GEMM_BENCH=1, on lavapipe) times
-// gemm_texel's invocation orders and stores side by side, interleaved run
-// by run, on gemmTexelBenchShapes with prepared weights, and logs the
-// medians: `VKINFER_GEMM_BENCH=1 VKINFER_VALIDATION=0 go test ./layers -run
+// gemm_texel and gemm_shuffle side by side (VKINFER_GEMM_BENCH=orders:
+// gemm_texel's invocation orders instead; VKINFER_SHUFFLE_TILES=2x2,4x2
+// adds gemm_shuffle blocks; VKINFER_GEMM_SHAPES=64x256x784,... picks
+// shapes), interleaved run by run, on gemmTexelBenchShapes with prepared
+// weights, and logs the medians of wall and process CPU time:
+// `VKINFER_GEMM_BENCH=1 VKINFER_VALIDATION=0 go test ./layers -run
 // TestGemmTexelSpeed -v`. Not a pass/fail test (each variant's result is
 // checked against the reference once).
 func TestGemmTexelSpeed(t *testing.T) {
@@ -245,13 +249,45 @@ func TestGemmTexelSpeed(t *testing.T) {
 	if layers.ChooseGemmKernel(d.Info(), 64, 64, 64) != layers.GemmTexel {
 		t.Skip("the device does not run gemm_texel")
 	}
-	variants := []struct {
-		name  string
-		order int
-	}{{"auto", 0}, {"panels", 1}, {"rows", 2}}
+	type variant struct {
+		name           string
+		order, shuffle int // SetTexelOrder, SetGemmShuffle
+		rh, p          int // SetShuffleTile (0: by shape)
+	}
+	variants := []variant{{"texel", 0, 1, 0, 0}, {"shuffle", 0, 2, 0, 0}}
+	if os.Getenv("VKINFER_GEMM_BENCH") == "orders" {
+		variants = []variant{{"auto", 0, 1, 0, 0}, {"panels", 1, 1, 0, 0}, {"rows", 2, 1, 0, 0}}
+	}
+	// VKINFER_SHUFFLE_TILES=2x2,2x4 adds gemm_shuffle at those blocks
+	// (rows per lane x panels).
+	for _, f := range strings.Split(os.Getenv("VKINFER_SHUFFLE_TILES"), ",") {
+		var v variant
+		if _, err := fmt.Sscanf(f, "%dx%d", &v.rh, &v.p); err == nil {
+			v.name, v.shuffle = "shuffle"+f, 2
+			variants = append(variants, v)
+		}
+	}
+	set := func(v variant) func() {
+		o, sh := layers.SetTexelOrder(v.order), layers.SetGemmShuffle(v.shuffle)
+		layers.SetShuffleTile(v.rh, v.p)
+		return func() {
+			layers.SetTexelOrder(o)
+			layers.SetGemmShuffle(sh)
+			layers.SetShuffleTile(0, 0)
+		}
+	}
+	shapes := gemmTexelBenchShapes
+	if f := os.Getenv("VKINFER_GEMM_SHAPES"); f != "" {
+		shapes = nil
+		for _, s := range gemmTexelBenchShapes {
+			if strings.Contains(","+f+",", fmt.Sprintf(",%dx%dx%d,", s.m, s.n, s.k)) {
+				shapes = append(shapes, s)
+			}
+		}
+	}
 	runs := 9
 	ctx := context.Background()
-	for _, s := range gemmTexelBenchShapes {
+	for _, s := range shapes {
 		r := rand.New(rand.NewSource(int64(s.m*s.n + s.k)))
 		a := randSlice(r, s.m*s.k)
 		w := randSlice(r, s.n*s.k)
@@ -263,10 +299,10 @@ func TestGemmTexelSpeed(t *testing.T) {
 		}
 		progs := make([]*engine.Program, len(variants))
 		for i, v := range variants {
-			oldO := layers.SetTexelOrder(v.order)
+			reset := set(v)
 			rec := d.NewRecorder()
 			err := layers.RecordGemmWeights(rec, d, layers.Gemm{M: s.m, N: s.n, K: s.k}, A, W, C)
-			layers.SetTexelOrder(oldO)
+			reset()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -287,10 +323,10 @@ func TestGemmTexelSpeed(t *testing.T) {
 		// with C not an output.
 		for i, v := range variants {
 			progs[i].Close()
-			oldO := layers.SetTexelOrder(v.order)
+			reset := set(v)
 			rec := d.NewRecorder()
 			err := layers.RecordGemmWeights(rec, d, layers.Gemm{M: s.m, N: s.n, K: s.k}, A, W, C)
-			layers.SetTexelOrder(oldO)
+			reset()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -302,21 +338,24 @@ func TestGemmTexelSpeed(t *testing.T) {
 			}
 		}
 		times := make([][]time.Duration, len(variants))
+		cpus := make([][]time.Duration, len(variants))
 		for k := 0; k < runs; k++ {
 			for i, p := range progs {
-				t0 := time.Now()
+				c0, t0 := processCPU(), time.Now()
 				if err := p.Run(ctx, nil, nil); err != nil {
 					t.Fatal(err)
 				}
 				times[i] = append(times[i], time.Since(t0))
+				cpus[i] = append(cpus[i], processCPU()-c0)
 			}
 		}
 		flop := 2 * float64(s.m) * float64(s.n) * float64(s.k)
 		line := fmt.Sprintf("%5dx%4dx%4d", s.m, s.n, s.k)
 		for i, v := range variants {
 			sort.Slice(times[i], func(a, b int) bool { return times[i][a] < times[i][b] })
-			med := times[i][runs/2]
-			line += fmt.Sprintf("  %s %7.1f µs (%5.1f GFLOP/s)", v.name, float64(med.Nanoseconds())/1000, flop/med.Seconds()/1e9)
+			sort.Slice(cpus[i], func(a, b int) bool { return cpus[i][a] < cpus[i][b] })
+			med, cpu := times[i][runs/2], cpus[i][runs/2]
+			line += fmt.Sprintf("  %s %7.1f µs (%5.1f GFLOP/s, CPU %7.1f µs)", v.name, float64(med.Nanoseconds())/1000, flop/med.Seconds()/1e9, float64(cpu.Nanoseconds())/1000)
 		}
 		t.Log(line)
 		W.Close()

@@ -47,6 +47,52 @@ func TestGemmTexelModes(t *testing.T) {
 }
 
 func testTexelMode(t *testing.T, d *engine.Device, r *rand.Rand, m, n, k int, transA bool, pad, hw, row0 int) {
+	testGemmMode(t, d, r, layers.GemmTexel, false, m, n, k, transA, pad, hw, row0)
+}
+
+// gemm_shuffle (forced) at awkward sizes, every block shape, A in place
+// (a row stride a multiple of 4, padding NaN) and packed (transposed, odd
+// stride), B prepared (8-column panels, read in place) and packed (plain
+// K x N), row-major and NCHW C, bias and an activation, NaN and Inf: every
+// stored entry must match the reference and nothing outside C may change.
+// K covers the main loop (2 steps of 4 an iteration), an odd step and a
+// partial one.
+func TestGemmShuffleModes(t *testing.T) {
+	d := gputest.Open(t, engine.Options{})
+	r := rand.New(rand.NewSource(15))
+	shapes := []struct{ m, n, k int }{
+		{1, 1, 1}, {7, 13, 5}, {13, 7, 127}, {127, 257, 13}, {257, 9, 7}, {16, 16, 16}, {49, 24, 4608}, {33, 40, 12},
+	}
+	forms := []struct {
+		transA   bool
+		pad      int
+		hw, row  int
+		prepared bool
+	}{
+		{false, 0, 0, 0, true}, {false, 3, 4, 8, true}, {true, 0, 12, 4, false}, {false, 1, 7, 3, false},
+		{false, 0, 0, 0, false}, {false, 7, 1, 0, true},
+	}
+	tiles := [][2]int{{0, 0}, {1, 1}, {2, 4}, {4, 2}, {1, 3}}
+	for i, s := range shapes {
+		for j := 0; j < 3; j++ {
+			f := forms[(i+2*j)%len(forms)]
+			tile := tiles[(i+j)%len(tiles)]
+			name := fmt.Sprintf("%dx%dx%d/tA%v_pad%d_hw%d_row%d_prep%v_tile%dx%d", s.m, s.n, s.k, f.transA, f.pad, f.hw, f.row, f.prepared, tile[0], tile[1])
+			if f.prepared && layers.ChooseGemmKernel(d.Info(), 64, s.n, s.k) != layers.GemmTexel {
+				f.pad = 0 // weights for gemm_subgroup (SwiftShader), which takes no row stride
+			}
+			t.Run(name, func(t *testing.T) {
+				layers.SetShuffleTile(tile[0], tile[1])
+				defer layers.SetShuffleTile(0, 0)
+				testGemmMode(t, d, r, layers.GemmShuffle, f.prepared, s.m, s.n, s.k, f.transA, f.pad, f.hw, f.row)
+			})
+		}
+	}
+}
+
+// testGemmMode runs C = leakyrelu(op(A) B + bias) with kernel forced, B
+// prepared (NewGemmWeights) or plain (K x N), and checks every element of C.
+func testGemmMode(t *testing.T, d *engine.Device, r *rand.Rand, kernel layers.GemmKernel, prepared bool, m, n, k int, transA bool, pad, hw, row0 int) {
 	a, b, bias := randSlice(r, m*k), randSlice(r, k*n), randSlice(r, n)
 	a[r.Intn(len(a))] = float32(math.NaN())
 	a[r.Intn(len(a))] = float32(math.Inf(1))
@@ -81,11 +127,26 @@ func testTexelMode(t *testing.T, d *engine.Device, r *rand.Rand, m, n, k int, tr
 	}
 	A, B, Bias, C := newBuf(t, d, stored), newBuf(t, d, b), newBuf(t, d, bias), newBuf(t, d, c0)
 	g := layers.Gemm{M: m, N: n, K: k, TransA: transA, Bias: Bias, Act: ops.ActLeakyRelu, Alpha: 0.25,
-		Kernel: layers.GemmTexel, OutHW: hw, OutRow0: row0}
+		Kernel: kernel, OutHW: hw, OutRow0: row0}
 	if pad > 0 {
 		g.LDA = lda
 	}
-	got := run(t, d, C, cLen, func(rec *engine.Recorder) error { return layers.RecordGemm(rec, d, g, A, B, C) })
+	var W *layers.GemmWeights
+	if prepared {
+		var err error
+		W, err = layers.NewGemmWeights(d, b, k, n, false)
+		require.NoError(t, err)
+		defer W.Close()
+	}
+	got := run(t, d, C, cLen, func(rec *engine.Recorder) error {
+		if prepared {
+			return layers.RecordGemmWeights(rec, d, g, A, W, C)
+		}
+		return layers.RecordGemm(rec, d, g, A, B, C)
+	})
+	if kernel == layers.GemmShuffle && layers.ShuffleCapable(d.Info()) && (!prepared || layers.ChooseGemmKernel(d.Info(), 64, n, k) == layers.GemmTexel) {
+		require.Equal(t, layers.GemmShuffle, layers.LastGemmKernel(), "the kernel that ran")
+	}
 	want := ops.Gemm(a, b, bias, m, n, k, false, false, ops.ActNone)
 	ops.Activate(want, ops.ActLeakyRelu, 0.25, 0)
 	exp := make([]float32, cLen)
