@@ -759,7 +759,8 @@ var shuffleMode atomic.Int32
 // GemmTexel): on a device with 8-lane subgroups, with B
 // in 8-column panels (prepared weights) and A row-major with its rows on
 // texel boundaries (the patch matrix of a Conv, a Dense layer's input
-// with K % 4 == 0), where neither needs packing, M >= 8 (fewer rows
+// with K % 4 == 0) or transposed with M % 4 == 0 and a block of 32 rows
+// (a 1x1 Conv's input planes), where neither needs packing, M >= 8 (fewer rows
 // would leave lanes of every subgroup idle) and K > shuffleMinK.
 func useShuffle(info engine.DeviceInfo, g Gemm, b operandB) bool {
 	mode := shuffleMode.Load()
@@ -769,11 +770,22 @@ func useShuffle(info engine.DeviceInfo, g Gemm, b operandB) bool {
 	if mode == 1 || !shuffleCapable(info) || info.SubgroupSize != 8 {
 		return false
 	}
-	inPlace := b.layout == bPanels && b.panel == 8 && !g.TransA && g.lda()%4 == 0
+	rh, _ := shuffleTile(info, g.M, g.N, g.K)
+	inPlace := b.layout == bPanels && b.panel == 8 && shuffleAInPlace(g, rh)
 	if mode == 2 {
 		return inPlace
 	}
 	return inPlace && g.M >= 8 && g.K > shuffleMinK
+}
+
+// shuffleAInPlace reports whether gemm_shuffle reads A in place with rh
+// rows per lane: row-major with rows on texel boundaries, or transposed
+// (K x M) with M % 4 == 0 and whole quads of rows per lane.
+func shuffleAInPlace(g Gemm, rh int) bool {
+	if g.TransA {
+		return g.M%4 == 0 && rh%4 == 0
+	}
+	return g.lda()%4 == 0
 }
 
 // shuffleMinK is the longest K left to gemm_texel: there the stores
@@ -795,7 +807,7 @@ func shuffleTile(info engine.DeviceInfo, m, n, k int) (rh, p int) {
 	// subgroups for lavapipe's threads (TestGemmTexelSpeed,
 	// docs/PERFORMANCE.md).
 	sg := max(int(info.SubgroupSize), 1)
-	rh, p = 4, 4
+	rh, p = 4, min(4, ceilDiv(n, 8))
 	switch {
 	case m <= sg:
 		rh = 1
@@ -803,7 +815,7 @@ func shuffleTile(info engine.DeviceInfo, m, n, k int) (rh, p int) {
 		rh = 2
 	}
 	for p > 1 && ceilDiv(m, sg*rh)*ceilDiv(n, 8*p) < 4 {
-		p /= 2
+		p = ceilDiv(p, 2)
 	}
 	return rh, p
 }
@@ -816,7 +828,9 @@ const shuffleKU = 2
 
 // recordShuffle records gemm_shuffle.comp, packing A (into K-contiguous
 // rows, a multiple of 4 floats long) or B (into 8-column panels) first when
-// the kernel cannot read it in place. cfg.TM is the rows per subgroup
+// the kernel cannot read it in place (shuffleAInPlace: A row-major with
+// rows on texel boundaries, or transposed with M % 4 == 0 and rows per
+// lane a multiple of 4). cfg.TM is the rows per subgroup
 // (subgroup size x rows per lane), cfg.TN the columns (8 x panels). It
 // returns errCannot (nothing recorded) when it cannot run the product.
 func recordShuffle(r *engine.Recorder, d *engine.Device, g Gemm, cfg GemmConfig, a *engine.Buffer, b operandB, c *engine.Buffer) error {
@@ -831,7 +845,8 @@ func recordShuffle(r *engine.Recorder, d *engine.Device, g Gemm, cfg GemmConfig,
 	M, N, K := g.M, g.N, g.K
 	k4 := roundUp(K, 4)
 	fits := func(floats int) bool { return texelFits(info, floats) }
-	packA := g.TransA || g.lda()%4 != 0 || !fits(a.Len())
+	rh := cfg.TM / sg
+	packA := !shuffleAInPlace(g, rh) || !fits(a.Len())
 	packB := b.layout != bPanels || !fits(b.buf.Len())
 	if packA && !fits(M*k4) || packB && !fits(packedBLen(K, N, 8)) || g.Bias != nil && !fits(g.Bias.Len()) {
 		return errCannot
@@ -839,7 +854,7 @@ func recordShuffle(r *engine.Recorder, d *engine.Device, g Gemm, cfg GemmConfig,
 	spec := engine.Spec{
 		"local_size_x": u32(cfg.LX), "SG": u32(sg), "RH": u32(cfg.TM / sg), "P": u32(cfg.TN / 8),
 		"K": u32(K), "LDA": u32(g.lda()), "KU": shuffleKU,
-		"HAS_BIAS": b2u(g.Bias != nil), "ACT": g.act(), "NCHW": b2u(g.OutHW > 0),
+		"HAS_BIAS": b2u(g.Bias != nil), "ACT": g.act(), "NCHW": b2u(g.OutHW > 0), "A_T": b2u(g.TransA && !packA),
 	}
 	var err error
 	aBuf, bBuf := a, b.buf
@@ -877,7 +892,7 @@ func recordShuffle(r *engine.Recorder, d *engine.Device, g Gemm, cfg GemmConfig,
 		bias = bBuf // bound but never read
 	}
 	subgroups := ceilDiv(M, cfg.TM) * ceilDiv(N, cfg.TN)
-	push := []uint32{u32(M), u32(N), u32(g.OutHW), u32(g.OutRow0), math.Float32bits(g.Alpha), math.Float32bits(g.Beta)}
+	push := []uint32{u32(M), u32(N), u32(M / 4), u32(g.OutHW), u32(g.OutRow0), math.Float32bits(g.Alpha), math.Float32bits(g.Beta)}
 	return r.Dispatch(p, []*engine.Buffer{aBuf, bBuf, bias, c}, push, d.Grid(p, uint64(subgroups*sg)))
 }
 

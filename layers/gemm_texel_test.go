@@ -90,6 +90,30 @@ func TestGemmShuffleModes(t *testing.T) {
 	}
 }
 
+// gemm_shuffle reading A transposed in place (K x M, M % 4 == 0, whole
+// quads of rows per lane: A_T), B prepared and plain, NCHW and row-major C.
+func TestGemmShuffleTransposedA(t *testing.T) {
+	d := gputest.Open(t, engine.Options{})
+	r := rand.New(rand.NewSource(16))
+	cases := []struct {
+		m, n, k  int
+		rh, p    int
+		hw, row  int
+		prepared bool
+	}{
+		{4, 9, 7, 4, 1, 0, 0, true}, {36, 24, 13, 4, 3, 12, 4, true}, {64, 17, 130, 8, 2, 0, 0, false},
+		{132, 40, 9, 0, 0, 44, 0, true}, {96, 64, 64, 0, 0, 0, 0, false},
+	}
+	for _, c := range cases {
+		name := fmt.Sprintf("%dx%dx%d/tile%dx%d_hw%d_row%d_prep%v", c.m, c.n, c.k, c.rh, c.p, c.hw, c.row, c.prepared)
+		t.Run(name, func(t *testing.T) {
+			layers.SetShuffleTile(c.rh, c.p)
+			defer layers.SetShuffleTile(0, 0)
+			testGemmMode(t, d, r, layers.GemmShuffle, c.prepared, c.m, c.n, c.k, true, 0, c.hw, c.row)
+		})
+	}
+}
+
 // testGemmMode runs C = leakyrelu(op(A) B + bias) with kernel forced, B
 // prepared (NewGemmWeights) or plain (K x N), and checks every element of C.
 func testGemmMode(t *testing.T, d *engine.Device, r *rand.Rand, kernel layers.GemmKernel, prepared bool, m, n, k int, transA bool, pad, hw, row0 int) {

@@ -28,6 +28,10 @@
 // Operand layouts. K4 is K rounded up to a multiple of 4.
 //   A: row-major with a row stride of LDA floats, LDA % 4 == 0: element
 //      (r, k) at float r*LDA + k. Floats k >= K of a row are never used.
+//   A_T: A stored K x M (a 1x1 Conv's input planes), M % 4 == 0 and
+//      RH % 4 == 0: texel k * aS1 + r/4 holds rows r..r+3 at k (aS1 = M/4
+//      texels per k). Lane l then owns rows in quads, i0 + 4(l + SG*g) + 0..3
+//      for g < RH/4, and fetches one texel per quad and k.
 //   B: gemm_texel's packed 8-column panels, K-major, K padded to K4 with
 //      zeros: texel (p * K4 + k) * 2 + h holds columns 8p + 4h..+3 at k.
 // Rows >= M and columns >= N may read anything: they only reach
@@ -45,11 +49,12 @@
 // bindings (set 0): 0 A (uniform texel buffer), 1 B (uniform texel buffer),
 //                   2 bias (uniform texel buffer, N floats; bound always,
 //                     read only when HAS_BIAS), 3 C (storage)
-// push constants:   uint M, N, hw, row0 (NCHW only); float alpha, beta
+// push constants:   uint M, N, aS1 (A_T only), hw, row0 (NCHW only);
+//                   float alpha, beta
 // spec constants:   0 local_size_x (default 16), 1 SG (default 8), 2 RH
 //                   (default 2), 3 P (default 2), 4 K, 5 LDA, 6 KU (default
 //                   2), 7 HAS_BIAS (bool), 8 ACT (activation.glsl),
-//                   9 NCHW (bool)
+//                   9 NCHW (bool), 10 A_T (bool)
 // grid:             one subgroup per R x 8P block: ceil(M/R) * ceil(N/(8P))
 //                   subgroups, SG invocations each, 1-D, split over x and y
 //                   when that exceeds the device's x limit (linearIndex).
@@ -67,8 +72,10 @@ layout(constant_id = 6) const uint KU = 2;
 layout(constant_id = 7) const bool HAS_BIAS = false;
 layout(constant_id = 8) const uint ACT = 0;
 layout(constant_id = 9) const bool NCHW = false;
+layout(constant_id = 10) const bool A_T = false;
 
 const uint R = SG * RH;      // rows per subgroup
+const uint RQ = (RH + 3) / 4; // A_T: quads of rows per lane
 const uint NF = 8 / SG;      // fetches per panel per step
 const uint K4 = (K + 3) / 4 * 4;
 const uint KFULL = K / 4;    // steps with 4 valid k
@@ -86,6 +93,7 @@ layout(std430, set = 0, binding = 3) writeonly buffer CBuf { float data[]; } C;
 layout(push_constant, std430) uniform Push {
     uint M;
     uint N;
+    uint aS1;
     uint hw;
     uint row0;
     float alpha;
@@ -93,16 +101,25 @@ layout(push_constant, std430) uniform Push {
 } pc;
 
 float acc[RH][8 * P];
-int aRow[RH]; // texel of row h's first float
+int aRow[RH]; // texel of row h's first float (A_T: aRow[0] is the lane's first quad)
 int bBase;    // texel of this subgroup's first panel at k = 0, plus the lane
 
 // step accumulates k = 4q .. 4q + nk - 1 (nk <= 4).
 void step(uint q, uint nk) {
-    vec4 av[RH];
-    vec4 bt[P][NF];
-    [[unroll]] for (uint h = 0; h < RH; ++h) {
-        av[h] = texelFetch(A, aRow[h] + int(q));
+    vec4 av[RH];     // av[h][kk] = A(row h, 4q + kk)
+    vec4 at[RQ][4];  // A_T: at[g][kk][i] = A(row 4g + i, 4q + kk)
+    if (A_T) {
+        [[unroll]] for (uint g = 0; g < RQ; ++g) {
+            [[unroll]] for (uint kk = 0; kk < nk; ++kk) {
+                at[g][kk] = texelFetch(A, int((4 * q + kk) * pc.aS1) + aRow[0] + int(g * SG));
+            }
+        }
+    } else {
+        [[unroll]] for (uint h = 0; h < RH; ++h) {
+            av[h] = texelFetch(A, aRow[h] + int(q));
+        }
     }
+    vec4 bt[P][NF];
     [[unroll]] for (uint j = 0; j < P; ++j) {
         [[unroll]] for (uint f = 0; f < NF; ++f) {
             bt[j][f] = texelFetch(B, bBase + int(j * K4 * 2 + q * 8 + f * SG));
@@ -116,7 +133,8 @@ void step(uint q, uint nk) {
                 const uint t = 2 * kk + c / 4;
                 float b = subgroupShuffle(bt[j][t / SG][c % 4], t % SG);
                 [[unroll]] for (uint h = 0; h < RH; ++h) {
-                    acc[h][8 * j + c] = fma(av[h][kk], b, acc[h][8 * j + c]);
+                    const float a = A_T ? at[h / 4][kk][h % 4] : av[h][kk];
+                    acc[h][8 * j + c] = fma(a, b, acc[h][8 * j + c]);
                 }
             }
         }
@@ -138,6 +156,9 @@ void main() {
             acc[h][c] = 0.0;
         }
         aRow[h] = int((i0 + lane + SG * h) * (LDA / 4));
+    }
+    if (A_T) {
+        aRow[0] = int(i0 / 4 + lane);
     }
     bBase = int(n0 / 8 * K4 * 2 + lane);
 
@@ -167,9 +188,9 @@ void main() {
     }
     const uint N = pc.N;
     [[unroll]] for (uint h = 0; h < RH; ++h) {
-        const uint r = i0 + lane + SG * h;
+        const uint r = A_T ? i0 + 4 * (lane + SG * (h / 4)) + h % 4 : i0 + lane + SG * h;
         if (r >= pc.M) {
-            break;
+            continue;
         }
         uint cRow = r * N; // C's element of (r, col) is cRow + col * cCol
         uint cCol = 1;

@@ -753,7 +753,7 @@ var shaders = map[string]*Shader{
 			{Set: 0, Binding: 2, Kind: UniformTexelBuffer, Name: "bias", ReadOnly: true},
 			{Set: 0, Binding: 3, Kind: StorageBuffer, Name: "C", ReadOnly: false},
 		},
-		PushConstantSize: 24,
+		PushConstantSize: 28,
 		SpecConstants: []SpecConstant{
 			{ID: 0, Name: "local_size_x", Default: 16}, // uint
 			{ID: 1, Name: "SG", Default: 8},            // uint
@@ -765,8 +765,9 @@ var shaders = map[string]*Shader{
 			{ID: 7, Name: "HAS_BIAS", Default: 0},      // bool
 			{ID: 8, Name: "ACT", Default: 0},           // uint
 			{ID: 9, Name: "NCHW", Default: 0},          // bool
+			{ID: 10, Name: "A_T", Default: 0},          // bool
 		},
-		SourceSHA256: "239db214cf96a1f83e438794b5f11490aae2f95f2924f8768589cda552c0b6c1",
+		SourceSHA256: "faf5976d5ae1f737069d53eb184b56c3e7a8a06780324b3f3f89403640833124",
 	},
 	"gemm_subgroup": {
 		Name:         "gemm_subgroup",
@@ -1183,7 +1184,7 @@ var manifest = []manifestEntry{
 	{Path: "gemm_gemv_f16.comp", SHA256: "9c86964e9a7797fe6865ab1a6e92cc5d6517fa4af2b5ae1d016a79f612f8641f"},
 	{Path: "gemm_pack.comp", SHA256: "cfcd79c81e39d761808af36c5d87298b4d0b536f694a218f02f70dfc24aadad4"},
 	{Path: "gemm_reduce.comp", SHA256: "65f1e19152fa6f910f5f6448b3a7242a7de5d3efc2e7955733ef9d4b8866fd93"},
-	{Path: "gemm_shuffle.comp", SHA256: "239db214cf96a1f83e438794b5f11490aae2f95f2924f8768589cda552c0b6c1"},
+	{Path: "gemm_shuffle.comp", SHA256: "faf5976d5ae1f737069d53eb184b56c3e7a8a06780324b3f3f89403640833124"},
 	{Path: "gemm_subgroup.comp", SHA256: "f5b8694864a5711133a444eb717c1f28fba86a6171b1a83f3559f814f6177ef3"},
 	{Path: "gemm_texel.comp", SHA256: "e89c4cd03cafa96436172e05882bfe0e0bee2b0994004898c79e0a8d0a2b98fb"},
 	{Path: "gemm_tiled.comp", SHA256: "9ba54fb4b755280c09ab24099d27e4077b8b39c4f5ad7352b7ea324acbe3b23d"},
