@@ -170,10 +170,12 @@ func TestConvSpeed(t *testing.T) {
 				}
 				env = "dw"
 			}
-			var igTM, igMB int
-			if b, ok := strings.CutPrefix(v, "igemm/"); ok { // igemm/TMxMB
-				if _, err := fmt.Sscanf(b, "%dx%d", &igTM, &igMB); err != nil {
-					t.Fatalf("variant %q: want igemm/TMxMB", v)
+			var igTM, igMB, igCU int
+			if b, ok := strings.CutPrefix(v, "igemm/"); ok { // igemm/TMxMB or igemm/TMxMBxCU
+				if _, err := fmt.Sscanf(b, "%dx%dx%d", &igTM, &igMB, &igCU); err != nil {
+					if _, err := fmt.Sscanf(b, "%dx%d", &igTM, &igMB); err != nil {
+						t.Fatalf("variant %q: want igemm/TMxMB or igemm/TMxMBxCU", v)
+					}
 				}
 				env = "igemm"
 			}
@@ -196,6 +198,7 @@ func TestConvSpeed(t *testing.T) {
 			build, _ := layers.Lookup(ops.OpConv)
 			restore := layers.SetWinogradBlocks(mb, tt, local)
 			restoreIg := layers.SetIgemmBlocks(igTM, igMB)
+			restoreCU := layers.SetIgemmChannels(igCU)
 			l, err := build(&layers.Build{Dev: d, Const: func(name string) *model.Tensor {
 				return map[string]*model.Tensor{"w": w, "b": b}[name]
 			}}, &node)
@@ -219,6 +222,7 @@ func TestConvSpeed(t *testing.T) {
 			layers.SetTexelOrder(oldOrder)
 			layers.SetGemmShuffle(oldShuffle)
 			layers.SetConvChunkFloats(old)
+			restoreCU()
 			restoreIg()
 			if err != nil {
 				t.Fatal(err)

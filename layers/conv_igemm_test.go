@@ -19,7 +19,8 @@ import (
 // implicit-GEMM kernel (VKINFER_CONV=igemm; each case checked to take that
 // path) against the reference, at its own blocks and at forced ones (3 and
 // 5 pixels: other block tails and span alignments; 4 output channels:
-// half panels): 1x1 images, odd channels (1, 7, 13, 257), kernels larger
+// half panels; 1 and 2 input channels per loop iteration, its own choice
+// being 4 or 1: channel tails of 1-3): 1x1 images, odd channels (1, 7, 13, 257), kernels larger
 // than the input, stride > kernel, strides 2 and 3, dilations, asymmetric
 // pads and auto_pad, 1-D, batch 3, 1x1 kernels, 7x7/2, every fused
 // activation, NaN and infinities, large values.
@@ -67,10 +68,12 @@ func TestConvIgemmDifferential(t *testing.T) {
 		{convCase: convCase{name: "runtime bias", x: []int{1, 5, 6, 9}, w: []int{7, 5, 3, 3}, bias: true, rtw: true, attrs: p1}},
 	}
 	build, _ := layers.Lookup(ops.OpConv)
-	for _, blocks := range [][2]int{{0, 0}, {3, 8}, {5, 4}} {
-		t.Run(fmt.Sprintf("tm %d mb %d", blocks[0], blocks[1]), func(t *testing.T) {
+	for _, blocks := range [][3]int{{0, 0, 0}, {3, 8, 1}, {5, 4, 2}} {
+		t.Run(fmt.Sprintf("tm %d mb %d cu %d", blocks[0], blocks[1], blocks[2]), func(t *testing.T) {
 			restore := layers.SetIgemmBlocks(blocks[0], blocks[1])
 			defer restore()
+			restoreCU := layers.SetIgemmChannels(blocks[2])
+			defer restoreCU()
 			r := rand.New(rand.NewSource(31))
 			for _, c := range cases {
 				scale := c.scale

@@ -211,3 +211,12 @@ func SetShuffleTile(rh, p int) {
 
 // ShuffleCapable reports whether the device can run gemm_shuffle.
 func ShuffleCapable(info engine.DeviceInfo) bool { return shuffleCapable(info) }
+
+// SetIgemmChannels makes conv_igemm take cu input channels per loop
+// iteration (1, 2 or 4; 0: its own choice) and returns the function that
+// restores the previous setting.
+func SetIgemmChannels(cu int) func() {
+	old := igemmBlocks
+	igemmBlocks.cu = cu
+	return func() { igemmBlocks = old }
+}

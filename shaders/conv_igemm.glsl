@@ -38,7 +38,8 @@
 // push constants:   uint count = N * ceil(M/MB) * OH * ceil(OW/TM); float
 //                   alpha, beta (the activation's parameters)
 // spec constants:   0 local_size_x, 1 HAS_BIAS (0/1), 2 ACT (activation.glsl),
-//                   3 TM, 4 MB, 5 P, 6 K4, 7.. the shape (below)
+//                   3 TM, 4 MB, 5 P, 6 K4, 7.. the shape (below), 21
+//                   PADDED, 22 CU
 // grid:             ceil(count / local_size_x), split as in linearIndex;
 //                   invocation i: pixel block i % ceil(OW/TM) fastest, then
 //                   the output row, the channel block, the image.
@@ -76,6 +77,8 @@ layout(constant_id = 20) const int PAD_L = 0;
 // PADDED: some window position may lie outside the input (any pad, or a
 // row or column of the last block past the input): masks needed.
 layout(constant_id = 21) const bool PADDED = true;
+// CU: input channels per iteration of the loop over them (1, 2 or 4).
+layout(constant_id = 22) const uint CU = 1;
 
 #include "common.glsl"
 #include "activation.glsl"
@@ -83,6 +86,7 @@ layout(constant_id = 21) const bool PADDED = true;
 // SEG floats of one input row serve the TM pixels for all KW taps.
 const uint SEG = (TM - 1) * SW + (KW - 1) * DW + 1;
 const uint MV = MB / 4; // vec4s of output channels
+const uint CFULL = C - C % CU; // channels in whole iterations
 // The span's start within its texel is the same for every block, row and
 // channel when rows and blocks start on texels: a constant shift.
 const bool FIXED_SHIFT = W % 4 + (TM * SW) % 4 == 0; // (no &&: glslang emits a branch for it at global scope)
@@ -155,6 +159,27 @@ void loadSpan(int f0, int iw0, bool rowIn) {
 #endif
 }
 
+uint wBase; // weights of this invocation's channels at k = 0 (texel row)
+
+// accumulate adds input channel c's window row i (f0, iw0, rowIn: as for
+// loadSpan, at channel 0) times the weights of every tap of that row.
+void accumulate(uint c, uint i, int f0, int iw0, bool rowIn) {
+    loadSpan(f0 + int(c * H * W), iw0, rowIn);
+    uint k = (c * KH + i) * KW;
+    for (uint j = 0; j < KW; j++) {
+        vec4 wv[MV];
+        for (uint v = 0; v < MV; v++) {
+            wv[v] = loadW4(wBase + (k + j) * (P / 4) + v);
+        }
+        for (uint p = 0; p < TM; p++) {
+            float a = seg[p * SW + j * DW];
+            for (uint v = 0; v < MV; v++) {
+                acc[p][v] += a * wv[v];
+            }
+        }
+    }
+}
+
 void main() {
     uint idx = linearIndex();
     if (idx >= pc.count) {
@@ -171,7 +196,7 @@ void main() {
     uint m0 = cb * MB;
     // weights of channels m0..m0+MB-1 at k: vec4 (m0 % P)/4 + v of texel
     // row (m0 / P) * K4 + k of the panels (P/4 vec4s a k)
-    uint wBase = ((m0 / P) * K4) * (P / 4) + (m0 % P) / 4;
+    wBase = ((m0 / P) * K4) * (P / 4) + (m0 % P) / 4;
 
     for (uint p = 0; p < TM; p++) {
         for (uint v = 0; v < MV; v++) {
@@ -187,21 +212,22 @@ void main() {
         // a row outside the input reads as zeros (masked, not branched
         // around: a branch that may diverge masks every assignment in it)
         int f0 = int(img + uint(clamp(ih, 0, int(H) - 1)) * W) + iw0;
-        for (uint c = 0; c < C; c++) {
-            loadSpan(f0 + int(c * H * W), iw0, rowIn);
-            uint k = (c * KH + i) * KW;
-            for (uint j = 0; j < KW; j++) {
-                vec4 wv[MV];
-                for (uint v = 0; v < MV; v++) {
-                    wv[v] = loadW4(wBase + (k + j) * (P / 4) + v);
-                }
-                for (uint p = 0; p < TM; p++) {
-                    float a = seg[p * SW + j * DW];
-                    for (uint v = 0; v < MV; v++) {
-                        acc[p][v] += a * wv[v];
-                    }
-                }
+        // CU channels a loop iteration, written out: each accumulator is
+        // updated CU * KW times per iteration (a value carried round a loop
+        // is blended through the loop's lane mask once per iteration on
+        // lavapipe: docs/PERFORMANCE.md, "What each primitive costs").
+        for (uint c = 0; c < CFULL; c += CU) {
+            accumulate(c, i, f0, iw0, rowIn);
+            if (CU > 1) {
+                accumulate(c + 1, i, f0, iw0, rowIn);
             }
+            if (CU > 2) {
+                accumulate(c + 2, i, f0, iw0, rowIn);
+                accumulate(c + 3, i, f0, iw0, rowIn);
+            }
+        }
+        for (uint c = CFULL; c < C; c++) {
+            accumulate(c, i, f0, iw0, rowIn);
         }
     }
 

@@ -343,6 +343,7 @@ var shaders = map[string]*Shader{
 			{ID: 19, Name: "PAD_T", Default: 0},        // int
 			{ID: 20, Name: "PAD_L", Default: 0},        // int
 			{ID: 21, Name: "PADDED", Default: 1},       // bool
+			{ID: 22, Name: "CU", Default: 1},           // uint
 		},
 		SourceSHA256: "60bffbcd9fec1241ec4e6eba553d2b016b2955cb2a76b81ddfe418aa0653f95a",
 	},
@@ -381,6 +382,7 @@ var shaders = map[string]*Shader{
 			{ID: 19, Name: "PAD_T", Default: 0},        // int
 			{ID: 20, Name: "PAD_L", Default: 0},        // int
 			{ID: 21, Name: "PADDED", Default: 1},       // bool
+			{ID: 22, Name: "CU", Default: 1},           // uint
 		},
 		SourceSHA256: "7d973dc3af12c58f9411ee5e5ed9d4e44af01c5f8f23ba2254f4e730cf2ad791",
 	},
@@ -1165,7 +1167,7 @@ var manifest = []manifestEntry{
 	{Path: "conv_dw_c4_texel.comp", SHA256: "39c935d2f009945e868c68a40ce981ba23bb05e216d41f3882a811b10b14a7b9"},
 	{Path: "conv_dw_texel.comp", SHA256: "e015e49ba182e6221c7b1feb0c07399502e60028266b66e362033d230bb81ab7"},
 	{Path: "conv_igemm.comp", SHA256: "60bffbcd9fec1241ec4e6eba553d2b016b2955cb2a76b81ddfe418aa0653f95a"},
-	{Path: "conv_igemm.glsl", SHA256: "eb52e763ce74c14e8714f2a1252d46763e2f116f5996227f3a8ec945a1eca2b1"},
+	{Path: "conv_igemm.glsl", SHA256: "5c8fe5e4ca5f66b8f703f0100b5b49a22e9856058c5627f55417fdc0f61a583d"},
 	{Path: "conv_igemm_texel.comp", SHA256: "7d973dc3af12c58f9411ee5e5ed9d4e44af01c5f8f23ba2254f4e730cf2ad791"},
 	{Path: "conv_im2col.comp", SHA256: "233ca90ede84ce859974abad124a8287e6602e85284842f1754256877873b605"},
 	{Path: "conv_im2col.glsl", SHA256: "996e77a2c1ef175da2fbe41a99346193d338707c3394cd5b1999b8e3235403da"},
