@@ -171,6 +171,10 @@ func TestConvSpeed(t *testing.T) {
 				env = "dw"
 			}
 			var igTM, igMB, igCU int
+			igShuf := true
+			if v == "igemm-noshuf" {
+				env, igShuf = "igemm", false
+			}
 			if b, ok := strings.CutPrefix(v, "igemm/"); ok { // igemm/TMxMB or igemm/TMxMBxCU
 				if _, err := fmt.Sscanf(b, "%dx%dx%d", &igTM, &igMB, &igCU); err != nil {
 					if _, err := fmt.Sscanf(b, "%dx%d", &igTM, &igMB); err != nil {
@@ -199,6 +203,7 @@ func TestConvSpeed(t *testing.T) {
 			restore := layers.SetWinogradBlocks(mb, tt, local)
 			restoreIg := layers.SetIgemmBlocks(igTM, igMB)
 			restoreCU := layers.SetIgemmChannels(igCU)
+			restoreShuf := layers.SetIgemmShuffle(igShuf)
 			l, err := build(&layers.Build{Dev: d, Const: func(name string) *model.Tensor {
 				return map[string]*model.Tensor{"w": w, "b": b}[name]
 			}}, &node)
@@ -222,6 +227,7 @@ func TestConvSpeed(t *testing.T) {
 			layers.SetTexelOrder(oldOrder)
 			layers.SetGemmShuffle(oldShuffle)
 			layers.SetConvChunkFloats(old)
+			restoreShuf()
 			restoreCU()
 			restoreIg()
 			if err != nil {

@@ -49,6 +49,15 @@ const (
 // the pixels (tm) and output channels (mb, 4 or 8) per invocation.
 var igemmBlocks struct{ tm, mb, cu int }
 
+// igemmShuffle: on lavapipe (subgroups of 8) the weights of an iteration
+// are fetched once per subgroup and handed round (conv_igemm.glsl SHUF).
+// Tests and TestConvSpeed switch it (SetIgemmShuffle).
+var igemmShuffle = true
+
+// subgroupOpsShuffle is the feature bits conv_igemm_texel.comp needs:
+// basic and shuffle (VkSubgroupFeatureFlagBits).
+const subgroupOpsShuffle = 0x1 | 0x10
+
 // igemmChannels is conv_igemm's input channels per loop iteration for
 // window g (CU): 4 for windows up to 3 wide, else 1. With 4 the 1x1 layers
 // took 0.75-0.85x the CPU time of 1 and the 3x3 ones 0.85-1.05x; the 7x7
@@ -184,18 +193,25 @@ func igemmTile(g ops.Window, m, p int) (tm, mb int) {
 func (c *conv) recordIgemm(r *engine.Recorder, g ops.Window, m int, in []*engine.Buffer, out *engine.Buffer) error {
 	w := c.igemmWeights()
 	tm, mb := igemmTile(g, m, w.b.panel)
-	count := g.N * ceilDiv(m, mb) * g.OH * ceilDiv(g.OW, tm)
 	bufs := []*engine.Buffer{in[0], w.b.buf, c.b.bufOf(in), out}
 	name := "conv_igemm"
-	if w.b.panel%4 == 0 && c.directTexel(bufs[:3]) {
+	info := c.d.Info()
+	shuf := false
+	if w.b.panel%4 == 0 && info.SubgroupOps&subgroupOpsShuffle == subgroupOpsShuffle && c.directTexel(bufs[:3]) {
 		name = "conv_igemm_texel"
+		shuf = info.SubgroupSize == 8 && igemmShuffle
 	}
+	rb := g.OH * ceilDiv(g.OW, tm) // invocations per (image, channel block)
+	if shuf {
+		rb = roundUp(rb, 8)
+	}
+	count := g.N * ceilDiv(m, mb) * rb
 	padded := g.PadT != 0 || g.PadL != 0 || g.PadB != 0 || g.PadR != 0 || g.OW%tm != 0
 	p, err := c.d.Pipeline(name, engine.Spec{"local_size_x": elementLocal(c.d, count), "HAS_BIAS": b2u(c.hasB),
 		"ACT": uint32(c.act), "TM": u32(tm), "MB": u32(mb), "P": u32(w.b.panel), "K4": u32(w.b.ld),
 		"C": u32(g.C), "H": u32(g.H), "W": u32(g.W), "M": u32(m), "OH": u32(g.OH), "OW": u32(g.OW),
 		"KH": u32(g.KH), "KW": u32(g.KW), "SH": u32(g.SH), "SW": u32(g.SW), "DH": u32(g.DH), "DW": u32(g.DW),
-		"PAD_T": u32(g.PadT), "PAD_L": u32(g.PadL), "PADDED": b2u(padded), "CU": u32(igemmChannels(g))})
+		"PAD_T": u32(g.PadT), "PAD_L": u32(g.PadL), "PADDED": b2u(padded), "CU": u32(igemmChannels(g)), "SHUF": b2u(shuf)})
 	if err != nil {
 		return fmt.Errorf("layers: Conv %q: %w", c.a.Node.Name, err)
 	}

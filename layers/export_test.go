@@ -220,3 +220,11 @@ func SetIgemmChannels(cu int) func() {
 	igemmBlocks.cu = cu
 	return func() { igemmBlocks = old }
 }
+
+// SetIgemmShuffle switches conv_igemm's weights handed round the subgroup
+// on lavapipe and returns the function that restores the previous setting.
+func SetIgemmShuffle(on bool) func() {
+	old := igemmShuffle
+	igemmShuffle = on
+	return func() { igemmShuffle = old }
+}

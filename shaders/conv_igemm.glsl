@@ -35,11 +35,12 @@
 //
 // bindings (set 0): 0 x [N, C, H, W], 1 w (the panels above), 2 b [M] (read
 //                   only when HAS_BIAS), 3 y [N, M, OH, OW]
-// push constants:   uint count = N * ceil(M/MB) * OH * ceil(OW/TM); float
+// push constants:   uint count = N * ceil(M/MB) * RB (RB = OH * ceil(OW/TM),
+//                   with SHUF rounded up to a multiple of 8); float
 //                   alpha, beta (the activation's parameters)
 // spec constants:   0 local_size_x, 1 HAS_BIAS (0/1), 2 ACT (activation.glsl),
 //                   3 TM, 4 MB, 5 P, 6 K4, 7.. the shape (below), 21
-//                   PADDED, 22 CU
+//                   PADDED, 22 CU, 23 SHUF
 // grid:             ceil(count / local_size_x), split as in linearIndex;
 //                   invocation i: pixel block i % ceil(OW/TM) fastest, then
 //                   the output row, the channel block, the image.
@@ -79,6 +80,15 @@ layout(constant_id = 20) const int PAD_L = 0;
 layout(constant_id = 21) const bool PADDED = true;
 // CU: input channels per iteration of the loop over them (1, 2 or 4).
 layout(constant_id = 22) const uint CU = 1;
+// SHUF (texel variant, subgroups of 8 lanes all in one channel block: the
+// host pads each block's invocations to a multiple of 8): the CU*KW*MB/4
+// weight texels of an iteration are fetched once per subgroup, lane l
+// fetching texels l, l+8, ..., and handed round with subgroupShuffle at
+// constant indices (a texel fetch costs ~16 cycles on lavapipe, a constant
+// shuffle ~0.5). Each (n, channel block) then owns RB = ceil(OH*blocks/8)*8
+// invocations; those past OH*blocks compute the last block and store
+// nothing.
+layout(constant_id = 23) const bool SHUF = false;
 
 #include "common.glsl"
 #include "activation.glsl"
@@ -161,15 +171,45 @@ void loadSpan(int f0, int iw0, bool rowIn) {
 
 uint wBase; // weights of this invocation's channels at k = 0 (texel row)
 
+#ifdef CONV_IGEMM_TEXEL
+const uint NW = CU * KW * MV;   // weight texels of one iteration
+const uint NWF = (NW + 7) / 8;  // ... fetched per lane
+vec4 wf[NWF];
+
+// fetchWeights loads this lane's share of the weight texels of channels
+// c..c+CU-1 at window row i: texel t = (cu*KW + j)*MV + v of the iteration
+// for t = lane, lane + 8, ... (past NW: the last, unused).
+void fetchWeights(uint c, uint i) {
+    for (uint r = 0; r < NWF; r++) {
+        uint t = min(gl_SubgroupInvocationID + 8 * r, NW - 1);
+        uint v = t % MV;
+        uint j = (t / MV) % KW;
+        uint cu = t / (MV * KW);
+        wf[r] = loadW4(wBase + (((c + cu) * KH + i) * KW + j) * (P / 4) + v);
+    }
+}
+#endif
+
 // accumulate adds input channel c's window row i (f0, iw0, rowIn: as for
-// loadSpan, at channel 0) times the weights of every tap of that row.
-void accumulate(uint c, uint i, int f0, int iw0, bool rowIn) {
+// loadSpan, at channel 0) times the weights of every tap of that row; with
+// shuf, the weights are those fetchWeights spread over the subgroup, c
+// being channel cu of the iteration.
+void accumulate(uint c, uint i, int f0, int iw0, bool rowIn, bool shuf, uint cu) {
     loadSpan(f0 + int(c * H * W), iw0, rowIn);
     uint k = (c * KH + i) * KW;
     for (uint j = 0; j < KW; j++) {
         vec4 wv[MV];
         for (uint v = 0; v < MV; v++) {
+#ifdef CONV_IGEMM_TEXEL
+            if (shuf) {
+                uint t = (cu * KW + j) * MV + v;
+                wv[v] = subgroupShuffle(wf[t / 8], t % 8);
+            } else {
+                wv[v] = loadW4(wBase + (k + j) * (P / 4) + v);
+            }
+#else
             wv[v] = loadW4(wBase + (k + j) * (P / 4) + v);
+#endif
         }
         for (uint p = 0; p < TM; p++) {
             float a = seg[p * SW + j * DW];
@@ -187,10 +227,16 @@ void main() {
     }
     const uint blocks = (OW + TM - 1) / TM;
     const uint cblocks = (M + MB - 1) / MB;
-    uint ow0 = (idx % blocks) * TM;
-    uint t = idx / blocks;
-    uint oh = t % OH;
-    t /= OH;
+    // RB invocations per (image, channel block): OH*blocks, padded to
+    // whole subgroups with SHUF; a padding invocation (live false) computes
+    // the block's last pixels and stores nothing.
+    const uint RB = SHUF ? (OH * blocks + 7) / 8 * 8 : OH * blocks;
+    uint r = idx % RB;
+    uint t = idx / RB;
+    bool live = r < OH * blocks;
+    r = min(r, OH * blocks - 1);
+    uint ow0 = (r % blocks) * TM;
+    uint oh = r / blocks;
     uint cb = t % cblocks;
     uint n = t / cblocks;
     uint m0 = cb * MB;
@@ -217,17 +263,22 @@ void main() {
         // is blended through the loop's lane mask once per iteration on
         // lavapipe: docs/PERFORMANCE.md, "What each primitive costs").
         for (uint c = 0; c < CFULL; c += CU) {
-            accumulate(c, i, f0, iw0, rowIn);
+#ifdef CONV_IGEMM_TEXEL
+            if (SHUF) {
+                fetchWeights(c, i);
+            }
+#endif
+            accumulate(c, i, f0, iw0, rowIn, SHUF, 0);
             if (CU > 1) {
-                accumulate(c + 1, i, f0, iw0, rowIn);
+                accumulate(c + 1, i, f0, iw0, rowIn, SHUF, 1);
             }
             if (CU > 2) {
-                accumulate(c + 2, i, f0, iw0, rowIn);
-                accumulate(c + 3, i, f0, iw0, rowIn);
+                accumulate(c + 2, i, f0, iw0, rowIn, SHUF, 2);
+                accumulate(c + 3, i, f0, iw0, rowIn, SHUF, 3);
             }
         }
         for (uint c = CFULL; c < C; c++) {
-            accumulate(c, i, f0, iw0, rowIn);
+            accumulate(c, i, f0, iw0, rowIn, false, 0);
         }
     }
 
@@ -244,7 +295,7 @@ void main() {
     // NIR unrolls, the accumulators became memory indexed in a loop and the
     // whole kernel ran ~10x slower (squeezenet's 55x55 expand at TM 11).
 #define STORE_PIXEL(P_) \
-    if (P_ < TM && ow0 + P_ < OW) { \
+    if (P_ < TM && live && ow0 + P_ < OW) { \
         for (uint v = 0; v < MV; v++) { \
             vec4 r = acc[min(uint(P_), TM - 1u)][v] + bv[v]; \
             for (uint q = 0; q < 4; q++) { \

@@ -344,6 +344,7 @@ var shaders = map[string]*Shader{
 			{ID: 20, Name: "PAD_L", Default: 0},        // int
 			{ID: 21, Name: "PADDED", Default: 1},       // bool
 			{ID: 22, Name: "CU", Default: 1},           // uint
+			{ID: 23, Name: "SHUF", Default: 0},         // bool
 		},
 		SourceSHA256: "60bffbcd9fec1241ec4e6eba553d2b016b2955cb2a76b81ddfe418aa0653f95a",
 	},
@@ -383,8 +384,9 @@ var shaders = map[string]*Shader{
 			{ID: 20, Name: "PAD_L", Default: 0},        // int
 			{ID: 21, Name: "PADDED", Default: 1},       // bool
 			{ID: 22, Name: "CU", Default: 1},           // uint
+			{ID: 23, Name: "SHUF", Default: 0},         // bool
 		},
-		SourceSHA256: "7d973dc3af12c58f9411ee5e5ed9d4e44af01c5f8f23ba2254f4e730cf2ad791",
+		SourceSHA256: "c0e789729f9c9cab1473e9b845455a76f707427a298fd2ec9a193dda489c5f09",
 	},
 	"conv_im2col": {
 		Name:         "conv_im2col",
@@ -1167,8 +1169,8 @@ var manifest = []manifestEntry{
 	{Path: "conv_dw_c4_texel.comp", SHA256: "39c935d2f009945e868c68a40ce981ba23bb05e216d41f3882a811b10b14a7b9"},
 	{Path: "conv_dw_texel.comp", SHA256: "e015e49ba182e6221c7b1feb0c07399502e60028266b66e362033d230bb81ab7"},
 	{Path: "conv_igemm.comp", SHA256: "60bffbcd9fec1241ec4e6eba553d2b016b2955cb2a76b81ddfe418aa0653f95a"},
-	{Path: "conv_igemm.glsl", SHA256: "5c8fe5e4ca5f66b8f703f0100b5b49a22e9856058c5627f55417fdc0f61a583d"},
-	{Path: "conv_igemm_texel.comp", SHA256: "7d973dc3af12c58f9411ee5e5ed9d4e44af01c5f8f23ba2254f4e730cf2ad791"},
+	{Path: "conv_igemm.glsl", SHA256: "1b605a5a31cfad9c17615a8a8569469f350bbb4da3230669afb0b3cfcaa632fc"},
+	{Path: "conv_igemm_texel.comp", SHA256: "c0e789729f9c9cab1473e9b845455a76f707427a298fd2ec9a193dda489c5f09"},
 	{Path: "conv_im2col.comp", SHA256: "233ca90ede84ce859974abad124a8287e6602e85284842f1754256877873b605"},
 	{Path: "conv_im2col.glsl", SHA256: "996e77a2c1ef175da2fbe41a99346193d338707c3394cd5b1999b8e3235403da"},
 	{Path: "conv_im2col_texel.comp", SHA256: "307e38d03d2b8568b97d4cfb229d977a6fc077dc5063e2084168f68a02284aec"},
