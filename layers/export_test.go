@@ -228,3 +228,10 @@ func SetIgemmShuffle(on bool) func() {
 	igemmShuffle = on
 	return func() { igemmShuffle = old }
 }
+
+// ConvIgemmTexel reports whether conv_igemm runs its texel variant on d
+// (lavapipe), where the weights are handed round the subgroup.
+func ConvIgemmTexel(d *engine.Device) bool {
+	info := d.Info()
+	return ChooseGemmKernel(info, 64, 64, 64) == GemmTexel && info.SubgroupOps&subgroupOpsShuffle == subgroupOpsShuffle
+}
