@@ -127,7 +127,7 @@ cmd_deps() {
 	local sudo=""
 	[[ "$(id -u)" == 0 ]] || sudo="sudo"
 	local pkgs=(gcc libc6-dev libvulkan1 libvulkan-dev mesa-vulkan-drivers vulkan-validationlayers
-		vulkan-tools glslang-tools spirv-tools brotli ca-certificates libonnx-testdata curl)
+		vulkan-tools glslang-tools spirv-tools brotli ca-certificates libonnx-testdata curl dataset-fashion-mnist)
 	local missing=()
 	for p in "${pkgs[@]}"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -6,6 +6,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -16,19 +17,29 @@ import (
 	"github.com/vkinfer/vkinfer/ops"
 )
 
-// The shipped CNN (examples/mnist-cnn: Conv, MaxPool, Dense) classifies the
-// shipped digits on the device, and its probabilities match the CPU
-// reference (ops.Run) on the same inputs.
+// The shipped CNNs (examples/mnist-cnn and examples/fashion-cnn: Conv,
+// MaxPool, Dense) classify their sample images on the device (each named
+// PREFIX-CLASS-t10k-INDEX.png, CLASS the index of its label), and their
+// probabilities match the CPU reference (ops.Run) on the same inputs.
 func TestShippedCNN(t *testing.T) {
 	dev := openDevice(t)
-	spec, err := model.ReadFile("examples/mnist-cnn/mnist-cnn.bin")
+	for _, c := range []struct{ model, images string }{
+		{"examples/mnist-cnn/mnist-cnn.bin", "examples/images/digit-*.png"},
+		{"examples/fashion-cnn/fashion-cnn.bin", "examples/fashion-cnn/images/fashion-*.png"},
+	} {
+		t.Run(filepath.Base(c.model), func(t *testing.T) { checkShippedCNN(t, dev, c.model, c.images) })
+	}
+}
+
+func checkShippedCNN(t *testing.T, dev *vkinfer.Device, path, glob string) {
+	spec, err := model.ReadFile(path)
 	require.NoError(t, err)
 	m, err := dev.LoadModel(spec)
 	require.NoError(t, err)
 	defer m.Close()
-	files, err := filepath.Glob("examples/images/digit-*.png")
+	files, err := filepath.Glob(glob)
 	require.NoError(t, err)
-	require.NotEmpty(t, files)
+	require.Len(t, files, 10, "one image per class")
 	var imgs []image.Image
 	var x []float32
 	for _, p := range files {
@@ -45,8 +56,10 @@ func TestShippedCNN(t *testing.T) {
 	top, err := m.Classify(context.Background(), imgs, 3)
 	require.NoError(t, err)
 	for i, p := range files {
-		want := strings.Split(filepath.Base(p), "-")[1]
-		require.Equal(t, want, top[i][0].Label, "%s: %v", p, top[i])
+		class, err := strconv.Atoi(strings.Split(filepath.Base(p), "-")[1])
+		require.NoError(t, err, p)
+		require.Less(t, class, len(spec.Labels), p)
+		require.Equal(t, spec.Labels[class], top[i][0].Label, "%s: %v", p, top[i])
 	}
 	shape := []int{len(imgs), 1, 28, 28}
 	got, err := m.Run(context.Background(), vkinfer.Tensor{Shape: shape, Data: x})

