@@ -410,16 +410,24 @@ func (c *conv) DropUnused() {
 }
 
 func (c *conv) recordVariant(r *engine.Recorder, in []*engine.Buffer, shapes []Shape, out []*engine.Buffer, variant string, keep bool) error {
-	g, m, err := c.window(shapes)
-	if err != nil {
+	g, m, run, err := c.choose(shapes, variant, keep)
+	if run == nil {
 		return err
 	}
-	if g.N*m*g.OH*g.OW == 0 {
-		return nil
+	return run.record(c, r, g, m, in, out[0])
+}
+
+// choose resolves the window for shapes (m output channels) and the variant
+// that records it (pick), marking that variant kept when keep. run is nil
+// with a nil error when the output is empty (nothing to record), nil with
+// the refusal when no variant runs the shape.
+func (c *conv) choose(shapes []Shape, variant string, keep bool) (g ops.Window, m int, run *convVariant, err error) {
+	g, m, err = c.window(shapes)
+	if err != nil || g.N*m*g.OH*g.OW == 0 {
+		return g, m, nil, err
 	}
-	run := c.pick(g, m, variant)
-	if run == nil {
-		return c.refusal(g, shapes[0])
+	if run = c.pick(g, m, variant); run == nil {
+		return g, m, nil, c.refusal(g, shapes[0])
 	}
 	if keep {
 		if c.kept == nil {
@@ -427,7 +435,7 @@ func (c *conv) recordVariant(r *engine.Recorder, in []*engine.Buffer, shapes []S
 		}
 		c.kept[run.name] = true
 	}
-	return run.record(c, r, g, m, in, out[0])
+	return g, m, run, nil
 }
 
 // pick returns the variant called name where it is eligible for window g,
@@ -690,21 +698,10 @@ func (c *conv) ByImage(x Shape) bool {
 // image ends, each chunk's GEMM storing into a view of its image; another
 // kernel image by image on views of X and out.
 func (c *conv) RecordStrided(r *engine.Recorder, in []*engine.Buffer, shapes []Shape, out *engine.Buffer, stride int, variant string) error {
-	g, m, err := c.window(shapes)
-	if err != nil {
+	g, m, run, err := c.choose(shapes, variant, true)
+	if run == nil {
 		return err
 	}
-	if g.N*m*g.OH*g.OW == 0 {
-		return nil
-	}
-	run := c.pick(g, m, variant)
-	if run == nil {
-		return c.refusal(g, shapes[0])
-	}
-	if c.kept == nil {
-		c.kept = map[string]bool{}
-	}
-	c.kept[run.name] = true
 	outImg := int64(m * g.OH * g.OW)
 	if run.name == "gemm" {
 		return c.recordGemmImages(r, g, m, in, out, stride)
