@@ -32,6 +32,30 @@ type convCase struct {
 
 func ints(v ...int64) model.Attr { return model.IntsAttr(v...) }
 
+// operands draws the case's inputs from r (X with values in ±scale and the
+// planted specials when c.nan, W, then B when c.bias) and its Conv
+// attributes (c.attrs plus the fused activation when c.act is set).
+func (c convCase) operands(r *rand.Rand, scale float32) ([]*ops.Tensor, map[string]model.Attr) {
+	x := optest.Random(r, c.x, scale, false)
+	if c.nan {
+		plant(x.Data)
+	}
+	inputs := []*ops.Tensor{x, optest.Random(r, c.w, 1, false)}
+	if c.bias {
+		inputs = append(inputs, optest.Random(r, []int{c.w[0]}, 1, false))
+	}
+	attrs := map[string]model.Attr{}
+	for k, v := range c.attrs {
+		attrs[k] = v
+	}
+	if c.act != "" {
+		attrs[ops.AttrActivation] = model.StringAttr(c.act)
+		attrs[ops.AttrActAlpha] = model.FloatAttr(c.alpha)
+		attrs[ops.AttrActBeta] = model.FloatAttr(c.beta)
+	}
+	return inputs, attrs
+}
+
 // plant puts NaN, +inf and -inf at a few positions of x. (Not optest's
 // Specials: ±3.4e38 in a sum overflows in fp32 but not in the reference's
 // float64, whose rounded result may be finite.)
@@ -134,26 +158,10 @@ func testConvCases(t *testing.T, d *engine.Device, depthwiseOnly bool) {
 		{name: "silu", x: []int{1, 3, 6, 6}, w: []int{4, 3, 3, 3}, bias: true, act: "silu", nan: true},
 	}
 	for _, c := range cases {
-		x := optest.Random(r, c.x, 4, false)
 		if g, ok := c.attrs["group"]; depthwiseOnly && (!ok || g.Int != int64(c.x[1])) && c.x[1] != 1 {
 			continue
 		}
-		if c.nan {
-			plant(x.Data)
-		}
-		inputs := []*ops.Tensor{x, optest.Random(r, c.w, 1, false)}
-		if c.bias {
-			inputs = append(inputs, optest.Random(r, []int{c.w[0]}, 1, false))
-		}
-		attrs := map[string]model.Attr{}
-		for k, v := range c.attrs {
-			attrs[k] = v
-		}
-		if c.act != "" {
-			attrs[ops.AttrActivation] = model.StringAttr(c.act)
-			attrs[ops.AttrActAlpha] = model.FloatAttr(c.alpha)
-			attrs[ops.AttrActBeta] = model.FloatAttr(c.beta)
-		}
+		inputs, attrs := c.operands(r, 4)
 		k := c.w[1]
 		for _, v := range c.w[2:] {
 			k *= v

@@ -59,23 +59,7 @@ func TestConvWinogradDifferential(t *testing.T) {
 		if scale == 0 {
 			scale = 4
 		}
-		x := optest.Random(r, c.x, scale, false)
-		if c.nan {
-			plant(x.Data)
-		}
-		inputs := []*ops.Tensor{x, optest.Random(r, c.w, 1, false)}
-		if c.bias {
-			inputs = append(inputs, optest.Random(r, []int{c.w[0]}, 1, false))
-		}
-		attrs := map[string]model.Attr{}
-		for k, v := range c.attrs {
-			attrs[k] = v
-		}
-		if c.act != "" {
-			attrs[ops.AttrActivation] = model.StringAttr(c.act)
-			attrs[ops.AttrActAlpha] = model.FloatAttr(c.alpha)
-			attrs[ops.AttrActBeta] = model.FloatAttr(c.beta)
-		}
+		inputs, attrs := c.operands(r, scale)
 		// The layer must take the Winograd path.
 		n := model.Node{Name: "wino", Op: ops.OpConv, Inputs: []string{"x", "w"}, Outputs: []string{"y"}, Attrs: attrs}
 		l, err := build(&layers.Build{Dev: d, Const: func(name string) *model.Tensor {
